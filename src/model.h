@@ -1,0 +1,91 @@
+/*
+ * model.h - the wavefunction (model) plug-in interface.
+ *
+ * A model computes log psi(s) for s in {-1,+1}^N with complex parameters
+ * theta (double complex, stored contiguously in m->par so optimisers update
+ * them in place). Per Markov chain the sampler keeps one cache of
+ * m->cache_size bytes (e.g. theta = b + W s for an RBM, layer pre-activations
+ * for a convolution) so that the ratio psi(s')/psi(s) for one or two flipped
+ * sites costs O(hidden units) or O(receptive field x channels), not a full
+ * re-evaluation.
+ *
+ * Calling protocol, for a chain holding configuration s and its cache c:
+ *   lp = ops->cache_init(m, s, c);           full evaluation, returns log psi(s)
+ *   r  = ops->log_psi_ratio(m, c, s, k, f);  log psi(s') - log psi(s), s' = s with
+ *                                             sites f[0..k) flipped; s, c unchanged
+ *   ops->cache_update(m, c, s, k, f);        on acceptance, BEFORE the caller flips s
+ *   ops->grad_log_psi(m, c, s, O);           O_p = d log psi(s) / d theta_p, all p
+ * After the caller changes m->par it calls ops->refresh(m) (derived tables),
+ * then cache_init again for every chain. Only `refresh` writes the model state;
+ * every other function is thread safe for distinct caches and allocates nothing.
+ * log_psi_ratio returns the complex log ratio; the imaginary part is a phase
+ * defined modulo 2 pi.
+ */
+#ifndef NQS_MODEL_H
+#define NQS_MODEL_H
+
+#include <complex.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lattice.h"
+#include "options.h"
+
+struct nqs_model;
+
+struct nqs_model_ops {
+    const char *name;      /* [model] type = name */
+    const char *summary;   /* one line: log psi formula, parameter count */
+    int shared;            /* weights shared over lattice translations */
+    const char *twin;      /* registry name of the twin with the other sharing */
+    const struct nqs_opt_def *options; /* model keys of [model]; twins use the same keys */
+    int n_options;
+    /* Build for `lat` (borrowed) with options aligned with `options`. Sets
+     * m->state, m->n_par, m->par (owned by the state, zeroed), m->cache_size,
+     * m->n_hidden and m->layout. NQS_EINVAL/NQS_EUNSUP with a message for a
+     * lattice it cannot serve (e.g. no translation group). */
+    int (*alloc)(struct nqs_model *m, const struct nqs_lattice *lat, const struct nqs_opt_val *opt);
+    void (*free)(void *state);
+    /* Recompute derived tables after m->par changed. */
+    void (*refresh)(struct nqs_model *m);
+    double complex (*cache_init)(const struct nqs_model *m, const int8_t *s, void *cache);
+    double complex (*log_psi_ratio)(const struct nqs_model *m, const void *cache, const int8_t *s,
+                                    int n_flip, const int *sites);
+    void (*cache_update)(const struct nqs_model *m, void *cache, const int8_t *s, int n_flip,
+                         const int *sites);
+    void (*grad_log_psi)(const struct nqs_model *m, const void *cache, const int8_t *s,
+                         double complex *O);
+};
+
+struct nqs_model {
+    const struct nqs_model_ops *ops;
+    void *state;
+    const struct nqs_lattice *lat; /* borrowed */
+    int n_sites;
+    int n_par;               /* number of complex parameters */
+    double complex *par;     /* n_par parameters, owned by the model state */
+    size_t cache_size;       /* bytes of one per-chain cache */
+    int n_hidden;            /* hidden units (RBM) or neurons of the widest layer */
+    char layout[256];        /* human-readable shape, e.g. "alpha=2: a[1] b[2] W[2x16]" */
+};
+
+extern const struct nqs_model_ops *const nqs_model_registry[];
+/* NULL and a message listing the valid names for an unknown name. */
+const struct nqs_model_ops *nqs_model_find(const char *name);
+
+/* Allocate a model of kind `ops`; parameters are zero until nqs_model_init. */
+struct nqs_model *nqs_model_alloc(const struct nqs_model_ops *ops, const struct nqs_lattice *lat,
+                                  const struct nqs_opt_val *opt);
+void nqs_model_free(struct nqs_model *m);
+
+/* Draw every parameter's real and imaginary part from N(0, std^2) with a GSL
+ * mt19937 stream seeded by `seed` (same numbers on every machine), then refresh. */
+void nqs_model_init(struct nqs_model *m, unsigned long seed, double std);
+
+/* log psi(s) by full evaluation (allocates a temporary cache: not for hot loops). */
+double complex nqs_model_log_psi(const struct nqs_model *m, const int8_t *s);
+
+/* Numerically stable complex log cosh: z - log 2 + log(1 + exp(-2z)) for Re z >= 0, even. */
+double complex nqs_logcosh(double complex z);
+
+#endif

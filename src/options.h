@@ -1,0 +1,43 @@
+/*
+ * options.h - typed option tables shared by the input parser, --help and HDF5.
+ *
+ * Every plug-in (model, Hamiltonian) and every core section declares its keys
+ * as a table of struct nqs_opt_def. The config layer (config.h) reads a table
+ * from one INI section into an array of struct nqs_opt_val, validating types
+ * and ranges, so parsing, `--help` text and the attributes written to result
+ * files all come from the same table.
+ */
+#ifndef NQS_OPTIONS_H
+#define NQS_OPTIONS_H
+
+enum nqs_opt_type {
+    NQS_OPT_REAL,    /* double, range [min, max] */
+    NQS_OPT_INT,     /* long, range [min, max] */
+    NQS_OPT_BOOL,    /* true/false/yes/no/on/off/1/0 */
+    NQS_OPT_CHOICE,  /* one of the '|'-separated words in `choices` */
+    NQS_OPT_INTLIST, /* comma-separated ints, 1..NQS_OPT_MAXLIST entries, each in [min, max] */
+    NQS_OPT_STRING   /* free text (paths) */
+};
+
+#define NQS_OPT_MAXLIST 8
+#define NQS_OPT_MAXSTR 1024
+
+struct nqs_opt_def {
+    const char *name;
+    enum nqs_opt_type type;
+    const char *def;     /* default as it would be written in the input; NULL = required */
+    const char *help;    /* one line: meaning, units, convention */
+    const char *choices; /* NQS_OPT_CHOICE only: "auto|true|false" */
+    double min, max;     /* NQS_OPT_REAL/INT/INTLIST: accepted closed range */
+};
+
+struct nqs_opt_val {
+    double x;                  /* NQS_OPT_REAL (also set for INT) */
+    long i;                    /* NQS_OPT_INT, NQS_OPT_BOOL (0/1), NQS_OPT_CHOICE (index) */
+    int list[NQS_OPT_MAXLIST]; /* NQS_OPT_INTLIST */
+    int n_list;
+    char str[NQS_OPT_MAXSTR];  /* the text as given (or the default); CHOICE: the word */
+    int given;                 /* 1 if the input set it, 0 if the default was used */
+};
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * registry.c - the lists of models and Hamiltonians known by name.
+ * Adding a plug-in = one extern line and one array entry here, one source
+ * line in CMakeLists.txt, and a test.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+#include "hamiltonian.h"
+#include "model.h"
+
+const struct nqs_model_ops *const nqs_model_registry[] = {
+    NULL,
+};
+
+const struct nqs_ham_ops *const nqs_ham_registry[] = {
+    NULL,
+};
+
+/* "a, b, c" of the names in a registry, for messages. */
+#define REGISTRY_NAMES(reg, buf)                                                               \
+    do {                                                                                       \
+        buf[0] = '\0';                                                                         \
+        for (int k_ = 0; reg[k_]; k_++) {                                                      \
+            if (k_) strncat(buf, ", ", sizeof buf - strlen(buf) - 1);                          \
+            strncat(buf, reg[k_]->name, sizeof buf - strlen(buf) - 1);                         \
+        }                                                                                      \
+    } while (0)
+
+const struct nqs_model_ops *nqs_model_find(const char *name)
+{
+    for (int k = 0; nqs_model_registry[k]; k++)
+        if (strcmp(nqs_model_registry[k]->name, name) == 0) return nqs_model_registry[k];
+    char names[512];
+    REGISTRY_NAMES(nqs_model_registry, names);
+    NQS_SET_ERROR(NQS_EINVAL, "unknown model '%s' (accepted: %s)", name, names);
+    return NULL;
+}
+
+const struct nqs_ham_ops *nqs_ham_find(const char *name)
+{
+    for (int k = 0; nqs_ham_registry[k]; k++)
+        if (strcmp(nqs_ham_registry[k]->name, name) == 0) return nqs_ham_registry[k];
+    char names[512];
+    REGISTRY_NAMES(nqs_ham_registry, names);
+    NQS_SET_ERROR(NQS_EINVAL, "unknown Hamiltonian '%s' (accepted: %s)", name, names);
+    return NULL;
+}
