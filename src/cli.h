@@ -1,0 +1,33 @@
+/*
+ * cli.h - the parsed command line handed from main.c to each command.
+ *
+ * main.c parses global flags, reads the input file, applies every `--set`
+ * override and dispatches to nqs_cmd_<command>. A command returns a status
+ * (error.h); main.c prints "nqs: error: <message>" and maps NQS_EINVAL to exit
+ * status 2 and every other error to 1. Commands print their normal output
+ * (human-readable, or one JSON object with --json) to stdout.
+ */
+#ifndef NQS_CLI_H
+#define NQS_CLI_H
+
+#include "config.h"
+
+struct nqs_cli {
+    const char *command;     /* "run", "exact", "info", "bench" */
+    const char *config_path; /* the CONFIG argument, or NULL (bench may run without one) */
+    struct nqs_config *cfg;  /* input with overrides applied (never NULL for run/exact/info) */
+    int json;                /* --json: one JSON object on stdout */
+    int force;               /* --force: overwrite an existing output file */
+    const char *output;      /* -o/--output FILE, or NULL (then [output] file) */
+    const char *restart;     /* --restart FILE (run), or NULL */
+    int quiet;               /* -q: no progress lines */
+    int argc;                /* full command line, for provenance in result files */
+    char **argv;
+};
+
+int nqs_cmd_info(const struct nqs_cli *cli);  /* src/info.c */
+int nqs_cmd_exact(const struct nqs_cli *cli); /* src/exact.c */
+int nqs_cmd_run(const struct nqs_cli *cli);   /* src/driver.c */
+int nqs_cmd_bench(const struct nqs_cli *cli); /* src/bench.c */
+
+#endif
