@@ -12,7 +12,8 @@
  * Calling protocol, for a chain holding configuration s and its cache c:
  *   lp = ops->cache_init(m, s, c);           full evaluation, returns log psi(s)
  *   r  = ops->log_psi_ratio(m, c, s, k, f);  log psi(s') - log psi(s), s' = s with
- *                                             sites f[0..k) flipped; s, c unchanged
+ *                                             sites f[0..k) flipped; s and the cached
+ *                                             state unchanged (scratch may be used)
  *   ops->cache_update(m, c, s, k, f);        on acceptance, BEFORE the caller flips s
  *   ops->grad_log_psi(m, c, s, O);           O_p = d log psi(s) / d theta_p, all p
  * After the caller changes m->par it calls ops->refresh(m) (derived tables),
@@ -49,7 +50,9 @@ struct nqs_model_ops {
     /* Recompute derived tables after m->par changed. */
     void (*refresh)(struct nqs_model *m);
     double complex (*cache_init)(const struct nqs_model *m, const int8_t *s, void *cache);
-    double complex (*log_psi_ratio)(const struct nqs_model *m, const void *cache, const int8_t *s,
+    /* May use scratch space inside `cache` (sized into cache_size) but leaves
+     * the cached state for s unchanged. */
+    double complex (*log_psi_ratio)(const struct nqs_model *m, void *cache, const int8_t *s,
                                     int n_flip, const int *sites);
     void (*cache_update)(const struct nqs_model *m, void *cache, const int8_t *s, int n_flip,
                          const int *sites);
