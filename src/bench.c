@@ -1,0 +1,318 @@
+/*
+ * bench.c - `nqs bench`: single-thread micro-benchmarks of the hot kernels.
+ *
+ * Section "models": for every registered model on periodic square lattices
+ * L x L (L = 6, 8, 10, i.e. N = 36, 64, 100; a Heisenberg-like setting with
+ * single-flip and exchange moves), the wall time per call of
+ *   - log_psi_ratio for one flipped site (Metropolis proposal),
+ *   - log_psi_ratio for an exchange pair s_i != s_j (Heisenberg off-diagonal
+ *     element, conserved-magnetisation proposal),
+ *   - cache_update after an accepted single flip,
+ *   - grad_log_psi,
+ * measured with clock_gettime(CLOCK_MONOTONIC) over enough repetitions for at
+ * least BENCH_MIN_TIME seconds per figure. The cost per hidden unit of the
+ * fast updates should be flat in N.
+ *
+ * Models are built generically from their option tables: defaults, then the
+ * overrides listed in bench_model_cases for that model (an override whose key
+ * the model does not have is skipped). Models with an `alpha` key are run at
+ * alpha = 1 and 4. Further sections (sampler, SR) are added as more
+ * `static int bench_<section>(FILE *out)` functions called from nqs_cmd_bench.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "error.h"
+#include "lattice.h"
+#include "model.h"
+#include "options.h"
+
+#define BENCH_MIN_TIME 0.2   /* seconds per figure */
+#define BENCH_INIT_STD 0.1   /* parameter initialisation for the timed models */
+#define BENCH_N_MOVES 1024   /* pre-drawn sites / pairs, cycled through */
+
+/* Extra option rows: model name and ';'-separated "key=value" overrides. */
+struct bench_case {
+    const char *model;
+    const char *overrides;
+};
+
+static const struct bench_case bench_model_cases[] = {
+    {"*", "alpha=1"},  /* applied to every model that has the key */
+    {"*", "alpha=4"},
+    {"cnn", "layers=2"},
+    {"lcn", "layers=2"},
+};
+
+static double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Parse `text` as a value of option `d` into v. */
+static int bench_opt_parse(const struct nqs_opt_def *d, const char *text, struct nqs_opt_val *v)
+{
+    char *end;
+    snprintf(v->str, sizeof v->str, "%s", text);
+    switch (d->type) {
+    case NQS_OPT_REAL:
+        v->x = strtod(text, &end);
+        if (end == text) NQS_ERROR(NQS_EINVAL, "bench: option %s: '%s' is not a number", d->name, text);
+        break;
+    case NQS_OPT_INT:
+        v->i = strtol(text, &end, 10);
+        v->x = (double)v->i;
+        if (end == text) NQS_ERROR(NQS_EINVAL, "bench: option %s: '%s' is not an integer", d->name, text);
+        break;
+    case NQS_OPT_BOOL:
+        v->i = strcmp(text, "true") == 0 || strcmp(text, "yes") == 0 || strcmp(text, "on") == 0 ||
+               strcmp(text, "1") == 0;
+        break;
+    case NQS_OPT_CHOICE: {
+        v->i = -1;
+        long k = 0;
+        size_t len = strlen(text);
+        for (const char *p = d->choices; p && *p; k++) {
+            const char *q = strchr(p, '|');
+            size_t n = q ? (size_t)(q - p) : strlen(p);
+            if (n == len && strncmp(p, text, n) == 0) v->i = k;
+            p = q ? q + 1 : p + n;
+        }
+        if (v->i < 0)
+            NQS_ERROR(NQS_EINVAL, "bench: option %s: '%s' is not one of %s", d->name, text,
+                      d->choices ? d->choices : "(none)");
+        break;
+    }
+    case NQS_OPT_INTLIST:
+        v->n_list = 0;
+        for (const char *p = text; *p && v->n_list < NQS_OPT_MAXLIST;) {
+            v->list[v->n_list++] = (int)strtol(p, &end, 10);
+            if (end == p) NQS_ERROR(NQS_EINVAL, "bench: option %s: bad list '%s'", d->name, text);
+            p = *end == ',' ? end + 1 : end;
+        }
+        break;
+    case NQS_OPT_STRING:
+        break;
+    }
+    return NQS_OK;
+}
+
+/* Defaults of `ops`, then the overrides of `ovr` whose keys the model has.
+ * Sets *used to the number of overrides applied. */
+static int bench_model_options(const struct nqs_model_ops *ops, const char *ovr,
+                               struct nqs_opt_val *v, int *used)
+{
+    *used = 0;
+    for (int k = 0; k < ops->n_options; k++) {
+        memset(&v[k], 0, sizeof v[k]);
+        if (!ops->options[k].def)
+            NQS_ERROR(NQS_EUNSUP, "bench: model '%s' has a required key '%s' without default",
+                      ops->name, ops->options[k].name);
+        NQS_TRY(bench_opt_parse(&ops->options[k], ops->options[k].def, &v[k]));
+    }
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", ovr ? ovr : "");
+    for (char *tok = buf; tok && *tok;) {
+        char *next = strchr(tok, ';');
+        if (next) *next++ = '\0';
+        char *eq = strchr(tok, '=');
+        if (eq) {
+            *eq = '\0';
+            for (int k = 0; k < ops->n_options; k++)
+                if (strcmp(ops->options[k].name, tok) == 0) {
+                    NQS_TRY(bench_opt_parse(&ops->options[k], eq + 1, &v[k]));
+                    v[k].given = 1;
+                    (*used)++;
+                }
+        }
+        tok = next;
+    }
+    return NQS_OK;
+}
+
+/* One timed kernel: run `reps` calls, return a value that depends on them. */
+struct bench_ctx {
+    const struct nqs_model *m;
+    void *cache;
+    int8_t *s;
+    double complex *O;
+    int site[BENCH_N_MOVES];
+    int pair[BENCH_N_MOVES][2];
+};
+
+static double bench_ratio1(struct bench_ctx *c, long reps)
+{
+    double acc = 0;
+    for (long r = 0; r < reps; r++)
+        acc += creal(c->m->ops->log_psi_ratio(c->m, c->cache, c->s, 1,
+                                              &c->site[r % BENCH_N_MOVES]));
+    return acc;
+}
+
+static double bench_ratio2(struct bench_ctx *c, long reps)
+{
+    double acc = 0;
+    for (long r = 0; r < reps; r++)
+        acc += creal(c->m->ops->log_psi_ratio(c->m, c->cache, c->s, 2,
+                                              c->pair[r % BENCH_N_MOVES]));
+    return acc;
+}
+
+static double bench_update1(struct bench_ctx *c, long reps)
+{
+    for (long r = 0; r < reps; r++) {
+        const int *i = &c->site[r % BENCH_N_MOVES];
+        c->m->ops->cache_update(c->m, c->cache, c->s, 1, i);
+        c->s[*i] = (int8_t)-c->s[*i];
+    }
+    return (double)c->s[0];
+}
+
+static double bench_grad(struct bench_ctx *c, long reps)
+{
+    double acc = 0;
+    for (long r = 0; r < reps; r++) {
+        c->m->ops->grad_log_psi(c->m, c->cache, c->s, c->O);
+        acc += creal(c->O[r % c->m->n_par]);
+    }
+    return acc;
+}
+
+static volatile double bench_sink;
+
+/* Nanoseconds per call of `fn`, repeating until BENCH_MIN_TIME is reached. */
+static double bench_time(double (*fn)(struct bench_ctx *, long), struct bench_ctx *c)
+{
+    long reps = 8;
+    for (;;) {
+        double t0 = bench_now();
+        bench_sink = fn(c, reps);
+        double dt = bench_now() - t0;
+        if (dt >= BENCH_MIN_TIME) return 1e9 * dt / (double)reps;
+        /* aim at 1.2x the minimum from the current rate, at most 100x more */
+        double f = dt > 0 ? 1.2 * BENCH_MIN_TIME / dt : 100.0;
+        reps = (long)((double)reps * (f > 100.0 ? 100.0 : f < 2.0 ? 2.0 : f));
+    }
+}
+
+/* One table row: model `ops` with options `v` on an L x L periodic square lattice. */
+static int bench_model_row(FILE *out, const struct nqs_model_ops *ops, const struct nqs_opt_val *v,
+                           const char *label, int L)
+{
+    int ext[2] = {L, L}, per[2] = {1, 1};
+    int rc = NQS_OK;
+    struct bench_ctx *c = calloc(1, sizeof *c);
+    struct nqs_lattice *lat = nqs_lattice_alloc(NQS_LATTICE_SQUARE, ext, per);
+    struct nqs_model *m = lat ? nqs_model_alloc(ops, lat, v) : NULL;
+    if (!c || !lat || !m) {
+        if (!c) NQS_SET_ERROR(NQS_ENOMEM, "bench: out of memory");
+        rc = NQS_EINVAL;
+        goto done;
+    }
+    int N = lat->n_sites;
+    c->m = m;
+    c->cache = malloc(m->cache_size);
+    c->s = malloc((size_t)N);
+    c->O = malloc((size_t)m->n_par * sizeof *c->O);
+    if (!c->cache || !c->s || !c->O) {
+        NQS_SET_ERROR(NQS_ENOMEM, "bench: out of memory for model '%s'", ops->name);
+        rc = NQS_ENOMEM;
+        goto done;
+    }
+    nqs_model_init(m, 1234, BENCH_INIT_STD);
+    /* A fixed pseudo-random zero-magnetisation configuration and moves
+     * (a small LCG: the benchmark needs no statistical quality). */
+    unsigned long long x = 88172645463325252ULL;
+#define BENCH_RAND(n) ((int)((x = x * 6364136223846793005ULL + 1442695040888963407ULL) >> 33) % (n))
+    for (int i = 0; i < N; i++) c->s[i] = (int8_t)(i % 2 ? 1 : -1);
+    for (int i = N - 1; i > 0; i--) {
+        int k = BENCH_RAND(i + 1);
+        int8_t t = c->s[i];
+        c->s[i] = c->s[k], c->s[k] = t;
+    }
+    for (int r = 0; r < BENCH_N_MOVES; r++) {
+        c->site[r] = BENCH_RAND(N);
+        int i, j;
+        do {
+            i = BENCH_RAND(N);
+            j = BENCH_RAND(N);
+        } while (c->s[i] == c->s[j]);
+        c->pair[r][0] = i, c->pair[r][1] = j;
+    }
+#undef BENCH_RAND
+    ops->cache_init(m, c->s, c->cache);
+    double t_ratio = bench_time(bench_ratio1, c);
+    double t_exch = bench_time(bench_ratio2, c);
+    double t_grad = bench_time(bench_grad, c);
+    double t_upd = bench_time(bench_update1, c); /* last: it moves s */
+    double H = m->n_hidden > 0 ? m->n_hidden : 1;
+    fprintf(out, "%-10s %-12s %5d %7d %9d %9.1f %7.3f %9.1f %9.1f %7.3f %10.1f\n", ops->name,
+            label, N, m->n_hidden, m->n_par, t_ratio, t_ratio / H, t_exch, t_upd, t_upd / H,
+            t_grad);
+    fflush(out);
+done:
+    if (c) {
+        free(c->cache);
+        free(c->s);
+        free(c->O);
+        free(c);
+    }
+    nqs_model_free(m);
+    nqs_lattice_free(lat);
+    return rc;
+}
+
+/* Every registered model, every applicable option case, N = 36, 64, 100. */
+static int bench_models(FILE *out)
+{
+    static const int sizes[] = {6, 8, 10};
+    const int n_cases = (int)(sizeof bench_model_cases / sizeof bench_model_cases[0]);
+    fprintf(out, "== models: periodic square L x L, one thread, ns per call (init std %.2g) ==\n",
+            BENCH_INIT_STD);
+    fprintf(out, "%-10s %-12s %5s %7s %9s %9s %7s %9s %9s %7s %10s\n", "model", "options", "N",
+            "hidden", "params", "ratio", "/hidden", "exchange", "update", "/hidden", "gradient");
+    for (int k = 0; nqs_model_registry[k]; k++) {
+        const struct nqs_model_ops *ops = nqs_model_registry[k];
+        struct nqs_opt_val v[64];
+        if (ops->n_options > 64) NQS_ERROR(NQS_EINTERNAL, "bench: too many options in '%s'", ops->name);
+        int n_rows = 0;
+        for (int ci = 0; ci <= n_cases; ci++) {
+            const char *ovr = "";
+            const char *label = "defaults";
+            if (ci < n_cases) {
+                const struct bench_case *bc = &bench_model_cases[ci];
+                if (strcmp(bc->model, "*") != 0 && strcmp(bc->model, ops->name) != 0) continue;
+                ovr = bc->overrides;
+                label = bc->overrides;
+            } else if (n_rows > 0) {
+                break; /* defaults only when no case applied */
+            }
+            int used;
+            NQS_TRY(bench_model_options(ops, ovr, v, &used));
+            if (ci < n_cases && used == 0) continue;
+            for (size_t l = 0; l < sizeof sizes / sizeof sizes[0]; l++) {
+                int rc = bench_model_row(out, ops, v, label, sizes[l]);
+                if (rc != NQS_OK) {
+                    fprintf(out, "%-10s %-12s L=%d skipped: %s\n", ops->name, label, sizes[l],
+                            nqs_last_error());
+                    nqs_error_clear();
+                }
+            }
+            n_rows++;
+        }
+    }
+    return NQS_OK;
+}
+
+int nqs_cmd_bench(const struct nqs_cli *cli)
+{
+    (void)cli; /* no options yet: every section runs */
+    NQS_TRY(bench_models(stdout));
+    return NQS_OK;
+}
