@@ -13,16 +13,18 @@
  * Fast updates (PHYSICS.md "RBM fast updates"). Flipping sites with spins s_k
  * changes theta_j by delta_j = -2 sum_k W_jk s_k and
  *     cosh(theta + delta) / cosh(theta) = cosh(delta) + tanh(theta) sinh(delta)
- *                                       = u e^delta + v e^-delta,
+ *                                       = e^-delta (v + u e^{2 delta}),
  * with u = (1 + tanh theta)/2 = E/(1 + E), v = (1 - tanh theta)/2 = 1/(1 + E),
- * E = exp(2 theta). The second form is the same identity with the cancellation
- * of 1 - tanh(theta) removed: both terms are computed to full relative
- * precision from E for any |theta| and any delta, so no exact log-cosh
- * fallback is needed except when a block of the running product leaves the
- * floating-point range. exp(+-2 W_ji) are tabulated at refresh, so a ratio
- * evaluates no transcendental function except one final complex log; E is
- * updated multiplicatively on acceptance (E <- E e^{2 delta}), so its relative
- * error grows like the square root of the number of updates, without the
+ * E = exp(2 theta). The second form is the same identity rearranged: it removes
+ * the cancellation of 1 - tanh(theta) for large |theta| (u and v are computed
+ * to full relative precision from E), so no exact log-cosh fallback is needed
+ * except when a block of the running product leaves the floating-point range,
+ * and it costs one complex multiply-add per hidden unit. The factors e^-delta_j
+ * multiply to exp(2 sum_k s_k sum_j W_jk): a per-site row sum precomputed at
+ * refresh. exp(-+4 W_ji) are tabulated at refresh, so a ratio evaluates no
+ * transcendental function except one final complex log; E is updated
+ * multiplicatively on acceptance (E <- E e^{2 delta}), so its relative error
+ * grows like the square root of the number of updates, without the
  * amplification that updating tanh(theta) by the addition theorem would have.
  *
  * Drift stays bounded on long chains: every NQS_RBM_RESYNC x n_sites (at least
@@ -48,9 +50,13 @@ struct nqs_rbm_engine {
     const double complex *b; /* n_hidden hidden biases (borrowed) */
     const double complex *w; /* n_sites x n_hidden bare weights, site-major:
                                 W_ji at w[i * n_hidden + j] (borrowed) */
-    /* Tables, one row of 4 n_hidden doubles per site i:
-     * Re exp(2 W_ji), Im exp(2 W_ji), Re exp(-2 W_ji), Im exp(-2 W_ji), j fastest. */
+    /* Tables, one row of 4 n_hidden doubles per site i, j fastest:
+     * Re, Im of exp(-4 W_ji) (e^{2 delta} when s_i = +1 flips), then Re, Im of
+     * exp(4 W_ji) (s_i = -1). */
     double *ew;
+    /* Per site: 2 (sum_j W_ji - a_i), so that sum_k s_k rs[k] is the
+     * visible-bias and e^-delta part of a log-ratio. */
+    double complex *rs;
 };
 
 /* Cache of one chain: 8 n_hidden doubles, blocks of n_hidden in this order
@@ -75,13 +81,13 @@ static inline const double *nqs_rbm_cache_block(const void *cache, int n_hidden,
 int nqs_rbm_engine_alloc(struct nqs_rbm_engine *e, int n_sites, int n_hidden);
 void nqs_rbm_engine_free(struct nqs_rbm_engine *e);
 
-/* Tables from e->w: two complex exponentials per bare weight. */
+/* Tables from e->a, e->w: two complex exponentials per bare weight. */
 void nqs_rbm_engine_refresh(struct nqs_rbm_engine *e);
-/* Tables from precomputed exponentials: entry (i, j) takes ep[map[i*n_hidden+j]]
- * = exp(2 W_ji) and em[...] = exp(-2 W_ji) (used by shared models, which need
- * only one exponential per distinct weight). */
-void nqs_rbm_engine_refresh_mapped(struct nqs_rbm_engine *e, const double complex *ep,
-                                   const double complex *em, const int *map);
+/* Tables from precomputed exponentials: entry (i, j) takes zp[map[i*n_hidden+j]]
+ * = exp(-4 W_ji) and zm[...] = exp(4 W_ji) (for shared models, which need only
+ * one exponential per distinct weight); e->a and e->w are read as well. */
+void nqs_rbm_engine_refresh_mapped(struct nqs_rbm_engine *e, const double complex *zp,
+                                   const double complex *zm, const int *map);
 
 size_t nqs_rbm_engine_cache_size(const struct nqs_rbm_engine *e);
 

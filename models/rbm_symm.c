@@ -35,8 +35,8 @@ struct rbm_symm_state {
     double complex *a_eff;   /* N copies of a */
     double complex *b_eff;   /* alpha |G|: b_eff[f |G| + t] = b_f */
     double complex *w_eff;   /* N x alpha |G| bare weights, site-major */
-    int *map;                /* N x alpha |G|: f N + T_t^-1(i), index into W and ep/em */
-    double complex *ep, *em; /* exp(+-2 W_f[k]), alpha N */
+    int *map;                /* N x alpha |G|: f N + T_t^-1(i), index into W and zp/zm */
+    double complex *zp, *zm; /* exp(-+4 W_f[k]), alpha N */
 };
 
 static const struct nqs_opt_def rbm_symm_options[] = {
@@ -55,8 +55,8 @@ static void rbm_symm_free(void *state)
     free(st->b_eff);
     free(st->w_eff);
     free(st->map);
-    free(st->ep);
-    free(st->em);
+    free(st->zp);
+    free(st->zm);
     free(st);
 }
 
@@ -70,11 +70,11 @@ static void rbm_symm_refresh(struct nqs_model *m)
     for (int f = 0; f < A; f++)
         for (int t = 0; t < G; t++) st->b_eff[(size_t)f * G + t] = b[f];
     for (size_t q = 0; q < (size_t)A * N; q++) {
-        st->ep[q] = cexp(2.0 * W[q]);
-        st->em[q] = cexp(-2.0 * W[q]);
+        st->zp[q] = cexp(-4.0 * W[q]);
+        st->zm[q] = cexp(4.0 * W[q]);
     }
     for (size_t x = 0; x < (size_t)N * M; x++) st->w_eff[x] = W[st->map[x]];
-    nqs_rbm_engine_refresh_mapped(&st->e, st->ep, st->em, st->map);
+    nqs_rbm_engine_refresh_mapped(&st->e, st->zp, st->zm, st->map);
 }
 
 static int rbm_symm_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
@@ -110,9 +110,9 @@ static int rbm_symm_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
     st->b_eff = malloc(M * sizeof *st->b_eff);
     st->w_eff = malloc((size_t)N * M * sizeof *st->w_eff);
     st->map = malloc((size_t)N * M * sizeof *st->map);
-    st->ep = malloc((size_t)A * N * sizeof *st->ep);
-    st->em = malloc((size_t)A * N * sizeof *st->em);
-    if (!st->par || !st->a_eff || !st->b_eff || !st->w_eff || !st->map || !st->ep || !st->em) {
+    st->zp = malloc((size_t)A * N * sizeof *st->zp);
+    st->zm = malloc((size_t)A * N * sizeof *st->zm);
+    if (!st->par || !st->a_eff || !st->b_eff || !st->w_eff || !st->map || !st->zp || !st->zm) {
         rbm_symm_free(st);
         NQS_ERROR(NQS_ENOMEM, "out of memory for model 'rbm_symm' (%d sites, %zu hidden units)",
                   N, M);
