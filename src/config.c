@@ -641,6 +641,28 @@ static int config_parse_value(const struct nqs_opt_def *d, const char *text,
     return NQS_EINTERNAL;
 }
 
+/* For a missing required key: "; not recognised: extnt (line 4)" naming the
+ * unread keys of the section that this table does not know either (typos). */
+static void config_unknown_hint(const struct nqs_config *c, int sec,
+                                const struct nqs_opt_def *defs, int n, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    for (int k = 0; k < c->n; k++) {
+        const struct config_entry *e = &c->e[k];
+        if (e->section != sec || e->used) continue;
+        int known = 0;
+        for (int d = 0; d < n; d++) known |= strcmp(defs[d].name, e->key) == 0;
+        if (known) continue;
+        size_t used = strlen(buf);
+        if (e->line > 0)
+            snprintf(buf + used, len - used, "%s%s (line %d)", used ? ", " : "; not recognised: ",
+                     e->key, e->line);
+        else
+            snprintf(buf + used, len - used, "%s%s (--set)", used ? ", " : "; not recognised: ",
+                     e->key);
+    }
+}
+
 int nqs_config_get(struct nqs_config *c, const char *section, const struct nqs_opt_def *defs,
                    int n, struct nqs_opt_val *out)
 {
@@ -666,9 +688,12 @@ int nqs_config_get(struct nqs_config *c, const char *section, const struct nqs_o
         } else if (d->def) {
             text = d->def;
         } else {
+            char hint[256];
             config_accepted(d, acc, sizeof acc);
             config_where(c, NULL, section, d->name, where, sizeof where);
-            NQS_ERROR(NQS_EINVAL, "%s: required key is missing (accepted: %s)", where, acc);
+            config_unknown_hint(c, sec, defs, n, hint, sizeof hint);
+            NQS_ERROR(NQS_EINVAL, "%s: required key is missing (accepted: %s)%s", where, acc,
+                      hint);
         }
         int rc = config_parse_value(d, text, &out[k], why, sizeof why);
         if (rc != NQS_OK) {
