@@ -9,6 +9,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -34,6 +35,17 @@ static void info_json_str(FILE *out, const char *s)
     fputc('"', out);
 }
 
+/* Shortest of %.15g/%.16g/%.17g that reads back to the same double. */
+static void info_json_num(FILE *out, double x)
+{
+    char buf[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x) break;
+    }
+    fputs(buf, out);
+}
+
 static const char *info_bool(int b, int json)
 {
     if (json) return b ? "true" : "false";
@@ -52,33 +64,33 @@ static void info_print_text(const struct nqs_problem *p, const struct info_twin 
     const struct nqs_model *m = p->model;
     char desc[256];
     nqs_lattice_describe(lat, desc, sizeof desc);
-    printf("%-22s %s\n", "lattice", desc);
-    printf("%-22s %d\n", "sites", lat->n_sites);
-    printf("%-22s %d nearest, %d next-nearest\n", "bonds", lat->n_bonds_order[0],
+    printf("%-24s %s\n", "lattice", desc);
+    printf("%-24s %d\n", "sites", lat->n_sites);
+    printf("%-24s %d nearest, %d next-nearest\n", "bonds", lat->n_bonds_order[0],
            lat->n_bonds_order[1]);
-    printf("%-22s %s\n", "couplings",
+    printf("%-24s %s\n", "couplings",
            lat->custom_couplings ? (nqs_lattice_is_disordered(lat) ? "custom (not uniform)"
                                                                   : "custom (uniform)")
                                  : "uniform (lattice)");
-    printf("%-22s %d\n", "translation group", lat->n_trans);
-    printf("%-22s %s\n", "bipartite", info_bool(lat->bipartite, 0));
-    printf("%-22s %s: %s\n", "hamiltonian", p->ham_ops->name,
+    printf("%-24s %d\n", "translation group", lat->n_trans);
+    printf("%-24s %s\n", "bipartite", info_bool(lat->bipartite, 0));
+    printf("%-24s %s: %s\n", "hamiltonian", p->ham_ops->name,
            p->ham_ops->summary ? p->ham_ops->summary : "");
-    printf("%-22s %s\n", "conserves magnetisation", info_bool(p->ham->conserves_sz, 0));
-    printf("%-22s %s\n", "Marshall sign rule", info_bool(p->ham->marshall, 0));
+    printf("%-24s %s\n", "conserves magnetisation", info_bool(p->ham->conserves_sz, 0));
+    printf("%-24s %s\n", "Marshall sign rule", info_bool(p->ham->marshall, 0));
     if (!isnan(p->reference_energy))
-        printf("%-22s %.10g (Pauli units%s%s)\n", "reference energy", p->reference_energy,
+        printf("%-24s %.10g (Pauli units%s%s)\n", "reference energy", p->reference_energy,
                p->reference_source[0] ? "; " : "", p->reference_source);
-    printf("%-22s %s\n", "model", p->model_ops->name);
-    printf("%-22s %s\n", "shared weights", info_bool(p->model_ops->shared, 0));
-    printf("%-22s %d\n", "hidden units", m->n_hidden);
-    printf("%-22s %s\n", "layout", m->layout);
-    printf("%-22s %d\n", "parameters", m->n_par);
+    printf("%-24s %s\n", "model", p->model_ops->name);
+    printf("%-24s %s\n", "shared weights", info_bool(p->model_ops->shared, 0));
+    printf("%-24s %d\n", "hidden units", m->n_hidden);
+    printf("%-24s %s\n", "layout", m->layout);
+    printf("%-24s %d\n", "parameters", m->n_par);
     if (tw->ops && tw->n_par > 0)
-        printf("%-22s %s: %d parameters (%.4g x)\n", "twin", tw->ops->name, tw->n_par,
+        printf("%-24s %s: %d parameters (%.4g times as many)\n", "twin", tw->ops->name, tw->n_par,
                (double)tw->n_par / m->n_par);
     else
-        printf("%-22s %s\n", "twin", tw->why);
+        printf("%-24s %s\n", "twin", tw->why);
 }
 
 static void info_print_json(const struct nqs_problem *p, const struct info_twin *tw)
@@ -106,7 +118,7 @@ static void info_print_json(const struct nqs_problem *p, const struct info_twin 
     if (isnan(p->reference_energy))
         printf("null");
     else
-        printf("%.17g", p->reference_energy);
+        info_json_num(stdout, p->reference_energy);
     printf(", \"reference_source\": ");
     info_json_str(stdout, p->reference_source);
     printf(", \"energy_units\": \"pauli\"},\n");
@@ -118,8 +130,8 @@ static void info_print_json(const struct nqs_problem *p, const struct info_twin 
     printf(", \"n_params\": %d,\n \"twin\": ", m->n_par);
     if (tw->ops && tw->n_par > 0) {
         info_json_str(stdout, tw->ops->name);
-        printf(", \"twin_n_params\": %d, \"twin_ratio\": %.17g", tw->n_par,
-               (double)tw->n_par / m->n_par);
+        printf(", \"twin_n_params\": %d, \"twin_ratio\": ", tw->n_par);
+        info_json_num(stdout, (double)tw->n_par / m->n_par);
     } else {
         printf("null, \"twin_n_params\": null, \"twin_ratio\": null, \"twin_unavailable\": ");
         info_json_str(stdout, tw->why);
