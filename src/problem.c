@@ -267,7 +267,7 @@ int nqs_problem_build(struct nqs_config *cfg, int flags, struct nqs_problem **ou
                               "longer than %zu characters", sizeof p->reference_source - 1);
         goto fail;
     }
-    snprintf(p->reference_source, sizeof p->reference_source, "%s", hv[HAM_REF_SOURCE].str);
+    memcpy(p->reference_source, hv[HAM_REF_SOURCE].str, strlen(hv[HAM_REF_SOURCE].str) + 1);
     rc = problem_plugin_options(cfg, "hamiltonian", p->ham_ops->name, p->ham_ops->options,
                                 p->ham_ops->n_options, p->ham_opt);
     if (rc != NQS_OK) goto fail;
