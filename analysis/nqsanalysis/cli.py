@@ -8,6 +8,7 @@ cannot be written.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 
@@ -76,6 +77,12 @@ def _cmd_summary(args) -> int:
     if runs is None:
         return 2
     rows = [summary_row(r, window=args.window, tail_fraction=args.tail_fraction) for r in runs]
+    if args.output not in (None, "-") and os.path.exists(args.output):
+        for p in args.files:
+            if os.path.samefile(p, args.output):
+                print(f"{PROG}: error: -o {args.output} is one of the input files; refusing to "
+                      "overwrite it", file=sys.stderr)
+                return 2
     try:
         out = sys.stdout if args.output in (None, "-") else open(args.output, "w", newline="",
                                                                  encoding="utf-8")

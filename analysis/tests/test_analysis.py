@@ -262,6 +262,11 @@ class TestSummary(TmpDirCase):
         self.assertEqual(out, "")
         with open(out_path) as fh:
             self.assertEqual(read_csv(fh.read())[0]["n_params"], "35")
+        before = digest(f)
+        rc, _, err = run_cli("summary", "--csv", "-o", f, f)  # would destroy the input
+        self.assertEqual(rc, 2)
+        self.assertIn("refusing", err)
+        self.assertEqual(digest(f), before)
         rc, _, err = run_cli("summary", "-o", self.path("no/such/dir/t.txt"), f)
         self.assertEqual(rc, 1)
         self.assertIn("t.txt", err)
