@@ -263,10 +263,10 @@ static void test_cli_help_mentions_everything(void **state)
 static void test_cli_info_counts_twin_parameters(void **state)
 {
     (void)state;
-    int have = nqs_model_find("rbm_symm") && nqs_model_find("rbm_dense") &&
+    int have = nqs_model_find("rbm_symm") && nqs_model_find("rbm") &&
                nqs_ham_find("heisenberg");
     if (!have) {
-        fprintf(stderr, "rbm_symm, rbm_dense or heisenberg not registered: skipped\n");
+        fprintf(stderr, "rbm_symm, rbm or heisenberg not registered: skipped\n");
         skip();
     }
     static char out[1 << 16], err[4096];
@@ -276,12 +276,12 @@ static void test_cli_info_counts_twin_parameters(void **state)
     const char *args[] = {"info", "@", "--json", NULL};
     assert_int_equal(run_nqs(args, 0, out, sizeof out, err, sizeof err), 0);
     assert_contains(out, "\"n_params\": 35,", "info --json");
-    assert_contains(out, "\"twin\": \"rbm_dense\"", "info --json");
+    assert_contains(out, "\"twin\": \"rbm\"", "info --json");
     assert_contains(out, "\"twin_n_params\": 560,", "info --json");
     assert_contains(out, "\"twin_ratio\": 16}", "info --json");
     assert_contains(out, "\"n_sites\": 16,", "info --json");
     assert_contains(out, "\"shared\": true,", "info --json");
-    const char *dense[] = {"info", "@", "--json", "--set", "model.type=rbm_dense", NULL};
+    const char *dense[] = {"info", "@", "--json", "--set", "model.type=rbm", NULL};
     assert_int_equal(run_nqs(dense, 0, out, sizeof out, err, sizeof err), 0);
     assert_contains(out, "\"n_params\": 560,", "info --json");
     assert_contains(out, "\"twin_n_params\": 35,", "info --json");
