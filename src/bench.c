@@ -14,8 +14,8 @@
  * fast updates should be flat in N.
  *
  * Models are built generically from their option tables: defaults, then the
- * overrides listed in bench_model_cases for that model (an override whose key
- * the model does not have is skipped). Models with an `alpha` key are run at
+ * overrides listed in bench_model_cases for that model, through the input
+ * layer (config.h); an override whose key the model does not have is skipped. Models with an `alpha` key are run at
  * alpha = 1 and 4. Further sections (sampler, SR) are added as more
  * `static int bench_<section>(FILE *out)` functions called from nqs_cmd_bench.
  */
@@ -26,10 +26,12 @@
 #include <time.h>
 
 #include "cli.h"
+#include "config.h"
 #include "error.h"
 #include "lattice.h"
 #include "model.h"
 #include "options.h"
+#include "problem.h"
 
 #define BENCH_MIN_TIME 0.2   /* seconds per figure */
 #define BENCH_INIT_STD 0.1   /* parameter initialisation for the timed models */
@@ -55,85 +57,36 @@ static double bench_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Parse `text` as a value of option `d` into v. */
-static int bench_opt_parse(const struct nqs_opt_def *d, const char *text, struct nqs_opt_val *v)
-{
-    char *end;
-    snprintf(v->str, sizeof v->str, "%s", text);
-    switch (d->type) {
-    case NQS_OPT_REAL:
-        v->x = strtod(text, &end);
-        if (end == text) NQS_ERROR(NQS_EINVAL, "bench: option %s: '%s' is not a number", d->name, text);
-        break;
-    case NQS_OPT_INT:
-        v->i = strtol(text, &end, 10);
-        v->x = (double)v->i;
-        if (end == text) NQS_ERROR(NQS_EINVAL, "bench: option %s: '%s' is not an integer", d->name, text);
-        break;
-    case NQS_OPT_BOOL:
-        v->i = strcmp(text, "true") == 0 || strcmp(text, "yes") == 0 || strcmp(text, "on") == 0 ||
-               strcmp(text, "1") == 0;
-        break;
-    case NQS_OPT_CHOICE: {
-        v->i = -1;
-        long k = 0;
-        size_t len = strlen(text);
-        for (const char *p = d->choices; p && *p; k++) {
-            const char *q = strchr(p, '|');
-            size_t n = q ? (size_t)(q - p) : strlen(p);
-            if (n == len && strncmp(p, text, n) == 0) v->i = k;
-            p = q ? q + 1 : p + n;
-        }
-        if (v->i < 0)
-            NQS_ERROR(NQS_EINVAL, "bench: option %s: '%s' is not one of %s", d->name, text,
-                      d->choices ? d->choices : "(none)");
-        break;
-    }
-    case NQS_OPT_INTLIST:
-        v->n_list = 0;
-        for (const char *p = text; *p && v->n_list < NQS_OPT_MAXLIST;) {
-            v->list[v->n_list++] = (int)strtol(p, &end, 10);
-            if (end == p) NQS_ERROR(NQS_EINVAL, "bench: option %s: bad list '%s'", d->name, text);
-            p = *end == ',' ? end + 1 : end;
-        }
-        break;
-    case NQS_OPT_STRING:
-        break;
-    }
-    return NQS_OK;
-}
-
-/* Defaults of `ops`, then the overrides of `ovr` whose keys the model has.
- * Sets *used to the number of overrides applied. */
+/* Option values of `ops` as the input layer would produce them: defaults,
+ * then the overrides of `ovr` whose keys the model has (through
+ * nqs_config_set / nqs_config_get, so values are validated like an input
+ * file's). Sets *used to the number of overrides applied. */
 static int bench_model_options(const struct nqs_model_ops *ops, const char *ovr,
                                struct nqs_opt_val *v, int *used)
 {
     *used = 0;
-    for (int k = 0; k < ops->n_options; k++) {
-        memset(&v[k], 0, sizeof v[k]);
-        if (!ops->options[k].def)
-            NQS_ERROR(NQS_EUNSUP, "bench: model '%s' has a required key '%s' without default",
-                      ops->name, ops->options[k].name);
-        NQS_TRY(bench_opt_parse(&ops->options[k], ops->options[k].def, &v[k]));
-    }
+    struct nqs_config *cfg = nqs_config_alloc();
+    if (!cfg) return NQS_ENOMEM;
+    int rc = NQS_OK;
     char buf[256];
     snprintf(buf, sizeof buf, "%s", ovr ? ovr : "");
-    for (char *tok = buf; tok && *tok;) {
+    for (char *tok = buf; rc == NQS_OK && tok && *tok;) {
         char *next = strchr(tok, ';');
         if (next) *next++ = '\0';
         char *eq = strchr(tok, '=');
-        if (eq) {
-            *eq = '\0';
-            for (int k = 0; k < ops->n_options; k++)
-                if (strcmp(ops->options[k].name, tok) == 0) {
-                    NQS_TRY(bench_opt_parse(&ops->options[k], eq + 1, &v[k]));
-                    v[k].given = 1;
-                    (*used)++;
-                }
-        }
+        for (int k = 0; eq && k < ops->n_options; k++)
+            if (strlen(ops->options[k].name) == (size_t)(eq - tok) &&
+                strncmp(ops->options[k].name, tok, (size_t)(eq - tok)) == 0) {
+                char assign[300];
+                snprintf(assign, sizeof assign, "model.%s", tok);
+                rc = nqs_config_set(cfg, assign);
+                (*used)++;
+            }
         tok = next;
     }
-    return NQS_OK;
+    if (rc == NQS_OK) rc = nqs_config_get(cfg, "model", ops->options, ops->n_options, v);
+    nqs_config_free(cfg);
+    return rc;
 }
 
 /* One timed kernel: run `reps` calls, return a value that depends on them. */
@@ -279,8 +232,9 @@ static int bench_models(FILE *out)
             "hidden", "params", "ratio", "/hidden", "exchange", "update", "/hidden", "gradient");
     for (int k = 0; nqs_model_registry[k]; k++) {
         const struct nqs_model_ops *ops = nqs_model_registry[k];
-        struct nqs_opt_val v[64];
-        if (ops->n_options > 64) NQS_ERROR(NQS_EINTERNAL, "bench: too many options in '%s'", ops->name);
+        struct nqs_opt_val v[NQS_MAX_PLUGIN_OPTIONS];
+        if (ops->n_options > NQS_MAX_PLUGIN_OPTIONS)
+            NQS_ERROR(NQS_EINTERNAL, "bench: too many options in model '%s'", ops->name);
         int n_rows = 0;
         for (int ci = 0; ci <= n_cases; ci++) {
             const char *ovr = "";

@@ -26,15 +26,17 @@
 #include <cmocka.h>
 #include <gsl/gsl_rng.h>
 
+#include "config.h"
 #include "error.h"
 #include "lattice.h"
 #include "model.h"
 #include "nqs_test.h"
 #include "options.h"
+#include "problem.h"
 
 #define INIT_STD 0.3
 #define N_MOVES 2000
-#define MAX_OPT 64
+#define MAX_OPT NQS_MAX_PLUGIN_OPTIONS
 
 /* ------------------------------------------------------------ lattices */
 
@@ -62,52 +64,25 @@ static struct nqs_lattice *make_lattice(const struct lat_spec *ls)
 
 /* ------------------------------------------------------------ options */
 
-/* Value of option `d` from its text (default or override). */
-static void opt_parse(const struct nqs_opt_def *d, const char *text, struct nqs_opt_val *v)
-{
-    snprintf(v->str, sizeof v->str, "%s", text);
-    v->x = strtod(text, NULL);
-    v->i = strtol(text, NULL, 10);
-    if (d->type == NQS_OPT_BOOL)
-        v->i = strcmp(text, "true") == 0 || strcmp(text, "yes") == 0 || strcmp(text, "on") == 0 ||
-               strcmp(text, "1") == 0;
-    if (d->type == NQS_OPT_CHOICE) {
-        v->i = 0;
-        long k = 0;
-        for (const char *p = d->choices; p && *p; k++) {
-            const char *q = strchr(p, '|');
-            size_t n = q ? (size_t)(q - p) : strlen(p);
-            if (n == strlen(text) && strncmp(p, text, n) == 0) v->i = k;
-            p = q ? q + 1 : p + n;
-        }
-    }
-    if (d->type == NQS_OPT_INTLIST) {
-        v->n_list = 0;
-        for (const char *p = text; *p && v->n_list < NQS_OPT_MAXLIST;) {
-            char *end;
-            v->list[v->n_list++] = (int)strtol(p, &end, 10);
-            if (end == p) break;
-            p = *end == ',' ? end + 1 : end;
-        }
-    }
-}
-
-/* Defaults of a model's table, then `key` = `value` if the model has `key`
- * (key NULL: defaults only). Every default must exist (a model must be
- * constructible from its table alone). */
+/* Option values of a model as the input layer produces them (config.h):
+ * defaults, then `key` = `value` if the model has `key` (key NULL: defaults
+ * only). Every model must be constructible from its table alone. */
 static void model_options(const struct nqs_model_ops *ops, const char *key, const char *value,
                           struct nqs_opt_val *v)
 {
     assert_true(ops->n_options <= MAX_OPT);
-    for (int k = 0; k < ops->n_options; k++) {
-        memset(&v[k], 0, sizeof v[k]);
-        assert_non_null(ops->options[k].def);
-        opt_parse(&ops->options[k], ops->options[k].def, &v[k]);
-        if (key && strcmp(ops->options[k].name, key) == 0) {
-            opt_parse(&ops->options[k], value, &v[k]);
-            v[k].given = 1;
+    struct nqs_config *cfg = nqs_config_alloc();
+    assert_non_null(cfg);
+    for (int k = 0; key && k < ops->n_options; k++)
+        if (strcmp(ops->options[k].name, key) == 0) {
+            char assign[128];
+            snprintf(assign, sizeof assign, "model.%s=%s", key, value);
+            assert_int_equal(nqs_config_set(cfg, assign), NQS_OK);
         }
-    }
+    int rc = nqs_config_get(cfg, "model", ops->options, ops->n_options, v);
+    if (rc != NQS_OK) fprintf(stderr, "options of %s: %s\n", ops->name, nqs_last_error());
+    assert_int_equal(rc, NQS_OK);
+    nqs_config_free(cfg);
 }
 
 static long opt_int(const struct nqs_model_ops *ops, const struct nqs_opt_val *v, const char *key)
