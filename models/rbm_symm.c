@@ -163,6 +163,8 @@ static void rbm_symm_cache_update(const struct nqs_model *m, void *cache, const 
     nqs_rbm_engine_update(&st->e, cache, s, n_flip, sites);
 }
 
+#define RBM_SYMM_CHUNK 256 /* sites per chunk of the gathered, translated configuration */
+
 static void rbm_symm_grad_log_psi(const struct nqs_model *m, const void *cache, const int8_t *s,
                                   double complex *O)
 {
@@ -172,21 +174,31 @@ static void rbm_symm_grad_log_psi(const struct nqs_model *m, const void *cache, 
     for (int i = 0; i < N; i++) sum += s[i];
     O[0] = sum;
     for (int f = 0; f < A; f++) {
-        double *ow = (double *)(O + 1 + A + (size_t)f * N); /* re, im interleaved */
-        for (int k = 0; k < 2 * N; k++) ow[k] = 0.0;
         double complex ob = 0;
-        for (int t = 0; t < G; t++) {
-            double complex th = nqs_rbm_cache_tanh(cache, M, f * G + t);
-            double tr = creal(th), ti = cimag(th);
-            ob += th;
-            const int *tt = st->trans + (size_t)t * N;
-            for (int k = 0; k < N; k++) {
-                double sk = s[tt[k]];
-                ow[2 * k] += sk * tr;
-                ow[2 * k + 1] += sk * ti;
+        for (int t = 0; t < G; t++) ob += nqs_rbm_cache_tanh(cache, M, f * G + t);
+        O[1 + f] = ob;
+    }
+    /* O_W_f[k] = sum_t tanh(theta_ft) s_{T_t(k)}: for each translation the
+     * translated configuration is gathered once (a chunk at a time, on the
+     * stack) and added to every filter's row with a vectorisable loop. */
+    double *ow = (double *)(O + 1 + A); /* alpha rows of N complex, re/im interleaved */
+    for (size_t x = 0; x < 2 * (size_t)A * N; x++) ow[x] = 0.0;
+    double sk[RBM_SYMM_CHUNK];
+    for (int t = 0; t < G; t++) {
+        const int *tt = st->trans + (size_t)t * N;
+        for (int k0 = 0; k0 < N; k0 += RBM_SYMM_CHUNK) {
+            int nk = N - k0 < RBM_SYMM_CHUNK ? N - k0 : RBM_SYMM_CHUNK;
+            for (int k = 0; k < nk; k++) sk[k] = s[tt[k0 + k]];
+            for (int f = 0; f < A; f++) {
+                double complex th = nqs_rbm_cache_tanh(cache, M, f * G + t);
+                double tr = creal(th), ti = cimag(th);
+                double *row = ow + 2 * ((size_t)f * N + k0);
+                for (int k = 0; k < nk; k++) {
+                    row[2 * k] += sk[k] * tr;
+                    row[2 * k + 1] += sk[k] * ti;
+                }
             }
         }
-        O[1 + f] = ob;
     }
 }
 

@@ -11,7 +11,9 @@
  *   - grad_log_psi,
  * measured with clock_gettime(CLOCK_MONOTONIC) over enough repetitions for at
  * least BENCH_MIN_TIME seconds per figure. The cost per hidden unit of the
- * fast updates should be flat in N.
+ * fast updates should be flat in N. The last column is thread CPU time over
+ * wall time for the row: well below 1 means other processes competed for the
+ * core and the wall-clock figures are inflated.
  *
  * Models are built generically from their option tables: defaults, then the
  * overrides listed in bench_model_cases for that model, through the input
@@ -50,10 +52,10 @@ static const struct bench_case bench_model_cases[] = {
     {"lcn", "layers=2"},
 };
 
-static double bench_now(void)
+static double bench_clock(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -139,15 +141,24 @@ static double bench_grad(struct bench_ctx *c, long reps)
 
 static volatile double bench_sink;
 
-/* Nanoseconds per call of `fn`, repeating until BENCH_MIN_TIME is reached. */
-static double bench_time(double (*fn)(struct bench_ctx *, long), struct bench_ctx *c)
+/* Nanoseconds per call of `fn` (wall clock, CLOCK_MONOTONIC), repeating
+ * until BENCH_MIN_TIME is reached. Adds the thread's CPU time and the wall
+ * time of the final run to *cpu and *wall: a ratio below ~0.9 means the
+ * machine was busy and the figures are inflated. */
+static double bench_time(double (*fn)(struct bench_ctx *, long), struct bench_ctx *c,
+                         double *cpu, double *wall)
 {
     long reps = 8;
     for (;;) {
-        double t0 = bench_now();
+        double c0 = bench_clock(CLOCK_THREAD_CPUTIME_ID), t0 = bench_clock(CLOCK_MONOTONIC);
         bench_sink = fn(c, reps);
-        double dt = bench_now() - t0;
-        if (dt >= BENCH_MIN_TIME) return 1e9 * dt / (double)reps;
+        double dt = bench_clock(CLOCK_MONOTONIC) - t0;
+        double dc = bench_clock(CLOCK_THREAD_CPUTIME_ID) - c0;
+        if (dt >= BENCH_MIN_TIME) {
+            *cpu += dc;
+            *wall += dt;
+            return 1e9 * dt / (double)reps;
+        }
         /* aim at 1.2x the minimum from the current rate, at most 100x more */
         double f = dt > 0 ? 1.2 * BENCH_MIN_TIME / dt : 100.0;
         reps = (long)((double)reps * (f > 100.0 ? 100.0 : f < 2.0 ? 2.0 : f));
@@ -200,14 +211,15 @@ static int bench_model_row(FILE *out, const struct nqs_model_ops *ops, const str
     }
 #undef BENCH_RAND
     ops->cache_init(m, c->s, c->cache);
-    double t_ratio = bench_time(bench_ratio1, c);
-    double t_exch = bench_time(bench_ratio2, c);
-    double t_grad = bench_time(bench_grad, c);
-    double t_upd = bench_time(bench_update1, c); /* last: it moves s */
+    double cpu = 0, wall = 0;
+    double t_ratio = bench_time(bench_ratio1, c, &cpu, &wall);
+    double t_exch = bench_time(bench_ratio2, c, &cpu, &wall);
+    double t_grad = bench_time(bench_grad, c, &cpu, &wall);
+    double t_upd = bench_time(bench_update1, c, &cpu, &wall); /* last: it moves s */
     double H = m->n_hidden > 0 ? m->n_hidden : 1;
-    fprintf(out, "%-10s %-12s %5d %7d %9d %9.1f %7.3f %9.1f %9.1f %7.3f %10.1f\n", ops->name,
-            label, N, m->n_hidden, m->n_par, t_ratio, t_ratio / H, t_exch, t_upd, t_upd / H,
-            t_grad);
+    fprintf(out, "%-10s %-12s %5d %7d %9d %9.1f %7.3f %9.1f %9.1f %7.3f %10.1f %5.2f\n",
+            ops->name, label, N, m->n_hidden, m->n_par, t_ratio, t_ratio / H, t_exch, t_upd,
+            t_upd / H, t_grad, wall > 0 ? cpu / wall : 0.0);
     fflush(out);
 done:
     if (c) {
@@ -228,8 +240,9 @@ static int bench_models(FILE *out)
     const int n_cases = (int)(sizeof bench_model_cases / sizeof bench_model_cases[0]);
     fprintf(out, "== models: periodic square L x L, one thread, ns per call (init std %.2g) ==\n",
             BENCH_INIT_STD);
-    fprintf(out, "%-10s %-12s %5s %7s %9s %9s %7s %9s %9s %7s %10s\n", "model", "options", "N",
-            "hidden", "params", "ratio", "/hidden", "exchange", "update", "/hidden", "gradient");
+    fprintf(out, "%-10s %-12s %5s %7s %9s %9s %7s %9s %9s %7s %10s %5s\n", "model", "options",
+            "N", "hidden", "params", "ratio", "/hidden", "exchange", "update", "/hidden",
+            "gradient", "cpu");
     for (int k = 0; nqs_model_registry[k]; k++) {
         const struct nqs_model_ops *ops = nqs_model_registry[k];
         struct nqs_opt_val v[NQS_MAX_PLUGIN_OPTIONS];
