@@ -48,8 +48,8 @@ struct bench_case {
 static const struct bench_case bench_model_cases[] = {
     {"*", "alpha=1"},  /* applied to every model that has the key */
     {"*", "alpha=4"},
-    {"cnn", "layers=2"},
-    {"lcn", "layers=2"},
+    {"cnn", "channels=4,4"}, /* two layers */
+    {"lcn", "channels=4,4"},
 };
 
 static double bench_clock(clockid_t id)
