@@ -27,8 +27,8 @@
 #include "error.h"
 #include "model.h"
 
-#define RBM_BLOCK 32  /* factors per block of the running product (multiple of 4) */
-#define RBM_MAXFLIP 8 /* flips handled by the table path; more go to the exact path */
+#define RBM_BLOCK   32 /* factors per block of the running product (multiple of 4) */
+#define RBM_MAXFLIP 8  /* flips handled by the table path; more go to the exact path */
 
 int nqs_rbm_engine_alloc(struct nqs_rbm_engine *e, int n_sites, int n_hidden)
 {
@@ -139,8 +139,8 @@ static void rbm_engine_from_theta(double *c, size_t M, size_t j)
 }
 
 /* theta = b + W s' with s' = s except sites[0..n_flip) flipped. */
-static void rbm_engine_theta(const struct nqs_rbm_engine *e, double *c, const int8_t *s,
-                             int n_flip, const int *sites)
+static void rbm_engine_theta(const struct nqs_rbm_engine *e, double *c, const int8_t *s, int n_flip,
+                             const int *sites)
 {
     size_t M = (size_t)e->n_hidden;
     double *thr = c + NQS_RBM_TH_RE * M, *thi = c + NQS_RBM_TH_IM * M;
@@ -218,10 +218,10 @@ static void rbm_engine_rows(const struct nqs_rbm_engine *e, const int8_t *s, int
 }
 
 /* Factors v + u z for nb units, z from one row. */
-static void rbm_factors1(int nb, const double *restrict ur, const double *restrict ui,
-                         const double *restrict vr, const double *restrict vi,
-                         const double *restrict zr, const double *restrict zi,
-                         double *restrict fr, double *restrict fi)
+static void rbm_engine_factors1(int nb, const double *restrict ur, const double *restrict ui,
+                                const double *restrict vr, const double *restrict vi,
+                                const double *restrict zr, const double *restrict zi,
+                                double *restrict fr, double *restrict fi)
 {
     for (int k = 0; k < nb; k++) {
         fr[k] = vr[k] + ur[k] * zr[k] - ui[k] * zi[k];
@@ -230,11 +230,11 @@ static void rbm_factors1(int nb, const double *restrict ur, const double *restri
 }
 
 /* Factors v + u z1 z2 for nb units. */
-static void rbm_factors2(int nb, const double *restrict ur, const double *restrict ui,
-                         const double *restrict vr, const double *restrict vi,
-                         const double *restrict ar, const double *restrict ai,
-                         const double *restrict br, const double *restrict bi,
-                         double *restrict fr, double *restrict fi)
+static void rbm_engine_factors2(int nb, const double *restrict ur, const double *restrict ui,
+                                const double *restrict vr, const double *restrict vi,
+                                const double *restrict ar, const double *restrict ai,
+                                const double *restrict br, const double *restrict bi,
+                                double *restrict fr, double *restrict fi)
 {
     for (int k = 0; k < nb; k++) {
         double zr = ar[k] * br[k] - ai[k] * bi[k], zi = ar[k] * bi[k] + ai[k] * br[k];
@@ -269,11 +269,11 @@ static int rbm_engine_logprod(const double *c, size_t M, const struct rbm_rows *
     for (size_t j0 = 0; j0 < M; j0 += RBM_BLOCK) {
         int nb = M - j0 < RBM_BLOCK ? (int)(M - j0) : RBM_BLOCK;
         if (n_flip == 1) {
-            rbm_factors1(nb, ur + j0, ui + j0, vr + j0, vi + j0, r->zr[0] + j0, r->zi[0] + j0, fr,
-                         fi);
+            rbm_engine_factors1(nb, ur + j0, ui + j0, vr + j0, vi + j0, r->zr[0] + j0,
+                                r->zi[0] + j0, fr, fi);
         } else if (n_flip == 2) {
-            rbm_factors2(nb, ur + j0, ui + j0, vr + j0, vi + j0, r->zr[0] + j0, r->zi[0] + j0,
-                         r->zr[1] + j0, r->zi[1] + j0, fr, fi);
+            rbm_engine_factors2(nb, ur + j0, ui + j0, vr + j0, vi + j0, r->zr[0] + j0,
+                                r->zi[0] + j0, r->zr[1] + j0, r->zi[1] + j0, fr, fi);
         } else {
             for (int k = 0; k < nb; k++) {
                 size_t j = j0 + (size_t)k;
@@ -336,37 +336,37 @@ struct rbm_state_ptrs {
 
 static struct rbm_state_ptrs rbm_engine_ptrs(double *c, size_t M)
 {
-    struct rbm_state_ptrs p = {c + NQS_RBM_TH_RE * M, c + NQS_RBM_TH_IM * M,
-                               c + NQS_RBM_E_RE * M,  c + NQS_RBM_E_IM * M,
-                               c + NQS_RBM_U_RE * M,  c + NQS_RBM_U_IM * M,
+    struct rbm_state_ptrs p = {c + NQS_RBM_TH_RE * M, c + NQS_RBM_TH_IM * M, c + NQS_RBM_E_RE * M,
+                               c + NQS_RBM_E_IM * M,  c + NQS_RBM_U_RE * M,  c + NQS_RBM_U_IM * M,
                                c + NQS_RBM_V_RE * M,  c + NQS_RBM_V_IM * M};
     return p;
 }
 
 /* E <- E z, v = 1/(1+E), u = E v for unit j given z; counts in bad_ the units
  * that are saturated, near a pole (|1+E| small) or overflowed. */
-#define RBM_UPDATE_EUV(j, zr, zi)                                                              \
-    do {                                                                                       \
-        double Er_ = er[j] * (zr) - ei[j] * (zi), Ei_ = er[j] * (zi) + ei[j] * (zr);           \
-        double dr_ = 1.0 + Er_;                                                                \
-        double den_ = dr_ * dr_ + Ei_ * Ei_, inv_ = 1.0 / den_;                                \
-        double wr_ = dr_ * inv_, wi_ = -Ei_ * inv_;                                            \
-        er[j] = Er_, ei[j] = Ei_;                                                              \
-        vr[j] = wr_, vi[j] = wi_;                                                              \
-        ur[j] = Er_ * wr_ - Ei_ * wi_, ui[j] = Er_ * wi_ + Ei_ * wr_;                          \
-        /* written so that the loop vectorises; NaN counts as bad */                           \
-        bad_ += (fabs(thr[j]) <= NQS_RBM_THETA_SAT &&                                          \
-                 den_ >= NQS_RBM_NEAR_POLE * NQS_RBM_NEAR_POLE && den_ <= 1e300)               \
-                    ? 0.0                                                                      \
-                    : 1.0;                                                                     \
+#define RBM_UPDATE_EUV(j, zr, zi)                                                                  \
+    do {                                                                                           \
+        double Er_ = er[j] * (zr) - ei[j] * (zi), Ei_ = er[j] * (zi) + ei[j] * (zr);               \
+        double dr_ = 1.0 + Er_;                                                                    \
+        double den_ = dr_ * dr_ + Ei_ * Ei_, inv_ = 1.0 / den_;                                    \
+        double wr_ = dr_ * inv_, wi_ = -Ei_ * inv_;                                                \
+        er[j] = Er_, ei[j] = Ei_;                                                                  \
+        vr[j] = wr_, vi[j] = wi_;                                                                  \
+        ur[j] = Er_ * wr_ - Ei_ * wi_, ui[j] = Er_ * wi_ + Ei_ * wr_;                              \
+        /* written so that the loop vectorises; NaN counts as bad */                               \
+        bad_ += (fabs(thr[j]) <= NQS_RBM_THETA_SAT &&                                              \
+                 den_ >= NQS_RBM_NEAR_POLE * NQS_RBM_NEAR_POLE && den_ <= 1e300)                   \
+                    ? 0.0                                                                          \
+                    : 1.0;                                                                         \
     } while (0)
 
 /* One flipped site: theta += m2s W_i, E *= z. Returns 0 if some unit needs
  * the slow path. */
-static int rbm_update1(size_t M, double *restrict thr, double *restrict thi, double *restrict er,
-                       double *restrict ei, double *restrict ur, double *restrict ui,
-                       double *restrict vr, double *restrict vi, const double *restrict w,
-                       double m2s, const double *restrict zr, const double *restrict zi)
+static int rbm_engine_update1(size_t M, double *restrict thr, double *restrict thi,
+                              double *restrict er, double *restrict ei, double *restrict ur,
+                              double *restrict ui, double *restrict vr, double *restrict vi,
+                              const double *restrict w, double m2s, const double *restrict zr,
+                              const double *restrict zi)
 {
     double bad_ = 0.0;
     for (size_t j = 0; j < M; j++) {
@@ -378,12 +378,12 @@ static int rbm_update1(size_t M, double *restrict thr, double *restrict thi, dou
 }
 
 /* Two flipped sites. */
-static int rbm_update2(size_t M, double *restrict thr, double *restrict thi, double *restrict er,
-                       double *restrict ei, double *restrict ur, double *restrict ui,
-                       double *restrict vr, double *restrict vi, const double *restrict wa,
-                       double ma, const double *restrict wb, double mb,
-                       const double *restrict ar, const double *restrict ai,
-                       const double *restrict br, const double *restrict bi)
+static int rbm_engine_update2(size_t M, double *restrict thr, double *restrict thi,
+                              double *restrict er, double *restrict ei, double *restrict ur,
+                              double *restrict ui, double *restrict vr, double *restrict vi,
+                              const double *restrict wa, double ma, const double *restrict wb,
+                              double mb, const double *restrict ar, const double *restrict ai,
+                              const double *restrict br, const double *restrict bi)
 {
     double bad_ = 0.0;
     for (size_t j = 0; j < M; j++) {
@@ -396,8 +396,9 @@ static int rbm_update2(size_t M, double *restrict thr, double *restrict thi, dou
 }
 
 /* Generic 3..RBM_MAXFLIP flipped sites. */
-static int rbm_updaten(const struct nqs_rbm_engine *e, struct rbm_state_ptrs p, const int8_t *s,
-                       int n_flip, const int *sites, const struct rbm_rows *r)
+static int rbm_engine_updaten(const struct nqs_rbm_engine *e, struct rbm_state_ptrs p,
+                              const int8_t *s, int n_flip, const int *sites,
+                              const struct rbm_rows *r)
 {
     size_t M = (size_t)e->n_hidden;
     double *thr = p.thr, *thi = p.thi, *er = p.er, *ei = p.ei;
@@ -416,8 +417,8 @@ static int rbm_updaten(const struct nqs_rbm_engine *e, struct rbm_state_ptrs p, 
     return bad_ == 0.0;
 }
 
-void nqs_rbm_engine_update(const struct nqs_rbm_engine *e, void *cache, const int8_t *s,
-                           int n_flip, const int *sites)
+void nqs_rbm_engine_update(const struct nqs_rbm_engine *e, void *cache, const int8_t *s, int n_flip,
+                           const int *sites)
 {
     if (n_flip <= 0) return;
     double *c = cache;
@@ -434,24 +435,24 @@ void nqs_rbm_engine_update(const struct nqs_rbm_engine *e, void *cache, const in
     struct rbm_state_ptrs p = rbm_engine_ptrs(c, M);
     int ok;
     if (n_flip == 1) {
-        ok = rbm_update1(M, p.thr, p.thi, p.er, p.ei, p.ur, p.ui, p.vr, p.vi,
-                         (const double *)(e->w + (size_t)sites[0] * M), -2.0 * s[sites[0]],
-                         r.zr[0], r.zi[0]);
+        ok = rbm_engine_update1(M, p.thr, p.thi, p.er, p.ei, p.ur, p.ui, p.vr, p.vi,
+                                (const double *)(e->w + (size_t)sites[0] * M), -2.0 * s[sites[0]],
+                                r.zr[0], r.zi[0]);
     } else if (n_flip == 2) {
-        ok = rbm_update2(M, p.thr, p.thi, p.er, p.ei, p.ur, p.ui, p.vr, p.vi,
-                         (const double *)(e->w + (size_t)sites[0] * M), -2.0 * s[sites[0]],
-                         (const double *)(e->w + (size_t)sites[1] * M), -2.0 * s[sites[1]],
-                         r.zr[0], r.zi[0], r.zr[1], r.zi[1]);
+        ok = rbm_engine_update2(M, p.thr, p.thi, p.er, p.ei, p.ur, p.ui, p.vr, p.vi,
+                                (const double *)(e->w + (size_t)sites[0] * M), -2.0 * s[sites[0]],
+                                (const double *)(e->w + (size_t)sites[1] * M), -2.0 * s[sites[1]],
+                                r.zr[0], r.zi[0], r.zr[1], r.zi[1]);
     } else {
-        ok = rbm_updaten(e, p, s, n_flip, sites, &r);
+        ok = rbm_engine_updaten(e, p, s, n_flip, sites, &r);
     }
     if (ok) return;
     /* Units that are or were saturated (E stored as NaN), that overflowed, or
      * that are near a zero of cosh theta: everything from theta. */
     for (size_t j = 0; j < M; j++) {
         double dre = 1.0 + p.er[j], den = dre * dre + p.ei[j] * p.ei[j];
-        if (!(fabs(p.thr[j]) <= NQS_RBM_THETA_SAT &&
-              den >= NQS_RBM_NEAR_POLE * NQS_RBM_NEAR_POLE && den <= 1e300))
+        if (!(fabs(p.thr[j]) <= NQS_RBM_THETA_SAT && den >= NQS_RBM_NEAR_POLE * NQS_RBM_NEAR_POLE &&
+              den <= 1e300))
             rbm_engine_from_theta(c, M, j);
     }
 }

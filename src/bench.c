@@ -17,9 +17,11 @@
  *
  * Models are built generically from their option tables: defaults, then the
  * overrides listed in bench_model_cases for that model, through the input
- * layer (config.h); an override whose key the model does not have is skipped. Models with an `alpha` key are run at
- * alpha = 1 and 4. Further sections (sampler, SR) are added as more
- * `static int bench_<section>(FILE *out)` functions called from nqs_cmd_bench.
+ * layer (config.h); an override whose key the model does not have is skipped.
+ * Models with an `alpha` key are run at alpha = 1 and 4, cnn/lcn with two
+ * layers. Further sections (sampler, SR) are added as more
+ * `static int bench_<section>(struct bench_out *out)` functions called in
+ * turn from nqs_cmd_bench (human table, or one member of the JSON object).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -165,9 +167,77 @@ static double bench_time(double (*fn)(struct bench_ctx *, long), struct bench_ct
     }
 }
 
+/* Output of one section: a human-readable table, or with --json the members
+ * of one JSON array (the caller writes the enclosing object). */
+struct bench_out {
+    FILE *f;
+    int json;
+    int n_items; /* JSON items written so far (for the separating commas) */
+};
+
+/* `text` as a JSON string literal. */
+static void bench_json_string(FILE *f, const char *text)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+struct bench_model_result {
+    const char *model, *options;
+    int n_sites, n_hidden, n_par;
+    double ns_ratio, ns_exchange, ns_update, ns_gradient, cpu_over_wall;
+};
+
+static void bench_model_print(struct bench_out *o, const struct bench_model_result *r)
+{
+    double H = r->n_hidden > 0 ? r->n_hidden : 1;
+    if (!o->json) {
+        fprintf(o->f, "%-10s %-12s %5d %7d %9d %9.1f %7.3f %9.1f %9.1f %7.3f %10.1f %5.2f\n",
+                r->model, r->options, r->n_sites, r->n_hidden, r->n_par, r->ns_ratio,
+                r->ns_ratio / H, r->ns_exchange, r->ns_update, r->ns_update / H, r->ns_gradient,
+                r->cpu_over_wall);
+    } else {
+        fprintf(o->f, "%s\n    {\"model\": ", o->n_items++ ? "," : "");
+        bench_json_string(o->f, r->model);
+        fprintf(o->f, ", \"options\": ");
+        bench_json_string(o->f, r->options);
+        fprintf(o->f,
+                ", \"n_sites\": %d, \"n_hidden\": %d, \"n_par\": %d, \"ns_ratio\": %.1f, "
+                "\"ns_exchange\": %.1f, \"ns_update\": %.1f, \"ns_gradient\": %.1f, "
+                "\"cpu_over_wall\": %.3f}",
+                r->n_sites, r->n_hidden, r->n_par, r->ns_ratio, r->ns_exchange, r->ns_update,
+                r->ns_gradient, r->cpu_over_wall);
+    }
+    fflush(o->f);
+}
+
+static void bench_model_skipped(struct bench_out *o, const char *model, const char *options,
+                                int L, const char *why)
+{
+    if (!o->json) {
+        fprintf(o->f, "%-10s %-12s L=%d skipped: %s\n", model, options, L, why);
+        return;
+    }
+    fprintf(o->f, "%s\n    {\"model\": ", o->n_items++ ? "," : "");
+    bench_json_string(o->f, model);
+    fprintf(o->f, ", \"options\": ");
+    bench_json_string(o->f, options);
+    fprintf(o->f, ", \"n_sites\": %d, \"skipped\": ", L * L);
+    bench_json_string(o->f, why);
+    fputc('}', o->f);
+}
+
 /* One table row: model `ops` with options `v` on an L x L periodic square lattice. */
-static int bench_model_row(FILE *out, const struct nqs_model_ops *ops, const struct nqs_opt_val *v,
-                           const char *label, int L)
+static int bench_model_row(struct bench_out *out, const struct nqs_model_ops *ops,
+                           const struct nqs_opt_val *v, const char *label, int L)
 {
     int ext[2] = {L, L}, per[2] = {1, 1};
     int rc = NQS_OK;
@@ -216,11 +286,17 @@ static int bench_model_row(FILE *out, const struct nqs_model_ops *ops, const str
     double t_exch = bench_time(bench_ratio2, c, &cpu, &wall);
     double t_grad = bench_time(bench_grad, c, &cpu, &wall);
     double t_upd = bench_time(bench_update1, c, &cpu, &wall); /* last: it moves s */
-    double H = m->n_hidden > 0 ? m->n_hidden : 1;
-    fprintf(out, "%-10s %-12s %5d %7d %9d %9.1f %7.3f %9.1f %9.1f %7.3f %10.1f %5.2f\n",
-            ops->name, label, N, m->n_hidden, m->n_par, t_ratio, t_ratio / H, t_exch, t_upd,
-            t_upd / H, t_grad, wall > 0 ? cpu / wall : 0.0);
-    fflush(out);
+    struct bench_model_result res = {.model = ops->name,
+                                     .options = label,
+                                     .n_sites = N,
+                                     .n_hidden = m->n_hidden,
+                                     .n_par = m->n_par,
+                                     .ns_ratio = t_ratio,
+                                     .ns_exchange = t_exch,
+                                     .ns_update = t_upd,
+                                     .ns_gradient = t_grad,
+                                     .cpu_over_wall = wall > 0 ? cpu / wall : 0.0};
+    bench_model_print(out, &res);
 done:
     if (c) {
         free(c->cache);
@@ -234,15 +310,20 @@ done:
 }
 
 /* Every registered model, every applicable option case, N = 36, 64, 100. */
-static int bench_models(FILE *out)
+static int bench_models(struct bench_out *out)
 {
     static const int sizes[] = {6, 8, 10};
     const int n_cases = (int)(sizeof bench_model_cases / sizeof bench_model_cases[0]);
-    fprintf(out, "== models: periodic square L x L, one thread, ns per call (init std %.2g) ==\n",
-            BENCH_INIT_STD);
-    fprintf(out, "%-10s %-12s %5s %7s %9s %9s %7s %9s %9s %7s %10s %5s\n", "model", "options",
-            "N", "hidden", "params", "ratio", "/hidden", "exchange", "update", "/hidden",
-            "gradient", "cpu");
+    if (out->json) {
+        fprintf(out->f, "  \"models\": [");
+    } else {
+        fprintf(out->f,
+                "== models: periodic square L x L, one thread, ns per call (init std %.2g) ==\n",
+                BENCH_INIT_STD);
+        fprintf(out->f, "%-10s %-12s %5s %7s %9s %9s %7s %9s %9s %7s %10s %5s\n", "model",
+                "options", "N", "hidden", "params", "ratio", "/hidden", "exchange", "update",
+                "/hidden", "gradient", "cpu");
+    }
     for (int k = 0; nqs_model_registry[k]; k++) {
         const struct nqs_model_ops *ops = nqs_model_registry[k];
         struct nqs_opt_val v[NQS_MAX_PLUGIN_OPTIONS];
@@ -266,20 +347,24 @@ static int bench_models(FILE *out)
             for (size_t l = 0; l < sizeof sizes / sizeof sizes[0]; l++) {
                 int rc = bench_model_row(out, ops, v, label, sizes[l]);
                 if (rc != NQS_OK) {
-                    fprintf(out, "%-10s %-12s L=%d skipped: %s\n", ops->name, label, sizes[l],
-                            nqs_last_error());
+                    bench_model_skipped(out, ops->name, label, sizes[l], nqs_last_error());
                     nqs_error_clear();
                 }
             }
             n_rows++;
         }
     }
+    if (out->json) fprintf(out->f, "\n  ]");
     return NQS_OK;
 }
 
+/* Sections run in order; with --json each writes one member of the object. */
 int nqs_cmd_bench(const struct nqs_cli *cli)
 {
-    (void)cli; /* no options yet: every section runs */
-    NQS_TRY(bench_models(stdout));
-    return NQS_OK;
+    struct bench_out out = {stdout, cli ? cli->json : 0, 0};
+    if (out.json) fprintf(out.f, "{\n");
+    int rc = bench_models(&out);
+    /* further sections: out.n_items = 0; fprintf(",\n"); bench_<section>(&out); */
+    if (out.json) fprintf(out.f, "\n}\n");
+    return rc;
 }
