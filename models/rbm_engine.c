@@ -319,6 +319,7 @@ double complex nqs_rbm_engine_ratio(const struct nqs_rbm_engine *e, const void *
     if (n_flip <= 0) return 0;
     const double *c = cache;
     size_t M = (size_t)e->n_hidden;
+    NQS_ASSERT(n_flip != 2 || sites[0] != sites[1]); /* flipped sites are distinct */
     if (n_flip > RBM_MAXFLIP) return rbm_engine_ratio_exact(e, c, s, n_flip, sites);
     struct rbm_rows r;
     rbm_engine_rows(e, s, n_flip, sites, &r);
