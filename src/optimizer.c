@@ -65,6 +65,8 @@ struct nqs_optimizer {
     double eta, eps;           /* current schedule values */
 };
 
+static int optimizer_validate(const struct nqs_optimizer_params *p);
+
 void nqs_optimizer_params_default(struct nqs_optimizer_params *p)
 {
     memset(p, 0, sizeof *p);
@@ -102,6 +104,20 @@ int nqs_optimizer_params_from_options(const struct nqs_opt_val *val,
     p->sr.cg_tol = val[NQS_OPTK_CG_TOL].x;
     p->sr.cg_maxiter = (int)val[NQS_OPTK_CG_MAXITER].i;
     p->sr.mem_budget = val[NQS_OPTK_MEMORY_BUDGET].x * OPTIMIZER_GIB;
+    return optimizer_validate(p);
+}
+
+/* Cross-key constraints the option table cannot express. */
+static int optimizer_validate(const struct nqs_optimizer_params *p)
+{
+    if ((int)p->method < 0 || (int)p->method > 2)
+        NQS_ERROR(NQS_EINVAL, "[optimizer] method: unknown method %d (accepted: sr|adam|sgd)",
+                  (int)p->method);
+    if (!(p->learning_rate >= 0) || !(p->learning_rate_decay >= 0) ||
+        !(p->learning_rate_min >= 0) || !(p->diag_shift >= 0) || !(p->diag_shift_decay >= 0) ||
+        !(p->diag_shift_min >= 0) || !(p->diag_scale >= 0))
+        NQS_ERROR(NQS_EINVAL, "[optimizer] learning_rate, diag_shift, diag_scale, their decays "
+                  "and floors must be >= 0");
     if (p->method == NQS_METHOD_SR && p->sr.solver == NQS_SR_MINSR) {
         if (p->diag_scale != 0)
             NQS_ERROR(NQS_EINVAL, "[optimizer] diag_scale = %g cannot be used with solver = minsr "
@@ -115,22 +131,19 @@ int nqs_optimizer_params_from_options(const struct nqs_opt_val *val,
     return NQS_OK;
 }
 
+int nqs_optimizer_check(const struct nqs_optimizer_params *p, int n_par, int n_samples)
+{
+    NQS_TRY(optimizer_validate(p));
+    struct nqs_sr_options so = p->sr;
+    if (p->method != NQS_METHOD_SR) so.solver = NQS_SR_NONE;
+    return nqs_sr_check(n_par, n_samples, &so);
+}
+
 struct nqs_optimizer *nqs_optimizer_alloc(const struct nqs_optimizer_params *p, int n_par,
                                           int n_samples)
 {
     struct nqs_optimizer *opt = NULL;
-    if (n_par <= 0 || n_samples <= 0) {
-        NQS_SET_ERROR(NQS_EINVAL, "optimizer needs positive n_par and n_samples (got %d, %d)",
-                      n_par, n_samples);
-        return NULL;
-    }
-    if ((int)p->method < 0 || (int)p->method > 2 || !(p->learning_rate >= 0) ||
-        !(p->diag_shift >= 0) || !(p->diag_scale >= 0) || !(p->learning_rate_decay >= 0) ||
-        !(p->diag_shift_decay >= 0)) {
-        NQS_SET_ERROR(NQS_EINVAL, "[optimizer] method, learning_rate, diag_shift, diag_scale or a "
-                      "decay is out of range");
-        return NULL;
-    }
+    if (nqs_optimizer_check(p, n_par, n_samples) != NQS_OK) return NULL;
     opt = calloc(1, sizeof *opt);
     if (!opt) goto nomem;
     opt->par = *p;

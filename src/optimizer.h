@@ -75,6 +75,12 @@ int nqs_optimizer_params_from_options(const struct nqs_opt_val *val,
 
 struct nqs_optimizer;
 
+/* Validate p for (n_par, n_samples) without allocating, returning the status
+ * that nqs_optimizer_alloc would only report through its message: NQS_EINVAL
+ * (bad values, sizes, cross-key constraints), NQS_ENOMEM when a forced dense
+ * or minsr matrix exceeds memory_budget (the message states the bytes needed). */
+int nqs_optimizer_check(const struct nqs_optimizer_params *p, int n_par, int n_samples);
+
 /* Allocate for n_par parameters and at most n_samples samples per step (all
  * buffers, including the SR solver's, are sized here; steps do not allocate).
  * NULL with a message on bad parameters or memory (see nqs_sr_alloc). */

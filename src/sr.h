@@ -53,9 +53,12 @@ enum nqs_sr_solver {
     NQS_SR_NONE = 4 /* gradient only (Adam, SGD): no Obar copy, no solver buffers */
 };
 
-/* Largest P for which `auto` prefers the dense solver over CG (measured on
- * 2 cores with OpenBLAS, see the report of nqs_bench_sr: dense zherk + Cholesky
- * beats CG at tolerance 1e-6 below this size for SR-like spectra). */
+/* Largest P for which `auto` prefers the dense solver over CG. Measured on
+ * 2 cores (OpenBLAS, synthetic SR-like O of src/bench_sr.c, eps = 0.01,
+ * cg_tol 1e-6, where cg needs 260-410 iterations), CPU seconds dense / cg:
+ * P = 500, 1000, 2000, 3000, 4000 (N_s = 2P, 2P, 2P, P, P) gave 0.30, 0.28,
+ * 0.38, 0.51, 0.59. Both costs grow with N_s alike and the ratio grows ~P,
+ * reaching 1 near P ~ 6500; beyond, 16 P^2 bytes also becomes large. */
 #define NQS_SR_DENSE_MAX_PAR 6000
 
 struct nqs_sr_options {

@@ -369,9 +369,9 @@ static void test_sr_cg_not_converged_is_status(void **state)
     free(O);
 }
 
-/* The cg residual is not monotone in the iteration count (it rises at
- * 24 iterations, measured),
- * so returning the best iterate seen makes the reported residual
+/* The cg residual is not monotone in the iteration count (for this
+ * Jacobi-preconditioned system it rises at several of the first 24
+ * iterations, measured), so returning the best iterate seen makes the reported residual
  * non-increasing in cg_maxiter; returning the last iterate would not be.
  * Same iterates, same arithmetic: compared with a 1e-12 relative slack. */
 static void test_sr_cg_returns_best_iterate(void **state)
@@ -719,6 +719,18 @@ static void test_optimizer_options_table(void **state)
     v[NQS_OPTK_METHOD].i = 1; /* adam ignores SR keys */
     assert_int_equal(nqs_optimizer_params_from_options(v, &a), NQS_OK);
     assert_int_equal(a.method, NQS_METHOD_ADAM);
+    /* dense forced over memory_budget = 1 GiB: 16 * 9000^2 = 1296000000 bytes */
+    nqs_optimizer_params_default(&a);
+    a.sr.solver = NQS_SR_DENSE;
+    a.sr.mem_budget = 1024.0 * 1024 * 1024;
+    assert_int_equal(nqs_optimizer_check(&a, 9000, 1000), NQS_ENOMEM);
+    assert_non_null(strstr(nqs_last_error(), "1296000000 bytes"));
+    assert_null(nqs_optimizer_alloc(&a, 9000, 1000));
+    a.method = NQS_METHOD_ADAM; /* no S for Adam */
+    assert_int_equal(nqs_optimizer_check(&a, 9000, 1000), NQS_OK);
+    a.method = NQS_METHOD_SR;
+    a.learning_rate = -1;
+    assert_int_equal(nqs_optimizer_check(&a, 9000, 1000), NQS_EINVAL);
 }
 
 int main(void)
