@@ -107,9 +107,9 @@ static int heis_build(struct nqs_ham *h, const struct nqs_lattice *lat, double J
             char desc[128];
             nqs_lattice_describe(lat, desc, sizeof desc);
             NQS_ERROR(NQS_EINVAL,
-                      "[hamiltonian] marshall_sign = true needs a bipartite lattice, but the %s "
-                      "lattice %s is not bipartite (accepted here: auto, false)",
-                      h->ops->name, desc);
+                      "marshall_sign = true needs a bipartite lattice, but %s is not bipartite "
+                      "(accepted here: auto, false)",
+                      desc);
         }
         marshall = 1;
         break;

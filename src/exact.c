@@ -9,11 +9,17 @@
  * start[x >> n_lo] + rank_lo[x & (2^n_lo - 1)] (Lin, PRB 42, 6561 (1990)):
  * patterns sorted numerically are grouped by their high bits, and within a
  * group ordered by their low bits, all of one popcount.
+ *
+ * Also `nqs exact` (cli.h): text or JSON on stdout, optional HDF5 file whose
+ * root attributes hold the result (docs/results-format.md conventions).
  */
 #include "exact.h"
 
 #include <arpack/arpack.h>
 #include <cblas.h>
+#include <ctype.h>
+#include <errno.h>
+#include <hdf5.h>
 #include <lapacke.h>
 #include <math.h>
 #include <stdint.h>
@@ -27,7 +33,10 @@
 #include <omp.h>
 #endif
 
+#include "cli.h"
+#include "config.h"
 #include "error.h"
+#include "problem.h"
 
 #define EXACT_DENSE_MAX 64 /* dimension up to which dsyev is used instead of ARPACK */
 #define EXACT_MAX_SITES 62
@@ -77,7 +86,7 @@ void nqs_exact_opts_default(struct nqs_exact_opts *o)
 /* Number of up spins of the sector: ceil(N/2), i.e. sum s = 0 or +1. */
 static int exact_sector_up(int n_sites) { return (n_sites + 1) / 2; }
 
-int64_t nqs_exact_dim(const struct nqs_ham *h)
+int64_t nqs_exact_dimension(const struct nqs_ham *h)
 {
     int N = h->n_sites;
     if (N > EXACT_MAX_SITES) return -1;
@@ -92,7 +101,7 @@ size_t nqs_exact_memory_estimate(const struct nqs_ham *h, const struct nqs_exact
         nqs_exact_opts_default(&def);
         o = &def;
     }
-    int64_t dim = nqs_exact_dim(h);
+    int64_t dim = nqs_exact_dimension(h);
     if (dim < 0) return SIZE_MAX;
     /* Doubles per basis state: ncv Lanczos vectors, workd (3), resid (1);
      * plus one 8-byte pattern per state and the two rank tables for a sector. */
@@ -451,7 +460,7 @@ int nqs_exact_solve(const struct nqs_ham *h, const struct nqs_exact_opts *o,
     size_t limit = o->max_memory ? o->max_memory : nqs_exact_default_memory_limit();
     size_t need = nqs_exact_memory_estimate(h, o);
     r->memory = need;
-    int64_t dim = nqs_exact_dim(h);
+    int64_t dim = nqs_exact_dimension(h);
     r->dim = dim;
     if (need > limit) {
         char sneed[32], slim[32], dims[32];
@@ -511,13 +520,291 @@ int nqs_exact_solve(const struct nqs_ham *h, const struct nqs_exact_opts *o,
     return rc;
 }
 
-int nqs_exact_energy(const struct nqs_ham *h, double *e0)
+int nqs_exact_energy(const struct nqs_ham *h, struct nqs_exact_result *r)
 {
     struct nqs_exact_opts o;
     nqs_exact_opts_default(&o);
     o.translations = 0;
-    struct nqs_exact_result r;
-    NQS_TRY(nqs_exact_solve(h, &o, &r));
-    *e0 = r.energy;
+    return nqs_exact_solve(h, &o, r);
+}
+
+/* ------------------------------------------------------------ nqs exact */
+
+/* NQS_EXACT_MAX_MEMORY: bytes with an optional K/M/G/T (1024-based) suffix. */
+static int exact_env_memory(size_t *limit)
+{
+    const char *v = getenv("NQS_EXACT_MAX_MEMORY");
+    *limit = 0;
+    if (!v || !*v) return NQS_OK;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    double mult = 1;
+    switch (toupper((unsigned char)*end)) {
+    case 'K': mult = 1024.0, end++; break;
+    case 'M': mult = 1024.0 * 1024, end++; break;
+    case 'G': mult = 1024.0 * 1024 * 1024, end++; break;
+    case 'T': mult = 1024.0 * 1024 * 1024 * 1024, end++; break;
+    default: break;
+    }
+    if (toupper((unsigned char)*end) == 'I' && end[1] && toupper((unsigned char)end[1]) == 'B')
+        end += 2;
+    else if (toupper((unsigned char)*end) == 'B')
+        end++;
+    if (end == v || *end || errno || !(x * mult >= 1) || x * mult >= (double)SIZE_MAX)
+        NQS_ERROR(NQS_EINVAL,
+                  "environment variable NQS_EXACT_MAX_MEMORY = '%s' is not a memory size "
+                  "(accepted: bytes, optionally with suffix K, M, G or T, e.g. 8G)",
+                  v);
+    *limit = (size_t)(x * mult);
     return NQS_OK;
+}
+
+static void exact_json_str(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(out, "\\u%04x", *p);
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+/* Shortest %.15g..%.17g that reads back exactly; null for NaN. */
+static void exact_json_num(FILE *out, double x)
+{
+    if (!isfinite(x)) {
+        fputs("null", out);
+        return;
+    }
+    char buf[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x) break;
+    }
+    fputs(buf, out);
+}
+
+static int exact_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* What the command prints and writes, gathered once. */
+struct exact_report {
+    const struct nqs_problem *p;
+    const struct nqs_exact_result *r;
+    double tol;
+    char lattice[256];
+    char sector[64]; /* "magnetisation" or "full" */
+};
+
+static void exact_print_text(const struct exact_report *e)
+{
+    const struct nqs_exact_result *r = e->r;
+    char mem[32];
+    exact_format_bytes((double)r->memory, mem, sizeof mem);
+    printf("%-18s %s\n", "lattice", e->lattice);
+    printf("%-18s %s%s\n", "hamiltonian", e->p->ham_ops->name,
+           e->p->ham->marshall ? " (Marshall sign rule applied)" : "");
+    if (r->full_space)
+        printf("%-18s full space, %lld states\n", "sector", (long long)r->dim);
+    else
+        printf("%-18s sum_i s_i = %s%d, %lld states\n", "sector", r->magnetisation > 0 ? "+" : "",
+               r->magnetisation,
+               (long long)r->dim);
+    printf("%-18s %.12f\n", "energy", r->energy);
+    printf("%-18s %.12f\n", "energy per site", r->energy / r->n_sites);
+    printf("%-18s pauli (H written with Pauli matrices)\n", "convention");
+    if (strcmp(r->method, "arpack") == 0)
+        printf("%-18s ARPACK Lanczos, %d restarts, %d products, tol %g\n", "method", r->iterations,
+               r->n_matvec, e->tol);
+    else
+        printf("%-18s dense LAPACK dsyev\n", "method");
+    static const char *const axis[2] = {"x", "y"};
+    for (int d = 0; d < r->n_dirs; d++)
+        if (!isnan(r->translation[d])) {
+            printf("%-18s <T_%s> = %.6f", "translation", axis[d], r->translation[d]);
+            if (e->p->ham->marshall)
+                printf(" (rotated basis), %.6f (physical)", r->translation_physical[d]);
+            printf("\n");
+        }
+    printf("%-18s %s (estimate)\n", "memory", mem);
+    printf("%-18s %.3f s (%d threads)\n", "time", r->seconds, exact_threads());
+}
+
+static void exact_print_json(const struct exact_report *e, const char *output)
+{
+    const struct nqs_exact_result *r = e->r;
+    printf("{\"energy\": ");
+    exact_json_num(stdout, r->energy);
+    printf(", \"energy_per_site\": ");
+    exact_json_num(stdout, r->energy / r->n_sites);
+    printf(", \"n_sites\": %d, \"convention\": \"pauli\", \"dim\": %lld, \"sector\": \"%s\", "
+           "\"magnetisation\": ",
+           r->n_sites, (long long)r->dim, e->sector);
+    if (r->full_space)
+        printf("null");
+    else
+        printf("%d", r->magnetisation);
+    printf(", \"lattice\": ");
+    exact_json_str(stdout, e->lattice);
+    printf(", \"hamiltonian\": ");
+    exact_json_str(stdout, e->p->ham_ops->name);
+    printf(", \"marshall\": %s, \"method\": \"%s\", \"iterations\": %d, \"n_matvec\": %d, "
+           "\"tolerance\": ",
+           e->p->ham->marshall ? "true" : "false", r->method, r->iterations, r->n_matvec);
+    exact_json_num(stdout, e->tol);
+    for (int phys = 0; phys < 2; phys++) {
+        printf(phys ? ", \"translation_physical\": [" : ", \"translation\": [");
+        for (int d = 0; d < r->n_dirs; d++) {
+            if (d) printf(", ");
+            exact_json_num(stdout, phys ? r->translation_physical[d] : r->translation[d]);
+        }
+        printf("]");
+    }
+    printf(", \"memory_estimate\": %zu, \"seconds\": ", r->memory);
+    exact_json_num(stdout, r->seconds);
+    printf(", \"threads\": %d, \"output\": ", exact_threads());
+    if (output)
+        exact_json_str(stdout, output);
+    else
+        printf("null");
+    printf("}\n");
+}
+
+/* Scalar attributes on `loc`; each returns 0 or -1. */
+static int exact_h5_str(hid_t loc, const char *name, const char *value)
+{
+    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), a = -1;
+    int ok = t >= 0 && sp >= 0 && H5Tset_size(t, H5T_VARIABLE) >= 0 &&
+             H5Tset_cset(t, H5T_CSET_UTF8) >= 0 &&
+             (a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT)) >= 0 &&
+             H5Awrite(a, t, &value) >= 0;
+    if (a >= 0) H5Aclose(a);
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    return ok ? 0 : -1;
+}
+
+static int exact_h5_num(hid_t loc, const char *name, hid_t type, const void *value, hsize_t n)
+{
+    hid_t sp = n ? H5Screate_simple(1, &n, NULL) : H5Screate(H5S_SCALAR), a = -1;
+    int ok = sp >= 0 && (a = H5Acreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT)) >= 0 &&
+             H5Awrite(a, type, value) >= 0;
+    if (a >= 0) H5Aclose(a);
+    if (sp >= 0) H5Sclose(sp);
+    return ok ? 0 : -1;
+}
+
+static int exact_write_h5(const struct nqs_cli *cli, const struct exact_report *e,
+                          const char *path)
+{
+    const struct nqs_exact_result *r = e->r;
+    if (!cli->force && access(path, F_OK) == 0)
+        NQS_ERROR(NQS_EIO, "%s: output file exists (use --force to overwrite)", path);
+    char *input = nqs_config_dump(cli->cfg);
+    size_t cl_len = 1;
+    for (int k = 0; k < cli->argc; k++) cl_len += strlen(cli->argv[k]) + 1;
+    char *cmdline = calloc(cl_len, 1);
+    if (!input || !cmdline) {
+        free(input);
+        free(cmdline);
+        NQS_ERROR(NQS_ENOMEM, "out of memory preparing %s", path);
+    }
+    for (int k = 0; k < cli->argc; k++) {
+        if (k) strcat(cmdline, " ");
+        strcat(cmdline, cli->argv[k]);
+    }
+    char date[32];
+    time_t now = time(NULL);
+    struct tm tmv;
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tmv));
+
+    int bad = 0;
+    hid_t f = -1;
+    H5E_BEGIN_TRY
+    {
+        hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+        if (fapl >= 0) H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
+        f = H5Fcreate(path, cli->force ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+        if (fapl >= 0) H5Pclose(fapl);
+        if (f >= 0) {
+            long long dim = r->dim;
+            int n_sites = r->n_sites, marshall = e->p->ham->marshall;
+            double eps = r->energy / r->n_sites;
+            bad |= exact_h5_str(f, "program", "nqsvmc");
+            bad |= exact_h5_str(f, "version", NQS_VERSION);
+            bad |= exact_h5_str(f, "git_commit", NQS_GIT_COMMIT);
+            bad |= exact_h5_str(f, "date", date);
+            bad |= exact_h5_str(f, "command_line", cmdline);
+            bad |= exact_h5_str(f, "input", input);
+            bad |= exact_h5_str(f, "convention", "pauli");
+            bad |= exact_h5_str(f, "lattice", e->lattice);
+            bad |= exact_h5_str(f, "hamiltonian", e->p->ham_ops->name);
+            bad |= exact_h5_num(f, "n_sites", H5T_NATIVE_INT, &n_sites, 0);
+            bad |= exact_h5_num(f, "marshall", H5T_NATIVE_INT, &marshall, 0);
+            bad |= exact_h5_num(f, "energy", H5T_NATIVE_DOUBLE, &r->energy, 0);
+            bad |= exact_h5_num(f, "energy_per_site", H5T_NATIVE_DOUBLE, &eps, 0);
+            bad |= exact_h5_num(f, "dim", H5T_NATIVE_LLONG, &dim, 0);
+            bad |= exact_h5_str(f, "sector", e->sector);
+            if (!r->full_space)
+                bad |= exact_h5_num(f, "magnetisation", H5T_NATIVE_INT, &r->magnetisation, 0);
+            bad |= exact_h5_str(f, "method", r->method);
+            bad |= exact_h5_num(f, "iterations", H5T_NATIVE_INT, &r->iterations, 0);
+            bad |= exact_h5_num(f, "n_matvec", H5T_NATIVE_INT, &r->n_matvec, 0);
+            bad |= exact_h5_num(f, "tolerance", H5T_NATIVE_DOUBLE, &e->tol, 0);
+            bad |= exact_h5_num(f, "seconds", H5T_NATIVE_DOUBLE, &r->seconds, 0);
+            if (r->n_dirs > 0) {
+                bad |= exact_h5_num(f, "translation", H5T_NATIVE_DOUBLE, r->translation,
+                                    (hsize_t)r->n_dirs);
+                bad |= exact_h5_num(f, "translation_physical", H5T_NATIVE_DOUBLE,
+                                    r->translation_physical, (hsize_t)r->n_dirs);
+            }
+            if (H5Fclose(f) < 0) bad = 1;
+        }
+    }
+    H5E_END_TRY;
+    free(input);
+    free(cmdline);
+    if (f < 0) NQS_ERROR(NQS_EIO, "%s: cannot create the HDF5 file", path);
+    if (bad) NQS_ERROR(NQS_EIO, "%s: cannot write the result attributes", path);
+    return NQS_OK;
+}
+
+int nqs_cmd_exact(const struct nqs_cli *cli)
+{
+    static const char *const sections[] = {"lattice", "hamiltonian", NULL};
+    struct nqs_problem *p = NULL;
+    NQS_TRY(nqs_problem_build(cli->cfg, 0, &p));
+    int rc = nqs_config_check_unused_sections(cli->cfg, sections);
+    struct nqs_exact_opts o;
+    nqs_exact_opts_default(&o);
+    if (rc == NQS_OK) rc = exact_env_memory(&o.max_memory);
+    struct nqs_exact_result r;
+    if (rc == NQS_OK) rc = nqs_exact_solve(p->ham, &o, &r);
+    if (rc == NQS_OK) {
+        struct exact_report e = {p, &r, o.tol, "", ""};
+        nqs_lattice_describe(p->lat, e.lattice, sizeof e.lattice);
+        snprintf(e.sector, sizeof e.sector, "%s", r.full_space ? "full" : "magnetisation");
+        if (cli->output) rc = exact_write_h5(cli, &e, cli->output);
+        if (rc == NQS_OK) {
+            if (cli->json)
+                exact_print_json(&e, cli->output);
+            else
+                exact_print_text(&e);
+            if (fflush(stdout) != 0)
+                rc = nqs_error_set(NQS_EIO, __FILE__, __LINE__, "cannot write to standard output");
+        }
+    }
+    nqs_problem_free(p);
+    return rc;
 }

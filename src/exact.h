@@ -64,7 +64,7 @@ void nqs_exact_opts_default(struct nqs_exact_opts *o);
 
 /* Dimension of the space nqs_exact_solve would use for h (sector or 2^N);
  * -1 if it does not fit in int64_t. */
-int64_t nqs_exact_dim(const struct nqs_ham *h);
+int64_t nqs_exact_dimension(const struct nqs_ham *h);
 
 /* Bytes the solve needs for h with options o (NULL = defaults): Lanczos
  * vectors (ncv + 3) * dim doubles, the diagonal (dim doubles), the basis
@@ -82,7 +82,14 @@ size_t nqs_exact_default_memory_limit(void);
 int nqs_exact_solve(const struct nqs_ham *h, const struct nqs_exact_opts *o,
                     struct nqs_exact_result *r);
 
-/* Ground-state energy with default options (for the VMC driver's reference). */
-int nqs_exact_energy(const struct nqs_ham *h, double *e0);
+/* Ground state with default options and without translation expectations
+ * (the VMC driver's reference energy: r->energy, r->dim). Errors as above. */
+int nqs_exact_energy(const struct nqs_ham *h, struct nqs_exact_result *r);
+
+/* `nqs exact` (cli.h) is implemented in exact.c as well: builds [lattice] and
+ * [hamiltonian], solves, prints text or one JSON object, and with -o FILE
+ * writes the result as attributes of an HDF5 file's root group. The memory
+ * limit can be lowered with the environment variable NQS_EXACT_MAX_MEMORY
+ * (bytes, optional suffix K, M, G, T: powers of 1024). */
 
 #endif

@@ -20,11 +20,16 @@
 
 #include <cmocka.h>
 #include <cblas.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <unistd.h>
 #include <lapacke.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
+#include "cli.h"
+#include "config.h"
 #include "error.h"
 #include "exact.h"
 #include "hamiltonian.h"
@@ -185,9 +190,11 @@ static void test_exact_heisenberg_square_4x4(void **state)
         assert_close(r.translation[d], 1.0, 1e-8);
         assert_close(r.translation_physical[d], 1.0, 1e-8);
     }
-    double e_nqs = 0;
-    assert_int_equal(nqs_exact_energy(h, &e_nqs), NQS_OK);
-    assert_close(e_nqs, r.energy, 1e-10);
+    struct nqs_exact_result re;
+    assert_int_equal(nqs_exact_energy(h, &re), NQS_OK);
+    assert_close(re.energy, r.energy, 1e-10);
+    assert_int_equal(re.dim, 12870);
+    assert_true(isnan(re.translation[0])); /* not requested by nqs_exact_energy */
     nqs_ham_free(h);
 
     /* the Marshall rotation is a diagonal similarity: same energy */
@@ -437,7 +444,7 @@ static void test_exact_memory_refusal(void **state)
     /* 6x6: C(36, 18) = 9075135300 states, far above any default limit here */
     struct nqs_lattice *big = util_lattice(NQS_LATTICE_SQUARE, 6, 6, 1, 1);
     h = util_ham("heisenberg", big, NULL);
-    assert_int_equal(nqs_exact_dim(h), 9075135300LL);
+    assert_int_equal(nqs_exact_dimension(h), 9075135300LL);
     assert_int_equal(nqs_exact_solve(h, NULL, &r), NQS_ENOMEM);
     assert_non_null(strstr(nqs_last_error(), "9075135300"));
     nqs_ham_free(h);
@@ -498,6 +505,125 @@ static void test_exact_dense_path_tiny(void **state)
     nqs_lattice_free(lat);
 }
 
+/* Run nqs_cmd_exact with stdout captured into `out` (len bytes). */
+static int run_cmd_captured(const struct nqs_cli *cli, char *out, size_t len)
+{
+    char path[] = "/tmp/test_exact_stdout_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    dup2(fd, STDOUT_FILENO);
+    int rc = nqs_cmd_exact(cli);
+    fflush(stdout);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    lseek(fd, 0, SEEK_SET);
+    ssize_t n = read(fd, out, len - 1);
+    out[n > 0 ? n : 0] = '\0';
+    close(fd);
+    unlink(path);
+    return rc;
+}
+
+static double h5_attr_double(hid_t f, const char *name)
+{
+    double x = NAN;
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+    assert_true(a >= 0);
+    assert_true(H5Aread(a, H5T_NATIVE_DOUBLE, &x) >= 0);
+    H5Aclose(a);
+    return x;
+}
+
+static void h5_attr_str(hid_t f, const char *name, char *buf, size_t len)
+{
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+    assert_true(a >= 0);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    char *v = NULL;
+    assert_true(H5Aread(a, t, &v) >= 0);
+    snprintf(buf, len, "%s", v);
+    H5free_memory(v);
+    H5Tclose(t);
+    H5Aclose(a);
+}
+
+/* `nqs exact` through its command function: JSON on stdout with the
+ * Jordan-Wigner energy of a 10-site TFIM ring, the HDF5 file's root
+ * attributes, refusal to overwrite without --force, and keys of other
+ * sections ignored while an unknown [hamiltonian] key is an error. */
+static void test_exact_command_json_and_hdf5(void **state)
+{
+    (void)state;
+    const char *ini = "[lattice]\ntype = chain\nextent = 10\n"
+                      "[hamiltonian]\ntype = ising\nJ = 0.7313\nh = 1.37\n"
+                      "[sampler]\nnot_read_by_exact = 1\n";
+    struct nqs_config *cfg = nqs_config_alloc();
+    assert_non_null(cfg);
+    assert_int_equal(nqs_config_read_string(cfg, ini, "tfim.ini"), NQS_OK);
+    char h5path[64];
+    snprintf(h5path, sizeof h5path, "/tmp/test_exact_%ld.h5", (long)getpid());
+    unlink(h5path);
+    char *argv[] = {"nqs", "exact", "tfim.ini", NULL};
+    struct nqs_cli cli = {.command = "exact", .config_path = "tfim.ini", .cfg = cfg, .json = 1,
+                          .output = h5path, .argc = 3, .argv = argv};
+    char out[4096];
+    int rc = run_cmd_captured(&cli, out, sizeof out);
+    if (rc != NQS_OK) fail_msg("nqs exact: %s", nqs_last_error());
+    double want = tfim_jordan_wigner(10, 0.7313, 1.37);
+    const char *e = strstr(out, "{\"energy\": ");
+    assert_non_null(e);
+    assert_close(strtod(e + strlen("{\"energy\": "), NULL), want, E_TOL);
+    assert_non_null(strstr(out, "\"convention\": \"pauli\""));
+    assert_non_null(strstr(out, "\"dim\": 1024"));
+    assert_non_null(strstr(out, "\"sector\": \"full\""));
+    assert_non_null(strstr(out, "\"n_sites\": 10"));
+    assert_non_null(strstr(out, "\"hamiltonian\": \"ising\""));
+    assert_non_null(strstr(out, "\"lattice\": \"chain 10 periodic (10 sites)\""));
+    assert_int_equal(strchr(out, '\n') - out + 1, (long)strlen(out)); /* one line */
+
+    hid_t f = H5Fopen(h5path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(f >= 0);
+    assert_close(h5_attr_double(f, "energy"), want, E_TOL);
+    assert_close(h5_attr_double(f, "energy_per_site"), want / 10, E_TOL);
+    assert_close(h5_attr_double(f, "n_sites"), 10, 0);
+    assert_close(h5_attr_double(f, "dim"), 1024, 0);
+    char buf[256];
+    h5_attr_str(f, "convention", buf, sizeof buf);
+    assert_string_equal(buf, "pauli");
+    h5_attr_str(f, "sector", buf, sizeof buf);
+    assert_string_equal(buf, "full");
+    h5_attr_str(f, "hamiltonian", buf, sizeof buf);
+    assert_string_equal(buf, "ising");
+    h5_attr_str(f, "command_line", buf, sizeof buf);
+    assert_string_equal(buf, "nqs exact tfim.ini");
+    H5Fclose(f);
+
+    /* existing file: refused, message names it; --force overwrites */
+    rc = run_cmd_captured(&cli, out, sizeof out);
+    assert_int_equal(rc, NQS_EIO);
+    assert_non_null(strstr(nqs_last_error(), h5path));
+    assert_non_null(strstr(nqs_last_error(), "--force"));
+    cli.force = 1;
+    cli.json = 0;
+    assert_int_equal(run_cmd_captured(&cli, out, sizeof out), NQS_OK);
+    assert_non_null(strstr(out, "energy per site"));
+    unlink(h5path);
+    nqs_config_free(cfg);
+
+    cfg = nqs_config_alloc();
+    assert_int_equal(nqs_config_read_string(cfg, ini, "tfim.ini"), NQS_OK);
+    assert_int_equal(nqs_config_set(cfg, "hamiltonian.hx=1"), NQS_OK);
+    cli.cfg = cfg;
+    cli.output = NULL;
+    assert_int_equal(run_cmd_captured(&cli, out, sizeof out), NQS_EINVAL);
+    assert_non_null(strstr(nqs_last_error(), "hx"));
+    nqs_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -510,6 +636,7 @@ int main(void)
         cmocka_unit_test(test_exact_memory_refusal),
         cmocka_unit_test(test_exact_not_converged_and_bad_options),
         cmocka_unit_test(test_exact_dense_path_tiny),
+        cmocka_unit_test(test_exact_command_json_and_hdf5),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
