@@ -7,6 +7,7 @@
 #ifndef HAM_TEST_UTIL_H
 #define HAM_TEST_UTIL_H
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,34 @@ static inline struct nqs_ham *util_ham(const char *family, const struct nqs_latt
 static inline void util_spins(uint64_t x, int n, int8_t *s)
 {
     for (int i = 0; i < n; i++) s[i] = (x >> i) & 1 ? 1 : -1;
+}
+
+/* Ground-state energy of the XX chain H = J sum (X_i X_j + Y_i Y_j) with n_f
+ * up spins, by the Jordan-Wigner map to free fermions (up = occupied):
+ * H = 2J sum_j (c+_j c_j+1 + h.c.), single-particle energies 4J cos k.
+ * Open chain: k = pi n / (N + 1), n = 1..N. Periodic chain: the boundary
+ * hop carries (-1)^(n_f - 1), so k = 2 pi m / N for odd n_f and
+ * k = pi (2m + 1) / N for even n_f. E0 = sum of the n_f lowest levels. */
+static int util_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static inline double util_xx_chain_energy(int N, double J, int periodic, int n_f)
+{
+    double eps[256];
+    assert_true(N <= 256);
+    for (int m = 0; m < N; m++) {
+        double k = !periodic      ? M_PI * (m + 1) / (N + 1)
+                   : (n_f % 2)    ? 2 * M_PI * m / N
+                                  : M_PI * (2 * m + 1) / N;
+        eps[m] = 4 * J * cos(k);
+    }
+    qsort(eps, (size_t)N, sizeof eps[0], util_cmp_double);
+    double e = 0;
+    for (int m = 0; m < n_f; m++) e += eps[m];
+    return e;
 }
 
 #endif

@@ -271,6 +271,36 @@ static void test_exact_tfim_chain_jordan_wigner(void **state)
     }
 }
 
+/* XX chains (xxz, delta = 0) against free fermions (ham_test_util.h), in
+ * sectors large enough for the two-level index: periodic even and odd N, both
+ * fermion parities, an open chain, with and without the Marshall rotation. */
+static void test_exact_xx_chain_free_fermions(void **state)
+{
+    (void)state;
+    struct {
+        int N, periodic;
+        const char *J, *marshall;
+    } cases[] = {{16, 1, "0.7313", "auto"}, {14, 1, "1", "false"}, {13, 1, "1", "auto"},
+                 {15, 1, "0.7313", "auto"}, {14, 0, "1.25", "true"},  {15, 0, "1", "false"}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char js[32], ms[48];
+        snprintf(js, sizeof js, "J=%s", cases[c].J);
+        snprintf(ms, sizeof ms, "marshall_sign=%s", cases[c].marshall);
+        const char *set[] = {js, ms, "delta=0", NULL};
+        struct nqs_lattice *lat = util_lattice(NQS_LATTICE_CHAIN, cases[c].N, 1, cases[c].periodic, 0);
+        struct nqs_ham *h = util_ham("xxz", lat, set);
+        struct nqs_exact_result r;
+        int n_f = (cases[c].N + 1) / 2;
+        double want = util_xx_chain_energy(cases[c].N, atof(cases[c].J), cases[c].periodic, n_f);
+        double e = solve(h, &r);
+        if (fabs(e - want) > E_TOL)
+            fail_msg("XX chain N=%d %s: exact %.12f, free fermions %.12f", cases[c].N,
+                     cases[c].periodic ? "periodic" : "open", e, want);
+        nqs_ham_free(h);
+        nqs_lattice_free(lat);
+    }
+}
+
 /* Every family on small lattices (plain, frustrated, open, disordered)
  * against dense dsyev of the same sector built here; SU(2)-invariant
  * families also against the whole 2^N spectrum (every multiplet has a member
@@ -630,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_exact_heisenberg_square_4x4),
         cmocka_unit_test(test_exact_heisenberg_chain_16),
         cmocka_unit_test(test_exact_tfim_chain_jordan_wigner),
+        cmocka_unit_test(test_exact_xx_chain_free_fermions),
         cmocka_unit_test(test_exact_matches_dense_small),
         cmocka_unit_test(test_exact_kronecker_products),
         cmocka_unit_test(test_exact_marshall_spectrum_and_momentum),
