@@ -10,7 +10,11 @@
 #include "hamiltonian.h"
 #include "model.h"
 
+extern const struct nqs_model_ops nqs_model_rbm, nqs_model_rbm_symm;
+
 const struct nqs_model_ops *const nqs_model_registry[] = {
+    &nqs_model_rbm,
+    &nqs_model_rbm_symm,
     NULL,
 };
 
