@@ -289,6 +289,13 @@ class TestQuickStudyWithFake(StudyCase):
         problems = []
         quick_check.check(out, 0, "", problems)     # the real-binary test's checks pass too
         self.assertEqual(problems, [])
+        self.check_reference_reuse(data["runs"])
+
+        # The same DIR refuses a different matrix (its files would be taken for that one).
+        p = subprocess.run([sys.executable, RUN, "-o", out, "--nqs", self.nqs], capture_output=True,
+                           text=True, timeout=120)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("holds a quick study", p.stderr)
 
         # Resume: nothing runs again, the result files are untouched.
         log = os.path.join(self.tmp, "invocations.log")
@@ -327,6 +334,28 @@ class TestQuickStudyWithFake(StudyCase):
                            capture_output=True, text=True, timeout=300)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertTrue(os.path.exists(os.path.join(out, "report.md")))
+
+    def check_reference_reuse(self, runs):
+        """With 2 jobs, every run of a system from its third on starts after one of the same
+        system finished, and gets that run's E_ref; TFIM runs carry the closed form instead."""
+        by_system = {}
+        for r in runs:
+            by_system.setdefault(r["system"], []).append(r)
+        for system, rs in by_system.items():
+            for i, r in enumerate(rs):
+                ref = [s for s in r["sets"] if s.startswith("hamiltonian.reference_source=")]
+                if system == "tfim_chain":
+                    self.assertEqual(len(ref), 1)
+                    self.assertIn("closed form", ref[0])
+                elif i >= 2:
+                    self.assertEqual(len(ref), 1, r["name"])
+                    self.assertRegex(ref[0], r"=fake exact diagonalisation \[E_ref of "
+                                             + system + r"__[^\]]*\]$")
+            energies = set()
+            for r in rs:
+                with h5py.File(os.path.join(self.tmp, "study", r["file"]), "r") as f:
+                    energies.add(float(f["reference"].attrs["energy"]))
+            self.assertEqual(len(energies), 1, system)
 
     def check_figures(self, out):
         for name in FIGURES:
