@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "observables.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -200,8 +201,9 @@ double complex nqs_local_energy(const struct nqs_model *m, const struct nqs_ham 
     return e;
 }
 
-int nqs_sampler_run(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
-                    int first, double complex *eloc, double complex *O, size_t ld)
+static int sampler_run(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
+                       int first, double complex *eloc, double complex *O, size_t ld,
+                       const struct nqs_obs *obs, double complex *obs_out)
 {
     int bad = 0;
     long burn = (long)(first ? smp->o.burn_in_first : smp->o.burn_in) * smp->o.sweep;
@@ -217,12 +219,25 @@ int nqs_sampler_run(struct nqs_sampler *smp, const struct nqs_model *m, const st
             eloc[row] = nqs_local_energy(m, h, ch->cache, ch->s, smp->conn[c]);
             if (!isfinite(creal(eloc[row])) || !isfinite(cimag(eloc[row]))) bad = 1;
             if (O) m->ops->grad_log_psi(m, ch->cache, ch->s, O + row * ld);
+            if (obs) nqs_obs_eval(obs, m, ch->cache, ch->s, obs_out + row * (size_t)obs->n);
         }
     }
     if (bad)
         NQS_ERROR(NQS_ENUMERIC, "the wavefunction produced a non-finite amplitude ratio or local "
                                 "energy (parameters diverged)");
     return NQS_OK;
+}
+
+int nqs_sampler_run(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
+                    int first, double complex *eloc, double complex *O, size_t ld)
+{
+    return sampler_run(smp, m, h, first, eloc, O, ld, NULL, NULL);
+}
+
+int nqs_sampler_measure(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
+                        const struct nqs_obs *obs, double complex *eloc, double complex *obs_out)
+{
+    return sampler_run(smp, m, h, 0, eloc, NULL, 0, obs, obs_out);
 }
 
 void nqs_sampler_acceptance(const struct nqs_sampler *smp, long *n_prop, long *n_acc)
