@@ -11,10 +11,13 @@
 #include "model.h"
 
 extern const struct nqs_model_ops nqs_model_rbm, nqs_model_rbm_symm;
+extern const struct nqs_model_ops nqs_model_cnn, nqs_model_lcn;
 
 const struct nqs_model_ops *const nqs_model_registry[] = {
     &nqs_model_rbm,
     &nqs_model_rbm_symm,
+    &nqs_model_cnn,
+    &nqs_model_lcn,
     NULL,
 };
 

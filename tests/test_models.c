@@ -410,10 +410,30 @@ static long rbm_symm_n_par(const struct nqs_lattice *lat, long a)
 }
 static long rbm_symm_n_hidden(const struct nqs_lattice *lat, long a) { return a * lat->n_trans; }
 
-/* Add cnn/lcn rows here with their formulas. */
+/* cnn/lcn have no alpha: their defaults (channels = 4,4, kernel = 3) give
+ * P_cnn = sum_l C_l (C_{l-1} k^d + 1) = 4 (k^d + 1) + 4 (4 k^d + 1), P_lcn = N P_cnn,
+ * and N C_max = 4 N hidden units for both. */
+static long cnn_n_par(const struct nqs_lattice *lat, long a)
+{
+    (void)a;
+    long kd = lat->dim == 1 ? 3 : 9;
+    return 4 * (kd + 1) + 4 * (4 * kd + 1);
+}
+static long lcn_n_par(const struct nqs_lattice *lat, long a)
+{
+    return lat->n_sites * cnn_n_par(lat, a);
+}
+static long cnn_n_hidden(const struct nqs_lattice *lat, long a)
+{
+    (void)a;
+    return 4L * lat->n_sites;
+}
+
 static const struct model_formula model_formulas[] = {
     {"rbm", 0, rbm_n_par, rbm_n_hidden},
     {"rbm_symm", 1, rbm_symm_n_par, rbm_symm_n_hidden},
+    {"cnn", 0, cnn_n_par, cnn_n_hidden},
+    {"lcn", 0, lcn_n_par, cnn_n_hidden},
 };
 
 static void test_models_parameter_counts(void **state)
