@@ -40,11 +40,32 @@ static double reference_opt(const struct nqs_ham_ops *ops, const struct nqs_opt_
     return def;
 }
 
+/* Periodic transverse-field Ising chain, H = -J sum s^z s^z - h sum s^x:
+ * E0 = -sum_k sqrt(J^2 + h^2 - 2 J h cos k), k = pi (2m + 1)/N (even fermion
+ * parity, PHYSICS.md). The spectrum is even in h, and in J for even N. */
+static int reference_tfim_chain(const struct nqs_lattice *lat, double J, double h, double *energy,
+                                char *source, size_t len)
+{
+    int N = lat->n_sites;
+    if (J < 0 && N % 2) return 0; /* frustrated odd antiferromagnetic ring */
+    J = fabs(J);
+    h = fabs(h);
+    double e = 0;
+    for (int m = 0; m < N; m++) e -= sqrt(J * J + h * h - 2 * J * h * cos(M_PI * (2 * m + 1) / N));
+    *energy = e;
+    snprintf(source, len, "free fermions (Jordan-Wigner, even-parity sector), exact");
+    return 1;
+}
+
 int nqs_reference_lookup(const struct nqs_lattice *lat, const struct nqs_ham_ops *ops,
                          const struct nqs_opt_val *opt, double *energy, char *source, size_t len)
 {
     if (lat->custom_couplings || !lat->periodic[0] || (lat->dim > 1 && !lat->periodic[1])) return 0;
     const char *name = ops->name;
+    if (strcmp(name, "ising") == 0)
+        return lat->kind == NQS_LATTICE_CHAIN &&
+               reference_tfim_chain(lat, reference_opt(ops, opt, "J", 1.0), reference_opt(ops, opt, "h", 1.0),
+                                    energy, source, len);
     double J = reference_opt(ops, opt, "J", 1.0);
     double j2 = strcmp(name, "j1j2") == 0 ? reference_opt(ops, opt, "J2", 0.0) / J : 0.0;
     if (strcmp(name, "xxz") == 0 && reference_opt(ops, opt, "delta", 1.0) != 1.0) return 0;
