@@ -48,6 +48,37 @@ char *nqs_config_dump(const struct nqs_config *c);
 /* Name used in messages for the input ("runs/x.ini", or "--set"). */
 const char *nqs_config_name(const struct nqs_config *c);
 
+/* --- added by the config branch --------------------------------------- */
+
+/* Like nqs_config_check_unused() but only for keys of the listed sections
+ * (NULL-terminated names), for commands that accept a full run input but read
+ * only some sections (`nqs info`). */
+int nqs_config_check_unused_sections(const struct nqs_config *c, const char *const *sections);
+
+/* Where a key was given: returns 1 and sets *source (file name or "--set",
+ * owned by the configuration) and *line (0 for --set) if present, else 0.
+ * Either pointer may be NULL. Used to resolve paths relative to their file. */
+int nqs_config_origin(const struct nqs_config *c, const char *section, const char *key,
+                      const char **source, int *line);
+
+/* Record a message about a key in the standard form
+ * "FILE:LINE: [section] key: <fmt...>" (or "NAME: [section] key: ..." when the
+ * key came from --set or was not given) and return `code`. For checks a table
+ * cannot express (list lengths that depend on another key, key combinations). */
+int nqs_config_error(const struct nqs_config *c, int code, const char *section, const char *key,
+                     const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+
+/* Notes on semantics: a key set with --set wins over the same key in any file,
+ * whether the file is read before or after the override (a restart file read
+ * into a configuration that already holds overrides keeps the overrides); a
+ * key repeated inside one file is an error; a later file replaces the keys of
+ * an earlier one. Comments start with ';' or '#' at the start of a line or
+ * after white space; indented lines are ordinary lines (no continuation). */
+
 /* Write "  key  (type, default X): help" lines for a table to `out` (for --help). */
 #include <stdio.h>
 void nqs_opt_print_help(FILE *out, const struct nqs_opt_def *defs, int n);

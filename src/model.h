@@ -56,6 +56,12 @@ struct nqs_model_ops {
                                     int n_flip, const int *sites);
     void (*cache_update)(const struct nqs_model *m, void *cache, const int8_t *s, int n_flip,
                          const int *sites);
+    /* `cache` is const because the cached state for s is only read. Like
+     * log_psi_ratio, grad_log_psi may use scratch space inside the cache
+     * (written through a cast; e.g. the back-propagation buffers of cnn/lcn,
+     * which cannot live in the shared model state), so it must not run
+     * concurrently with another call on the same cache; calls on distinct
+     * caches stay thread safe. */
     void (*grad_log_psi)(const struct nqs_model *m, const void *cache, const int8_t *s,
                          double complex *O);
 };

@@ -30,6 +30,15 @@ struct nqs_opt_def {
     const char *choices; /* NQS_OPT_CHOICE only: "auto|true|false" */
     double min, max;     /* NQS_OPT_REAL/INT/INTLIST: accepted closed range */
 };
+/* Range and default conventions (config.c):
+ *  - [min, max] is checked only when min < max. A table that leaves both out
+ *    (0, 0), or gives min >= max, means "unbounded". For a one-sided range use
+ *    -HUGE_VAL or HUGE_VAL for the open side (e.g. .min = 1, .max = HUGE_VAL).
+ *  - def == NULL: the key is required. def == "": the key is optional with no
+ *    value ("not set"); an empty value in the input means the same. Then str is
+ *    "", x is NAN, i is 0 (-1 for NQS_OPT_CHOICE) and n_list is 0.
+ *  - BOOL and CHOICE words are matched case-insensitively; str holds the
+ *    spelling of the table. Key names are case-sensitive. */
 
 struct nqs_opt_val {
     double x;                  /* NQS_OPT_REAL (also set for INT) */

@@ -52,4 +52,19 @@ void nqs_problem_free(struct nqs_problem *p);
 struct nqs_model *nqs_problem_model_alloc(struct nqs_config *cfg, const struct nqs_model_ops *ops,
                                           const struct nqs_lattice *lat);
 
+/* --- added by the config branch --------------------------------------- */
+
+/* Build only the lattice: reads [lattice] and the coupling keys of
+ * [hamiltonian] (couplings, disorder, disorder_min, disorder_max,
+ * disorder_seed) and applies the couplings file or the uniform disorder to the
+ * nearest-neighbour bonds. nqs_problem_build() calls it first. The caller owns
+ * *out (nqs_lattice_free). NQS_EINVAL/NQS_EIO with a message naming the key,
+ * or the couplings file and its line. */
+int nqs_problem_lattice(struct nqs_config *cfg, struct nqs_lattice **out);
+
+/* Print the keys of [lattice], [hamiltonian] and [model] for --help: the core
+ * keys and the options of every registered Hamiltonian and model. */
+#include <stdio.h>
+void nqs_problem_print_help(FILE *out);
+
 #endif

@@ -10,11 +10,24 @@
 #include "hamiltonian.h"
 #include "model.h"
 
+extern const struct nqs_model_ops nqs_model_rbm, nqs_model_rbm_symm;
+extern const struct nqs_model_ops nqs_model_cnn, nqs_model_lcn;
+
 const struct nqs_model_ops *const nqs_model_registry[] = {
+    &nqs_model_rbm,
+    &nqs_model_rbm_symm,
+    &nqs_model_cnn,
+    &nqs_model_lcn,
     NULL,
 };
 
+extern const struct nqs_ham_ops nqs_ham_ising;      /* hamiltonians/ising.c */
+extern const struct nqs_ham_ops nqs_ham_heisenberg; /* hamiltonians/heisenberg.c */
+extern const struct nqs_ham_ops nqs_ham_xxz;        /* hamiltonians/heisenberg.c */
+extern const struct nqs_ham_ops nqs_ham_j1j2;       /* hamiltonians/heisenberg.c */
+
 const struct nqs_ham_ops *const nqs_ham_registry[] = {
+    &nqs_ham_ising, &nqs_ham_heisenberg, &nqs_ham_xxz, &nqs_ham_j1j2,
     NULL,
 };
 

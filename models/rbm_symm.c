@@ -1,0 +1,221 @@
+/*
+ * rbm_symm.c - translation-invariant ("symmetric") RBM, the shared twin of
+ * rbm (Carleo & Troyer, Science 355, 602 (2017), Eq. 5 and supplement):
+ *
+ *     log psi(s) = a sum_i s_i + sum_f sum_{T in G} log cosh(b_f + sum_i W_f[i] s_{T(i)}),
+ *
+ * alpha feature filters W_f of length N, one hidden bias b_f per filter, one
+ * visible bias a; G = the lattice's translation group (translations along its
+ * periodic directions, |G| = lat->n_trans). Hidden units (f, T): alpha |G|.
+ * P = alpha N + alpha + 1 (for any |G|), stored in m->par as
+ *     a        at par[0],
+ *     b[alpha] at par[1 + f],
+ *     W[alpha][N] (filter-major) at par[1 + alpha + f N + k] = W_f[k].
+ * The bare weight of hidden unit (f, t) on site i is W_f[T_t^-1(i)], so
+ * refresh expands the filters into a dense bare RBM (hidden index f |G| + t)
+ * and the fast updates are exactly those of the dense twin (rbm_engine.c).
+ * Log-derivatives are orbit sums of the bare ones (PHYSICS.md):
+ *     O_a = sum_i s_i,  O_b_f = sum_t tanh theta_ft,
+ *     O_W_f[k] = sum_t tanh theta_ft s_{T_t(k)}.
+ * A fully open lattice has no translations: refused, use `rbm` there.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "error.h"
+#include "model.h"
+#include "rbm_engine.h"
+
+struct rbm_symm_state {
+    struct nqs_rbm_engine e; /* a, b, w point to the expanded arrays below */
+    int alpha, n_trans, n_sites;
+    const int *trans;        /* borrowed: lat->trans, n_trans x n_sites */
+    double complex *par;     /* 1 + alpha + alpha N */
+    double complex *a_eff;   /* N copies of a */
+    double complex *b_eff;   /* alpha |G|: b_eff[f |G| + t] = b_f */
+    double complex *w_eff;   /* N x alpha |G| bare weights, site-major */
+    int *map;                /* N x alpha |G|: f N + T_t^-1(i), index into W and zp/zm */
+    double complex *zp, *zm; /* exp(-+4 W_f[k]), alpha N */
+};
+
+static const struct nqs_opt_def rbm_symm_options[] = {
+    {"alpha", NQS_OPT_INT, "1",
+     "hidden-unit density: alpha N hidden units (alpha filters x |G| translations if shared)",
+     NULL, 1, 256},
+};
+
+static void rbm_symm_free(void *state)
+{
+    struct rbm_symm_state *st = state;
+    if (!st) return;
+    nqs_rbm_engine_free(&st->e);
+    free(st->par);
+    free(st->a_eff);
+    free(st->b_eff);
+    free(st->w_eff);
+    free(st->map);
+    free(st->zp);
+    free(st->zm);
+    free(st);
+}
+
+static void rbm_symm_refresh(struct nqs_model *m)
+{
+    struct rbm_symm_state *st = m->state;
+    int N = st->n_sites, G = st->n_trans, A = st->alpha;
+    size_t M = (size_t)A * (size_t)G;
+    const double complex *b = st->par + 1, *W = st->par + 1 + A;
+    for (int i = 0; i < N; i++) st->a_eff[i] = st->par[0];
+    for (int f = 0; f < A; f++)
+        for (int t = 0; t < G; t++) st->b_eff[(size_t)f * G + t] = b[f];
+    for (size_t q = 0; q < (size_t)A * N; q++) {
+        st->zp[q] = cexp(-4.0 * W[q]);
+        st->zm[q] = cexp(4.0 * W[q]);
+    }
+    for (size_t x = 0; x < (size_t)N * M; x++) st->w_eff[x] = W[st->map[x]];
+    nqs_rbm_engine_refresh_mapped(&st->e, st->zp, st->zm, st->map);
+}
+
+static int rbm_symm_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
+                          const struct nqs_opt_val *opt)
+{
+    int N = lat->n_sites, G = lat->n_trans;
+    long alpha = opt[0].i;
+    if (G < 2)
+        NQS_ERROR(NQS_EUNSUP,
+                  "model 'rbm_symm' needs a translation group, but the lattice is open in "
+                  "every direction; make a direction periodic ([lattice] boundary) or use "
+                  "model 'rbm' (no weight sharing)");
+    if (alpha < 1)
+        NQS_ERROR(NQS_EINVAL,
+                  "[model] alpha: must be an integer >= 1 for model 'rbm_symm', got %ld", alpha);
+    /* The expanded tables have N x alpha |G| entries: keep their count in an int. */
+    if ((double)alpha * G * N > (double)INT_MAX)
+        NQS_ERROR(NQS_EINVAL,
+                  "[model] alpha: %ld is too large for model 'rbm_symm' on %d sites "
+                  "(%.3g bare weights, at most %d)",
+                  alpha, N, (double)alpha * G * N, INT_MAX);
+    int A = (int)alpha;
+    size_t M = (size_t)A * (size_t)G;
+    int P = 1 + A + A * N;
+    struct rbm_symm_state *st = calloc(1, sizeof *st);
+    if (!st) NQS_ERROR(NQS_ENOMEM, "out of memory allocating model 'rbm_symm'");
+    st->alpha = A;
+    st->n_trans = G;
+    st->n_sites = N;
+    st->trans = lat->trans;
+    st->par = calloc((size_t)P, sizeof *st->par);
+    st->a_eff = malloc((size_t)N * sizeof *st->a_eff);
+    st->b_eff = malloc(M * sizeof *st->b_eff);
+    st->w_eff = malloc((size_t)N * M * sizeof *st->w_eff);
+    st->map = malloc((size_t)N * M * sizeof *st->map);
+    st->zp = malloc((size_t)A * N * sizeof *st->zp);
+    st->zm = malloc((size_t)A * N * sizeof *st->zm);
+    if (!st->par || !st->a_eff || !st->b_eff || !st->w_eff || !st->map || !st->zp || !st->zm) {
+        rbm_symm_free(st);
+        NQS_ERROR(NQS_ENOMEM, "out of memory for model 'rbm_symm' (%d sites, %zu hidden units)",
+                  N, M);
+    }
+    if (nqs_rbm_engine_alloc(&st->e, N, (int)M) != NQS_OK) {
+        rbm_symm_free(st);
+        return NQS_ENOMEM;
+    }
+    /* Bare weight of unit (f, t) on site i: W_f[T_t^-1(i)]. */
+    for (int i = 0; i < N; i++)
+        for (int f = 0; f < A; f++)
+            for (int t = 0; t < G; t++) {
+                int inv = lat->trans[(size_t)lat->trans_inv[t] * N + i];
+                st->map[(size_t)i * M + (size_t)f * G + t] = f * N + inv;
+            }
+    st->e.a = st->a_eff;
+    st->e.b = st->b_eff;
+    st->e.w = st->w_eff;
+    m->state = st;
+    m->n_par = P;
+    m->par = st->par;
+    m->cache_size = nqs_rbm_engine_cache_size(&st->e);
+    m->n_hidden = (int)M;
+    snprintf(m->layout, sizeof m->layout,
+             "alpha=%d, |G|=%d: a[1] b[%d] W[%d filters x %d sites] (W_f[k] at %d + f*%d + k)", A,
+             G, A, A, N, 1 + A, N);
+    rbm_symm_refresh(m);
+    return NQS_OK;
+}
+
+static double complex rbm_symm_cache_init(const struct nqs_model *m, const int8_t *s, void *cache)
+{
+    const struct rbm_symm_state *st = m->state;
+    return nqs_rbm_engine_init(&st->e, s, cache);
+}
+
+static double complex rbm_symm_log_psi_ratio(const struct nqs_model *m, void *cache,
+                                             const int8_t *s, int n_flip, const int *sites)
+{
+    const struct rbm_symm_state *st = m->state;
+    return nqs_rbm_engine_ratio(&st->e, cache, s, n_flip, sites);
+}
+
+static void rbm_symm_cache_update(const struct nqs_model *m, void *cache, const int8_t *s,
+                                  int n_flip, const int *sites)
+{
+    const struct rbm_symm_state *st = m->state;
+    nqs_rbm_engine_update(&st->e, cache, s, n_flip, sites);
+}
+
+#define RBM_SYMM_CHUNK 256 /* sites per chunk of the gathered, translated configuration */
+
+static void rbm_symm_grad_log_psi(const struct nqs_model *m, const void *cache, const int8_t *s,
+                                  double complex *O)
+{
+    const struct rbm_symm_state *st = m->state;
+    int N = st->n_sites, G = st->n_trans, A = st->alpha, M = A * G;
+    double sum = 0;
+    for (int i = 0; i < N; i++) sum += s[i];
+    O[0] = sum;
+    for (int f = 0; f < A; f++) {
+        double complex ob = 0;
+        for (int t = 0; t < G; t++) ob += nqs_rbm_cache_tanh(cache, M, f * G + t);
+        O[1 + f] = ob;
+    }
+    /* O_W_f[k] = sum_t tanh(theta_ft) s_{T_t(k)}: for each translation the
+     * translated configuration is gathered once (a chunk at a time, on the
+     * stack) and added to every filter's row with a vectorisable loop. */
+    double *ow = (double *)(O + 1 + A); /* alpha rows of N complex, re/im interleaved */
+    for (size_t x = 0; x < 2 * (size_t)A * N; x++) ow[x] = 0.0;
+    double sk[RBM_SYMM_CHUNK];
+    for (int t = 0; t < G; t++) {
+        const int *tt = st->trans + (size_t)t * N;
+        for (int k0 = 0; k0 < N; k0 += RBM_SYMM_CHUNK) {
+            int nk = N - k0 < RBM_SYMM_CHUNK ? N - k0 : RBM_SYMM_CHUNK;
+            for (int k = 0; k < nk; k++) sk[k] = s[tt[k0 + k]];
+            for (int f = 0; f < A; f++) {
+                double complex th = nqs_rbm_cache_tanh(cache, M, f * G + t);
+                double tr = creal(th), ti = cimag(th);
+                double *row = ow + 2 * ((size_t)f * N + k0);
+                for (int k = 0; k < nk; k++) {
+                    row[2 * k] += sk[k] * tr;
+                    row[2 * k + 1] += sk[k] * ti;
+                }
+            }
+        }
+    }
+}
+
+/* Spins s_i = +-1 (sigma^z eigenvalues); parameters complex, holomorphic. */
+const struct nqs_model_ops nqs_model_rbm_symm = {
+    .name = "rbm_symm",
+    .summary = "translation-invariant RBM: log psi = a sum_i s_i + sum_f sum_T log cosh(b_f + "
+               "sum_i W_f[i] s_T(i)), alpha |G| hidden units, P = alpha N + alpha + 1",
+    .shared = 1,
+    .twin = "rbm",
+    .options = rbm_symm_options,
+    .n_options = (int)(sizeof rbm_symm_options / sizeof rbm_symm_options[0]),
+    .alloc = rbm_symm_alloc,
+    .free = rbm_symm_free,
+    .refresh = rbm_symm_refresh,
+    .cache_init = rbm_symm_cache_init,
+    .log_psi_ratio = rbm_symm_log_psi_ratio,
+    .cache_update = rbm_symm_cache_update,
+    .grad_log_psi = rbm_symm_grad_log_psi,
+};

@@ -1,0 +1,451 @@
+/*
+ * driver.c - the ground-state search, `nqs run CONFIG [-o FILE]`.
+ *
+ * One iteration: sample the chains (sampler.c) giving E_loc and O_k per sample,
+ * statistics of E_loc (stats.c), one optimiser update theta <- theta - eta delta
+ * (optimizer.c: SR (S + eps I + rho diag S) delta = F, Adam or SGD), one
+ * /history row appended and flushed (io_h5.c), a checkpoint every
+ * checkpoint_every iterations and when a stop signal arrives. After the last
+ * iteration a final evaluation with final_samples samples gives the reported
+ * energy, error, variance, V-score and observables, and /result and /reference
+ * are written.
+ *
+ * Determinism: with the same input (seeds, chain count) the trajectory is the
+ * same on any number of threads, and a run continued from a checkpoint
+ * (`--restart FILE`) repeats the uninterrupted run bitwise: the checkpoint
+ * holds parameters, optimiser state, every chain's spins and RNG state.
+ *
+ * Guard rail: a non-finite local energy, gradient or update rolls the
+ * parameters back to the last good ones, multiplies the SR shift by 10 and
+ * retries, at most DRIVER_MAX_RETRIES times per iteration; then the run stops
+ * with a message and the file keeps every completed iteration and the last
+ * checkpoint.
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "error.h"
+#include "exact.h"
+#include "io_h5.h"
+#include "observables.h"
+#include "optimizer.h"
+#include "problem.h"
+#include "reference.h"
+#include "sampler.h"
+#include "stats.h"
+
+#define DRIVER_MAX_RETRIES 3
+
+enum { OUT_FILE, OUT_CKPT_EVERY, OUT_FINAL_SAMPLES, OUT_EXACT_REF, OUT_PRINT_EVERY, OUT_N };
+
+static const struct nqs_opt_def driver_output_options[] = {
+    {"file", NQS_OPT_STRING, "results.h5", "HDF5 result file (the -o option overrides it)", NULL, 0, 0},
+    {"checkpoint_every", NQS_OPT_INT, "10",
+     "write a checkpoint every K iterations (and at the end and on SIGTERM/SIGINT/SIGUSR1)", NULL, 1, 1e9},
+    {"final_samples", NQS_OPT_INT, "0",
+     "samples of the final evaluation (0: 4 x [sampler] samples)", NULL, 0, 1e9},
+    {"exact_reference", NQS_OPT_CHOICE, "auto",
+     "compute the reference energy by exact diagonalisation: auto = when the sector has at most "
+     "3e6 states and no reference_energy is given",
+     "auto|true|false", 0, 0},
+    {"print_every", NQS_OPT_INT, "10", "progress line every K iterations when stderr is not a terminal",
+     NULL, 1, 1e9},
+};
+
+static volatile sig_atomic_t driver_stop_signal = 0;
+
+static void driver_on_signal(int sig) { driver_stop_signal = sig; }
+
+struct driver {
+    const struct nqs_cli *cli;
+    struct nqs_config *own_cfg; /* restart without CONFIG: the input stored in the file */
+    struct nqs_config *cfg;     /* borrowed or own_cfg */
+    struct nqs_problem *prob;
+    struct nqs_sampler_opts so;
+    struct nqs_sampler *smp;
+    struct nqs_optimizer_params op;
+    struct nqs_optimizer *opt;
+    struct nqs_obs obs;
+    struct nqs_opt_val out[OUT_N];
+    char path[NQS_OPT_MAXSTR];
+    struct nqs_h5 *h5;
+    char *input_text;
+    char lattice_desc[128];
+    char command_line[4096];
+    double complex *eloc, *O, *par_good, *obs_vals;
+    double *opt_state;
+    int8_t *ck_chains;
+    uint8_t *ck_rng;
+    double ref_energy;
+    char ref_source[256];
+    long it0;
+    double wall_offset, samples_total;
+    double t_loop;              /* monotonic time at the start of the loop */
+    int n_final;
+};
+
+static double driver_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Re-apply every `--set` of the command line (restart from the file's input). */
+static int driver_apply_sets(struct nqs_config *cfg, int argc, char **argv)
+{
+    for (int k = 1; k < argc; k++) {
+        if (strcmp(argv[k], "--set") == 0 && k + 1 < argc) NQS_TRY(nqs_config_set(cfg, argv[++k]));
+        else if (strncmp(argv[k], "--set=", 6) == 0) NQS_TRY(nqs_config_set(cfg, argv[k] + 6));
+    }
+    return NQS_OK;
+}
+
+static int driver_read_config(struct driver *d)
+{
+    const struct nqs_cli *cli = d->cli;
+    if (cli->restart && !cli->config_path) {
+        char *text = NULL;
+        NQS_TRY(nqs_h5_read_attr_string(cli->restart, "/", "input", &text));
+        d->own_cfg = nqs_config_alloc();
+        if (!d->own_cfg) {
+            free(text);
+            return NQS_ENOMEM;
+        }
+        int rc = nqs_config_read_string(d->own_cfg, text, cli->restart);
+        free(text);
+        NQS_TRY(rc);
+        NQS_TRY(driver_apply_sets(d->own_cfg, cli->argc, cli->argv));
+        d->cfg = d->own_cfg;
+    } else {
+        d->cfg = cli->cfg;
+    }
+    if (!d->cfg) NQS_ERROR(NQS_EINVAL, "run needs an input file (nqs run CONFIG)");
+    return NQS_OK;
+}
+
+/* Reference energy: the input's, else the literature table, else exact
+ * diagonalisation when allowed and small enough. */
+static int driver_reference(struct driver *d)
+{
+    struct nqs_problem *p = d->prob;
+    d->ref_energy = NAN;
+    d->ref_source[0] = '\0';
+    if (isfinite(p->reference_energy)) {
+        d->ref_energy = p->reference_energy;
+        snprintf(d->ref_source, sizeof d->ref_source, "%s",
+                 p->reference_source[0] ? p->reference_source : "input");
+        return NQS_OK;
+    }
+    if (nqs_reference_lookup(p->lat, p->ham_ops, p->ham_opt, &d->ref_energy, d->ref_source,
+                             sizeof d->ref_source))
+        return NQS_OK;
+    long mode = d->out[OUT_EXACT_REF].i; /* 0 auto, 1 true, 2 false */
+    if (mode == 2) return NQS_OK;
+    if (mode == 0 && nqs_exact_dimension(p->ham) > 3000000) return NQS_OK;
+    struct nqs_exact_result r;
+    NQS_TRY(nqs_exact_energy(p->ham, &r));
+    d->ref_energy = r.energy;
+    snprintf(d->ref_source, sizeof d->ref_source, "exact diagonalisation (ARPACK Lanczos, %ld states)",
+             r.dim);
+    return NQS_OK;
+}
+
+static int driver_setup(struct driver *d)
+{
+    const struct nqs_cli *cli = d->cli;
+    NQS_TRY(driver_read_config(d));
+    NQS_TRY(nqs_problem_build(d->cfg, NQS_PROBLEM_MODEL, &d->prob));
+    struct nqs_problem *p = d->prob;
+    struct nqs_opt_val sv[16], ov[NQS_OPTK_COUNT], obv[8];
+    NQS_TRY(nqs_config_get(d->cfg, "sampler", nqs_sampler_options, nqs_sampler_n_options, sv));
+    NQS_TRY(nqs_config_get(d->cfg, "optimizer", nqs_optimizer_options, nqs_optimizer_n_options, ov));
+    NQS_TRY(nqs_config_get(d->cfg, "output", driver_output_options, OUT_N, d->out));
+    NQS_TRY(nqs_config_get(d->cfg, "observables", nqs_obs_options, nqs_obs_n_options, obv));
+    NQS_TRY(nqs_config_check_unused(d->cfg));
+    NQS_TRY(nqs_sampler_opts_from(sv, p->ham, &d->so));
+    NQS_TRY(nqs_optimizer_params_from_options(ov, &d->op));
+    NQS_TRY(nqs_obs_setup(&d->obs, obv, p->lat));
+
+    struct nqs_model *m = p->model;
+    d->smp = nqs_sampler_alloc(&d->so, m, p->ham, 0, d->so.n_chains);
+    if (!d->smp) return NQS_ENOMEM;
+    int ns = d->smp->n_samples;
+    d->opt = nqs_optimizer_alloc(&d->op, m->n_par, ns);
+    if (!d->opt) return NQS_ENOMEM;
+    long fs = d->out[OUT_FINAL_SAMPLES].i > 0 ? d->out[OUT_FINAL_SAMPLES].i : 4L * d->so.n_samples;
+    d->n_final = (int)((fs + d->so.n_chains - 1) / d->so.n_chains) * d->so.n_chains;
+    size_t rows = (size_t)(ns > d->n_final ? ns : d->n_final);
+    size_t P = (size_t)m->n_par;
+    d->eloc = malloc(rows * sizeof *d->eloc);
+    d->O = malloc((size_t)ns * P * sizeof *d->O);
+    d->par_good = malloc(P * sizeof *d->par_good);
+    d->obs_vals = malloc(rows * (size_t)(d->obs.n > 0 ? d->obs.n : 1) * sizeof *d->obs_vals);
+    d->opt_state = malloc((nqs_optimizer_state_size(d->opt) + 1) * sizeof *d->opt_state);
+    d->ck_chains = malloc((size_t)d->so.n_chains * (size_t)m->n_sites);
+    d->ck_rng = malloc((size_t)d->so.n_chains * nqs_sampler_rng_size());
+    if (!d->eloc || !d->O || !d->par_good || !d->obs_vals || !d->opt_state || !d->ck_chains || !d->ck_rng)
+        NQS_ERROR(NQS_ENOMEM, "out of memory for %d samples x %d parameters (%.1f GiB)", ns, m->n_par,
+                  (double)ns * (double)P * 16.0 / 1073741824.0);
+
+    NQS_TRY(driver_reference(d));
+
+    d->input_text = nqs_config_dump(d->cfg);
+    nqs_lattice_describe(p->lat, d->lattice_desc, sizeof d->lattice_desc);
+    size_t pos = 0;
+    for (int k = 0; k < cli->argc && pos + 2 < sizeof d->command_line; k++)
+        pos += (size_t)snprintf(d->command_line + pos, sizeof d->command_line - pos, "%s%s",
+                                k ? " " : "", cli->argv[k]);
+    struct nqs_h5_meta meta = {
+        .command_line = d->command_line, .input = d->input_text, .lattice = d->lattice_desc,
+        .hamiltonian = p->ham_ops->name, .model = p->model_ops->name, .shared = p->model_ops->shared,
+        .n_sites = m->n_sites, .n_params = m->n_par, .n_chains = d->so.n_chains,
+        .rng_state_bytes = (int)nqs_sampler_rng_size(),
+        .optimizer_state_len = (int)nqs_optimizer_state_size(d->opt),
+    };
+    if (cli->restart) {
+        if (cli->output && strcmp(cli->output, cli->restart) != 0)
+            NQS_ERROR(NQS_EINVAL, "--restart continues in %s; -o %s cannot be combined with it",
+                      cli->restart, cli->output);
+        snprintf(d->path, sizeof d->path, "%s", cli->restart);
+        NQS_TRY(nqs_h5_restart(d->path, &meta, &d->h5));
+        struct nqs_h5_checkpoint ck = {.params = m->par, .optimizer_state = d->opt_state,
+                                       .chains = d->ck_chains, .rng_state = d->ck_rng};
+        NQS_TRY(nqs_h5_checkpoint_read(d->h5, 0, d->so.n_chains, &ck));
+        m->ops->refresh(m);
+        NQS_TRY(nqs_optimizer_state_set(d->opt, d->opt_state, nqs_optimizer_state_size(d->opt)));
+        NQS_TRY(nqs_sampler_set_state(d->smp, d->ck_chains, d->ck_rng));
+        d->it0 = ck.iteration;
+        d->wall_offset = ck.wall_time;
+        d->samples_total = ck.samples_total;
+    } else {
+        snprintf(d->path, sizeof d->path, "%s", cli->output ? cli->output : d->out[OUT_FILE].str);
+        NQS_TRY(nqs_h5_create(d->path, &meta, cli->force, &d->h5));
+    }
+    return NQS_OK;
+}
+
+static int driver_checkpoint(struct driver *d, long iterations_done)
+{
+    struct nqs_model *m = d->prob->model;
+    nqs_optimizer_state_get(d->opt, d->opt_state);
+    nqs_sampler_get_state(d->smp, d->ck_chains, d->ck_rng);
+    struct nqs_h5_checkpoint ck = {
+        .iteration = iterations_done,
+        .wall_time = d->wall_offset + driver_now() - d->t_loop,
+        .samples_total = d->samples_total,
+        .params = m->par, .optimizer_state = d->opt_state, .chains = d->ck_chains, .rng_state = d->ck_rng,
+    };
+    return nqs_h5_checkpoint_write(d->h5, &ck);
+}
+
+/* Sampling, statistics and one update; fills the history row. */
+static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
+{
+    struct nqs_problem *p = d->prob;
+    struct nqs_model *m = p->model;
+    int ns = d->smp->n_samples;
+    NQS_TRY(nqs_sampler_run(d->smp, m, p->ham, it == 0, d->eloc, d->O, (size_t)m->n_par));
+    struct nqs_stats st;
+    NQS_TRY(nqs_stats_compute(d->eloc, d->so.n_chains, d->smp->per_chain, &st));
+    long n_prop, n_acc;
+    nqs_sampler_acceptance(d->smp, &n_prop, &n_acc);
+    struct nqs_optimizer_info info;
+    int rc = nqs_optimizer_step(d->opt, d->O, m->n_par, d->eloc, ns, m->par, &info);
+    if (rc != NQS_OK) return rc;
+    m->ops->refresh(m);
+    row->iteration = it;
+    row->energy = st.mean;
+    row->energy_imag = st.mean_imag;
+    row->energy_error = st.error;
+    row->energy_variance = st.variance;
+    row->v_score = nqs_stats_vscore(m->n_sites, st.variance, st.mean);
+    row->acceptance = n_prop > 0 ? (double)n_acc / (double)n_prop : 0.0;
+    row->rhat = st.rhat;
+    row->tau = st.tau;
+    row->learning_rate = info.learning_rate;
+    row->diag_shift = info.diag_shift;
+    row->sr_residual = info.residual;
+    row->grad_norm = info.grad_norm;
+    row->n_samples = ns;
+    return NQS_OK;
+}
+
+static void driver_progress(const struct driver *d, const struct nqs_h5_row *row, long total,
+                            double elapsed, int tty)
+{
+    long done = row->iteration + 1 - d->it0;
+    double eta = done > 0 ? elapsed / (double)done * (double)(total - row->iteration - 1) : 0;
+    char ref[64] = "";
+    if (isfinite(d->ref_energy))
+        snprintf(ref, sizeof ref, "  rel.err %.2e", fabs((row->energy - d->ref_energy) / d->ref_energy));
+    fprintf(stderr, "%s%6ld/%ld  E = %.6f +- %.6f  var %.4g%s  acc %.2f  ETA %.0fs%s",
+            tty ? "\r" : "", row->iteration + 1, total, row->energy, row->energy_error,
+            row->energy_variance, ref, row->acceptance, eta, tty ? "   " : "\n");
+    fflush(stderr);
+}
+
+static int driver_loop(struct driver *d)
+{
+    struct nqs_model *m = d->prob->model;
+    long total = d->op.iterations;
+    int tty = isatty(STDERR_FILENO) && !d->cli->quiet;
+    long every = d->out[OUT_CKPT_EVERY].i, print_every = d->out[OUT_PRINT_EVERY].i;
+    double t0 = d->t_loop = driver_now();
+    for (long it = d->it0; it < total; it++) {
+        struct nqs_h5_row row;
+        memset(&row, 0, sizeof row);
+        memcpy(d->par_good, m->par, (size_t)m->n_par * sizeof *m->par);
+        int rc;
+        for (int attempt = 0;; attempt++) {
+            rc = driver_iteration(d, it, &row);
+            if (rc != NQS_ENUMERIC || attempt == DRIVER_MAX_RETRIES) break;
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", nqs_last_error());
+            memcpy(m->par, d->par_good, (size_t)m->n_par * sizeof *m->par);
+            m->ops->refresh(m);
+            double s = d->op.method == NQS_METHOD_SR ? nqs_optimizer_raise_shift(d->opt, 10.0) : 0;
+            if (!d->cli->quiet)
+                fprintf(stderr, "%siteration %ld: %s; parameters rolled back%s (retry %d of %d)\n",
+                        tty ? "\n" : "", it, msg, s > 0 ? ", SR shift raised" : "", attempt + 1,
+                        DRIVER_MAX_RETRIES);
+        }
+        if (rc != NQS_OK) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", nqs_last_error());
+            NQS_ERROR(rc, "iteration %ld failed after %d retries: %s; %s keeps %ld completed iterations "
+                          "and its last checkpoint",
+                      it, DRIVER_MAX_RETRIES, msg, d->path, it);
+        }
+        d->samples_total += row.n_samples;
+        row.samples_total = d->samples_total;
+        double elapsed = driver_now() - t0;
+        row.wall_time = d->wall_offset + elapsed;
+        NQS_TRY(nqs_h5_append(d->h5, &row));
+        int stop = driver_stop_signal != 0;
+        if ((it + 1) % every == 0 || it + 1 == total || stop) NQS_TRY(driver_checkpoint(d, it + 1));
+        if (!d->cli->quiet && (tty || (it + 1) % print_every == 0 || it + 1 == total || it == d->it0))
+            driver_progress(d, &row, total, elapsed, tty);
+        if (stop) {
+            if (tty) fputc('\n', stderr);
+            NQS_ERROR(NQS_STOPPED,
+                      "stopped by signal %d after iteration %ld; checkpoint written to %s (continue "
+                      "with: nqs run --restart %s)",
+                      (int)driver_stop_signal, it + 1, d->path, d->path);
+        }
+    }
+    if (tty) fputc('\n', stderr);
+    return NQS_OK;
+}
+
+static int driver_final(struct driver *d, struct nqs_h5_result *res)
+{
+    struct nqs_problem *p = d->prob;
+    struct nqs_model *m = p->model;
+    int per_chain = d->smp->per_chain, n_samples = d->smp->n_samples;
+    d->smp->per_chain = d->n_final / d->so.n_chains;
+    d->smp->n_samples = d->n_final;
+    int rc = nqs_sampler_measure(d->smp, m, p->ham, &d->obs, d->eloc, d->obs_vals);
+    d->smp->per_chain = per_chain;
+    d->smp->n_samples = n_samples;
+    NQS_TRY(rc);
+    struct nqs_stats st;
+    NQS_TRY(nqs_stats_compute(d->eloc, d->so.n_chains, d->n_final / d->so.n_chains, &st));
+    long n_prop, n_acc;
+    nqs_sampler_acceptance(d->smp, &n_prop, &n_acc);
+    *res = (struct nqs_h5_result){
+        .energy = st.mean, .energy_error = st.error, .energy_variance = st.variance,
+        .v_score = nqs_stats_vscore(m->n_sites, st.variance, st.mean), .tau = st.tau, .rhat = st.rhat,
+        .acceptance = n_prop > 0 ? (double)n_acc / (double)n_prop : 0.0, .n_samples = d->n_final,
+    };
+    struct nqs_h5_observable obs[NQS_OBS_MAX];
+    int n_obs = d->obs.n;
+    double complex *col = d->O; /* O is free now: reuse it for one observable column */
+    for (int k = 0; k < n_obs; k++) {
+        for (int r = 0; r < d->n_final; r++) col[r] = d->obs_vals[(size_t)r * (size_t)n_obs + (size_t)k];
+        struct nqs_stats so;
+        NQS_TRY(nqs_stats_compute(col, d->so.n_chains, d->n_final / d->so.n_chains, &so));
+        obs[k] = (struct nqs_h5_observable){d->obs.name[k], so.mean, so.error};
+    }
+    struct nqs_h5_reference ref = {d->ref_energy, d->ref_source};
+    return nqs_h5_finish(d->h5, res, isfinite(d->ref_energy) ? &ref : NULL, obs, n_obs);
+}
+
+static void driver_report(const struct driver *d, const struct nqs_h5_result *res, double wall)
+{
+    const struct nqs_problem *p = d->prob;
+    double rel = isfinite(d->ref_energy) ? fabs((res->energy - d->ref_energy) / d->ref_energy) : NAN;
+    if (d->cli->json) {
+        printf("{\"energy\": %.12g, \"energy_error\": %.6g, \"energy_variance\": %.6g, \"v_score\": %.6g, "
+               "\"n_params\": %d, \"n_sites\": %d, \"model\": \"%s\", \"shared\": %s, "
+               "\"hamiltonian\": \"%s\", \"lattice\": \"%s\", \"n_samples\": %ld, \"iterations\": %ld, ",
+               res->energy, res->energy_error, res->energy_variance, res->v_score, p->model->n_par,
+               p->model->n_sites, p->model_ops->name, p->model_ops->shared ? "true" : "false",
+               p->ham_ops->name, d->lattice_desc, res->n_samples, d->op.iterations);
+        if (isfinite(d->ref_energy))
+            printf("\"reference_energy\": %.12g, \"reference_source\": \"%s\", \"relative_error\": %.6g, ",
+                   d->ref_energy, d->ref_source, rel);
+        else
+            printf("\"reference_energy\": null, \"relative_error\": null, ");
+        printf("\"file\": \"%s\", \"wall_time\": %.3f, \"convention\": \"pauli\"}\n", d->path, wall);
+        return;
+    }
+    printf("model        %s (%s, %d parameters)\n", p->model_ops->name,
+           p->model_ops->shared ? "shared" : "unshared", p->model->n_par);
+    printf("system       %s, %s\n", d->lattice_desc, p->ham_ops->name);
+    printf("energy       %.8f +- %.8f (Pauli units, %ld samples)\n", res->energy, res->energy_error,
+           res->n_samples);
+    printf("per site     %.8f\n", res->energy / p->model->n_sites);
+    printf("variance     %.6g   V-score %.4g\n", res->energy_variance, res->v_score);
+    if (isfinite(d->ref_energy))
+        printf("reference    %.8f (%s), relative error %.3e\n", d->ref_energy, d->ref_source, rel);
+    printf("result file  %s\n", d->path);
+}
+
+static void driver_free(struct driver *d)
+{
+    nqs_h5_close(d->h5);
+    nqs_sampler_free(d->smp);
+    nqs_optimizer_free(d->opt);
+    nqs_problem_free(d->prob);
+    nqs_config_free(d->own_cfg);
+    free(d->input_text);
+    free(d->eloc);
+    free(d->O);
+    free(d->par_good);
+    free(d->obs_vals);
+    free(d->opt_state);
+    free(d->ck_chains);
+    free(d->ck_rng);
+}
+
+int nqs_cmd_run(const struct nqs_cli *cli)
+{
+    struct driver d;
+    memset(&d, 0, sizeof d);
+    d.cli = cli;
+    struct sigaction sa, old[3];
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = driver_on_signal;
+    sigemptyset(&sa.sa_mask);
+    const int sigs[3] = {SIGTERM, SIGINT, SIGUSR1};
+    driver_stop_signal = 0;
+    for (int k = 0; k < 3; k++) sigaction(sigs[k], &sa, &old[k]);
+
+    double t0 = driver_now();
+    struct nqs_h5_result res;
+    int rc = driver_setup(&d);
+    if (rc == NQS_OK) rc = driver_loop(&d);
+    if (rc == NQS_OK) rc = driver_final(&d, &res);
+    if (rc == NQS_OK) driver_report(&d, &res, driver_now() - t0);
+    driver_free(&d);
+    for (int k = 0; k < 3; k++) sigaction(sigs[k], &old[k], NULL);
+    return rc;
+}

@@ -1,0 +1,810 @@
+/*
+ * exact.c - ground state by the implicitly restarted Lanczos method (ARPACK
+ * dsaupd/dseupd, Lehoucq, Sorensen & Yang, ARPACK Users' Guide, SIAM 1998),
+ * matrix-free: each row of H is generated from the Hamiltonian's `connected`
+ * elements, rows in parallel (OpenMP), each row gathering from x, so y = H x
+ * needs no atomics. Spaces of dimension <= 64 use dense LAPACK dsyev.
+ *
+ * Basis and sectors: see exact.h. The sector index of a pattern x is
+ * start[x >> n_lo] + rank_lo[x & (2^n_lo - 1)] (Lin, PRB 42, 6561 (1990)):
+ * patterns sorted numerically are grouped by their high bits, and within a
+ * group ordered by their low bits, all of one popcount.
+ *
+ * Also `nqs exact` (cli.h): text or JSON on stdout, optional HDF5 file whose
+ * root attributes hold the result (docs/results-format.md conventions).
+ */
+#include "exact.h"
+
+#include <arpack/arpack.h>
+#include <cblas.h>
+#include <ctype.h>
+#include <errno.h>
+#include <hdf5.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "cli.h"
+#include "config.h"
+#include "error.h"
+#include "problem.h"
+
+#define EXACT_DENSE_MAX 64 /* dimension up to which dsyev is used instead of ARPACK */
+#define EXACT_MAX_SITES 62
+
+struct exact_basis {
+    int n_sites;
+    int full;          /* 1: index == pattern */
+    int n_up;          /* popcount of every pattern (sector only) */
+    int64_t dim;
+    uint64_t *state;   /* dim patterns in increasing order (sector only) */
+    int n_lo;          /* low bits handled by rank_lo */
+    uint64_t lo_mask;
+    uint32_t *start;   /* 2^(N - n_lo): index of the first pattern with these high bits */
+    uint32_t *rank_lo; /* 2^n_lo: rank of the low bits among those of equal popcount */
+};
+
+static inline uint64_t exact_pattern(const struct exact_basis *b, int64_t r)
+{
+    return b->full ? (uint64_t)r : b->state[r];
+}
+
+static inline int64_t exact_index(const struct exact_basis *b, uint64_t x)
+{
+    if (b->full) return (int64_t)x;
+    return (int64_t)b->start[x >> b->n_lo] + (int64_t)b->rank_lo[x & b->lo_mask];
+}
+
+/* Binomial coefficient C(n, k) for n <= 62 (exact in uint64_t, Pascal's rule). */
+static uint64_t exact_binomial(int n, int k)
+{
+    if (k < 0 || k > n) return 0;
+    uint64_t row[EXACT_MAX_SITES + 1] = {1};
+    for (int m = 1; m <= n; m++)
+        for (int j = m; j > 0; j--) row[j] += row[j - 1];
+    return row[k];
+}
+
+void nqs_exact_opts_default(struct nqs_exact_opts *o)
+{
+    o->tol = 1e-12;
+    o->ncv = 20;
+    o->max_restarts = 1000;
+    o->max_memory = 0;
+    o->translations = 1;
+}
+
+/* Number of up spins of the sector: ceil(N/2), i.e. sum s = 0 or +1. */
+static int exact_sector_up(int n_sites) { return (n_sites + 1) / 2; }
+
+int64_t nqs_exact_dimension(const struct nqs_ham *h)
+{
+    int N = h->n_sites;
+    if (N > EXACT_MAX_SITES) return -1;
+    if (h->conserves_sz) return (int64_t)exact_binomial(N, exact_sector_up(N));
+    return (int64_t)1 << N;
+}
+
+size_t nqs_exact_memory_estimate(const struct nqs_ham *h, const struct nqs_exact_opts *o)
+{
+    struct nqs_exact_opts def;
+    if (!o) {
+        nqs_exact_opts_default(&def);
+        o = &def;
+    }
+    int64_t dim = nqs_exact_dimension(h);
+    if (dim < 0) return SIZE_MAX;
+    /* Doubles per basis state: ncv Lanczos vectors, workd (3), resid (1);
+     * plus one 8-byte pattern per state and the two rank tables for a sector. */
+    double per_state = 8.0 * ((o->ncv > 3 ? o->ncv : 3) + 4) + (h->conserves_sz ? 8.0 : 0.0);
+    double bytes = per_state * (double)dim;
+    if (h->conserves_sz) {
+        int n_lo = h->n_sites / 2;
+        bytes += 4.0 * (ldexp(1.0, n_lo) + ldexp(1.0, h->n_sites - n_lo));
+    }
+    if (dim <= EXACT_DENSE_MAX) bytes += 8.0 * (double)dim * (double)(dim + 1);
+    bytes += 1 << 20; /* small arrays: ARPACK workl, per-thread workspaces */
+    return bytes >= (double)SIZE_MAX ? SIZE_MAX : (size_t)bytes;
+}
+
+size_t nqs_exact_default_memory_limit(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) return SIZE_MAX / 2;
+    return (size_t)((double)pages * (double)page * 0.75);
+}
+
+static void exact_basis_free(struct exact_basis *b)
+{
+    free(b->state);
+    free(b->start);
+    free(b->rank_lo);
+}
+
+static int exact_basis_build(struct exact_basis *b, const struct nqs_ham *h, int64_t dim)
+{
+    int N = h->n_sites;
+    memset(b, 0, sizeof *b);
+    b->n_sites = N;
+    b->dim = dim;
+    if (!h->conserves_sz) {
+        b->full = 1;
+        return NQS_OK;
+    }
+    b->n_up = exact_sector_up(N);
+    b->n_lo = N / 2;
+    b->lo_mask = ((uint64_t)1 << b->n_lo) - 1;
+    size_t n_lo_tab = (size_t)1 << b->n_lo, n_hi_tab = (size_t)1 << (N - b->n_lo);
+    b->state = malloc((size_t)dim * sizeof *b->state);
+    b->start = calloc(n_hi_tab, sizeof *b->start);
+    b->rank_lo = malloc(n_lo_tab * sizeof *b->rank_lo);
+    if (!b->state || !b->start || !b->rank_lo) {
+        exact_basis_free(b);
+        NQS_ERROR(NQS_ENOMEM, "out of memory for a basis of %lld states", (long long)dim);
+    }
+    uint32_t count[EXACT_MAX_SITES + 1] = {0};
+    for (size_t lo = 0; lo < n_lo_tab; lo++) b->rank_lo[lo] = count[__builtin_popcountll(lo)]++;
+    /* Gosper's hack: the next larger pattern with the same popcount. */
+    uint64_t x = ((uint64_t)1 << b->n_up) - 1;
+    uint64_t prev_hi = UINT64_MAX;
+    for (int64_t r = 0; r < dim; r++) {
+        b->state[r] = x;
+        uint64_t hi = x >> b->n_lo;
+        if (hi != prev_hi) {
+            b->start[hi] = (uint32_t)r; /* first pattern of the group has rank_lo 0 */
+            prev_hi = hi;
+        }
+        uint64_t c = x & (~x + 1), rr = x + c;
+        x = (((rr ^ x) >> 2) / c) | rr;
+    }
+    return NQS_OK;
+}
+
+/* Everything a matrix-vector product needs; one workspace per thread. */
+struct exact_ctx {
+    const struct nqs_ham *h;
+    const struct exact_basis *b;
+    int n_threads;
+    struct nqs_conn **conn; /* n_threads */
+    int8_t *s;              /* n_threads x n_sites */
+    int8_t byte_spins[256][8];
+};
+
+/* s[i] = +1 if bit i of x is set, else -1, eight sites per load from the
+ * table byte_spins[v][k] = 2 * bit k of v - 1. */
+static inline void exact_spins(const int8_t (*byte_spins)[8], uint64_t x, int n_sites, int8_t *s)
+{
+    int i = 0;
+    for (; i + 8 <= n_sites; i += 8) memcpy(s + i, byte_spins[(x >> i) & 0xff], 8);
+    if (i < n_sites) memcpy(s + i, byte_spins[(x >> i) & 0xff], (size_t)(n_sites - i));
+}
+
+/* y = H x: row r gathers H_{r c} x_c over the connected elements of its pattern. */
+static void exact_matvec(const struct exact_ctx *c, const double *x, double *y)
+{
+    const struct exact_basis *b = c->b;
+    const int N = b->n_sites;
+    const int64_t dim = b->dim;
+#pragma omp parallel num_threads(c->n_threads)
+    {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        struct nqs_conn *conn = c->conn[t];
+        int8_t *s = c->s + (size_t)t * (size_t)N;
+#pragma omp for schedule(static, 8192)
+        for (int64_t r = 0; r < dim; r++) {
+            uint64_t p = exact_pattern(b, r);
+            exact_spins((const int8_t(*)[8])c->byte_spins, p, N, s);
+            c->h->ops->connected(c->h, s, conn);
+            double acc = conn->diag * x[r];
+            for (int k = 0; k < conn->n; k++) {
+                uint64_t flip = (uint64_t)1 << conn->site[k][0];
+                if (conn->n_flip[k] == 2) flip |= (uint64_t)1 << conn->site[k][1];
+                acc += conn->mel[k] * x[exact_index(b, p ^ flip)];
+            }
+            y[r] = acc;
+        }
+    }
+}
+
+static void exact_ctx_free(struct exact_ctx *c)
+{
+    if (c->conn)
+        for (int t = 0; t < c->n_threads; t++) nqs_conn_free(c->conn[t]);
+    free(c->conn);
+    free(c->s);
+}
+
+static int exact_ctx_init(struct exact_ctx *c, const struct nqs_ham *h, const struct exact_basis *b)
+{
+    memset(c, 0, sizeof *c);
+    c->h = h;
+    c->b = b;
+    c->n_threads = 1;
+    for (int v = 0; v < 256; v++)
+        for (int i = 0; i < 8; i++) c->byte_spins[v][i] = (int8_t)(2 * ((v >> i) & 1) - 1);
+#ifdef _OPENMP
+    c->n_threads = omp_get_max_threads();
+#endif
+    c->conn = calloc((size_t)c->n_threads, sizeof *c->conn);
+    c->s = malloc((size_t)c->n_threads * (size_t)h->n_sites);
+    if (!c->conn || !c->s) {
+        exact_ctx_free(c);
+        NQS_ERROR(NQS_ENOMEM, "out of memory for %d matrix-vector workspaces", c->n_threads);
+    }
+    for (int t = 0; t < c->n_threads; t++) {
+        c->conn[t] = nqs_conn_alloc(h);
+        if (!c->conn[t]) {
+            exact_ctx_free(c);
+            return NQS_ENOMEM;
+        }
+    }
+    return NQS_OK;
+}
+
+/* Deterministic start vector, independent of the thread count: splitmix64
+ * of the row index mapped to [-1, 1). */
+static double exact_start_value(int64_t r)
+{
+    uint64_t z = (uint64_t)r * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * 0x1.0p-52 - 1.0;
+}
+
+static const char *exact_arpack_message(int info)
+{
+    switch (info) {
+    case 1: return "maximum number of restarts reached";
+    case 3: return "no shifts could be applied (increase ncv)";
+    case -8: return "error in the tridiagonal eigenvalue calculation (LAPACK dsteqr)";
+    case -9: return "the starting vector is zero";
+    case -9999: return "could not build a Lanczos factorisation";
+    default: return "invalid argument or internal error";
+    }
+}
+
+/* Lowest eigenpair by ARPACK. psi (dim) receives the normalised eigenvector
+ * when want_vec; it may alias nothing ARPACK uses (it is v's first column). */
+static int exact_arpack(const struct exact_ctx *c, const struct nqs_exact_opts *o, int want_vec,
+                        double *energy, double **psi_out, double **v_keep,
+                        struct nqs_exact_result *res)
+{
+    const a_int n = (a_int)c->b->dim;
+    a_int ncv = o->ncv < n ? o->ncv : n;
+    a_int lworkl = ncv * (ncv + 8);
+    double *v = malloc((size_t)n * (size_t)ncv * sizeof *v);
+    double *workd = malloc(3 * (size_t)n * sizeof *workd);
+    double *resid = malloc((size_t)n * sizeof *resid);
+    double *workl = malloc((size_t)lworkl * sizeof *workl);
+    a_int *select = calloc((size_t)ncv, sizeof *select);
+    int rc = NQS_OK;
+    if (!v || !workd || !resid || !workl || !select) {
+        rc = nqs_error_set(NQS_ENOMEM, __FILE__, __LINE__,
+                           "out of memory for %d Lanczos vectors of dimension %d", (int)ncv, (int)n);
+        goto done;
+    }
+#pragma omp parallel for schedule(static) num_threads(c->n_threads)
+    for (a_int r = 0; r < n; r++) resid[r] = exact_start_value(r);
+
+    a_int iparam[11] = {0}, ipntr[14] = {0};
+    iparam[0] = 1;               /* exact shifts */
+    iparam[2] = o->max_restarts; /* maximum restarts */
+    iparam[6] = 1;               /* mode 1: standard problem A x = lambda x */
+    a_int ido = 0, info = 1;     /* info = 1: resid holds the start vector */
+    int n_matvec = 0;
+    /* OpenBLAS's own threads (inside ARPACK's BLAS calls) and the OpenMP
+     * threads of the matvec spin against each other on few cores: measured
+     * 2x slower wall time on 2 cores. Serial BLAS here, restored below. */
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    for (;;) {
+        dsaupd_c(&ido, "I", n, "SA", 1, o->tol, resid, ncv, v, n, iparam, ipntr, workd, workl,
+                 lworkl, &info);
+        if (ido != -1 && ido != 1) break;
+        exact_matvec(c, workd + ipntr[0] - 1, workd + ipntr[1] - 1);
+        n_matvec++;
+    }
+    openblas_set_num_threads(blas_threads);
+    if (info != 0) {
+        rc = nqs_error_set(NQS_ENUMERIC, __FILE__, __LINE__,
+                           "Lanczos (ARPACK dsaupd) failed on dimension %d: %s (info %d; ncv %d, "
+                           "max_restarts %d, tol %g)",
+                           (int)n, exact_arpack_message((int)info), (int)info, (int)ncv,
+                           o->max_restarts, o->tol);
+        goto done;
+    }
+    double d[1];
+    /* Ritz vector into the first column of v (allowed by dseupd). */
+    dseupd_c(want_vec, "A", select, d, v, n, 0.0, "I", n, "SA", 1, o->tol, resid, ncv, v, n,
+             iparam, ipntr, workd, workl, lworkl, &info);
+    if (info != 0) {
+        rc = nqs_error_set(NQS_ENUMERIC, __FILE__, __LINE__,
+                           "Lanczos (ARPACK dseupd) failed on dimension %d (info %d)", (int)n,
+                           (int)info);
+        goto done;
+    }
+    *energy = d[0];
+    res->iterations = (int)iparam[2];
+    res->n_matvec = n_matvec;
+    if (want_vec) {
+        *psi_out = v;
+        *v_keep = v;
+        v = NULL;
+    }
+done:
+    free(v);
+    free(workd);
+    free(resid);
+    free(workl);
+    free(select);
+    return rc;
+}
+
+/* Lowest eigenpair by dense dsyev (dim <= EXACT_DENSE_MAX). */
+static int exact_dense(const struct exact_ctx *c, double *energy, double **psi_out, double **keep)
+{
+    const int64_t dim = c->b->dim;
+    const int N = c->b->n_sites;
+    double *a = calloc((size_t)(dim * dim), sizeof *a);
+    double *w = malloc((size_t)dim * sizeof *w);
+    if (!a || !w) {
+        free(a);
+        free(w);
+        NQS_ERROR(NQS_ENOMEM, "out of memory for a dense %lld x %lld matrix", (long long)dim,
+                  (long long)dim);
+    }
+    struct nqs_conn *conn = c->conn[0];
+    for (int64_t r = 0; r < dim; r++) {
+        uint64_t p = exact_pattern(c->b, r);
+        exact_spins((const int8_t(*)[8])c->byte_spins, p, N, c->s);
+        c->h->ops->connected(c->h, c->s, conn);
+        a[r * dim + r] += conn->diag;
+        for (int k = 0; k < conn->n; k++) {
+            uint64_t flip = (uint64_t)1 << conn->site[k][0];
+            if (conn->n_flip[k] == 2) flip |= (uint64_t)1 << conn->site[k][1];
+            a[r * dim + exact_index(c->b, p ^ flip)] += conn->mel[k];
+        }
+    }
+    lapack_int info = LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)dim, a,
+                                    (lapack_int)dim, w);
+    if (info != 0) {
+        free(a);
+        free(w);
+        NQS_ERROR(NQS_ENUMERIC, "dense diagonalisation (LAPACK dsyev) failed, info %d", (int)info);
+    }
+    *energy = w[0];
+    /* Eigenvector 0 is column 0 of the row-major result: gather it in place. */
+    for (int64_t r = 0; r < dim; r++) a[r] = a[r * dim];
+    free(w);
+    *psi_out = a;
+    *keep = a;
+    return NQS_OK;
+}
+
+/* <psi|T|psi> for the site permutation perm (T moves site i to perm[i]);
+ * `sign_mask` != 0 adds the Marshall factors (-1)^{popcount(x & mask)}. */
+static double exact_translation(const struct exact_ctx *c, const double *psi, const int *perm,
+                                uint64_t sign_mask)
+{
+    const struct exact_basis *b = c->b;
+    const int N = b->n_sites;
+    double acc = 0.0;
+#pragma omp parallel for schedule(static, 8192) reduction(+ : acc) num_threads(c->n_threads)
+    for (int64_t r = 0; r < b->dim; r++) {
+        uint64_t x = exact_pattern(b, r), y = 0;
+        for (int i = 0; i < N; i++) y |= ((x >> i) & 1) << perm[i];
+        double term = psi[r] * psi[exact_index(b, y)];
+        if (sign_mask && (__builtin_popcountll(x & sign_mask) + __builtin_popcountll(y & sign_mask)) & 1)
+            term = -term;
+        acc += term;
+    }
+    return acc;
+}
+
+static double exact_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void exact_format_bytes(double bytes, char *buf, size_t len)
+{
+    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    int u = 0;
+    while (bytes >= 1024.0 && u < 6) {
+        bytes /= 1024.0;
+        u++;
+    }
+    snprintf(buf, len, "%.3g %s", bytes, unit[u]);
+}
+
+int nqs_exact_solve(const struct nqs_ham *h, const struct nqs_exact_opts *o,
+                    struct nqs_exact_result *r)
+{
+    struct nqs_exact_opts def;
+    if (!o) {
+        nqs_exact_opts_default(&def);
+        o = &def;
+    }
+    if (!(o->tol >= 0.0) || !isfinite(o->tol))
+        NQS_ERROR(NQS_EINVAL, "exact: tolerance %g is impossible (accepted: >= 0, 0 = machine "
+                              "precision)", o->tol);
+    if (o->ncv < 3) NQS_ERROR(NQS_EINVAL, "exact: ncv %d is too small (accepted: >= 3)", o->ncv);
+    if (o->max_restarts < 1)
+        NQS_ERROR(NQS_EINVAL, "exact: max_restarts %d is impossible (accepted: >= 1)",
+                  o->max_restarts);
+
+    double t0 = exact_now();
+    memset(r, 0, sizeof *r);
+    r->n_sites = h->n_sites;
+    r->full_space = !h->conserves_sz;
+    r->magnetisation = h->conserves_sz ? 2 * exact_sector_up(h->n_sites) - h->n_sites : 0;
+    r->n_dirs = h->lat ? h->lat->dim : 0;
+    r->translation[0] = r->translation[1] = NAN;
+    r->translation_physical[0] = r->translation_physical[1] = NAN;
+
+    size_t limit = o->max_memory ? o->max_memory : nqs_exact_default_memory_limit();
+    size_t need = nqs_exact_memory_estimate(h, o);
+    r->memory = need;
+    int64_t dim = nqs_exact_dimension(h);
+    r->dim = dim;
+    if (need > limit) {
+        char sneed[32], slim[32], dims[32];
+        exact_format_bytes((double)need, sneed, sizeof sneed);
+        exact_format_bytes((double)limit, slim, sizeof slim);
+        if (dim >= 0)
+            snprintf(dims, sizeof dims, "%lld", (long long)dim);
+        else
+            snprintf(dims, sizeof dims, "2^%d", h->n_sites);
+        NQS_ERROR(NQS_ENOMEM,
+                  "exact diagonalisation of '%s' on %d sites (%s of dimension %s) needs an "
+                  "estimated %s (%zu bytes), above the memory limit of %s (%zu bytes%s)",
+                  h->ops->name, h->n_sites, h->conserves_sz ? "sector" : "full space", dims, sneed,
+                  need, slim, limit, o->max_memory ? "" : ", 3/4 of physical memory");
+    }
+    if (dim < 0 || dim > 2147483647)
+        NQS_ERROR(NQS_EUNSUP, "exact diagonalisation on %d sites: dimension %s exceeds ARPACK's "
+                              "32-bit index range", h->n_sites, dim < 0 ? "> 2^62" : "> 2^31 - 1");
+
+    struct exact_basis b;
+    NQS_TRY(exact_basis_build(&b, h, dim));
+    struct exact_ctx c;
+    int rc = exact_ctx_init(&c, h, &b);
+    if (rc != NQS_OK) {
+        exact_basis_free(&b);
+        return rc;
+    }
+    const struct nqs_lattice *lat = h->lat;
+    int want_vec = o->translations && lat && (lat->periodic[0] || (lat->dim > 1 && lat->periodic[1]));
+    double *psi = NULL, *keep = NULL;
+    if (dim <= EXACT_DENSE_MAX) {
+        r->method = "lapack";
+        rc = exact_dense(&c, &r->energy, &psi, &keep);
+    } else {
+        r->method = "arpack";
+        rc = exact_arpack(&c, o, want_vec, &r->energy, &psi, &keep, r);
+    }
+    if (rc == NQS_OK && want_vec) {
+        uint64_t mask = 0;
+        if (h->marshall && lat->sublattice)
+            for (int i = 0; i < h->n_sites; i++)
+                if (lat->sublattice[i] == 0) mask |= (uint64_t)1 << i;
+        int n_tx = lat->periodic[0] ? lat->extent[0] : 1;
+        for (int d = 0; d < lat->dim; d++) {
+            if (!lat->periodic[d]) continue;
+            int t = d == 0 ? 1 : n_tx; /* one step along d (lattice.h numbering) */
+            const int *perm = lat->trans + (size_t)t * (size_t)h->n_sites;
+            r->translation[d] = exact_translation(&c, psi, perm, 0);
+            r->translation_physical[d] = mask ? exact_translation(&c, psi, perm, mask)
+                                              : r->translation[d];
+        }
+    }
+    free(keep);
+    exact_ctx_free(&c);
+    exact_basis_free(&b);
+    r->seconds = exact_now() - t0;
+    return rc;
+}
+
+int nqs_exact_energy(const struct nqs_ham *h, struct nqs_exact_result *r)
+{
+    struct nqs_exact_opts o;
+    nqs_exact_opts_default(&o);
+    o.translations = 0;
+    return nqs_exact_solve(h, &o, r);
+}
+
+/* ------------------------------------------------------------ nqs exact */
+
+/* NQS_EXACT_MAX_MEMORY: bytes with an optional K/M/G/T (1024-based) suffix. */
+static int exact_env_memory(size_t *limit)
+{
+    const char *v = getenv("NQS_EXACT_MAX_MEMORY");
+    *limit = 0;
+    if (!v || !*v) return NQS_OK;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    double mult = 1;
+    switch (toupper((unsigned char)*end)) {
+    case 'K': mult = 1024.0, end++; break;
+    case 'M': mult = 1024.0 * 1024, end++; break;
+    case 'G': mult = 1024.0 * 1024 * 1024, end++; break;
+    case 'T': mult = 1024.0 * 1024 * 1024 * 1024, end++; break;
+    default: break;
+    }
+    if (toupper((unsigned char)*end) == 'I' && end[1] && toupper((unsigned char)end[1]) == 'B')
+        end += 2;
+    else if (toupper((unsigned char)*end) == 'B')
+        end++;
+    if (end == v || *end || errno || !(x * mult >= 1) || x * mult >= (double)SIZE_MAX)
+        NQS_ERROR(NQS_EINVAL,
+                  "environment variable NQS_EXACT_MAX_MEMORY = '%s' is not a memory size "
+                  "(accepted: bytes, optionally with suffix K, M, G or T, e.g. 8G)",
+                  v);
+    *limit = (size_t)(x * mult);
+    return NQS_OK;
+}
+
+static void exact_json_str(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(out, "\\u%04x", *p);
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+/* Shortest %.15g..%.17g that reads back exactly; null for NaN. */
+static void exact_json_num(FILE *out, double x)
+{
+    if (!isfinite(x)) {
+        fputs("null", out);
+        return;
+    }
+    char buf[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x) break;
+    }
+    fputs(buf, out);
+}
+
+static int exact_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* What the command prints and writes, gathered once. */
+struct exact_report {
+    const struct nqs_problem *p;
+    const struct nqs_exact_result *r;
+    double tol;
+    char lattice[256];
+    char sector[64]; /* "magnetisation" or "full" */
+};
+
+static void exact_print_text(const struct exact_report *e)
+{
+    const struct nqs_exact_result *r = e->r;
+    char mem[32];
+    exact_format_bytes((double)r->memory, mem, sizeof mem);
+    printf("%-18s %s\n", "lattice", e->lattice);
+    printf("%-18s %s%s\n", "hamiltonian", e->p->ham_ops->name,
+           e->p->ham->marshall ? " (Marshall sign rule applied)" : "");
+    if (r->full_space)
+        printf("%-18s full space, %lld states\n", "sector", (long long)r->dim);
+    else
+        printf("%-18s sum_i s_i = %s%d, %lld states\n", "sector", r->magnetisation > 0 ? "+" : "",
+               r->magnetisation,
+               (long long)r->dim);
+    printf("%-18s %.12f\n", "energy", r->energy);
+    printf("%-18s %.12f\n", "energy per site", r->energy / r->n_sites);
+    printf("%-18s pauli (H written with Pauli matrices)\n", "convention");
+    if (strcmp(r->method, "arpack") == 0)
+        printf("%-18s ARPACK Lanczos, %d restarts, %d products, tol %g\n", "method", r->iterations,
+               r->n_matvec, e->tol);
+    else
+        printf("%-18s dense LAPACK dsyev\n", "method");
+    static const char *const axis[2] = {"x", "y"};
+    for (int d = 0; d < r->n_dirs; d++)
+        if (!isnan(r->translation[d])) {
+            printf("%-18s <T_%s> = %.6f", "translation", axis[d], r->translation[d]);
+            if (e->p->ham->marshall)
+                printf(" (rotated basis), %.6f (physical)", r->translation_physical[d]);
+            printf("\n");
+        }
+    printf("%-18s %s (estimate)\n", "memory", mem);
+    printf("%-18s %.3f s (%d threads)\n", "time", r->seconds, exact_threads());
+}
+
+static void exact_print_json(const struct exact_report *e, const char *output)
+{
+    const struct nqs_exact_result *r = e->r;
+    printf("{\"energy\": ");
+    exact_json_num(stdout, r->energy);
+    printf(", \"energy_per_site\": ");
+    exact_json_num(stdout, r->energy / r->n_sites);
+    printf(", \"n_sites\": %d, \"convention\": \"pauli\", \"dim\": %lld, \"sector\": \"%s\", "
+           "\"magnetisation\": ",
+           r->n_sites, (long long)r->dim, e->sector);
+    if (r->full_space)
+        printf("null");
+    else
+        printf("%d", r->magnetisation);
+    printf(", \"lattice\": ");
+    exact_json_str(stdout, e->lattice);
+    printf(", \"hamiltonian\": ");
+    exact_json_str(stdout, e->p->ham_ops->name);
+    printf(", \"marshall\": %s, \"method\": \"%s\", \"iterations\": %d, \"n_matvec\": %d, "
+           "\"tolerance\": ",
+           e->p->ham->marshall ? "true" : "false", r->method, r->iterations, r->n_matvec);
+    exact_json_num(stdout, e->tol);
+    for (int phys = 0; phys < 2; phys++) {
+        printf(phys ? ", \"translation_physical\": [" : ", \"translation\": [");
+        for (int d = 0; d < r->n_dirs; d++) {
+            if (d) printf(", ");
+            exact_json_num(stdout, phys ? r->translation_physical[d] : r->translation[d]);
+        }
+        printf("]");
+    }
+    printf(", \"memory_estimate\": %zu, \"seconds\": ", r->memory);
+    exact_json_num(stdout, r->seconds);
+    printf(", \"threads\": %d, \"output\": ", exact_threads());
+    if (output)
+        exact_json_str(stdout, output);
+    else
+        printf("null");
+    printf("}\n");
+}
+
+/* Scalar attributes on `loc`; each returns 0 or -1. */
+static int exact_h5_str(hid_t loc, const char *name, const char *value)
+{
+    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), a = -1;
+    int ok = t >= 0 && sp >= 0 && H5Tset_size(t, H5T_VARIABLE) >= 0 &&
+             H5Tset_cset(t, H5T_CSET_UTF8) >= 0 &&
+             (a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT)) >= 0 &&
+             H5Awrite(a, t, &value) >= 0;
+    if (a >= 0) H5Aclose(a);
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    return ok ? 0 : -1;
+}
+
+static int exact_h5_num(hid_t loc, const char *name, hid_t type, const void *value, hsize_t n)
+{
+    hid_t sp = n ? H5Screate_simple(1, &n, NULL) : H5Screate(H5S_SCALAR), a = -1;
+    int ok = sp >= 0 && (a = H5Acreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT)) >= 0 &&
+             H5Awrite(a, type, value) >= 0;
+    if (a >= 0) H5Aclose(a);
+    if (sp >= 0) H5Sclose(sp);
+    return ok ? 0 : -1;
+}
+
+static int exact_write_h5(const struct nqs_cli *cli, const struct exact_report *e,
+                          const char *path)
+{
+    const struct nqs_exact_result *r = e->r;
+    if (!cli->force && access(path, F_OK) == 0)
+        NQS_ERROR(NQS_EIO, "%s: output file exists (use --force to overwrite)", path);
+    char *input = nqs_config_dump(cli->cfg);
+    size_t cl_len = 1;
+    for (int k = 0; k < cli->argc; k++) cl_len += strlen(cli->argv[k]) + 1;
+    char *cmdline = calloc(cl_len, 1);
+    if (!input || !cmdline) {
+        free(input);
+        free(cmdline);
+        NQS_ERROR(NQS_ENOMEM, "out of memory preparing %s", path);
+    }
+    for (int k = 0; k < cli->argc; k++) {
+        if (k) strcat(cmdline, " ");
+        strcat(cmdline, cli->argv[k]);
+    }
+    char date[32];
+    time_t now = time(NULL);
+    struct tm tmv;
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tmv));
+
+    int bad = 0;
+    hid_t f = -1;
+    H5E_BEGIN_TRY
+    {
+        hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+        if (fapl >= 0) H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
+        f = H5Fcreate(path, cli->force ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+        if (fapl >= 0) H5Pclose(fapl);
+        if (f >= 0) {
+            long long dim = r->dim;
+            int n_sites = r->n_sites, marshall = e->p->ham->marshall;
+            double eps = r->energy / r->n_sites;
+            bad |= exact_h5_str(f, "program", "nqsvmc");
+            bad |= exact_h5_str(f, "version", NQS_VERSION);
+            bad |= exact_h5_str(f, "git_commit", NQS_GIT_COMMIT);
+            bad |= exact_h5_str(f, "date", date);
+            bad |= exact_h5_str(f, "command_line", cmdline);
+            bad |= exact_h5_str(f, "input", input);
+            bad |= exact_h5_str(f, "convention", "pauli");
+            bad |= exact_h5_str(f, "lattice", e->lattice);
+            bad |= exact_h5_str(f, "hamiltonian", e->p->ham_ops->name);
+            bad |= exact_h5_num(f, "n_sites", H5T_NATIVE_INT, &n_sites, 0);
+            bad |= exact_h5_num(f, "marshall", H5T_NATIVE_INT, &marshall, 0);
+            bad |= exact_h5_num(f, "energy", H5T_NATIVE_DOUBLE, &r->energy, 0);
+            bad |= exact_h5_num(f, "energy_per_site", H5T_NATIVE_DOUBLE, &eps, 0);
+            bad |= exact_h5_num(f, "dim", H5T_NATIVE_LLONG, &dim, 0);
+            bad |= exact_h5_str(f, "sector", e->sector);
+            if (!r->full_space)
+                bad |= exact_h5_num(f, "magnetisation", H5T_NATIVE_INT, &r->magnetisation, 0);
+            bad |= exact_h5_str(f, "method", r->method);
+            bad |= exact_h5_num(f, "iterations", H5T_NATIVE_INT, &r->iterations, 0);
+            bad |= exact_h5_num(f, "n_matvec", H5T_NATIVE_INT, &r->n_matvec, 0);
+            bad |= exact_h5_num(f, "tolerance", H5T_NATIVE_DOUBLE, &e->tol, 0);
+            bad |= exact_h5_num(f, "seconds", H5T_NATIVE_DOUBLE, &r->seconds, 0);
+            if (r->n_dirs > 0) {
+                bad |= exact_h5_num(f, "translation", H5T_NATIVE_DOUBLE, r->translation,
+                                    (hsize_t)r->n_dirs);
+                bad |= exact_h5_num(f, "translation_physical", H5T_NATIVE_DOUBLE,
+                                    r->translation_physical, (hsize_t)r->n_dirs);
+            }
+            if (H5Fclose(f) < 0) bad = 1;
+        }
+    }
+    H5E_END_TRY;
+    free(input);
+    free(cmdline);
+    if (f < 0) NQS_ERROR(NQS_EIO, "%s: cannot create the HDF5 file", path);
+    if (bad) NQS_ERROR(NQS_EIO, "%s: cannot write the result attributes", path);
+    return NQS_OK;
+}
+
+int nqs_cmd_exact(const struct nqs_cli *cli)
+{
+    static const char *const sections[] = {"lattice", "hamiltonian", NULL};
+    struct nqs_problem *p = NULL;
+    NQS_TRY(nqs_problem_build(cli->cfg, 0, &p));
+    int rc = nqs_config_check_unused_sections(cli->cfg, sections);
+    struct nqs_exact_opts o;
+    nqs_exact_opts_default(&o);
+    if (rc == NQS_OK) rc = exact_env_memory(&o.max_memory);
+    struct nqs_exact_result r;
+    if (rc == NQS_OK) rc = nqs_exact_solve(p->ham, &o, &r);
+    if (rc == NQS_OK) {
+        struct exact_report e = {p, &r, o.tol, "", ""};
+        nqs_lattice_describe(p->lat, e.lattice, sizeof e.lattice);
+        snprintf(e.sector, sizeof e.sector, "%s", r.full_space ? "full" : "magnetisation");
+        if (cli->output) rc = exact_write_h5(cli, &e, cli->output);
+        if (rc == NQS_OK) {
+            if (cli->json)
+                exact_print_json(&e, cli->output);
+            else
+                exact_print_text(&e);
+            if (fflush(stdout) != 0)
+                rc = nqs_error_set(NQS_EIO, __FILE__, __LINE__, "cannot write to standard output");
+        }
+    }
+    nqs_problem_free(p);
+    return rc;
+}

@@ -1,0 +1,142 @@
+/*
+ * optimizer.h - the parameter update of one VMC iteration: stochastic
+ * reconfiguration (sr), Adam or plain gradient descent (sgd), with the
+ * learning-rate and diagonal-shift schedules of the [optimizer] section.
+ *
+ * Every method starts from the energy gradient F = Obar^H ebar = dE/dtheta*
+ * (sr.h) and sets theta <- theta - eta_t delta:
+ *   sr    (S + eps_t I + rho diag S) delta = F   (solver: sr.h)
+ *   sgd   delta = F
+ *   adam  Kingma & Ba, ICLR 2015, Alg. 1, with beta1 = 0.9, beta2 = 0.999,
+ *         eps = 1e-8, bias-corrected, applied to the 2P real numbers
+ *         (Re F_p, Im F_p) component-wise: delta_p = mhat_re/(sqrt(vhat_re)+eps)
+ *         + i mhat_im/(sqrt(vhat_im)+eps). Since F = (dE/dRe theta + i dE/dIm theta)/2
+ *         this is Adam on the real and imaginary parts as independent real parameters.
+ * Schedules (per iteration t = 0, 1, ... counted in successful steps):
+ *   eta_t = max(learning_rate * learning_rate_decay^t, learning_rate_min)
+ *   eps_t = max(diag_shift * diag_shift_decay^t, diag_shift_min)
+ * computed by multiplying the current value after every successful step and
+ * clamping at the floor (a decay of 1 keeps the value constant, the floor then
+ * does nothing). The current values are part of the exported state, so a
+ * restart continues the schedule. diag_scale (rho) is constant.
+ *
+ * [optimizer] keys and defaults (table nqs_optimizer_options):
+ *   method = sr (sr|adam|sgd)      iterations = 300
+ *   learning_rate = 0.01           learning_rate_decay = 1   learning_rate_min = 0
+ *   diag_shift = 0.01              diag_shift_decay = 1      diag_shift_min = 1e-4
+ *   diag_scale = 0                 solver = auto (auto|dense|cg|minsr)
+ *   cg_tol = 1e-6                  cg_maxiter = 1000         memory_budget = 4 (GiB)
+ * The defaults favour robustness over speed: eta = 0.01 with eps = 0.01 is a
+ * conservative SR step (NetKet's examples use 0.01-0.05 and 0.01-0.1); for
+ * Adam the same eta = 0.01 is at the upper end of the usual range.
+ */
+#ifndef NQS_OPTIMIZER_H
+#define NQS_OPTIMIZER_H
+
+#include <complex.h>
+#include <stddef.h>
+
+#include "options.h"
+#include "sr.h"
+
+enum nqs_opt_method { NQS_METHOD_SR = 0, NQS_METHOD_ADAM = 1, NQS_METHOD_SGD = 2 };
+
+/* The [optimizer] section as typed values. */
+struct nqs_optimizer_params {
+    enum nqs_opt_method method;
+    long iterations;               /* for the driver: optimisation iterations to run */
+    double learning_rate, learning_rate_decay, learning_rate_min;
+    double diag_shift, diag_shift_decay, diag_shift_min; /* eps, absolute (sr only) */
+    double diag_scale;             /* rho, relative to diag(S) (sr only) */
+    struct nqs_sr_options sr;      /* solver, cg_tol, cg_maxiter, mem_budget (bytes) */
+};
+
+/* Option table of [optimizer], in the order of enum nqs_optimizer_key. */
+extern const struct nqs_opt_def nqs_optimizer_options[];
+extern const int nqs_optimizer_n_options;
+
+enum nqs_optimizer_key {
+    NQS_OPTK_METHOD, NQS_OPTK_ITERATIONS, NQS_OPTK_LEARNING_RATE, NQS_OPTK_LEARNING_RATE_DECAY,
+    NQS_OPTK_LEARNING_RATE_MIN, NQS_OPTK_DIAG_SHIFT, NQS_OPTK_DIAG_SHIFT_DECAY,
+    NQS_OPTK_DIAG_SHIFT_MIN, NQS_OPTK_DIAG_SCALE, NQS_OPTK_SOLVER, NQS_OPTK_CG_TOL,
+    NQS_OPTK_CG_MAXITER, NQS_OPTK_MEMORY_BUDGET, NQS_OPTK_COUNT
+};
+
+/* Defaults of the table, as typed values (for tests and library users). */
+void nqs_optimizer_params_default(struct nqs_optimizer_params *p);
+
+/* Typed values from the parsed [optimizer] options (aligned with
+ * nqs_optimizer_options, e.g. from nqs_config_get). NQS_EINVAL naming the key
+ * for combinations the table cannot express: solver = minsr with
+ * diag_scale > 0, or with a diag_shift schedule that can reach 0; method
+ * adam/sgd with SR-only keys is accepted (they are ignored). */
+int nqs_optimizer_params_from_options(const struct nqs_opt_val *val,
+                                      struct nqs_optimizer_params *p);
+
+struct nqs_optimizer;
+
+/* Validate p for (n_par, n_samples) without allocating, returning the status
+ * that nqs_optimizer_alloc would only report through its message: NQS_EINVAL
+ * (bad values, sizes, cross-key constraints), NQS_ENOMEM when a forced dense
+ * or minsr matrix exceeds memory_budget (the message states the bytes needed). */
+int nqs_optimizer_check(const struct nqs_optimizer_params *p, int n_par, int n_samples);
+
+/* Allocate for n_par parameters and at most n_samples samples per step (all
+ * buffers, including the SR solver's, are sized here; steps do not allocate).
+ * NULL with a message on bad parameters or memory (see nqs_sr_alloc). */
+struct nqs_optimizer *nqs_optimizer_alloc(const struct nqs_optimizer_params *p, int n_par,
+                                          int n_samples);
+void nqs_optimizer_free(struct nqs_optimizer *opt);
+
+/* The parameters it was built from. */
+const struct nqs_optimizer_params *nqs_optimizer_params(const struct nqs_optimizer *opt);
+
+/* What one step did (values used in this step, before the schedule advanced). */
+struct nqs_optimizer_info {
+    enum nqs_opt_method method;
+    enum nqs_sr_solver solver;  /* sr: solver used; NQS_SR_NONE for adam/sgd */
+    int iterations;             /* cg iterations, else 0 */
+    double residual;            /* cg relative residual, else 0 */
+    int converged;              /* 0 if cg stopped at cg_maxiter (the update was still applied) */
+    double complex energy;      /* E = <E_loc> of the samples */
+    double grad_norm;           /* ||F||_2 */
+    double delta_norm;          /* ||delta||_2 */
+    double learning_rate;       /* eta_t used */
+    double diag_shift;          /* eps_t used (0 for adam/sgd) */
+    long step;                  /* t of this step, from 0 */
+};
+
+/* One update from O (n_samples x n_par, row-major, leading dimension ld, not
+ * centred) and eloc: computes E, F and delta and sets par <- par - eta_t delta
+ * (par: n_par entries, e.g. model->par), then advances the schedules and the
+ * step counter. A cg solve that stops at cg_maxiter is not an error: the best
+ * iterate is applied, info->converged = 0 and NQS_OK is returned.
+ * Errors leave par, the schedules, the Adam moments and the counter untouched:
+ * NQS_ENUMERIC if E, F or delta is NaN/Inf or the Cholesky factorisation fails
+ * (a caller may raise the shift and retry), NQS_EINVAL for bad sizes. */
+int nqs_optimizer_step(struct nqs_optimizer *opt, const double complex *O, int ld,
+                       const double complex *eloc, int n_samples, double complex *par,
+                       struct nqs_optimizer_info *info);
+
+/* Guard rail for retries: multiply the current diagonal shift eps_t by
+ * `factor` (> 1, e.g. 10; a zero shift becomes max(diag_shift_min, 1e-4)).
+ * The raised value persists and follows the schedule from there; use
+ * nqs_optimizer_set_shift to restore. Returns the new shift, or a negative
+ * number with an NQS_EINVAL message if the method is not sr or factor <= 1. */
+double nqs_optimizer_raise_shift(struct nqs_optimizer *opt, double factor);
+/* Current eps_t and eta_t; setting the shift to a negative value is ignored. */
+double nqs_optimizer_shift(const struct nqs_optimizer *opt);
+void nqs_optimizer_set_shift(struct nqs_optimizer *opt, double shift);
+double nqs_optimizer_learning_rate(const struct nqs_optimizer *opt);
+
+/* Checkpoint state as an array of doubles: a format tag, method, n_par, step
+ * counter, current eta and eps, then for adam the moments m and v (4 n_par).
+ * Importing it into an optimizer built from the same parameters makes the
+ * following steps bitwise identical to an uninterrupted run. */
+size_t nqs_optimizer_state_size(const struct nqs_optimizer *opt);
+void nqs_optimizer_state_get(const struct nqs_optimizer *opt, double *state);
+/* NQS_EIO naming what differs when `n` or the header does not match this
+ * optimizer (another method, parameter count or format). */
+int nqs_optimizer_state_set(struct nqs_optimizer *opt, const double *state, size_t n);
+
+#endif

@@ -1,0 +1,341 @@
+/*
+ * problem.c - build the lattice, the Hamiltonian and (optionally) the model
+ * from the [lattice], [hamiltonian] and [model] sections of an input
+ * (problem.h). The key tables here are also what `nqs --help` and
+ * docs/input.md describe.
+ *
+ * Order of construction: lattice -> custom couplings (file) or uniform
+ * disorder, applied to the lattice's nearest-neighbour bonds -> Hamiltonian
+ * (which reads the bond weights) -> model, initialised with
+ * nqs_model_init(seed, init_std).
+ */
+#include "problem.h"
+
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+#define PROBLEM_N(t) ((int)(sizeof(t) / sizeof((t)[0])))
+
+static const struct nqs_opt_def problem_lattice_opts[] = {
+    {"type", NQS_OPT_CHOICE, NULL, "lattice family", "chain|square|triangular", 0, 0},
+    {"extent", NQS_OPT_INTLIST, NULL,
+     "sites per direction: L for a chain, Lx,Ly for square and triangular lattices "
+     "(site i = x + Lx*y)",
+     NULL, 1, 4096},
+    {"boundary", NQS_OPT_STRING, "periodic",
+     "periodic|open for every direction, or one per direction (periodic,open)", NULL, 0, 0},
+};
+enum { LAT_TYPE, LAT_EXTENT, LAT_BOUNDARY };
+
+/* Keys of [hamiltonian] that change the lattice's nearest-neighbour couplings. */
+static const struct nqs_opt_def problem_coupling_opts[] = {
+    {"couplings", NQS_OPT_STRING, "",
+     "file of 'i j J_ij' lines replacing the nearest-neighbour bonds (path relative to the "
+     "input file)",
+     NULL, 0, 0},
+    {"disorder", NQS_OPT_CHOICE, "none",
+     "none, or uniform: every nearest-neighbour coupling drawn from [disorder_min, "
+     "disorder_max] in place of J",
+     "none|uniform", 0, 0},
+    {"disorder_min", NQS_OPT_REAL, "", "lower end of the uniform disorder (Pauli units)", NULL,
+     0, 0},
+    {"disorder_max", NQS_OPT_REAL, "", "upper end of the uniform disorder (Pauli units)", NULL,
+     0, 0},
+    {"disorder_seed", NQS_OPT_INT, "1", "seed of the mt19937 stream drawing the couplings",
+     NULL, 0, HUGE_VAL},
+};
+enum { CPL_FILE, CPL_DISORDER, CPL_MIN, CPL_MAX, CPL_SEED };
+
+static const struct nqs_opt_def problem_ham_opts[] = {
+    {"type", NQS_OPT_STRING, NULL, "Hamiltonian family (a registered name, see below)", NULL, 0,
+     0},
+    {"reference_energy", NQS_OPT_REAL, "",
+     "known ground-state energy in Pauli units, for relative errors (not set: unknown)", NULL, 0,
+     0},
+    {"reference_source", NQS_OPT_STRING, "", "where the reference energy comes from (text)",
+     NULL, 0, 0},
+};
+enum { HAM_TYPE, HAM_REF, HAM_REF_SOURCE };
+
+static const struct nqs_opt_def problem_model_opts[] = {
+    {"type", NQS_OPT_STRING, "rbm_symm", "wavefunction (a registered name, see below)", NULL, 0,
+     0},
+    {"seed", NQS_OPT_INT, "1", "seed of the Gaussian initial parameters (mt19937)", NULL, 0,
+     HUGE_VAL},
+    {"init_std", NQS_OPT_REAL, "0.01",
+     "standard deviation of the real and imaginary parts of the initial parameters", NULL, 0,
+     HUGE_VAL},
+};
+enum { MOD_TYPE, MOD_SEED, MOD_STD };
+
+/* Prefix the current message with the location of a key. */
+static int problem_key_error(const struct nqs_config *cfg, int code, const char *section,
+                             const char *key)
+{
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", nqs_last_error());
+    return nqs_config_error(cfg, code, section, key, "%s", msg);
+}
+
+/* Parse `boundary` into periodic[0..dim). */
+static int problem_boundary(const struct nqs_config *cfg, const char *text, int dim,
+                            const char *kind, int *periodic)
+{
+    char buf[NQS_OPT_MAXSTR];
+    snprintf(buf, sizeof buf, "%s", text);
+    int n = 0, val[NQS_OPT_MAXLIST];
+    char *p = buf;
+    for (;;) {
+        char *comma = strchr(p, ',');
+        if (comma) *comma = '\0';
+        while (*p == ' ' || *p == '\t') p++;
+        size_t len = strlen(p);
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t')) p[--len] = '\0';
+        int v;
+        if (strcmp(p, "periodic") == 0)
+            v = 1;
+        else if (strcmp(p, "open") == 0)
+            v = 0;
+        else
+            return nqs_config_error(cfg, NQS_EINVAL, "lattice", "boundary",
+                                    "'%s' is not a boundary condition (accepted: periodic|open, "
+                                    "or %d comma-separated)",
+                                    p, dim);
+        if (n == NQS_OPT_MAXLIST) break;
+        val[n++] = v;
+        if (!comma) break;
+        p = comma + 1;
+    }
+    if (n != 1 && n != dim)
+        return nqs_config_error(cfg, NQS_EINVAL, "lattice", "boundary",
+                                "%d entries for a %d-dimensional %s lattice (accepted: "
+                                "periodic|open, or %d comma-separated)",
+                                n, dim, kind, dim);
+    for (int d = 0; d < dim; d++) periodic[d] = val[n == 1 ? 0 : d];
+    return NQS_OK;
+}
+
+/* `couplings` resolved against the directory of the file that gave it. */
+static int problem_couplings_path(const struct nqs_config *cfg, const char *path, char *out,
+                                  size_t len)
+{
+    const char *source = NULL;
+    int line = 0;
+    int n;
+    if (path[0] != '/' && nqs_config_origin(cfg, "hamiltonian", "couplings", &source, &line) &&
+        line > 0) {
+        char dir[NQS_OPT_MAXSTR];
+        snprintf(dir, sizeof dir, "%s", source);
+        const char *d = dirname(dir);
+        n = strcmp(d, ".") == 0 ? snprintf(out, len, "%s", path)
+                                : snprintf(out, len, "%s/%s", d, path);
+    } else {
+        n = snprintf(out, len, "%s", path);
+    }
+    if (n < 0 || (size_t)n >= len)
+        return nqs_config_error(cfg, NQS_EINVAL, "hamiltonian", "couplings", "path too long");
+    return NQS_OK;
+}
+
+int nqs_problem_lattice(struct nqs_config *cfg, struct nqs_lattice **out)
+{
+    *out = NULL;
+    struct nqs_opt_val lv[PROBLEM_N(problem_lattice_opts)];
+    struct nqs_opt_val cv[PROBLEM_N(problem_coupling_opts)];
+    NQS_TRY(nqs_config_get(cfg, "lattice", problem_lattice_opts, PROBLEM_N(problem_lattice_opts),
+                           lv));
+    /* Nothing else reads [lattice]: report a misspelt key here, before the
+     * remaining sections can fail for other reasons. */
+    static const char *const lattice_only[] = {"lattice", NULL};
+    NQS_TRY(nqs_config_check_unused_sections(cfg, lattice_only));
+    enum nqs_lattice_kind kind = (enum nqs_lattice_kind)lv[LAT_TYPE].i;
+    int dim = kind == NQS_LATTICE_CHAIN ? 1 : 2;
+    if (lv[LAT_EXTENT].n_list != dim)
+        return nqs_config_error(cfg, NQS_EINVAL, "lattice", "extent",
+                                "a %s lattice needs %d %s, got %d (accepted: %s)",
+                                lv[LAT_TYPE].str, dim, dim == 1 ? "extent" : "extents",
+                                lv[LAT_EXTENT].n_list, dim == 1 ? "L" : "Lx,Ly");
+    int periodic[NQS_MAX_DIM];
+    NQS_TRY(problem_boundary(cfg, lv[LAT_BOUNDARY].str, dim, lv[LAT_TYPE].str, periodic));
+
+    NQS_TRY(nqs_config_get(cfg, "hamiltonian", problem_coupling_opts,
+                           PROBLEM_N(problem_coupling_opts), cv));
+    int has_file = cv[CPL_FILE].str[0] != '\0';
+    int uniform = cv[CPL_DISORDER].i == 1;
+    if (has_file && uniform)
+        return nqs_config_error(cfg, NQS_EINVAL, "hamiltonian", "disorder",
+                                "cannot be combined with 'couplings' (accepted: one of the two)");
+    if (!uniform) {
+        for (int k = CPL_MIN; k <= CPL_SEED; k++)
+            if (cv[k].given)
+                return nqs_config_error(cfg, NQS_EINVAL, "hamiltonian",
+                                        problem_coupling_opts[k].name,
+                                        "only used with disorder = uniform");
+    } else {
+        for (int k = CPL_MIN; k <= CPL_MAX; k++)
+            if (cv[k].str[0] == '\0')
+                return nqs_config_error(cfg, NQS_EINVAL, "hamiltonian",
+                                        problem_coupling_opts[k].name,
+                                        "required with disorder = uniform (accepted: a finite "
+                                        "real number)");
+        if (cv[CPL_MIN].x > cv[CPL_MAX].x)
+            return nqs_config_error(cfg, NQS_EINVAL, "hamiltonian", "disorder_max",
+                                    "%g is below disorder_min = %g", cv[CPL_MAX].x,
+                                    cv[CPL_MIN].x);
+    }
+
+    struct nqs_lattice *lat = nqs_lattice_alloc(kind, lv[LAT_EXTENT].list, periodic);
+    if (!lat) return problem_key_error(cfg, NQS_EINVAL, "lattice", "extent");
+    int rc = NQS_OK;
+    if (has_file) {
+        char path[NQS_OPT_MAXSTR + 64];
+        rc = problem_couplings_path(cfg, cv[CPL_FILE].str, path, sizeof path);
+        /* The lattice's message names the couplings file and its line. */
+        if (rc == NQS_OK) rc = nqs_lattice_load_couplings(lat, path);
+    } else if (uniform) {
+        rc = nqs_lattice_disorder_uniform(lat, cv[CPL_MIN].x, cv[CPL_MAX].x,
+                                          (unsigned long)cv[CPL_SEED].i);
+        if (rc != NQS_OK) problem_key_error(cfg, rc, "hamiltonian", "disorder");
+    }
+    if (rc != NQS_OK) {
+        nqs_lattice_free(lat);
+        return rc;
+    }
+    *out = lat;
+    return NQS_OK;
+}
+
+/* Read the options of a plug-in from `section`. */
+static int problem_plugin_options(struct nqs_config *cfg, const char *section, const char *name,
+                                  const struct nqs_opt_def *defs, int n, struct nqs_opt_val *out)
+{
+    if (n > NQS_MAX_PLUGIN_OPTIONS)
+        NQS_ERROR(NQS_EINTERNAL, "internal: '%s' declares %d options (at most %d)", name, n,
+                  NQS_MAX_PLUGIN_OPTIONS);
+    if (n == 0) return NQS_OK;
+    return nqs_config_get(cfg, section, defs, n, out);
+}
+
+/* A plug-in's alloc failed: say which input section it came from. */
+static int problem_plugin_error(const struct nqs_config *cfg, const char *section,
+                                const char *name)
+{
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", nqs_last_error());
+    return nqs_error_set(NQS_EINVAL, __FILE__, __LINE__, "%s: [%s] type = %s: %s",
+                         nqs_config_name(cfg), section, name, msg);
+}
+
+struct nqs_model *nqs_problem_model_alloc(struct nqs_config *cfg, const struct nqs_model_ops *ops,
+                                          const struct nqs_lattice *lat)
+{
+    struct nqs_opt_val opt[NQS_MAX_PLUGIN_OPTIONS];
+    if (problem_plugin_options(cfg, "model", ops->name, ops->options, ops->n_options, opt) !=
+        NQS_OK)
+        return NULL;
+    struct nqs_model *m = nqs_model_alloc(ops, lat, opt);
+    if (!m) problem_plugin_error(cfg, "model", ops->name);
+    return m;
+}
+
+int nqs_problem_build(struct nqs_config *cfg, int flags, struct nqs_problem **out)
+{
+    *out = NULL;
+    struct nqs_problem *p = calloc(1, sizeof *p);
+    if (!p) NQS_ERROR(NQS_ENOMEM, "out of memory for the problem description");
+    p->reference_energy = NAN;
+    int rc;
+    struct nqs_opt_val hv[PROBLEM_N(problem_ham_opts)];
+    struct nqs_opt_val mv[PROBLEM_N(problem_model_opts)];
+
+    if ((rc = nqs_problem_lattice(cfg, &p->lat)) != NQS_OK) goto fail;
+    rc = nqs_config_get(cfg, "hamiltonian", problem_ham_opts, PROBLEM_N(problem_ham_opts), hv);
+    if (rc != NQS_OK) goto fail;
+    p->ham_ops = nqs_ham_find(hv[HAM_TYPE].str);
+    if (!p->ham_ops) {
+        rc = problem_key_error(cfg, NQS_EINVAL, "hamiltonian", "type");
+        goto fail;
+    }
+    if (hv[HAM_REF].str[0]) p->reference_energy = hv[HAM_REF].x;
+    if (strlen(hv[HAM_REF_SOURCE].str) >= sizeof p->reference_source) {
+        rc = nqs_config_error(cfg, NQS_EINVAL, "hamiltonian", "reference_source",
+                              "longer than %zu characters", sizeof p->reference_source - 1);
+        goto fail;
+    }
+    memcpy(p->reference_source, hv[HAM_REF_SOURCE].str, strlen(hv[HAM_REF_SOURCE].str) + 1);
+    rc = problem_plugin_options(cfg, "hamiltonian", p->ham_ops->name, p->ham_ops->options,
+                                p->ham_ops->n_options, p->ham_opt);
+    if (rc != NQS_OK) goto fail;
+    p->ham = nqs_ham_alloc(p->ham_ops, p->lat, p->ham_opt);
+    if (!p->ham) {
+        rc = problem_plugin_error(cfg, "hamiltonian", p->ham_ops->name);
+        goto fail;
+    }
+
+    if (flags & NQS_PROBLEM_MODEL) {
+        rc = nqs_config_get(cfg, "model", problem_model_opts, PROBLEM_N(problem_model_opts), mv);
+        if (rc != NQS_OK) goto fail;
+        p->model_ops = nqs_model_find(mv[MOD_TYPE].str);
+        if (!p->model_ops) {
+            rc = problem_key_error(cfg, NQS_EINVAL, "model", "type");
+            goto fail;
+        }
+        p->model_seed = (unsigned long)mv[MOD_SEED].i;
+        p->init_std = mv[MOD_STD].x;
+        rc = problem_plugin_options(cfg, "model", p->model_ops->name, p->model_ops->options,
+                                    p->model_ops->n_options, p->model_opt);
+        if (rc != NQS_OK) goto fail;
+        p->model = nqs_model_alloc(p->model_ops, p->lat, p->model_opt);
+        if (!p->model) {
+            rc = problem_plugin_error(cfg, "model", p->model_ops->name);
+            goto fail;
+        }
+        nqs_model_init(p->model, p->model_seed, p->init_std);
+    }
+    *out = p;
+    return NQS_OK;
+fail:
+    nqs_problem_free(p);
+    return rc;
+}
+
+void nqs_problem_free(struct nqs_problem *p)
+{
+    if (!p) return;
+    nqs_model_free(p->model);
+    nqs_ham_free(p->ham);
+    nqs_lattice_free(p->lat);
+    free(p);
+}
+
+void nqs_problem_print_help(FILE *out)
+{
+    fprintf(out, "[lattice]\n");
+    nqs_opt_print_help(out, problem_lattice_opts, PROBLEM_N(problem_lattice_opts));
+
+    fprintf(out, "\n[hamiltonian]\n");
+    nqs_opt_print_help(out, problem_ham_opts, PROBLEM_N(problem_ham_opts));
+    nqs_opt_print_help(out, problem_coupling_opts, PROBLEM_N(problem_coupling_opts));
+    if (!nqs_ham_registry[0]) fprintf(out, "  (no Hamiltonian is registered in this build)\n");
+    for (int k = 0; nqs_ham_registry[k]; k++) {
+        const struct nqs_ham_ops *h = nqs_ham_registry[k];
+        fprintf(out, " type = %s: %s\n", h->name, h->summary ? h->summary : "");
+        nqs_opt_print_help(out, h->options, h->n_options);
+    }
+
+    fprintf(out, "\n[model]\n");
+    nqs_opt_print_help(out, problem_model_opts, PROBLEM_N(problem_model_opts));
+    if (!nqs_model_registry[0]) fprintf(out, "  (no model is registered in this build)\n");
+    for (int k = 0; nqs_model_registry[k]; k++) {
+        const struct nqs_model_ops *m = nqs_model_registry[k];
+        fprintf(out, " type = %s (%s, twin %s): %s\n", m->name,
+                m->shared ? "weights shared over translations" : "no sharing",
+                m->twin ? m->twin : "none", m->summary ? m->summary : "");
+        nqs_opt_print_help(out, m->options, m->n_options);
+    }
+}

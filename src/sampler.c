@@ -1,0 +1,343 @@
+/*
+ * sampler.c - Metropolis Markov chains over spin configurations with
+ * stationary distribution |psi(s)|^2 (acceptance min(1, |psi(s')/psi(s)|^2)),
+ * local energies and log-derivatives per sample, and exact enumeration for
+ * tiny systems. See sampler.h for the chain/row layout and determinism.
+ *
+ * Proposals are symmetric: a flip picks a site uniformly; an exchange picks a
+ * site i uniformly and then a site j uniformly among the spins opposite to
+ * s_i (at fixed magnetisation the pair probability (1/N)(1/N_up + 1/N_down)
+ * is the same for the reverse move); a bond exchange picks a nearest-neighbour
+ * bond uniformly and counts equal spins as a rejected proposal.
+ */
+#include "sampler.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "observables.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+const struct nqs_opt_def nqs_sampler_options[] = {
+    {"chains", NQS_OPT_INT, "16", "independent Markov chains (the unit of parallel work)", NULL, 1, 1 << 20},
+    {"samples", NQS_OPT_INT, "1024",
+     "samples per iteration, all chains together (rounded up to a multiple of chains)", NULL, 1, 1e9},
+    {"sweep", NQS_OPT_INT, "0", "Metropolis proposals between two samples (0: the number of sites)",
+     NULL, 0, 1e7},
+    {"burn_in", NQS_OPT_INT, "5", "sweeps discarded per chain at the start of every iteration", NULL, 0, 1e7},
+    {"burn_in_first", NQS_OPT_INT, "100", "sweeps discarded per chain before the first iteration",
+     NULL, 0, 1e7},
+    {"move", NQS_OPT_CHOICE, "auto",
+     "proposal: flip one spin, exchange two opposite spins anywhere, or on a nearest-neighbour bond; "
+     "auto = exchange for magnetisation-conserving Hamiltonians, flip otherwise",
+     "auto|flip|exchange|bond_exchange", 0, 0},
+    {"seed", NQS_OPT_INT, "1", "seed of the chains' random streams (chain c uses stream (seed, c))",
+     NULL, 0, 4294967295.0},
+};
+const int nqs_sampler_n_options = sizeof nqs_sampler_options / sizeof nqs_sampler_options[0];
+
+enum { SMP_CHAINS, SMP_SAMPLES, SMP_SWEEP, SMP_BURN, SMP_BURN_FIRST, SMP_MOVE, SMP_SEED };
+
+int nqs_sampler_opts_from(const struct nqs_opt_val *v, const struct nqs_ham *h,
+                          struct nqs_sampler_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->n_chains = (int)v[SMP_CHAINS].i;
+    o->n_samples = (int)v[SMP_SAMPLES].i;
+    o->sweep = v[SMP_SWEEP].i > 0 ? (int)v[SMP_SWEEP].i : h->n_sites;
+    o->burn_in = (int)v[SMP_BURN].i;
+    o->burn_in_first = (int)v[SMP_BURN_FIRST].i;
+    o->seed = (unsigned long)v[SMP_SEED].i;
+    static const enum nqs_move moves[] = {NQS_MOVE_FLIP, NQS_MOVE_FLIP, NQS_MOVE_EXCHANGE,
+                                          NQS_MOVE_BOND_EXCHANGE};
+    o->move = v[SMP_MOVE].i == 0 ? (h->conserves_sz ? NQS_MOVE_EXCHANGE : NQS_MOVE_FLIP)
+                                 : moves[v[SMP_MOVE].i];
+    /* Zero magnetisation, or +1 for an odd number of sites. */
+    o->magnetisation = h->n_sites % 2;
+    if (o->move != NQS_MOVE_FLIP && h->n_sites < 2)
+        NQS_ERROR(NQS_EINVAL, "[sampler] move: exchange moves need at least two sites");
+    return NQS_OK;
+}
+
+/* splitmix64: decorrelates the per-chain seeds derived from (seed, chain). */
+static unsigned long sampler_chain_seed(unsigned long seed, int chain)
+{
+    unsigned long long z = (unsigned long long)seed + 0x9E3779B97F4A7C15ULL * (unsigned long long)(chain + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return (unsigned long)(z & 0xFFFFFFFFUL); /* mt19937 uses 32 bits of the seed */
+}
+
+/* Random configuration; for exchange moves in the sector sum(s) = magnetisation. */
+static void sampler_random_config(const struct nqs_sampler *smp, gsl_rng *rng, int8_t *s)
+{
+    int N = smp->n_sites;
+    if (smp->o.move == NQS_MOVE_FLIP) {
+        for (int i = 0; i < N; i++) s[i] = gsl_rng_uniform(rng) < 0.5 ? -1 : 1;
+        return;
+    }
+    int n_up = (N + smp->o.magnetisation) / 2;
+    for (int i = 0; i < N; i++) s[i] = i < n_up ? 1 : -1;
+    for (int i = N - 1; i > 0; i--) { /* Fisher-Yates */
+        int j = (int)gsl_rng_uniform_int(rng, (unsigned long)i + 1);
+        int8_t t = s[i];
+        s[i] = s[j];
+        s[j] = t;
+    }
+}
+
+struct nqs_sampler *nqs_sampler_alloc(const struct nqs_sampler_opts *o, const struct nqs_model *m,
+                                      const struct nqs_ham *h, int first_chain, int n_local)
+{
+    struct nqs_sampler *smp = calloc(1, sizeof *smp);
+    if (!smp) goto nomem;
+    smp->o = *o;
+    smp->n_sites = h->n_sites;
+    smp->per_chain = (o->n_samples + o->n_chains - 1) / o->n_chains;
+    smp->n_samples = smp->per_chain * o->n_chains;
+    smp->first_chain = first_chain;
+    smp->n_local = n_local;
+    int N = h->n_sites;
+    const struct nqs_lattice *lat = h->lat;
+    smp->n_bonds = lat->n_bonds_order[0];
+    smp->nn_pairs = malloc(2 * (size_t)(smp->n_bonds > 0 ? smp->n_bonds : 1) * sizeof(int));
+    smp->chains = calloc((size_t)(n_local > 0 ? n_local : 1), sizeof *smp->chains);
+    smp->conn = calloc((size_t)(n_local > 0 ? n_local : 1), sizeof *smp->conn);
+    if (!smp->nn_pairs || !smp->chains || !smp->conn) goto nomem;
+    for (int b = 0; b < smp->n_bonds; b++) {
+        smp->nn_pairs[2 * b] = lat->bonds[b].i;
+        smp->nn_pairs[2 * b + 1] = lat->bonds[b].j;
+    }
+    if (o->move == NQS_MOVE_BOND_EXCHANGE && smp->n_bonds == 0) {
+        NQS_SET_ERROR(NQS_EINVAL, "[sampler] move: bond_exchange needs nearest-neighbour bonds");
+        nqs_sampler_free(smp);
+        return NULL;
+    }
+    for (int c = 0; c < n_local; c++) {
+        struct nqs_chain *ch = &smp->chains[c];
+        ch->global_index = first_chain + c;
+        ch->s = malloc((size_t)N);
+        ch->cache = malloc(m->cache_size);
+        ch->rng = gsl_rng_alloc(gsl_rng_mt19937);
+        smp->conn[c] = nqs_conn_alloc(h);
+        if (!ch->s || !ch->cache || !ch->rng || !smp->conn[c]) goto nomem;
+        gsl_rng_set(ch->rng, sampler_chain_seed(o->seed, ch->global_index));
+        sampler_random_config(smp, ch->rng, ch->s);
+    }
+    return smp;
+nomem:
+    nqs_sampler_free(smp);
+    NQS_SET_ERROR(NQS_ENOMEM, "out of memory allocating %d Markov chains", n_local);
+    return NULL;
+}
+
+void nqs_sampler_free(struct nqs_sampler *smp)
+{
+    if (!smp) return;
+    for (int c = 0; smp->chains && c < smp->n_local; c++) {
+        free(smp->chains[c].s);
+        free(smp->chains[c].cache);
+        if (smp->chains[c].rng) gsl_rng_free(smp->chains[c].rng);
+        if (smp->conn) nqs_conn_free(smp->conn[c]);
+    }
+    free(smp->chains);
+    free(smp->conn);
+    free(smp->nn_pairs);
+    free(smp);
+}
+
+/* One Metropolis proposal; returns 0, or 1 if the ratio was NaN or +inf. */
+static int sampler_move(const struct nqs_sampler *smp, const struct nqs_model *m, struct nqs_chain *ch)
+{
+    int N = smp->n_sites, f[2], n_flip;
+    int8_t *s = ch->s;
+    switch (smp->o.move) {
+    case NQS_MOVE_FLIP:
+        f[0] = (int)gsl_rng_uniform_int(ch->rng, (unsigned long)N);
+        n_flip = 1;
+        break;
+    case NQS_MOVE_EXCHANGE:
+        f[0] = (int)gsl_rng_uniform_int(ch->rng, (unsigned long)N);
+        do f[1] = (int)gsl_rng_uniform_int(ch->rng, (unsigned long)N);
+        while (s[f[1]] == s[f[0]]);
+        n_flip = 2;
+        break;
+    default: {
+        int b = (int)gsl_rng_uniform_int(ch->rng, (unsigned long)smp->n_bonds);
+        f[0] = smp->nn_pairs[2 * b];
+        f[1] = smp->nn_pairs[2 * b + 1];
+        n_flip = 2;
+        if (s[f[0]] == s[f[1]]) { /* nothing to exchange: a rejected proposal */
+            ch->n_prop++;
+            return 0;
+        }
+    }
+    }
+    ch->n_prop++;
+    double complex r = m->ops->log_psi_ratio(m, ch->cache, s, n_flip, f);
+    double lr = 2.0 * creal(r); /* log |psi'/psi|^2 */
+    if (isnan(lr) || lr == INFINITY) return 1;
+    if (lr >= 0.0 || gsl_rng_uniform(ch->rng) < exp(lr)) {
+        m->ops->cache_update(m, ch->cache, s, n_flip, f);
+        for (int k = 0; k < n_flip; k++) s[f[k]] = (int8_t)-s[f[k]];
+        ch->n_acc++;
+    }
+    return 0;
+}
+
+double complex nqs_local_energy(const struct nqs_model *m, const struct nqs_ham *h, void *cache,
+                                const int8_t *s, struct nqs_conn *conn)
+{
+    h->ops->connected(h, s, conn);
+    double complex e = conn->diag;
+    for (int k = 0; k < conn->n; k++)
+        e += conn->mel[k] * cexp(m->ops->log_psi_ratio(m, cache, s, conn->n_flip[k], conn->site[k]));
+    return e;
+}
+
+static int sampler_run(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
+                       int first, double complex *eloc, double complex *O, size_t ld,
+                       const struct nqs_obs *obs, double complex *obs_out)
+{
+    int bad = 0;
+    long burn = (long)(first ? smp->o.burn_in_first : smp->o.burn_in) * smp->o.sweep;
+#pragma omp parallel for schedule(dynamic, 1) reduction(| : bad)
+    for (int c = 0; c < smp->n_local; c++) {
+        struct nqs_chain *ch = &smp->chains[c];
+        m->ops->cache_init(m, ch->s, ch->cache);
+        ch->n_prop = ch->n_acc = 0;
+        for (long t = 0; t < burn; t++) bad |= sampler_move(smp, m, ch);
+        for (int k = 0; k < smp->per_chain; k++) {
+            for (int t = 0; t < smp->o.sweep; t++) bad |= sampler_move(smp, m, ch);
+            size_t row = (size_t)c * (size_t)smp->per_chain + (size_t)k;
+            eloc[row] = nqs_local_energy(m, h, ch->cache, ch->s, smp->conn[c]);
+            if (!isfinite(creal(eloc[row])) || !isfinite(cimag(eloc[row]))) bad = 1;
+            if (O) m->ops->grad_log_psi(m, ch->cache, ch->s, O + row * ld);
+            if (obs) nqs_obs_eval(obs, m, ch->cache, ch->s, obs_out + row * (size_t)obs->n);
+        }
+    }
+    if (bad)
+        NQS_ERROR(NQS_ENUMERIC, "the wavefunction produced a non-finite amplitude ratio or local "
+                                "energy (parameters diverged)");
+    return NQS_OK;
+}
+
+int nqs_sampler_run(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
+                    int first, double complex *eloc, double complex *O, size_t ld)
+{
+    return sampler_run(smp, m, h, first, eloc, O, ld, NULL, NULL);
+}
+
+int nqs_sampler_measure(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
+                        const struct nqs_obs *obs, double complex *eloc, double complex *obs_out)
+{
+    return sampler_run(smp, m, h, 0, eloc, NULL, 0, obs, obs_out);
+}
+
+void nqs_sampler_acceptance(const struct nqs_sampler *smp, long *n_prop, long *n_acc)
+{
+    *n_prop = *n_acc = 0;
+    for (int c = 0; c < smp->n_local; c++) {
+        *n_prop += smp->chains[c].n_prop;
+        *n_acc += smp->chains[c].n_acc;
+    }
+}
+
+size_t nqs_sampler_rng_size(void) { return gsl_rng_mt19937->size; }
+
+void nqs_sampler_get_state(const struct nqs_sampler *smp, int8_t *spins, unsigned char *rng)
+{
+    size_t rs = nqs_sampler_rng_size();
+    for (int c = 0; c < smp->n_local; c++) {
+        memcpy(spins + (size_t)c * (size_t)smp->n_sites, smp->chains[c].s, (size_t)smp->n_sites);
+        memcpy(rng + (size_t)c * rs, gsl_rng_state(smp->chains[c].rng), rs);
+    }
+}
+
+int nqs_sampler_set_state(struct nqs_sampler *smp, const int8_t *spins, const unsigned char *rng)
+{
+    size_t rs = nqs_sampler_rng_size();
+    for (int c = 0; c < smp->n_local; c++) {
+        const int8_t *s = spins + (size_t)c * (size_t)smp->n_sites;
+        int sum = 0;
+        for (int i = 0; i < smp->n_sites; i++) {
+            if (s[i] != 1 && s[i] != -1)
+                NQS_ERROR(NQS_EIO, "checkpoint: chain %d holds a spin value %d (accepted: -1, +1)",
+                          smp->chains[c].global_index, s[i]);
+            sum += s[i];
+        }
+        if (smp->o.move != NQS_MOVE_FLIP && sum != smp->o.magnetisation)
+            NQS_ERROR(NQS_EIO, "checkpoint: chain %d has magnetisation %d, the sampler needs %d",
+                      smp->chains[c].global_index, sum, smp->o.magnetisation);
+        memcpy(smp->chains[c].s, s, (size_t)smp->n_sites);
+        memcpy(gsl_rng_state(smp->chains[c].rng), rng + (size_t)c * rs, rs);
+    }
+    return NQS_OK;
+}
+
+int nqs_exact_expectation(const struct nqs_model *m, const struct nqs_ham *h, double complex *energy,
+                          double *variance)
+{
+    int N = h->n_sites;
+    if (N > 24)
+        NQS_ERROR(NQS_EINVAL, "exact enumeration is limited to 24 sites (got %d)", N);
+    unsigned long dim = 1UL << N;
+    double complex *lp = malloc(dim * sizeof *lp);
+    double complex *el = malloc(dim * sizeof *el);
+    int8_t *s = malloc((size_t)N);
+    void *cache = malloc(m->cache_size);
+    struct nqs_conn *conn = nqs_conn_alloc(h);
+    if (!lp || !el || !s || !cache || !conn) {
+        free(lp);
+        free(el);
+        free(s);
+        free(cache);
+        nqs_conn_free(conn);
+        NQS_ERROR(NQS_ENOMEM, "out of memory enumerating 2^%d configurations", N);
+    }
+    double lmax = -INFINITY;
+    for (unsigned long x = 0; x < dim; x++) {
+        int sum = 0;
+        for (int i = 0; i < N; i++) {
+            s[i] = (x >> i) & 1 ? 1 : -1;
+            sum += s[i];
+        }
+        if (h->conserves_sz && sum != N % 2) {
+            lp[x] = -INFINITY;
+            continue;
+        }
+        lp[x] = m->ops->cache_init(m, s, cache);
+        el[x] = nqs_local_energy(m, h, cache, s, conn);
+        if (creal(lp[x]) > lmax) lmax = creal(lp[x]);
+    }
+    double z = 0;
+    double complex e = 0;
+    for (unsigned long x = 0; x < dim; x++) {
+        if (creal(lp[x]) == -INFINITY) continue;
+        double w = exp(2.0 * (creal(lp[x]) - lmax));
+        z += w;
+        e += w * el[x];
+    }
+    e /= z;
+    double var = 0;
+    for (unsigned long x = 0; x < dim; x++) {
+        if (creal(lp[x]) == -INFINITY) continue;
+        double w = exp(2.0 * (creal(lp[x]) - lmax));
+        double complex d = el[x] - e;
+        var += w * (creal(d) * creal(d) + cimag(d) * cimag(d));
+    }
+    *energy = e;
+    *variance = var / z;
+    free(lp);
+    free(el);
+    free(s);
+    free(cache);
+    nqs_conn_free(conn);
+    return NQS_OK;
+}

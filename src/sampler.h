@@ -1,0 +1,113 @@
+/*
+ * sampler.h - Metropolis sampling of |psi(s)|^2 over independent Markov chains,
+ * with the local energy and the log-derivatives evaluated on each sample while
+ * the chain's model cache is valid for it.
+ *
+ * Chains are the unit of parallel work (DESIGN.md): chain c has the global
+ * index c, its own GSL mt19937 stream seeded from (seed, c), its own spin
+ * configuration and model cache. OpenMP spreads chains over threads; every
+ * result is written to rows owned by its chain (chain-major: the samples of
+ * chain c are rows c*per_chain .. (c+1)*per_chain-1), so the numbers do not
+ * depend on the number of threads.
+ *
+ * Local energy: E_loc(s) = H_ss + sum_s' H_ss' psi(s')/psi(s), using model
+ * ratios from the chain's cache (never full re-evaluations).
+ */
+#ifndef NQS_SAMPLER_H
+#define NQS_SAMPLER_H
+
+#include <complex.h>
+#include <gsl/gsl_rng.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hamiltonian.h"
+#include "model.h"
+#include "options.h"
+
+enum nqs_move {
+    NQS_MOVE_FLIP = 0,          /* flip one random spin */
+    NQS_MOVE_EXCHANGE = 1,      /* swap two opposite spins anywhere on the lattice */
+    NQS_MOVE_BOND_EXCHANGE = 2, /* swap the spins of a random nearest-neighbour bond */
+};
+
+struct nqs_sampler_opts {
+    int n_chains;        /* independent Markov chains (global count) */
+    int n_samples;       /* samples per iteration, all chains; rounded up to a multiple of n_chains */
+    int sweep;           /* Metropolis proposals between two samples (0: n_sites) */
+    int burn_in;         /* sweeps discarded per chain at the start of each iteration */
+    int burn_in_first;   /* sweeps discarded per chain before the first iteration */
+    enum nqs_move move;
+    unsigned long seed;
+    int magnetisation;   /* sum of s_i for exchange moves (chains start in this sector) */
+};
+
+struct nqs_chain {
+    int8_t *s;               /* current configuration */
+    void *cache;             /* model cache for s */
+    gsl_rng *rng;
+    long n_prop, n_acc;      /* proposals and acceptances in the current iteration */
+    int global_index;
+};
+
+struct nqs_sampler {
+    struct nqs_sampler_opts o;
+    int n_sites;
+    int per_chain;           /* samples per chain per iteration */
+    int n_samples;           /* per_chain * n_chains (>= requested) */
+    int first_chain;         /* global index of local chain 0 (MPI); chains are local */
+    int n_local;             /* chains held by this process */
+    struct nqs_chain *chains;
+    int n_bonds;             /* nearest-neighbour pairs for bond exchange */
+    int *nn_pairs;           /* 2 * n_bonds site indices */
+    struct nqs_conn **conn;  /* one connected-elements workspace per local chain */
+};
+
+/* Options table of the [sampler] section and the parsed values -> opts. */
+extern const struct nqs_opt_def nqs_sampler_options[];
+extern const int nqs_sampler_n_options;
+/* Convert parsed [sampler] values; `conserves_sz` decides move = auto and the
+ * sector. NQS_EINVAL naming the key for impossible combinations. */
+int nqs_sampler_opts_from(const struct nqs_opt_val *v, const struct nqs_ham *h,
+                          struct nqs_sampler_opts *o);
+
+/* Allocate chains first_chain .. first_chain + n_local - 1 (of o->n_chains),
+ * random initial configurations in the requested sector. NULL with a message. */
+struct nqs_sampler *nqs_sampler_alloc(const struct nqs_sampler_opts *o, const struct nqs_model *m,
+                                      const struct nqs_ham *h, int first_chain, int n_local);
+void nqs_sampler_free(struct nqs_sampler *smp);
+
+/* One iteration: re-initialise every chain's cache for the current parameters,
+ * burn in, then draw per_chain samples per chain; for each sample store
+ * eloc[row] and, if O != NULL, the log-derivatives O[row * ld + p]. Rows are
+ * local (row 0 = first local chain's first sample). `first` selects
+ * burn_in_first instead of burn_in. Returns NQS_ENUMERIC if a model ratio is
+ * not finite. */
+int nqs_sampler_run(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
+                    int first, double complex *eloc, double complex *O, size_t ld);
+
+/* Like nqs_sampler_run without gradients, also evaluating the observables
+ * `obs` on every sample: obs_out[row * obs->n + k]. Used for the final evaluation. */
+struct nqs_obs;
+int nqs_sampler_measure(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
+                        const struct nqs_obs *obs, double complex *eloc, double complex *obs_out);
+
+/* Acceptance rate of the last run over the local chains (proposals, accepted). */
+void nqs_sampler_acceptance(const struct nqs_sampler *smp, long *n_prop, long *n_acc);
+
+/* Local energy of s with `cache` valid for s; `conn` a workspace of h. */
+double complex nqs_local_energy(const struct nqs_model *m, const struct nqs_ham *h,
+                                void *cache, const int8_t *s, struct nqs_conn *conn);
+
+/* Size in bytes of one chain's RNG state, and copy it out / in (checkpoints). */
+size_t nqs_sampler_rng_size(void);
+void nqs_sampler_get_state(const struct nqs_sampler *smp, int8_t *spins, unsigned char *rng);
+int nqs_sampler_set_state(struct nqs_sampler *smp, const int8_t *spins, const unsigned char *rng);
+
+/* Exact expectation over all configurations (full space, or the sector of
+ * h->conserves_sz) weighted by |psi|^2: energy, variance <|E_loc - E|^2>.
+ * Refuses n_sites > 24. For tests and tiny systems. */
+int nqs_exact_expectation(const struct nqs_model *m, const struct nqs_ham *h, double complex *energy,
+                          double *variance);
+
+#endif

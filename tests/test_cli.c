@@ -1,0 +1,302 @@
+/*
+ * test_cli.c - the `nqs` executable seen from outside: a table of bad inputs
+ * (file text, arguments, expected exit status, a piece of the message that must
+ * name the key or file:line), plus --version, --help and NQS_DEBUG. Runs the
+ * built binary (NQS_BINARY) with fork/exec in a temporary directory.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "hamiltonian.h"
+#include "model.h"
+
+static char tmpdir[64];
+static char input_path[128];
+
+static int setup(void **state)
+{
+    (void)state;
+    strcpy(tmpdir, "/tmp/nqs_test_cli_XXXXXX");
+    if (!mkdtemp(tmpdir)) return -1;
+    snprintf(input_path, sizeof input_path, "%s/in.ini", tmpdir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    const char *files[] = {"in.ini", "c_bad.txt", "c_oor.txt", "out.txt", "err.txt"};
+    char p[256];
+    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+        snprintf(p, sizeof p, "%s/%s", tmpdir, files[k]);
+        unlink(p);
+    }
+    rmdir(tmpdir);
+    return 0;
+}
+
+static void write_file(const char *name, const char *text)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", tmpdir, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void read_file(const char *name, char *buf, size_t len)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", tmpdir, name);
+    FILE *f = fopen(p, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, len - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+/* Run NQS_BINARY with args (NULL-terminated; "@" stands for the input file),
+ * optionally with NQS_DEBUG=1; return the exit status, stdout and stderr. */
+static int run_nqs(const char *const *args, int debug, char *out, size_t out_len, char *err,
+                   size_t err_len)
+{
+    char *argv[32];
+    int n = 0;
+    argv[n++] = (char *)NQS_BINARY;
+    for (int k = 0; args[k] && n < 31; k++)
+        argv[n++] = (char *)(strcmp(args[k], "@") == 0 ? input_path : args[k]);
+    argv[n] = NULL;
+    char po[256], pe[256];
+    snprintf(po, sizeof po, "%s/out.txt", tmpdir);
+    snprintf(pe, sizeof pe, "%s/err.txt", tmpdir);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (!freopen(po, "w", stdout) || !freopen(pe, "w", stderr)) _exit(127);
+        if (debug)
+            setenv("NQS_DEBUG", "1", 1);
+        else
+            unsetenv("NQS_DEBUG");
+        execv(NQS_BINARY, argv);
+        _exit(127);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    read_file("out.txt", out, out_len);
+    read_file("err.txt", err, err_len);
+    return WEXITSTATUS(status);
+}
+
+static void assert_contains(const char *text, const char *sub, const char *what)
+{
+    if (!strstr(text, sub)) {
+        fprintf(stderr, "%s: '%s' lacks '%s'\n", what, text, sub);
+        fail();
+    }
+}
+
+#define LAT "[lattice]\ntype = chain\nextent = 8\n"
+
+struct bad_row {
+    const char *text;       /* in.ini, or NULL: no file written */
+    const char *args[8];    /* "@" = in.ini */
+    int status;             /* expected exit status */
+    const char *msg;        /* must appear in stderr */
+};
+
+static const struct bad_row bad_rows[] = {
+    /* input file structure */
+    {LAT "\n[lattis]\nx = 1\n", {"info", "@"}, 2,
+     "in.ini:5: unknown section [lattis] (accepted: lattice, hamiltonian, model"},
+    {LAT "extend = 8\n", {"info", "@"}, 2,
+     "in.ini:4: [lattice] extend: unknown key (accepted: type, extent, boundary)"},
+    {"[lattice]\ntype = chain\ntype = square\n", {"info", "@"}, 2,
+     "in.ini:3: [lattice] type: duplicate key (first given at line 2)"},
+    {"[lattice]\ntype = chain\nextent 8\n", {"info", "@"}, 2,
+     "in.ini:3: syntax error: expected '[section]', 'key = value' or a comment"},
+    /* types and values */
+    {"[lattice]\ntype = chain\nextent = eight\n", {"info", "@"}, 2,
+     "in.ini:3: [lattice] extent: 'eight' is not a comma-separated list of integers"},
+    {"[lattice]\ntype = honeycomb\nextent = 8\n", {"info", "@"}, 2,
+     "in.ini:2: [lattice] type: 'honeycomb' is not one of the choices (accepted: "
+     "chain|square|triangular)"},
+    {"[lattice]\ntype = chain\n", {"info", "@"}, 2,
+     "in.ini: [lattice] extent: required key is missing"},
+    /* impossible lattices */
+    {"[lattice]\ntype = chain\nextent = 0\n", {"info", "@"}, 2,
+     "in.ini:3: [lattice] extent: entry 1 ('0') is outside [1, 4096]"},
+    {"[lattice]\ntype = chain\nextent = 1\n", {"info", "@"}, 2,
+     "in.ini:3: [lattice] extent: chain lattice: extent 1 in direction 1 is impossible"},
+    {"[lattice]\ntype = chain\nextent = 4,4\n", {"info", "@"}, 2,
+     "in.ini:3: [lattice] extent: a chain lattice needs 1 extent, got 2"},
+    {"[lattice]\ntype = square\nextent = 4,4\nboundary = open,open,periodic\n", {"info", "@"}, 2,
+     "in.ini:4: [lattice] boundary: 3 entries for a 2-dimensional square lattice"},
+    /* Hamiltonian */
+    {LAT "[hamiltonian]\ntype = ising3d\n", {"info", "@"}, 2,
+     "in.ini:5: [hamiltonian] type: unknown Hamiltonian 'ising3d' (accepted: "},
+    {LAT "[hamiltonian]\ntype = heisenberg\ncouplings = c_bad.txt\n", {"info", "@"}, 2,
+     "c_bad.txt:3: expected 'i j J_ij'"},
+    {LAT "[hamiltonian]\ntype = heisenberg\ncouplings = c_oor.txt\n", {"info", "@"}, 2,
+     "c_oor.txt:3: bond (1, 9) is impossible on 8 sites"},
+    {LAT "[hamiltonian]\ntype = heisenberg\ncouplings = c_oor.txt\ndisorder = uniform\n",
+     {"info", "@"}, 2, "in.ini:7: [hamiltonian] disorder: cannot be combined with 'couplings'"},
+    /* files and --set */
+    {NULL, {"info", "/nonexistent/nqs/in.ini"}, 1,
+     "cannot open input file '/nonexistent/nqs/in.ini'"},
+    {LAT, {"info", "@", "--set", "lattice.extent"}, 2,
+     "--set: malformed override 'lattice.extent' (accepted: section.key=value)"},
+    {LAT, {"info", "--set=lattis.type=chain", "@"}, 2, "--set: unknown section [lattis]"},
+    {LAT, {"info", "@", "--set", "lattice.extent=4,x"}, 2,
+     "--set: [lattice] extent: '4,x' is not a comma-separated list"},
+    {LAT, {"info", "@", "--set", "lattice.boundary=open", "--set", "lattice.bc=open"}, 2,
+     "--set: [lattice] bc: unknown key (accepted: type, extent, boundary)"},
+    /* usage */
+    {LAT, {"frobnicate", "@"}, 2, "unknown command 'frobnicate' (accepted: run, exact, info, bench)"},
+    {LAT, {"info", "@", "--frob"}, 2, "unknown option '--frob'"},
+    {LAT, {"info"}, 2, "'info' needs a CONFIG file"},
+    {LAT, {"info", "@", "extra.ini"}, 2, "unexpected argument 'extra.ini'"},
+    {LAT, {"info", "@", "--restart", "x.h5"}, 2, "--restart FILE is not an option of 'info'"},
+    {LAT, {"info", "@", "--set"}, 2, "--set needs a value"},
+    {LAT, {"run"}, 2, "'run' needs a CONFIG file"},
+    {NULL, {0}, 2, "no command given"},
+};
+
+static void test_cli_bad_inputs(void **state)
+{
+    (void)state;
+    write_file("c_bad.txt", "0 1 1.0\n1 2 1.0\n2 three 1.0\n");
+    write_file("c_oor.txt", "0 1 1\n# a comment\n1 9 1\n");
+    static char out[1 << 16], err[1 << 16];
+    for (size_t k = 0; k < sizeof bad_rows / sizeof bad_rows[0]; k++) {
+        const struct bad_row *r = &bad_rows[k];
+        unlink(input_path);
+        if (r->text) write_file("in.ini", r->text);
+        int st = run_nqs(r->args, 0, out, sizeof out, err, sizeof err);
+        if (st != r->status) {
+            fprintf(stderr, "row %zu: exit status %d, expected %d; stderr: %s\n", k, st,
+                    r->status, err);
+            fail();
+        }
+        assert_contains(err, "nqs: error: ", "stderr");
+        assert_contains(err, r->msg, "stderr");
+        /* One message, no debugging location without NQS_DEBUG. */
+        assert_null(strstr(err, "raised at"));
+    }
+}
+
+static void test_cli_unknown_hamiltonian_lists_names(void **state)
+{
+    (void)state;
+    static char out[4096], err[4096];
+    write_file("in.ini", LAT "[hamiltonian]\ntype = ising3d\n");
+    const char *args[] = {"info", "@", NULL};
+    assert_int_equal(run_nqs(args, 0, out, sizeof out, err, sizeof err), 2);
+    for (int k = 0; nqs_ham_registry[k]; k++) assert_contains(err, nqs_ham_registry[k]->name, "stderr");
+}
+
+static void test_cli_debug_location(void **state)
+{
+    (void)state;
+    static char out[4096], err[4096];
+    write_file("in.ini", LAT "extend = 8\n");
+    const char *args[] = {"info", "@", NULL};
+    assert_int_equal(run_nqs(args, 1, out, sizeof out, err, sizeof err), 2);
+    assert_contains(err, "nqs: error: ", "stderr");
+    assert_contains(err, "raised at ", "stderr");
+    assert_contains(err, ".c:", "stderr");
+}
+
+static void test_cli_version(void **state)
+{
+    (void)state;
+    static char out[4096], err[4096];
+    const char *args[] = {"--version", NULL};
+    assert_int_equal(run_nqs(args, 0, out, sizeof out, err, sizeof err), 0);
+    assert_string_equal(out, "nqs " NQS_VERSION " (git " NQS_GIT_COMMIT ")\n");
+    assert_string_equal(err, "");
+}
+
+static void test_cli_help_mentions_everything(void **state)
+{
+    (void)state;
+    static char out[1 << 17], err[4096];
+    const char *args[] = {"--help", NULL};
+    assert_int_equal(run_nqs(args, 0, out, sizeof out, err, sizeof err), 0);
+    const char *must[] = {"run", "exact", "info", "bench", "--set", "--json", "--output",
+                          "--force", "--restart", "--quiet", "--version", "[lattice]",
+                          "[hamiltonian]", "[model]", "extent", "boundary", "couplings",
+                          "disorder", "reference_energy", "init_std", "Pauli", "+1 or -1",
+                          "Exit status"};
+    for (size_t k = 0; k < sizeof must / sizeof must[0]; k++)
+        assert_contains(out, must[k], "--help");
+    for (int k = 0; nqs_ham_registry[k]; k++) assert_contains(out, nqs_ham_registry[k]->name, "--help");
+    for (int k = 0; nqs_model_registry[k]; k++)
+        assert_contains(out, nqs_model_registry[k]->name, "--help");
+
+    /* Per-command help lists only that command's flags. */
+    const char *info_help[] = {"info", "--help", NULL};
+    assert_int_equal(run_nqs(info_help, 0, out, sizeof out, err, sizeof err), 0);
+    assert_contains(out, "Usage: nqs info", "info --help");
+    assert_contains(out, "--json", "info --help");
+    assert_null(strstr(out, "--restart"));
+    const char *run_help[] = {"run", "-h", NULL};
+    assert_int_equal(run_nqs(run_help, 0, out, sizeof out, err, sizeof err), 0);
+    assert_contains(out, "--restart FILE", "run --help");
+}
+
+/* Parameter counts of a twin pair from DESIGN.md, not from the code: on the
+ * 4x4 periodic square lattice (N = 16) with alpha = 2 the symmetric RBM has
+ * alpha*N + alpha + 1 = 35 parameters and the dense RBM N + alpha*N + alpha*N^2
+ * = 560. Needs the registered plug-ins; skipped (reported) until they exist. */
+static void test_cli_info_counts_twin_parameters(void **state)
+{
+    (void)state;
+    int have = nqs_model_find("rbm_symm") && nqs_model_find("rbm") &&
+               nqs_ham_find("heisenberg");
+    if (!have) {
+        fprintf(stderr, "rbm_symm, rbm or heisenberg not registered: skipped\n");
+        skip();
+    }
+    static char out[1 << 16], err[4096];
+    write_file("in.ini", "[lattice]\ntype = square\nextent = 4,4\n[hamiltonian]\n"
+               "type = heisenberg\n[model]\ntype = rbm_symm\nalpha = 2\n"
+               "[sampler]\nkey_info_does_not_read = 1\n");
+    const char *args[] = {"info", "@", "--json", NULL};
+    assert_int_equal(run_nqs(args, 0, out, sizeof out, err, sizeof err), 0);
+    assert_contains(out, "\"n_params\": 35,", "info --json");
+    assert_contains(out, "\"twin\": \"rbm\"", "info --json");
+    assert_contains(out, "\"twin_n_params\": 560,", "info --json");
+    assert_contains(out, "\"twin_ratio\": 16}", "info --json");
+    assert_contains(out, "\"n_sites\": 16,", "info --json");
+    assert_contains(out, "\"shared\": true,", "info --json");
+    const char *dense[] = {"info", "@", "--json", "--set", "model.type=rbm", NULL};
+    assert_int_equal(run_nqs(dense, 0, out, sizeof out, err, sizeof err), 0);
+    assert_contains(out, "\"n_params\": 560,", "info --json");
+    assert_contains(out, "\"twin_n_params\": 35,", "info --json");
+    assert_contains(out, "\"shared\": false,", "info --json");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cli_bad_inputs),
+        cmocka_unit_test(test_cli_unknown_hamiltonian_lists_names),
+        cmocka_unit_test(test_cli_debug_location),
+        cmocka_unit_test(test_cli_version),
+        cmocka_unit_test(test_cli_help_mentions_everything),
+        cmocka_unit_test(test_cli_info_counts_twin_parameters),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,316 @@
+/*
+ * test_sampler.c - Metropolis sampling against exact |psi|^2, local energies
+ * against brute-force sums, Monte Carlo energy against exact enumeration,
+ * determinism over thread counts and bitwise continuation from saved state.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <gsl/gsl_cdf.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "error.h"
+#include "hamiltonian.h"
+#include "lattice.h"
+#include "model.h"
+#include "nqs_test.h"
+#include "options.h"
+#include "sampler.h"
+#include "stats.h"
+
+struct fixture {
+    struct nqs_lattice *lat;
+    struct nqs_ham *ham;
+    struct nqs_model *model;
+};
+
+/* Defaults of an option table, with one override "name=value" (or NULL). */
+static void defaults(const struct nqs_opt_def *d, int n, struct nqs_opt_val *v, const char *name,
+                     double x)
+{
+    for (int k = 0; k < n; k++) {
+        memset(&v[k], 0, sizeof v[k]);
+        const char *def = d[k].def ? d[k].def : "0";
+        snprintf(v[k].str, sizeof v[k].str, "%s", def);
+        v[k].x = atof(def);
+        v[k].i = atol(def);
+        if (d[k].type == NQS_OPT_BOOL) v[k].i = strcmp(def, "true") == 0;
+        if (d[k].type == NQS_OPT_CHOICE) v[k].i = 0; /* first choice */
+        if (d[k].type == NQS_OPT_INTLIST) {
+            v[k].n_list = 0;
+            for (const char *p = def; *p;) {
+                v[k].list[v[k].n_list++] = atoi(p);
+                while (*p && *p != ',') p++;
+                if (*p == ',') p++;
+            }
+        }
+        if (name && strcmp(d[k].name, name) == 0) {
+            v[k].x = x;
+            v[k].i = (long)x;
+            v[k].given = 1;
+        }
+    }
+}
+
+static struct fixture *make(const char *ham_name, const char *ham_key, double ham_val, int n_sites,
+                            unsigned long seed)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    int ext[1] = {n_sites}, per[1] = {1};
+    f->lat = nqs_lattice_alloc(NQS_LATTICE_CHAIN, ext, per);
+    assert_non_null(f->lat);
+    const struct nqs_ham_ops *hops = nqs_ham_find(ham_name);
+    assert_non_null(hops);
+    struct nqs_opt_val hv[16];
+    defaults(hops->options, hops->n_options, hv, ham_key, ham_val);
+    f->ham = nqs_ham_alloc(hops, f->lat, hv);
+    assert_non_null(f->ham);
+    const struct nqs_model_ops *mops = nqs_model_find("rbm");
+    assert_non_null(mops);
+    struct nqs_opt_val mv[16];
+    defaults(mops->options, mops->n_options, mv, "alpha", 2);
+    f->model = nqs_model_alloc(mops, f->lat, mv);
+    assert_non_null(f->model);
+    nqs_model_init(f->model, seed, 0.3); /* far from uniform: a demanding |psi|^2 */
+    return f;
+}
+
+static void destroy(struct fixture *f)
+{
+    nqs_model_free(f->model);
+    nqs_ham_free(f->ham);
+    nqs_lattice_free(f->lat);
+    free(f);
+}
+
+/* Chi-square test of the visit histogram against exact |psi|^2. Every chain
+ * contributes ONE sample after a long burn-in, so the samples are independent
+ * draws (up to the burn-in bias, negligible after 60 sweeps of an 8-site
+ * chain) and the Pearson statistic follows chi^2 with (bins - 1) degrees of
+ * freedom. Bins with expected count < 5 are merged. We reject at p = 1e-4: a
+ * correct sampler fails with probability 1e-4 for a given seed (and the seed
+ * is fixed), a wrong weighting (e.g. |psi| instead of |psi|^2) gives chi^2 in
+ * the thousands. */
+static void check_histogram(enum nqs_move move)
+{
+    struct fixture *f = make(move == NQS_MOVE_FLIP ? "ising" : "heisenberg", NULL, 0, 8, 11);
+    int N = 8, dim = 1 << N;
+    struct nqs_sampler_opts o = {.n_chains = 20000, .n_samples = 20000, .sweep = N, .burn_in = 0,
+                                 .burn_in_first = 60, .move = move, .seed = 5, .magnetisation = 0};
+    struct nqs_sampler *smp = nqs_sampler_alloc(&o, f->model, f->ham, 0, o.n_chains);
+    assert_non_null(smp);
+    double complex *eloc = malloc(sizeof *eloc * (size_t)smp->n_samples);
+    assert_int_equal(nqs_sampler_run(smp, f->model, f->ham, 1, eloc, NULL, 0), NQS_OK);
+    double *count = calloc((size_t)dim, sizeof *count), *p = calloc((size_t)dim, sizeof *p);
+    for (int c = 0; c < o.n_chains; c++) {
+        int x = 0;
+        for (int i = 0; i < N; i++) x |= (smp->chains[c].s[i] > 0) << i;
+        count[x] += 1;
+    }
+    int8_t s[8];
+    double z = 0;
+    for (int x = 0; x < dim; x++) {
+        int sum = 0;
+        for (int i = 0; i < N; i++) sum += s[i] = (x >> i) & 1 ? 1 : -1;
+        if (move != NQS_MOVE_FLIP && sum != 0) continue;
+        p[x] = exp(2 * creal(nqs_model_log_psi(f->model, s)));
+        z += p[x];
+    }
+    double chi2 = 0, acc_o = 0, acc_e = 0;
+    int bins = 0;
+    for (int x = 0; x < dim; x++) {
+        if (p[x] == 0) {
+            assert_true(count[x] == 0); /* never leaves the sector */
+            continue;
+        }
+        acc_o += count[x];
+        acc_e += o.n_chains * p[x] / z;
+        if (acc_e >= 5) {
+            chi2 += (acc_o - acc_e) * (acc_o - acc_e) / acc_e;
+            bins++;
+            acc_o = acc_e = 0;
+        }
+    }
+    if (acc_e > 0) chi2 += (acc_o - acc_e) * (acc_o - acc_e) / acc_e, bins++;
+    double crit = gsl_cdf_chisq_Qinv(1e-4, bins - 1);
+    printf("  move %d: chi2 = %.1f for %d bins (critical %.1f at p = 1e-4)\n", (int)move, chi2, bins, crit);
+    assert_true(bins > 20);
+    assert_true(chi2 < crit);
+    free(count);
+    free(p);
+    free(eloc);
+    nqs_sampler_free(smp);
+    destroy(f);
+}
+
+static void test_sampler_flip_histogram(void **state)
+{
+    (void)state;
+    check_histogram(NQS_MOVE_FLIP);
+}
+
+static void test_sampler_exchange_histogram(void **state)
+{
+    (void)state;
+    check_histogram(NQS_MOVE_EXCHANGE);
+}
+
+static void test_sampler_bond_exchange_histogram(void **state)
+{
+    (void)state;
+    check_histogram(NQS_MOVE_BOND_EXCHANGE);
+}
+
+/* E_loc from ratios equals sum_s' H_ss' psi(s')/psi(s) with full evaluations. */
+static void test_local_energy_matches_full_evaluation(void **state)
+{
+    (void)state;
+    struct fixture *f = make("ising", "h", 0.7313, 10, 3);
+    struct nqs_conn *conn = nqs_conn_alloc(f->ham);
+    void *cache = malloc(f->model->cache_size);
+    int8_t s[10], t[10];
+    for (int rep = 0; rep < 20; rep++) {
+        for (int i = 0; i < 10; i++) s[i] = ((rep * 7 + i * i) % 3) ? 1 : -1;
+        f->model->ops->cache_init(f->model, s, cache);
+        double complex e = nqs_local_energy(f->model, f->ham, cache, s, conn);
+        /* brute force: diagonal -J sum s_i s_i+1, off-diagonal -h for every single flip */
+        double complex ref = 0, lp = nqs_model_log_psi(f->model, s);
+        for (int i = 0; i < 10; i++) ref += -1.0 * s[i] * s[(i + 1) % 10];
+        for (int i = 0; i < 10; i++) {
+            memcpy(t, s, sizeof s);
+            t[i] = (int8_t)-t[i];
+            ref += -0.7313 * cexp(nqs_model_log_psi(f->model, t) - lp);
+        }
+        assert_rel_close(creal(e), creal(ref), 1e-11);
+        assert_close(cimag(e), cimag(ref), 1e-11 * cabs(ref));
+    }
+    free(cache);
+    nqs_conn_free(conn);
+    destroy(f);
+}
+
+/* MC energy of a fixed random state within 4 error bars of exact enumeration
+ * (error bar from the autocorrelation-aware estimator; for a correct sampler
+ * a 4-sigma deviation has probability 6e-5). */
+static void test_sampler_energy_matches_exact(void **state)
+{
+    (void)state;
+    const char *hams[] = {"ising", "heisenberg"};
+    for (int k = 0; k < 2; k++) {
+        struct fixture *f = make(hams[k], NULL, 0, 10, 17 + (unsigned long)k);
+        double complex e_exact;
+        double var_exact;
+        assert_int_equal(nqs_exact_expectation(f->model, f->ham, &e_exact, &var_exact), NQS_OK);
+        struct nqs_sampler_opts o = {.n_chains = 8, .n_samples = 40000, .sweep = 10, .burn_in = 0,
+                                     .burn_in_first = 50,
+                                     .move = k ? NQS_MOVE_EXCHANGE : NQS_MOVE_FLIP, .seed = 99};
+        struct nqs_sampler *smp = nqs_sampler_alloc(&o, f->model, f->ham, 0, o.n_chains);
+        double complex *eloc = malloc(sizeof *eloc * (size_t)smp->n_samples);
+        assert_int_equal(nqs_sampler_run(smp, f->model, f->ham, 1, eloc, NULL, 0), NQS_OK);
+        struct nqs_stats st;
+        assert_int_equal(nqs_stats_compute(eloc, o.n_chains, smp->per_chain, &st), NQS_OK);
+        printf("  %s: MC %.6f +- %.6f, exact %.6f; variance %.4f vs %.4f\n", hams[k], st.mean,
+               st.error, creal(e_exact), st.variance, var_exact);
+        assert_true(fabs(st.mean - creal(e_exact)) < 4 * st.error);
+        assert_true(st.error < 0.02 * fabs(creal(e_exact))); /* the test has power */
+        /* the variance estimate converges too: 20 % is many sigma for 40000 samples */
+        assert_rel_close(st.variance, var_exact, 0.2);
+        free(eloc);
+        nqs_sampler_free(smp);
+        destroy(f);
+    }
+}
+
+static void run_once(struct fixture *f, int threads, double complex *eloc, double complex *O,
+                     unsigned char *rng_out)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#else
+    (void)threads;
+#endif
+    struct nqs_sampler_opts o = {.n_chains = 6, .n_samples = 600, .sweep = 12, .burn_in = 2,
+                                 .burn_in_first = 10, .move = NQS_MOVE_EXCHANGE, .seed = 7};
+    struct nqs_sampler *smp = nqs_sampler_alloc(&o, f->model, f->ham, 0, o.n_chains);
+    assert_int_equal(nqs_sampler_run(smp, f->model, f->ham, 1, eloc, O, (size_t)f->model->n_par), NQS_OK);
+    if (rng_out) {
+        int8_t *spins = malloc((size_t)o.n_chains * 12);
+        nqs_sampler_get_state(smp, spins, rng_out);
+        free(spins);
+    }
+    nqs_sampler_free(smp);
+}
+
+/* Same seed and chain count: identical numbers on 1 and 2 threads. */
+static void test_sampler_independent_of_threads(void **state)
+{
+    (void)state;
+    struct fixture *f = make("heisenberg", NULL, 0, 12, 23);
+    size_t P = (size_t)f->model->n_par;
+    double complex *e1 = malloc(600 * sizeof *e1), *e2 = malloc(600 * sizeof *e2);
+    double complex *o1 = malloc(600 * P * sizeof *o1), *o2 = malloc(600 * P * sizeof *o2);
+    run_once(f, 1, e1, o1, NULL);
+    run_once(f, 2, e2, o2, NULL);
+    assert_memory_equal(e1, e2, 600 * sizeof *e1);
+    assert_memory_equal(o1, o2, 600 * P * sizeof *o1);
+    free(e1);
+    free(e2);
+    free(o1);
+    free(o2);
+    destroy(f);
+}
+
+/* Saving spins and RNG states and restoring them into a fresh sampler
+ * continues the chains bitwise. */
+static void test_sampler_state_roundtrip(void **state)
+{
+    (void)state;
+    struct fixture *f = make("heisenberg", NULL, 0, 12, 29);
+    struct nqs_sampler_opts o = {.n_chains = 4, .n_samples = 200, .sweep = 12, .burn_in = 1,
+                                 .burn_in_first = 5, .move = NQS_MOVE_EXCHANGE, .seed = 3};
+    struct nqs_sampler *a = nqs_sampler_alloc(&o, f->model, f->ham, 0, 4);
+    struct nqs_sampler *b = nqs_sampler_alloc(&o, f->model, f->ham, 0, 4);
+    double complex *ea = malloc(200 * sizeof *ea), *eb = malloc(200 * sizeof *eb);
+    assert_int_equal(nqs_sampler_run(a, f->model, f->ham, 1, ea, NULL, 0), NQS_OK);
+    size_t rs = nqs_sampler_rng_size();
+    int8_t spins[4 * 12];
+    unsigned char *rng = malloc(4 * rs);
+    nqs_sampler_get_state(a, spins, rng);
+    assert_int_equal(nqs_sampler_set_state(b, spins, rng), NQS_OK);
+    assert_int_equal(nqs_sampler_run(a, f->model, f->ham, 0, ea, NULL, 0), NQS_OK);
+    assert_int_equal(nqs_sampler_run(b, f->model, f->ham, 0, eb, NULL, 0), NQS_OK);
+    assert_memory_equal(ea, eb, 200 * sizeof *ea);
+    spins[3] = 0; /* corrupt: not a spin */
+    assert_int_equal(nqs_sampler_set_state(b, spins, rng), NQS_EIO);
+    spins[3] = spins[4] = 1, spins[5] = 1, spins[6] = 1; /* wrong sector (most likely) */
+    int sum = 0;
+    for (int i = 0; i < 12; i++) sum += spins[i];
+    if (sum != 0) assert_int_equal(nqs_sampler_set_state(b, spins, rng), NQS_EIO);
+    free(rng);
+    free(ea);
+    free(eb);
+    nqs_sampler_free(a);
+    nqs_sampler_free(b);
+    destroy(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_local_energy_matches_full_evaluation),
+        cmocka_unit_test(test_sampler_flip_histogram),
+        cmocka_unit_test(test_sampler_exchange_histogram),
+        cmocka_unit_test(test_sampler_bond_exchange_histogram),
+        cmocka_unit_test(test_sampler_energy_matches_exact),
+        cmocka_unit_test(test_sampler_independent_of_threads),
+        cmocka_unit_test(test_sampler_state_roundtrip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,758 @@
+/*
+ * test_sr.c - stochastic reconfiguration solvers and optimisers (src/sr.c,
+ * src/optimizer.c) against independent references: S and F from explicit
+ * loops solved with LAPACKE_zgesv, the exact energy gradient of a 4-state
+ * wavefunction by finite differences, hand-computed rank-one SR, SGD and Adam
+ * steps, and the push-through identity (dense = cg = minsr at rho = 0).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <complex.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "optimizer.h"
+#include "sr.h"
+
+/* ------------------------------------------------------------------ helpers */
+
+/* SR-like random data: O = c_p (L D R + 0.01 G) + m_p with rank-8 L D R,
+ * D_k = 0.5^k, column scales c_p over one decade and a non-zero column mean.
+ * Row-major n x P with leading dimension ld (padding entries set to NaN so a
+ * solver that reads them fails). */
+static void make_data(int P, int n, int ld, unsigned long seed, double complex *O,
+                      double complex *eloc)
+{
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, seed);
+    enum { RANK = 8 };
+    double complex L[RANK], *R = malloc((size_t)RANK * P * sizeof *R);
+    for (int k = 0; k < RANK * P; k++)
+        R[k] = CMPLX(gsl_ran_gaussian(rng, 1.0), gsl_ran_gaussian(rng, 1.0));
+    for (int s = 0; s < n; s++) {
+        for (int k = 0; k < RANK; k++)
+            L[k] = pow(0.5, k) * CMPLX(gsl_ran_gaussian(rng, 1.0), gsl_ran_gaussian(rng, 1.0));
+        for (int p = 0; p < P; p++) {
+            double complex x = 0.01 * CMPLX(gsl_ran_gaussian(rng, 1.0), gsl_ran_gaussian(rng, 1.0));
+            for (int k = 0; k < RANK; k++) x += L[k] * R[k * P + p];
+            O[(size_t)s * ld + p] = pow(10.0, -(double)p / P) * x + CMPLX(0.7313, -0.21 * (p % 5));
+        }
+        for (int p = P; p < ld; p++) O[(size_t)s * ld + p] = CMPLX(NAN, NAN);
+        eloc[s] = CMPLX(-12.5 + 2.0 * creal(L[0]) + gsl_ran_gaussian(rng, 0.5),
+                        0.3 * gsl_ran_gaussian(rng, 1.0));
+    }
+    free(R);
+    gsl_rng_free(rng);
+}
+
+/* Reference: S, F by explicit loops over the definitions of PHYSICS.md. */
+static void ref_S_F(int P, int n, int ld, const double complex *O, const double complex *eloc,
+                    double complex *S, double complex *F, double complex *E_out)
+{
+    double complex E = 0;
+    for (int s = 0; s < n; s++) E += eloc[s];
+    E /= n;
+    double complex *mean = calloc((size_t)P, sizeof *mean);
+    for (int p = 0; p < P; p++) {
+        for (int s = 0; s < n; s++) mean[p] += O[(size_t)s * ld + p];
+        mean[p] /= n;
+    }
+    for (int a = 0; a < P; a++) {
+        F[a] = 0;
+        for (int s = 0; s < n; s++)
+            F[a] += conj(O[(size_t)s * ld + a] - mean[a]) * (eloc[s] - E) / n;
+        for (int b = 0; b < P; b++) {
+            double complex x = 0;
+            for (int s = 0; s < n; s++)
+                x += conj(O[(size_t)s * ld + a] - mean[a]) * (O[(size_t)s * ld + b] - mean[b]);
+            S[(size_t)a * P + b] = x / n;
+        }
+    }
+    if (E_out) *E_out = E;
+    free(mean);
+}
+
+/* Reference solve of (S + eps + rho diag S) x = F by LU (zgesv). */
+static void ref_solve(int P, const double complex *S, const double complex *F, double eps,
+                      double rho, double complex *x)
+{
+    double complex *M = malloc((size_t)P * P * sizeof *M);
+    lapack_int *ipiv = malloc((size_t)P * sizeof *ipiv);
+    memcpy(M, S, (size_t)P * P * sizeof *M);
+    for (int p = 0; p < P; p++) M[(size_t)p * P + p] += eps + rho * creal(S[(size_t)p * P + p]);
+    memcpy(x, F, (size_t)P * sizeof *x);
+    assert_int_equal(LAPACKE_zgesv(LAPACK_ROW_MAJOR, P, 1, M, P, ipiv, x, 1), 0);
+    free(M);
+    free(ipiv);
+}
+
+static double rel_diff(int P, const double complex *a, const double complex *b)
+{
+    double num = 0, den = 0;
+    for (int p = 0; p < P; p++) {
+        num += cabs(a[p] - b[p]) * cabs(a[p] - b[p]);
+        den += cabs(b[p]) * cabs(b[p]);
+    }
+    return sqrt(num / den);
+}
+
+static int all_finite(int P, const double complex *x)
+{
+    for (int p = 0; p < P; p++)
+        if (!isfinite(creal(x[p])) || !isfinite(cimag(x[p]))) return 0;
+    return 1;
+}
+
+/* Solve with a forced solver; returns the status. */
+static int solve_with(enum nqs_sr_solver solver, int P, int n, int ld, const double complex *O,
+                      const double complex *eloc, double eps, double rho, double complex *F,
+                      double complex *delta, struct nqs_sr_info *info)
+{
+    struct nqs_sr_options so;
+    nqs_sr_options_default(&so);
+    so.solver = solver;
+    so.cg_tol = 1e-13;
+    so.cg_maxiter = 5000;
+    struct nqs_sr *sr = nqs_sr_alloc(P, n, &so);
+    assert_non_null(sr);
+    int rc = nqs_sr_solve(sr, O, ld, eloc, n, eps, rho, F, delta, info);
+    nqs_sr_free(sr);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ solvers */
+
+/* dense = cg = minsr at rho = 0 (push-through identity), and all equal the
+ * zgesv reference. eps = 1e-2 against lambda_max(S) = 28 (P < N_s) and 154
+ * (P > N_s) gives condition numbers 2.8e3 and 1.5e4: measured agreement is
+ * ~3e-13 for the direct solvers and <= 1e-10 for cg at tol 1e-13 (error <=
+ * cond x residual), so 1e-8 leaves a margin of 100 while a wrong formula
+ * (missing centring, 1/N_s or a conjugation) is off by O(1). */
+static void check_agree(int P, int n, unsigned long seed)
+{
+    int ld = P;
+    double complex *O = malloc((size_t)n * ld * sizeof *O), *eloc = malloc((size_t)n * sizeof *eloc);
+    double complex *S = malloc((size_t)P * P * sizeof *S), *Fr = malloc((size_t)P * sizeof *Fr);
+    double complex *xr = malloc((size_t)P * sizeof *xr), *F = malloc((size_t)P * sizeof *F);
+    double complex *d[3];
+    make_data(P, n, ld, seed, O, eloc);
+    ref_S_F(P, n, ld, O, eloc, S, Fr, NULL);
+    const double eps = 1e-2;
+    ref_solve(P, S, Fr, eps, 0.0, xr);
+    const enum nqs_sr_solver solvers[3] = {NQS_SR_DENSE, NQS_SR_CG, NQS_SR_MINSR};
+    for (int k = 0; k < 3; k++) {
+        struct nqs_sr_info info;
+        d[k] = malloc((size_t)P * sizeof *d[k]);
+        assert_int_equal(solve_with(solvers[k], P, n, ld, O, eloc, eps, 0.0, F, d[k], &info),
+                         NQS_OK);
+        assert_int_equal(info.solver, solvers[k]);
+        assert_true(info.converged);
+        assert_true(rel_diff(P, F, Fr) < 1e-12);
+        assert_true(rel_diff(P, d[k], xr) < 1e-8);
+        if (solvers[k] == NQS_SR_CG) {
+            assert_true(info.iterations > 0);
+            assert_true(info.residual < 1e-11);
+        }
+    }
+    assert_true(rel_diff(P, d[1], d[0]) < 1e-8);
+    assert_true(rel_diff(P, d[2], d[0]) < 1e-8);
+    for (int k = 0; k < 3; k++) free(d[k]);
+    free(O); free(eloc); free(S); free(Fr); free(xr); free(F);
+}
+
+static void test_sr_solvers_agree_few_params(void **state)
+{
+    (void)state;
+    check_agree(30, 90, 11); /* P < N_s */
+}
+
+static void test_sr_solvers_agree_many_params(void **state)
+{
+    (void)state;
+    check_agree(130, 40, 12); /* P > N_s: S has rank <= N_s - 1 */
+}
+
+/* Dense and cg with a relative shift against the zgesv reference, with a
+ * padded leading dimension (padding is NaN). Same tolerance argument. */
+static void test_sr_dense_cg_match_reference_with_diag_scale(void **state)
+{
+    (void)state;
+    const int P = 25, n = 60, ld = 29;
+    double complex O[60 * 29], eloc[60], S[25 * 25], Fr[25], xr[25], F[25], x[25];
+    make_data(P, n, ld, 21, O, eloc);
+    ref_S_F(P, n, ld, O, eloc, S, Fr, NULL);
+    const double eps = 3e-3, rho = 0.05;
+    ref_solve(P, S, Fr, eps, rho, xr);
+    struct nqs_sr_info info;
+    assert_int_equal(solve_with(NQS_SR_DENSE, P, n, ld, O, eloc, eps, rho, F, x, &info), NQS_OK);
+    assert_true(rel_diff(P, x, xr) < 1e-9);
+    assert_int_equal(info.iterations, 0);
+    assert_int_equal(solve_with(NQS_SR_CG, P, n, ld, O, eloc, eps, rho, F, x, &info), NQS_OK);
+    assert_true(rel_diff(P, x, xr) < 1e-8);
+    /* auto must avoid minsr when rho > 0 */
+    assert_int_equal(solve_with(NQS_SR_AUTO, P, n, ld, O, eloc, eps, rho, F, x, &info), NQS_OK);
+    assert_int_not_equal(info.solver, NQS_SR_MINSR);
+    assert_true(rel_diff(P, x, xr) < 1e-8);
+}
+
+/* Rank-one case by hand: samples O = (1, i) and (-1, 0), E_loc = 1 and 3.
+ * E = 2; centred O/sqrt2: column 0 (1, -1)/sqrt2, column 1 (i/2, -i/2)/sqrt2;
+ * S = u u^H with u = (1, -i/2), F = -u = (-1, i/2); so
+ * (S + eps) delta = F gives delta = -u / (|u|^2 + eps) = -(1, -i/2)/1.26. */
+static void test_sr_rank_one_by_hand(void **state)
+{
+    (void)state;
+    const double complex O[4] = {1, I, -1, 0}, eloc[2] = {1, 3};
+    const double complex expect[2] = {-1.0 / 1.26, 0.5 * I / 1.26};
+    const enum nqs_sr_solver solvers[3] = {NQS_SR_DENSE, NQS_SR_CG, NQS_SR_MINSR};
+    for (int k = 0; k < 3; k++) {
+        double complex F[2], d[2];
+        struct nqs_sr_info info;
+        assert_int_equal(solve_with(solvers[k], 2, 2, 2, O, eloc, 0.01, 0.0, F, d, &info), NQS_OK);
+        assert_true(cabs(info.energy - 2.0) < 1e-15);
+        assert_true(cabs(F[0] + 1.0) < 1e-15 && cabs(F[1] - 0.5 * I) < 1e-15);
+        assert_true(fabs(info.grad_norm - sqrt(1.25)) < 1e-15);
+        assert_true(cabs(d[0] - expect[0]) < 1e-13 && cabs(d[1] - expect[1]) < 1e-13);
+    }
+}
+
+/* F is dE/dtheta* for a 4-state wavefunction psi(x) = exp(a_x + sum_p theta_p f_p(x))
+ * with |psi(x)|^2 = 1, 2, 3, 4 at theta = 0 (a_x = log(k)/2 + i phi_x), so the
+ * 10 samples "x repeated k_x times" are an exact, equally weighted sample of
+ * |psi|^2. E(theta) = psi^H H psi / psi^H psi with a Hermitian 4x4 H, and
+ * dE/dtheta* = (dE/dRe theta + i dE/dIm theta)/2 by central differences with
+ * h = 1e-5 (truncation error ~h^2 E''' ~ 1e-10; tolerance 1e-8). */
+static const double complex toy_H[4][4] = {
+    {0.7313, 0.4 - 0.2 * I, -0.3, 0.1 * I},
+    {0.4 + 0.2 * I, -1.1, 0.25 + 0.5 * I, 0.6},
+    {-0.3, 0.25 - 0.5 * I, 0.35, -0.45 - 0.1 * I},
+    {-0.1 * I, 0.6, -0.45 + 0.1 * I, -0.2},
+};
+static const double complex toy_f[4][3] = {
+    {0.3 + 0.1 * I, -0.5, 0.2 * I},
+    {-0.7, 0.2 - 0.4 * I, 0.9},
+    {0.15 * I, 0.8 + 0.3 * I, -0.35},
+    {0.5 - 0.5 * I, -0.1, 0.45 + 0.2 * I},
+};
+static const double toy_phi[4] = {0.0, 0.9, -1.3, 2.2};
+
+static void toy_psi(const double complex *theta, double complex *psi)
+{
+    for (int x = 0; x < 4; x++) {
+        double complex lp = 0.5 * log(x + 1.0) + I * toy_phi[x];
+        for (int p = 0; p < 3; p++) lp += theta[p] * toy_f[x][p];
+        psi[x] = cexp(lp);
+    }
+}
+
+static double toy_energy(const double complex *theta)
+{
+    double complex psi[4], num = 0;
+    double den = 0;
+    toy_psi(theta, psi);
+    for (int x = 0; x < 4; x++) {
+        den += creal(conj(psi[x]) * psi[x]);
+        for (int y = 0; y < 4; y++) num += conj(psi[x]) * toy_H[x][y] * psi[y];
+    }
+    return creal(num) / den;
+}
+
+static void test_sr_force_is_energy_gradient(void **state)
+{
+    (void)state;
+    const double complex theta0[3] = {0, 0, 0};
+    double complex psi[4], O[10 * 3], eloc[10], F[3], d[3];
+    toy_psi(theta0, psi);
+    int s = 0;
+    for (int x = 0; x < 4; x++) {
+        double complex el = 0;
+        for (int y = 0; y < 4; y++) el += toy_H[x][y] * psi[y] / psi[x];
+        for (int k = 0; k <= x; k++, s++) {
+            for (int p = 0; p < 3; p++) O[s * 3 + p] = toy_f[x][p];
+            eloc[s] = el;
+        }
+    }
+    assert_int_equal(s, 10);
+    struct nqs_sr_info info;
+    assert_int_equal(solve_with(NQS_SR_DENSE, 3, 10, 3, O, eloc, 0.01, 0.0, F, d, &info), NQS_OK);
+    assert_true(fabs(creal(info.energy) - toy_energy(theta0)) < 1e-13);
+    assert_true(fabs(cimag(info.energy)) < 1e-13);
+    const double h = 1e-5;
+    for (int p = 0; p < 3; p++) {
+        double complex tp[3] = {0, 0, 0}, tm[3] = {0, 0, 0};
+        tp[p] = h;
+        tm[p] = -h;
+        double dre = (toy_energy(tp) - toy_energy(tm)) / (2 * h);
+        tp[p] = I * h;
+        tm[p] = -I * h;
+        double dim = (toy_energy(tp) - toy_energy(tm)) / (2 * h);
+        double complex grad = 0.5 * (dre + I * dim);
+        assert_true(cabs(F[p] - grad) < 1e-8);
+    }
+    /* the gradient-only path gives the same F */
+    struct nqs_sr_options so;
+    nqs_sr_options_default(&so);
+    so.solver = NQS_SR_NONE;
+    struct nqs_sr *sr = nqs_sr_alloc(3, 10, &so);
+    assert_non_null(sr);
+    double complex G[3];
+    assert_int_equal(nqs_sr_gradient(sr, O, 3, eloc, 10, G, NULL), NQS_OK);
+    assert_true(rel_diff(3, G, F) < 1e-13);
+    assert_int_equal(nqs_sr_solve(sr, O, 3, eloc, 10, 0.01, 0, F, d, NULL), NQS_EINTERNAL);
+    nqs_sr_free(sr);
+}
+
+/* A constant added to one column of O (O_p -> O_p + c) leaves delta unchanged
+ * for every solver: centring removes it. Rounding of |c| ~ 4 against entries
+ * ~ 1 costs ~1e-15 relative in Obar, amplified by cond ~ 1e2: 1e-10 is safe. */
+static void test_sr_centring_removes_constant_shift(void **state)
+{
+    (void)state;
+    const int P = 40, n = 30;
+    double complex O[30 * 40], O2[30 * 40], eloc[30], F[40], a[40], b[40];
+    make_data(P, n, P, 31, O, eloc);
+    memcpy(O2, O, sizeof O);
+    for (int s = 0; s < n; s++) O2[s * P + 7] += 3.7 - 1.2 * I;
+    const enum nqs_sr_solver solvers[3] = {NQS_SR_DENSE, NQS_SR_CG, NQS_SR_MINSR};
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(solve_with(solvers[k], P, n, P, O, eloc, 0.02, 0, F, a, NULL), NQS_OK);
+        assert_int_equal(solve_with(solvers[k], P, n, P, O2, eloc, 0.02, 0, F, b, NULL), NQS_OK);
+        assert_true(rel_diff(P, b, a) < 1e-10);
+    }
+}
+
+/* cg stopped after 3 iterations: status NQS_NOTCONV (not an error), finite
+ * delta, and the reported residual is the true one, checked against the
+ * explicit S (relative 1e-10: two evaluations of the same residual). */
+static void test_sr_cg_not_converged_is_status(void **state)
+{
+    (void)state;
+    const int P = 50, n = 80;
+    double complex *O = malloc((size_t)n * P * sizeof *O), eloc[80], S[50 * 50], Fr[50], F[50],
+                   x[50];
+    make_data(P, n, P, 41, O, eloc);
+    ref_S_F(P, n, P, O, eloc, S, Fr, NULL);
+    struct nqs_sr_options so;
+    nqs_sr_options_default(&so);
+    so.solver = NQS_SR_CG;
+    so.cg_tol = 1e-14;
+    so.cg_maxiter = 3;
+    struct nqs_sr *sr = nqs_sr_alloc(P, n, &so);
+    struct nqs_sr_info info;
+    const double eps = 1e-3;
+    assert_int_equal(nqs_sr_solve(sr, O, P, eloc, n, eps, 0, F, x, &info), NQS_NOTCONV);
+    assert_int_equal(info.converged, 0);
+    assert_int_equal(info.iterations, 3);
+    assert_true(all_finite(P, x));
+    double rn = 0, fn = 0;
+    for (int a = 0; a < P; a++) {
+        double complex r = Fr[a] - eps * x[a];
+        for (int b = 0; b < P; b++) r -= S[a * P + b] * x[b];
+        rn += cabs(r) * cabs(r);
+        fn += cabs(Fr[a]) * cabs(Fr[a]);
+    }
+    double res = sqrt(rn / fn);
+    assert_true(fabs(info.residual - res) < 1e-10 * res);
+    assert_true(res > 1e-14 && res < 1.0); /* better than delta = 0 (residual 1) */
+    assert_non_null(strstr(nqs_last_error(), "3 iterations"));
+    nqs_sr_free(sr);
+    free(O);
+}
+
+/* The cg residual is not monotone in the iteration count (for this
+ * Jacobi-preconditioned system it rises at several of the first 24
+ * iterations, measured), so returning the best iterate seen makes the reported residual
+ * non-increasing in cg_maxiter; returning the last iterate would not be.
+ * Same iterates, same arithmetic: compared with a 1e-12 relative slack. */
+static void test_sr_cg_returns_best_iterate(void **state)
+{
+    (void)state;
+    const int P = 50, n = 80;
+    double complex *O = malloc((size_t)n * P * sizeof *O), eloc[80], F[50], x[50];
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 41);
+    for (int s = 0; s < n; s++) {
+        for (int p = 0; p < P; p++)
+            O[s * P + p] = pow(10.0, -2.0 * p / P) * (1 + 3 * (s % 3 == 0)) *
+                           CMPLX(gsl_ran_gaussian(rng, 1), gsl_ran_gaussian(rng, 1));
+        eloc[s] = gsl_ran_gaussian(rng, 1) + 2 * creal(O[s * P + 3]);
+    }
+    gsl_rng_free(rng);
+    double prev = 1.0;
+    for (int k = 1; k <= 24; k++) {
+        struct nqs_sr_options so;
+        nqs_sr_options_default(&so);
+        so.solver = NQS_SR_CG;
+        so.cg_tol = 1e-14;
+        so.cg_maxiter = k;
+        struct nqs_sr *sr = nqs_sr_alloc(P, n, &so);
+        struct nqs_sr_info info;
+        assert_int_equal(nqs_sr_solve(sr, O, P, eloc, n, 1e-3, 0, F, x, &info), NQS_NOTCONV);
+        assert_true(info.residual <= prev * (1 + 1e-12));
+        prev = info.residual;
+        nqs_sr_free(sr);
+    }
+    assert_true(prev < 2e-3);
+    free(O);
+}
+
+static void test_sr_error_paths(void **state)
+{
+    (void)state;
+    const int P = 20, n = 8;
+    double complex O[8 * 20], eloc[8], F[20], x[20];
+    make_data(P, n, P, 51, O, eloc);
+    struct nqs_sr_options so;
+    nqs_sr_options_default(&so);
+
+    /* minsr without an absolute shift, or with a relative one */
+    so.solver = NQS_SR_MINSR;
+    struct nqs_sr *sr = nqs_sr_alloc(P, n, &so);
+    assert_non_null(sr);
+    assert_int_equal(nqs_sr_solve(sr, O, P, eloc, n, 0.0, 0.0, F, x, NULL), NQS_EINVAL);
+    assert_non_null(strstr(nqs_last_error(), "diag_shift > 0"));
+    assert_int_equal(nqs_sr_solve(sr, O, P, eloc, n, 0.01, 0.1, F, x, NULL), NQS_EINVAL);
+    assert_non_null(strstr(nqs_last_error(), "diag_scale"));
+    /* wrong sizes and shifts */
+    assert_int_equal(nqs_sr_solve(sr, O, P, eloc, n + 1, 0.01, 0, F, x, NULL), NQS_EINVAL);
+    assert_int_equal(nqs_sr_solve(sr, O, P - 1, eloc, n, 0.01, 0, F, x, NULL), NQS_EINVAL);
+    assert_int_equal(nqs_sr_solve(sr, O, P, eloc, n, -0.01, 0, F, x, NULL), NQS_EINVAL);
+    nqs_sr_free(sr);
+
+    /* dense forced over the budget: 16 * 20^2 = 6400 bytes needed */
+    so.solver = NQS_SR_DENSE;
+    so.mem_budget = 6399;
+    assert_int_equal(nqs_sr_check(P, n, &so), NQS_ENOMEM);
+    assert_non_null(strstr(nqs_last_error(), "6400 bytes"));
+    nqs_error_clear();
+    assert_null(nqs_sr_alloc(P, n, &so));
+    assert_non_null(strstr(nqs_last_error(), "6400 bytes"));
+    so.mem_budget = 6400;
+    assert_int_equal(nqs_sr_check(P, n, &so), NQS_OK);
+    /* minsr over the budget: 16 * 8^2 = 1024 bytes */
+    so.solver = NQS_SR_MINSR;
+    so.mem_budget = 1000;
+    assert_int_equal(nqs_sr_check(P, n, &so), NQS_ENOMEM);
+    assert_non_null(strstr(nqs_last_error(), "1024 bytes"));
+    assert_int_equal(nqs_sr_check(0, n, &so), NQS_EINVAL);
+
+    /* NaN local energy */
+    so.solver = NQS_SR_CG;
+    so.mem_budget = 1e9;
+    sr = nqs_sr_alloc(P, n, &so);
+    eloc[3] = CMPLX(NAN, 0);
+    assert_int_equal(nqs_sr_solve(sr, O, P, eloc, n, 0.01, 0, F, x, NULL), NQS_ENUMERIC);
+    nqs_sr_free(sr);
+
+    /* Cholesky failure: a constant column (0.5 exactly, so centring gives exact
+     * zeros) makes S singular, and without a shift zpotrf stops at minor 1. */
+    make_data(P, n, P, 52, O, eloc);
+    for (int s = 0; s < n; s++) O[s * P] = 0.5;
+    so.solver = NQS_SR_DENSE;
+    sr = nqs_sr_alloc(P, n, &so);
+    assert_int_equal(nqs_sr_solve(sr, O, P, eloc, n, 0.0, 0.0, F, x, NULL), NQS_ENUMERIC);
+    assert_non_null(strstr(nqs_last_error(), "not positive definite"));
+    nqs_sr_free(sr);
+}
+
+/* The automatic choice follows sr.h: minsr for P > N_s when eps > 0 and
+ * rho = 0 and it fits, dense otherwise when 16 P^2 fits, else cg. */
+static void test_sr_auto_choice(void **state)
+{
+    (void)state;
+    struct nqs_sr_options so;
+    nqs_sr_options_default(&so);
+    struct nqs_sr *sr = nqs_sr_alloc(300, 100, &so);
+    assert_int_equal(nqs_sr_choose(sr, 0.01, 0.0), NQS_SR_MINSR);
+    assert_int_equal(nqs_sr_choose(sr, 0.01, 0.1), NQS_SR_DENSE);
+    assert_int_equal(nqs_sr_choose(sr, 0.0, 0.0), NQS_SR_DENSE);
+    nqs_sr_free(sr);
+    sr = nqs_sr_alloc(50, 100, &so);
+    assert_int_equal(nqs_sr_choose(sr, 0.01, 0.0), NQS_SR_DENSE);
+    nqs_sr_free(sr);
+    so.mem_budget = 16.0 * 100 * 100; /* minsr fits, S (16 * 300^2) does not */
+    sr = nqs_sr_alloc(300, 100, &so);
+    assert_int_equal(nqs_sr_choose(sr, 0.01, 0.0), NQS_SR_MINSR);
+    assert_int_equal(nqs_sr_choose(sr, 0.01, 0.1), NQS_SR_CG);
+    nqs_sr_free(sr);
+    so.mem_budget = 1e12; /* above the dense size limit cg replaces dense */
+    sr = nqs_sr_alloc(NQS_SR_DENSE_MAX_PAR + 1, 100, &so);
+    assert_int_equal(nqs_sr_choose(sr, 0.01, 0.0), NQS_SR_MINSR);
+    assert_int_equal(nqs_sr_choose(sr, 0.01, 0.1), NQS_SR_CG);
+    nqs_sr_free(sr);
+    assert_string_equal(nqs_sr_solver_name(NQS_SR_MINSR), "minsr");
+}
+
+/* ------------------------------------------------------------------ optimisers */
+
+static struct nqs_optimizer *make_opt(enum nqs_opt_method method, double lr, int P, int n)
+{
+    struct nqs_optimizer_params p;
+    nqs_optimizer_params_default(&p);
+    p.method = method;
+    p.learning_rate = lr;
+    struct nqs_optimizer *opt = nqs_optimizer_alloc(&p, P, n);
+    assert_non_null(opt);
+    return opt;
+}
+
+/* SGD on the rank-one example: F = (-1, i/2) by hand, eta = 0.1:
+ * par (0.3+0.2i, -0.1i) -> (0.4+0.2i, -0.15i). */
+static void test_optimizer_sgd_first_step_by_hand(void **state)
+{
+    (void)state;
+    const double complex O[4] = {1, I, -1, 0}, eloc[2] = {1, 3};
+    double complex par[2] = {0.3 + 0.2 * I, -0.1 * I};
+    struct nqs_optimizer *opt = make_opt(NQS_METHOD_SGD, 0.1, 2, 2);
+    struct nqs_optimizer_info info;
+    assert_int_equal(nqs_optimizer_step(opt, O, 2, eloc, 2, par, &info), NQS_OK);
+    assert_true(cabs(par[0] - (0.4 + 0.2 * I)) < 1e-15);
+    assert_true(cabs(par[1] - (-0.15 * I)) < 1e-15);
+    assert_int_equal(info.solver, NQS_SR_NONE);
+    assert_true(info.diag_shift == 0.0 && info.learning_rate == 0.1);
+    nqs_optimizer_free(opt);
+}
+
+/* Adam on the same gradient g = (Re, Im) = (-1, 0, 0, 0.5) twice. Step 1:
+ * m = 0.1 g, v = 0.001 g^2, mhat = g, vhat = g^2; step 2: m = 0.19 g,
+ * v = 0.001999 g^2, bias corrections 0.19 and 0.001999 give again mhat = g,
+ * vhat = g^2. Each step moves par by -eta g/(|g| + 1e-8) component-wise
+ * (0 where g = 0). Without the bias correction step 2 would differ by ~2x.
+ * Tolerance 1e-14: rounding of 1 - 0.999^t. */
+static void test_optimizer_adam_two_steps_by_hand(void **state)
+{
+    (void)state;
+    const double complex O[4] = {1, I, -1, 0}, eloc[2] = {1, 3};
+    const double complex par0[2] = {0.3 + 0.2 * I, -0.1 * I};
+    double complex par[2] = {par0[0], par0[1]};
+    const double eta = 0.05;
+    const double complex step[2] = {-1.0 / (1.0 + 1e-8), 0.5 * I / (0.5 + 1e-8)};
+    struct nqs_optimizer *opt = make_opt(NQS_METHOD_ADAM, eta, 2, 2);
+    for (int t = 1; t <= 2; t++) {
+        assert_int_equal(nqs_optimizer_step(opt, O, 2, eloc, 2, par, NULL), NQS_OK);
+        for (int k = 0; k < 2; k++) assert_true(cabs(par[k] - (par0[k] - t * eta * step[k])) < 1e-14);
+    }
+    nqs_optimizer_free(opt);
+}
+
+/* SR through the optimizer on the rank-one example: delta = -(1, -i/2)/1.26,
+ * par <- par - 0.1 delta. */
+static void test_optimizer_sr_step_by_hand(void **state)
+{
+    (void)state;
+    const double complex O[4] = {1, I, -1, 0}, eloc[2] = {1, 3};
+    double complex par[2] = {0.3 + 0.2 * I, -0.1 * I};
+    struct nqs_optimizer *opt = make_opt(NQS_METHOD_SR, 0.1, 2, 2);
+    struct nqs_optimizer_info info;
+    assert_int_equal(nqs_optimizer_step(opt, O, 2, eloc, 2, par, &info), NQS_OK);
+    assert_true(cabs(par[0] - (0.3 + 0.2 * I + 0.1 / 1.26)) < 1e-14);
+    assert_true(cabs(par[1] - (-0.1 * I - 0.05 * I / 1.26)) < 1e-14);
+    assert_true(info.diag_shift == 0.01 && info.step == 0);
+    assert_true(fabs(info.delta_norm - sqrt(1.25) / 1.26) < 1e-14);
+    assert_true(fabs(creal(info.energy) - 2.0) < 1e-15);
+    nqs_optimizer_free(opt);
+}
+
+/* Schedules: eta_t = max(0.1 * 0.5^t, 0.02) = 0.1, 0.05, 0.025, 0.02;
+ * eps_t = max(0.04 * 0.1^t, 1e-4) = 0.04, 0.004, 4e-4, 1e-4. */
+static void test_optimizer_schedules(void **state)
+{
+    (void)state;
+    const double eta[4] = {0.1, 0.05, 0.025, 0.02}, eps[4] = {0.04, 0.004, 4e-4, 1e-4};
+    const int P = 6, n = 10;
+    double complex O[60], eloc[10], par[6] = {0};
+    make_data(P, n, P, 61, O, eloc);
+    struct nqs_optimizer_params p;
+    nqs_optimizer_params_default(&p);
+    p.learning_rate = 0.1;
+    p.learning_rate_decay = 0.5;
+    p.learning_rate_min = 0.02;
+    p.diag_shift = 0.04;
+    p.diag_shift_decay = 0.1;
+    p.diag_shift_min = 1e-4;
+    struct nqs_optimizer *opt = nqs_optimizer_alloc(&p, P, n);
+    for (int t = 0; t < 4; t++) {
+        struct nqs_optimizer_info info;
+        assert_int_equal(nqs_optimizer_step(opt, O, P, eloc, n, par, &info), NQS_OK);
+        assert_true(fabs(info.learning_rate - eta[t]) < 1e-15);
+        assert_true(fabs(info.diag_shift - eps[t]) < 1e-14 * eps[t]);
+        assert_int_equal(info.step, t);
+    }
+    /* guard rail: x10 from the current 1e-4, then set back */
+    assert_true(fabs(nqs_optimizer_raise_shift(opt, 10.0) - 1e-3) < 1e-18);
+    assert_true(fabs(nqs_optimizer_shift(opt) - 1e-3) < 1e-18);
+    assert_true(nqs_optimizer_raise_shift(opt, 0.5) < 0);
+    nqs_optimizer_set_shift(opt, 1e-4);
+    assert_true(nqs_optimizer_shift(opt) == 1e-4);
+    assert_true(nqs_optimizer_learning_rate(opt) == 0.02);
+    nqs_optimizer_free(opt);
+    opt = make_opt(NQS_METHOD_ADAM, 0.01, P, n);
+    assert_true(nqs_optimizer_raise_shift(opt, 10.0) < 0);
+    nqs_optimizer_free(opt);
+}
+
+/* NaN in eloc: NQS_ENUMERIC for every method, par and state untouched. */
+static void test_optimizer_nan_leaves_par_untouched(void **state)
+{
+    (void)state;
+    const int P = 12, n = 20;
+    double complex O[240], eloc[20], par[12], par_copy[12];
+    make_data(P, n, P, 71, O, eloc);
+    for (int k = 0; k < P; k++) par[k] = CMPLX(0.01 * k, -0.02 * k);
+    const enum nqs_opt_method methods[3] = {NQS_METHOD_SR, NQS_METHOD_ADAM, NQS_METHOD_SGD};
+    for (int m = 0; m < 3; m++) {
+        struct nqs_optimizer *opt = make_opt(methods[m], 0.05, P, n);
+        /* one good step so the Adam moments are non-zero */
+        assert_int_equal(nqs_optimizer_step(opt, O, P, eloc, n, par, NULL), NQS_OK);
+        size_t ns = nqs_optimizer_state_size(opt);
+        double *s0 = malloc(ns * sizeof *s0), *s1 = malloc(ns * sizeof *s1);
+        nqs_optimizer_state_get(opt, s0);
+        memcpy(par_copy, par, sizeof par);
+        double complex saved = eloc[5];
+        eloc[5] = CMPLX(1.0, NAN);
+        assert_int_equal(nqs_optimizer_step(opt, O, P, eloc, n, par, NULL), NQS_ENUMERIC);
+        eloc[5] = saved;
+        assert_memory_equal(par, par_copy, sizeof par);
+        nqs_optimizer_state_get(opt, s1);
+        assert_memory_equal(s0, s1, ns * sizeof *s0);
+        free(s0);
+        free(s1);
+        nqs_optimizer_free(opt);
+    }
+}
+
+/* Export after two steps, import into a fresh optimizer, and the third step
+ * is bitwise identical (Adam with moments; SR with decaying schedules). */
+static void test_optimizer_state_roundtrip_bitwise(void **state)
+{
+    (void)state;
+    const int P = 16, n = 24;
+    double complex O[3][24 * 16], eloc[3][24];
+    for (int k = 0; k < 3; k++) make_data(P, n, P, 81 + k, O[k], eloc[k]);
+    for (int m = 0; m < 2; m++) {
+        struct nqs_optimizer_params p;
+        nqs_optimizer_params_default(&p);
+        p.method = m == 0 ? NQS_METHOD_ADAM : NQS_METHOD_SR;
+        p.learning_rate = 0.03;
+        p.learning_rate_decay = 0.97;
+        p.diag_shift_decay = 0.9;
+        struct nqs_optimizer *a = nqs_optimizer_alloc(&p, P, n), *b = nqs_optimizer_alloc(&p, P, n);
+        double complex pa[16], pb[16];
+        for (int k = 0; k < P; k++) pa[k] = CMPLX(0.02 * k, 0.01);
+        assert_int_equal(nqs_optimizer_step(a, O[0], P, eloc[0], n, pa, NULL), NQS_OK);
+        assert_int_equal(nqs_optimizer_step(a, O[1], P, eloc[1], n, pa, NULL), NQS_OK);
+        size_t ns = nqs_optimizer_state_size(a);
+        assert_int_equal(ns, 6 + (m == 0 ? 4 * P : 0));
+        double *st = malloc(ns * sizeof *st);
+        nqs_optimizer_state_get(a, st);
+        memcpy(pb, pa, sizeof pa);
+        assert_int_equal(nqs_optimizer_state_set(b, st, ns), NQS_OK);
+        assert_int_equal(nqs_optimizer_step(a, O[2], P, eloc[2], n, pa, NULL), NQS_OK);
+        assert_int_equal(nqs_optimizer_step(b, O[2], P, eloc[2], n, pb, NULL), NQS_OK);
+        assert_memory_equal(pa, pb, sizeof pa);
+        /* a wrong size or another method is refused */
+        assert_int_equal(nqs_optimizer_state_set(b, st, ns - 1), NQS_EIO);
+        st[1] = m == 0 ? NQS_METHOD_SR : NQS_METHOD_ADAM;
+        assert_int_equal(nqs_optimizer_state_set(b, st, ns), NQS_EIO);
+        assert_non_null(strstr(nqs_last_error(), "method"));
+        free(st);
+        nqs_optimizer_free(a);
+        nqs_optimizer_free(b);
+    }
+}
+
+/* The option table's defaults and nqs_optimizer_params_default agree, and
+ * cross-key checks name the key. */
+static void test_optimizer_options_table(void **state)
+{
+    (void)state;
+    assert_int_equal(nqs_optimizer_n_options, NQS_OPTK_COUNT);
+    struct nqs_opt_val v[NQS_OPTK_COUNT];
+    memset(v, 0, sizeof v);
+    for (int k = 0; k < NQS_OPTK_COUNT; k++) {
+        const struct nqs_opt_def *d = &nqs_optimizer_options[k];
+        assert_non_null(d->name);
+        assert_non_null(d->def);
+        snprintf(v[k].str, sizeof v[k].str, "%s", d->def);
+        if (d->type == NQS_OPT_CHOICE) {
+            v[k].i = 0; /* the defaults are the first choice */
+            assert_int_equal(strncmp(d->choices, d->def, strlen(d->def)), 0);
+        } else {
+            v[k].x = strtod(d->def, NULL);
+            v[k].i = strtol(d->def, NULL, 10);
+            assert_true(v[k].x >= d->min && v[k].x <= d->max);
+        }
+    }
+    struct nqs_optimizer_params a, b;
+    assert_int_equal(nqs_optimizer_params_from_options(v, &a), NQS_OK);
+    nqs_optimizer_params_default(&b);
+    assert_int_equal(a.method, b.method);
+    assert_int_equal(a.iterations, b.iterations);
+    assert_true(a.learning_rate == b.learning_rate && a.diag_shift == b.diag_shift);
+    assert_true(a.learning_rate_decay == b.learning_rate_decay &&
+                a.learning_rate_min == b.learning_rate_min);
+    assert_true(a.diag_shift_decay == b.diag_shift_decay && a.diag_shift_min == b.diag_shift_min);
+    assert_true(a.diag_scale == b.diag_scale);
+    assert_int_equal(a.sr.solver, b.sr.solver);
+    assert_true(a.sr.cg_tol == b.sr.cg_tol && a.sr.cg_maxiter == b.sr.cg_maxiter);
+    assert_true(a.sr.mem_budget == b.sr.mem_budget);
+    /* solver = minsr with diag_scale, and with a shift that decays to 0 */
+    v[NQS_OPTK_SOLVER].i = 3;
+    v[NQS_OPTK_DIAG_SCALE].x = 0.1;
+    assert_int_equal(nqs_optimizer_params_from_options(v, &a), NQS_EINVAL);
+    assert_non_null(strstr(nqs_last_error(), "diag_scale"));
+    v[NQS_OPTK_DIAG_SCALE].x = 0;
+    v[NQS_OPTK_DIAG_SHIFT_DECAY].x = 0.9;
+    v[NQS_OPTK_DIAG_SHIFT_MIN].x = 0;
+    assert_int_equal(nqs_optimizer_params_from_options(v, &a), NQS_EINVAL);
+    assert_non_null(strstr(nqs_last_error(), "diag_shift"));
+    v[NQS_OPTK_METHOD].i = 1; /* adam ignores SR keys */
+    assert_int_equal(nqs_optimizer_params_from_options(v, &a), NQS_OK);
+    assert_int_equal(a.method, NQS_METHOD_ADAM);
+    /* dense forced over memory_budget = 1 GiB: 16 * 9000^2 = 1296000000 bytes */
+    nqs_optimizer_params_default(&a);
+    a.sr.solver = NQS_SR_DENSE;
+    a.sr.mem_budget = 1024.0 * 1024 * 1024;
+    assert_int_equal(nqs_optimizer_check(&a, 9000, 1000), NQS_ENOMEM);
+    assert_non_null(strstr(nqs_last_error(), "1296000000 bytes"));
+    assert_null(nqs_optimizer_alloc(&a, 9000, 1000));
+    a.method = NQS_METHOD_ADAM; /* no S for Adam */
+    assert_int_equal(nqs_optimizer_check(&a, 9000, 1000), NQS_OK);
+    a.method = NQS_METHOD_SR;
+    a.learning_rate = -1;
+    assert_int_equal(nqs_optimizer_check(&a, 9000, 1000), NQS_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sr_solvers_agree_few_params),
+        cmocka_unit_test(test_sr_solvers_agree_many_params),
+        cmocka_unit_test(test_sr_dense_cg_match_reference_with_diag_scale),
+        cmocka_unit_test(test_sr_rank_one_by_hand),
+        cmocka_unit_test(test_sr_force_is_energy_gradient),
+        cmocka_unit_test(test_sr_centring_removes_constant_shift),
+        cmocka_unit_test(test_sr_cg_not_converged_is_status),
+        cmocka_unit_test(test_sr_cg_returns_best_iterate),
+        cmocka_unit_test(test_sr_error_paths),
+        cmocka_unit_test(test_sr_auto_choice),
+        cmocka_unit_test(test_optimizer_sgd_first_step_by_hand),
+        cmocka_unit_test(test_optimizer_adam_two_steps_by_hand),
+        cmocka_unit_test(test_optimizer_sr_step_by_hand),
+        cmocka_unit_test(test_optimizer_schedules),
+        cmocka_unit_test(test_optimizer_nan_leaves_par_untouched),
+        cmocka_unit_test(test_optimizer_state_roundtrip_bitwise),
+        cmocka_unit_test(test_optimizer_options_table),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
