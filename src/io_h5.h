@@ -139,7 +139,9 @@ int nqs_h5_append(struct nqs_h5 *f, const struct nqs_h5_row *row);
 
 /* Write a checkpoint of all n_chains chains into the inactive slot, flush and
  * fsync, then name it in /checkpoint/active and flush and fsync again; a crash
- * at any point leaves the previous checkpoint valid. */
+ * at any point leaves the previous checkpoint valid. ck->iteration = K means K
+ * iterations are complete: NQS_EINVAL if fewer than K rows were appended
+ * (append the row of iteration K - 1 first). */
 int nqs_h5_checkpoint_write(struct nqs_h5 *f, const struct nqs_h5_checkpoint *ck);
 
 /* Read the active checkpoint: scalars, params, optimiser state, and chains
