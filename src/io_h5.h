@@ -1,0 +1,200 @@
+/*
+ * io_h5.h - the HDF5 result file of a run (layout: docs/results-format.md).
+ *
+ * Life of a file:
+ *   nqs_h5_create()            root attributes, empty /history, two empty
+ *                              checkpoint slots, then SWMR write mode
+ *   nqs_h5_append()            one /history row per iteration, flushed
+ *   nqs_h5_checkpoint_write()  into the inactive slot, then /checkpoint/active
+ *   nqs_h5_finish()            leaves SWMR mode, writes /result, /reference
+ *   nqs_h5_close()             closes (if still open) and frees the handle
+ * or, to continue a run:
+ *   nqs_h5_restart()           checks the file, truncates /history to the
+ *                              checkpoint, drops /result and /reference,
+ *                              re-enters SWMR write mode
+ *   nqs_h5_checkpoint_read()   the state of any range of global chain indices
+ *
+ * While the run is going the file is in single-writer/multiple-reader mode:
+ * readers open it with H5F_ACC_SWMR_READ (h5py: File(path, "r", swmr=True)).
+ * Every append and checkpoint is flushed, so after a SIGKILL the file holds
+ * every completed row and the last completed checkpoint; until the next
+ * restart (or `h5clear -s FILE`) such a file must be opened with SWMR read,
+ * because its superblock still says a writer has it open.
+ * Only rank 0 of an MPI run uses this module. Not thread safe (HDF5 is not).
+ * Every failure is NQS_EIO (NQS_EINVAL for bad arguments, NQS_ENOMEM) with a
+ * message naming the file and the HDF5 object; HDF5's own error printing is
+ * switched off.
+ */
+#ifndef NQS_IO_H5_H
+#define NQS_IO_H5_H
+
+#include <complex.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The float64 columns of /history, in file order, after the int64 column
+ * `iteration`: X(name, one-line meaning). Adding a column is one line here;
+ * the struct field, the dataset and its `description` attribute follow. */
+#define NQS_H5_COLUMNS(X)                                                                  \
+    X(energy, "Monte Carlo mean of Re E_loc (Pauli units)")                                \
+    X(energy_imag, "mean of Im E_loc (should be ~0 within error)")                          \
+    X(energy_error, "standard error of energy, autocorrelation-aware")                      \
+    X(energy_variance, "<|E_loc - E|^2>")                                                   \
+    X(v_score, "N * variance / energy^2")                                                   \
+    X(acceptance, "Metropolis acceptance rate")                                             \
+    X(rhat, "split-Rhat of E_loc over chains")                                              \
+    X(tau, "integrated autocorrelation time of E_loc, in samples")                          \
+    X(wall_time, "seconds since the run started (cumulative over restarts)")                \
+    X(learning_rate, "learning rate used in this iteration's update")                       \
+    X(diag_shift, "absolute SR diagonal shift used (0 for SGD/Adam)")                       \
+    X(sr_residual, "relative residual of the SR linear solve (0 for direct solvers)")       \
+    X(grad_norm, "||F||_2, norm of the energy gradient")                                    \
+    X(n_samples, "samples used this iteration (all chains)")                                \
+    X(samples_total, "cumulative samples used since the start of the run")
+
+/* One /history row. */
+struct nqs_h5_row {
+    long iteration; /* int64 column `iteration`, from 0 */
+#define NQS_H5_FIELD_(name, meaning) double name;
+    NQS_H5_COLUMNS(NQS_H5_FIELD_)
+#undef NQS_H5_FIELD_
+};
+
+#define NQS_H5_COUNT_(name, meaning) +1
+enum { NQS_H5_N_COLS = 0 NQS_H5_COLUMNS(NQS_H5_COUNT_) }; /* float64 columns */
+#undef NQS_H5_COUNT_
+
+/* The float64 columns as a table (io_h5.c), in file order. */
+struct nqs_h5_column {
+    const char *name;
+    const char *meaning;
+    size_t offset; /* of the double in struct nqs_h5_row */
+};
+extern const struct nqs_h5_column nqs_h5_columns[NQS_H5_N_COLS];
+
+/* Root attributes and checkpoint sizes. For nqs_h5_create every pointer is
+ * borrowed; NULL strings are written as "", except version, git_commit and
+ * date which default to NQS_VERSION, NQS_GIT_COMMIT and the current UTC time
+ * (ISO 8601). From nqs_h5_get_meta the strings belong to the handle. */
+struct nqs_h5_meta {
+    const char *version, *git_commit, *date, *command_line;
+    const char *input;       /* effective INI text */
+    const char *lattice;     /* e.g. "square 4x4 periodic,periodic" */
+    const char *hamiltonian; /* registry name */
+    const char *model;       /* registry name */
+    int shared;              /* model shares weights over translations */
+    int n_sites, n_params;   /* N, complex parameters: both >= 1 */
+    int n_chains;            /* chains of the whole run (all ranks), >= 1 */
+    int rng_state_bytes;     /* bytes of one chain's RNG state, >= 0 */
+    int optimizer_state_len; /* doubles of optimiser state, >= 0 */
+};
+
+/* One checkpoint. Arrays are caller-owned: params (n_params), optimizer_state
+ * (optimizer_state_len; may be NULL when 0), chains (count x n_sites, row r is
+ * global chain first + r), rng_state (count x rng_state_bytes). */
+struct nqs_h5_checkpoint {
+    long iteration;       /* iterations completed */
+    double wall_time;     /* cumulative seconds */
+    double samples_total; /* cumulative samples */
+    double complex *params;
+    double *optimizer_state;
+    int8_t *chains;
+    uint8_t *rng_state;
+};
+
+/* /result attributes computed by the caller; n_sites, n_params, model and
+ * shared are taken from the file's meta. */
+struct nqs_h5_result {
+    double energy, energy_error, energy_variance, v_score;
+    double tau, rhat, acceptance;
+    long n_samples;
+};
+
+/* /reference: written when energy is finite. source borrowed. */
+struct nqs_h5_reference {
+    double energy; /* Pauli units */
+    const char *source;
+};
+
+/* One scalar observable of the final evaluation: attributes `name` and
+ * `name_error` of /result/observables. `name` must match [A-Za-z0-9_]+, must
+ * not end in "_error" and must be unique. */
+struct nqs_h5_observable {
+    const char *name;
+    double value, error;
+};
+
+struct nqs_h5;
+
+/* Create `path` (see the life cycle above) and return the open handle in
+ * *out. An existing path is refused unless `force` (then truncated):
+ * NQS_EIO "refusing to overwrite FILE (use --force)". NQS_EIO naming the file
+ * and the system's reason if it cannot be created; NQS_EINVAL for impossible
+ * sizes in `meta`. */
+int nqs_h5_create(const char *path, const struct nqs_h5_meta *meta, int force,
+                  struct nqs_h5 **out);
+
+/* Append one /history row to every column and flush. */
+int nqs_h5_append(struct nqs_h5 *f, const struct nqs_h5_row *row);
+
+/* Write a checkpoint of all n_chains chains into the inactive slot, flush and
+ * fsync, then name it in /checkpoint/active and flush and fsync again; a crash
+ * at any point leaves the previous checkpoint valid. ck->iteration = K means K
+ * iterations are complete: NQS_EINVAL if fewer than K rows were appended
+ * (append the row of iteration K - 1 first). */
+int nqs_h5_checkpoint_write(struct nqs_h5 *f, const struct nqs_h5_checkpoint *ck);
+
+/* Read the active checkpoint: scalars, params, optimiser state, and chains
+ * and RNG states of the global chains [first, first + count), so a restart may
+ * spread chains over ranks differently. NQS_EIO "FILE has no checkpoint" if
+ * none was written; NQS_EINVAL for a chain range outside [0, n_chains). */
+int nqs_h5_checkpoint_read(struct nqs_h5 *f, int first, int count, struct nqs_h5_checkpoint *ck);
+
+/* Leave SWMR mode, reopen normally and write /result (with `res`), the
+ * observables and, if ref != NULL and ref->energy is finite, /reference with
+ * relative_error = |E - E_ref| / |E_ref|. Closes the file; the handle must
+ * still be released with nqs_h5_close(). NQS_EINVAL for a bad observable name. */
+int nqs_h5_finish(struct nqs_h5 *f, const struct nqs_h5_result *res,
+                  const struct nqs_h5_reference *ref, const struct nqs_h5_observable *obs,
+                  int n_obs);
+
+/* Close the file if still open and free the handle; NULL is a no-op. Returns
+ * NQS_EIO if the final flush fails (the handle is freed regardless). */
+int nqs_h5_close(struct nqs_h5 *f);
+
+/* Continue from `path`: open it read-write (clearing the "open for writing"
+ * mark a killed run leaves), check it is an nqsvmc file with a checkpoint,
+ * and, if `expect` != NULL, that lattice, hamiltonian, model, n_sites,
+ * n_params, n_chains, rng_state_bytes and optimizer_state_len match (NQS_EIO
+ * naming the first difference; nothing in the file is changed then). Then
+ * truncate every /history column to the checkpoint's iteration count, delete
+ * /result and /reference, and re-enter SWMR write mode. Messages: "FILE has no
+ * checkpoint", "FILE is not an HDF5 file", "FILE is not an nqsvmc result
+ * file ...", "FILE is corrupt ...: <object>". Never call it on a file a live
+ * run still writes. */
+int nqs_h5_restart(const char *path, const struct nqs_h5_meta *expect, struct nqs_h5 **out);
+
+/* The file's meta (strings owned by the handle). */
+const struct nqs_h5_meta *nqs_h5_get_meta(const struct nqs_h5 *f);
+/* Rows in /history (after a restart: the checkpoint's iteration count). */
+long nqs_h5_n_rows(const struct nqs_h5 *f);
+/* Iteration of the active checkpoint, -1 if none. */
+long nqs_h5_checkpoint_iteration(const struct nqs_h5 *f);
+
+/* Read helpers; the file is opened read-only (SWMR read first, so they work
+ * while a run writes the file and after a crash) and closed again. */
+/* The /history column `name` (any numeric column, converted to double) into a
+ * malloc'd array *out of *n entries (caller frees; NULL when *n == 0). */
+int nqs_h5_read_column(const char *path, const char *name, double **out, long *n);
+/* String attribute `name` of `object` ("/", "/reference", ...) as a malloc'd
+ * string (caller frees). */
+int nqs_h5_read_attr_string(const char *path, const char *object, const char *name, char **out);
+/* Numeric attribute `name` of `object`, converted to double. */
+int nqs_h5_read_attr_double(const char *path, const char *object, const char *name, double *out);
+
+/* Testing only: make the next checkpoint writes stop (as if the process died)
+ * after writing `n_datasets` datasets of the slot, before /checkpoint/active
+ * is written; they return NQS_EIO "simulated crash". -1 switches it off. */
+void nqs_h5_test_crash_checkpoint(int n_datasets);
+
+#endif
