@@ -30,4 +30,8 @@ int nqs_cmd_exact(const struct nqs_cli *cli); /* src/exact.c */
 int nqs_cmd_run(const struct nqs_cli *cli);   /* src/driver.c */
 int nqs_cmd_bench(const struct nqs_cli *cli); /* src/bench.c */
 
+/* Keys of [sampler] [optimizer] [output] [observables] for --help (src/driver.c). */
+#include <stdio.h>
+void nqs_driver_print_help(FILE *out);
+
 #endif

@@ -52,12 +52,25 @@ static const struct nqs_opt_def driver_output_options[] = {
     {"final_samples", NQS_OPT_INT, "0",
      "samples of the final evaluation (0: 4 x [sampler] samples)", NULL, 0, 1e9},
     {"exact_reference", NQS_OPT_CHOICE, "auto",
-     "compute the reference energy by exact diagonalisation: auto = when the sector has at most "
-     "3e6 states and no reference_energy is given",
+     "reference energy by exact diagonalisation: auto = when neither [hamiltonian] "
+     "reference_energy nor the literature table (periodic TFIM chains, Heisenberg 4x4..10x10, "
+     "J1-J2 6x6, chain 80) gives one and the sector has at most 3e6 states",
      "auto|true|false", 0, 0},
     {"print_every", NQS_OPT_INT, "10", "progress line every K iterations when stderr is not a terminal",
      NULL, 1, 1e9},
 };
+
+void nqs_driver_print_help(FILE *out)
+{
+    fprintf(out, "\n[sampler]\n");
+    nqs_opt_print_help(out, nqs_sampler_options, nqs_sampler_n_options);
+    fprintf(out, "\n[optimizer]\n");
+    nqs_opt_print_help(out, nqs_optimizer_options, nqs_optimizer_n_options);
+    fprintf(out, "\n[output]\n");
+    nqs_opt_print_help(out, driver_output_options, OUT_N);
+    fprintf(out, "\n[observables] (measured in the final evaluation)\n");
+    nqs_opt_print_help(out, nqs_obs_options, nqs_obs_n_options);
+}
 
 static volatile sig_atomic_t driver_stop_signal = 0;
 

@@ -129,6 +129,7 @@ static void main_print_help(void)
     printf("%s\n", main_conventions);
     printf("Keys (type, default): meaning\n");
     nqs_problem_print_help(stdout);
+    nqs_driver_print_help(stdout);
     printf("\nExit status: 0 success, 1 error, 2 invalid input or usage, 3 run stopped on\n"
            "request with its state saved. NQS_DEBUG=1 also prints where an error was raised.\n");
 }
@@ -138,9 +139,10 @@ static void main_print_command_help(const struct main_command *cmd)
     printf("Usage: nqs %s %s\n\n%s\nOptions:\n", cmd->name, cmd->args, cmd->text);
     main_print_flags(stdout, cmd->flags);
     printf("  %-26s %s\n", "-h, --help", "this help");
-    if (cmd->fn == nqs_cmd_info || cmd->fn == nqs_cmd_exact) {
+    if (cmd->fn == nqs_cmd_info || cmd->fn == nqs_cmd_exact || cmd->fn == nqs_cmd_run) {
         printf("\n%s\nKeys (type, default): meaning\n", main_conventions);
         nqs_problem_print_help(stdout);
+        if (cmd->fn == nqs_cmd_run) nqs_driver_print_help(stdout);
     }
 }
 
