@@ -182,6 +182,12 @@ void nqs_optimizer_free(struct nqs_optimizer *opt)
     free(opt);
 }
 
+int nqs_optimizer_set_chains(struct nqs_optimizer *opt, int n_chains, int first_chain, int n_local,
+                             int per_chain)
+{
+    return nqs_sr_set_chains(opt->sr, n_chains, first_chain, n_local, per_chain);
+}
+
 const struct nqs_optimizer_params *nqs_optimizer_params(const struct nqs_optimizer *opt)
 {
     return &opt->par;

@@ -7,6 +7,16 @@
  * update by the push-through identity). Formulas: PHYSICS.md "Stochastic
  * reconfiguration"; interface and conventions: sr.h.
  *
+ * Reproducibility (sr.h "Chains and ranks"): every sum over samples is a sum
+ * over chains of per-chain partial sums. A chain's partial sum is computed
+ * by one thread from that chain's rows, by the loops below or by zherk (whose
+ * bits do not depend on the OpenBLAS thread count, unlike zgemv with a
+ * transposed row-major matrix, zgemm, ztrsm and zpotrf: measured with
+ * OpenBLAS 0.3.21); the sum over chains and ranks is exact (rsum.h). The
+ * Cholesky factorisations run on one OpenBLAS thread. Scalars that steer
+ * conjugate gradient (dot products, norms) are plain loops, so every rank
+ * takes the same decisions.
+ *
  * Storage: Obar is n x P row-major (ld = P), which LAPACK/BLAS in column-major
  * order see as the P x n matrix A = Obar^T. Then A A^H = conj(S) and
  * A^H A = conj(Obar Obar^H); both are Hermitian, so we factorise the conjugated
@@ -23,7 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm.h"
 #include "error.h"
+#include "rsum.h"
 
 struct nqs_sr {
     int n_par;
@@ -38,52 +50,98 @@ struct nqs_sr {
     double complex *r, *z, *p, *q, *xbest; /* n_par each: cg vectors */
     double complex *w;        /* n_max: Obar v, and the minsr right-hand side */
     double complex *smat;     /* P x P lower, column-major (dense) */
-    double complex *tmat;     /* n_max x n_max lower, column-major (minsr) */
+    double complex *tmat;     /* N_s x N_s lower, column-major (minsr) */
+    /* chain layout (nqs_sr_set_chains; default: each solve's rows are one chain) */
+    int layout_set;
+    int n_chains, first_chain, n_local, per_chain;
+    int n_total_max;          /* N_s the minsr buffers hold: all ranks' samples */
+    double complex *part;     /* n_local x n_par per-chain partial sums */
+    double *racc;             /* NQS_RSUM_LEVELS x 2 n_par: exact-sum accumulators, vectors */
+    double *sacc;             /* NQS_RSUM_LEVELS x P (P + 1): same for S's lower triangle (dense) */
+    double complex *obar_all; /* minsr on several ranks: all N_s rows of Obar, then ebar */
+    double complex *ebar_all;
+    double complex *y;        /* N_s: minsr's sample-space vector */
 };
 
 /* ------------------------------------------------------------------ reductions
- * Every sum over samples passes through exactly one of these. In this serial
- * build they are the identity; the MPI layer replaces the bodies by
- * MPI_Allreduce(MPI_IN_PLACE, buf, count, MPI_C_DOUBLE_COMPLEX / MPI_DOUBLE /
- * MPI_LONG, MPI_SUM, comm). Callers pass rank-local partial sums and get the
- * global sum on every rank. For the reproducibility promise of DESIGN.md
- * ("same numbers on any number of ranks") the MPI version must reduce in rank
- * order (e.g. gather + ordered sum) rather than rely on MPI_Allreduce's order. */
+ * Sums over samples: per-chain partial sums (one thread per chain, rows in
+ * order), then the exact sum over chains and ranks (rsum.h). The per-chain
+ * kernels are plain loops: without -ffast-math and with -ffp-contract=off
+ * (GCC's default in ISO C mode) every partial sum is evaluated in the order
+ * written, whatever the vector width. */
 
-/* Sum of complex partial sums over ranks (means, S, F, Obar^H w). */
-static void sr_allreduce(struct nqs_sr *sr, double complex *buf, size_t count)
+/* y += sum_s conj(A_s) x_s over `rows` rows of A (leading dimension lda),
+ * column tiles of SR_TILE entries so y stays in L1 while the rows stream. */
+#define SR_TILE 512
+static void sr_adjoint_rows(int P, const double complex *A, size_t lda, const double complex *x,
+                            int rows, double complex *y)
 {
-    (void)sr;
-    (void)buf;
-    (void)count;
+    double *yy = (double *)y;
+    for (int p0 = 0; p0 < P; p0 += SR_TILE) {
+        int pn = P - p0 < SR_TILE ? P - p0 : SR_TILE;
+        double *yt = yy + 2 * (size_t)p0;
+        for (int s = 0; s < rows; s++) {
+            const double *a = (const double *)(A + (size_t)s * lda + p0);
+            const double xr = creal(x[s]), xi = cimag(x[s]);
+            for (int k = 0; k < pn; k++) {
+                double ar = a[2 * k], ai = a[2 * k + 1];
+                yt[2 * k] += ar * xr + ai * xi;
+                yt[2 * k + 1] += ar * xi - ai * xr;
+            }
+        }
+    }
 }
 
-/* Sum of real partial sums over ranks (diag(S) for the preconditioner). */
-static void sr_allreduce_real(struct nqs_sr *sr, double *buf, size_t count)
+/* sum_p a_p v_p with four interleaved partial sums (fixed order). */
+static double complex sr_dot_row(int P, const double complex *a, const double complex *v)
 {
-    (void)sr;
-    (void)buf;
-    (void)count;
+    const double *x = (const double *)a, *y = (const double *)v;
+    double re[4] = {0, 0, 0, 0}, im[4] = {0, 0, 0, 0};
+    int p = 0;
+    for (; p + 4 <= P; p += 4)
+        for (int u = 0; u < 4; u++) {
+            double ar = x[2 * (p + u)], ai = x[2 * (p + u) + 1];
+            double vr = y[2 * (p + u)], vi = y[2 * (p + u) + 1];
+            re[u] += ar * vr - ai * vi;
+            im[u] += ar * vi + ai * vr;
+        }
+    for (; p < P; p++) {
+        double ar = x[2 * p], ai = x[2 * p + 1], vr = y[2 * p], vi = y[2 * p + 1];
+        re[0] += ar * vr - ai * vi;
+        im[0] += ar * vi + ai * vr;
+    }
+    return CMPLX((re[0] + re[1]) + (re[2] + re[3]), (im[0] + im[1]) + (im[2] + im[3]));
 }
 
-/* Total number of samples over ranks. */
-static long sr_allreduce_count(struct nqs_sr *sr, long n_local)
+/* conj(a) . b and ||a||^2 over P entries, in order: the same bits on every rank. */
+static double complex sr_vdot(int P, const double complex *a, const double complex *b)
 {
-    (void)sr;
-    return n_local;
+    double re = 0, im = 0;
+    for (int p = 0; p < P; p++) {
+        double ar = creal(a[p]), ai = cimag(a[p]), br = creal(b[p]), bi = cimag(b[p]);
+        re += ar * br + ai * bi;
+        im += ar * bi - ai * br;
+    }
+    return CMPLX(re, im);
 }
 
-/* minSR works on all N_s samples at once: Obar Obar^H is N_s x N_s. With MPI
- * the rows of Obar and ebar live on different ranks; this function must then
- * gather them (MPI_Allgatherv of the local row blocks, in rank order, into a
- * buffer of N_s rows sized from the global count at allocation), after which
- * every rank factorises the same matrix, and delta = Obar^H y is computed from
- * the gathered rows (or from local rows and y's local block + sr_allreduce).
- * Serial build: the local rows are all rows; returns the row count. */
-static int sr_gather_samples(struct nqs_sr *sr, int n_local)
+static double sr_norm(int P, const double complex *a) { return sqrt(creal(sr_vdot(P, a, a))); }
+
+/* Exact sum over chains and ranks of the n_local partial vectors in sr->part
+ * (count complex entries each, stride n_par) into out. */
+static int sr_reduce_part(struct nqs_sr *sr, size_t count, double complex *out)
 {
-    (void)sr;
-    return n_local;
+    return nqs_rsum_terms((const double *)sr->part, sr->n_local, 2 * (size_t)sr->n_par,
+                          2 * count, sr->n_chains, sr->racc, (double *)out);
+}
+
+/* Default layout: the rows of this call are one chain. */
+static void sr_layout_for_call(struct nqs_sr *sr, int n)
+{
+    if (sr->layout_set) return;
+    sr->n_chains = sr->n_local = 1;
+    sr->first_chain = 0;
+    sr->per_chain = n;
 }
 
 /* ------------------------------------------------------------------ helpers */
@@ -123,6 +181,10 @@ static void *sr_alloc_bytes(double bytes)
     return ptr;
 }
 
+/* Bytes of the dense solver: S (16 P^2) and the exact-sum accumulators of its
+ * lower triangle (8 NQS_RSUM_LEVELS P (P + 1)). */
+static double sr_dense_bytes(double P) { return 16.0 * P * P + 8.0 * NQS_RSUM_LEVELS * P * (P + 1); }
+
 int nqs_sr_check(int n_par, int n_samples, const struct nqs_sr_options *opt)
 {
     if (n_par <= 0 || n_samples <= 0)
@@ -134,12 +196,12 @@ int nqs_sr_check(int n_par, int n_samples, const struct nqs_sr_options *opt)
     if (!(opt->cg_tol > 0) || opt->cg_maxiter < 1 || !(opt->mem_budget >= 0))
         NQS_ERROR(NQS_EINVAL, "[optimizer] cg_tol must be > 0, cg_maxiter >= 1 and memory_budget "
                   ">= 0 (got %g, %d, %g bytes)", opt->cg_tol, opt->cg_maxiter, opt->mem_budget);
-    double bytes_s = 16.0 * n_par * n_par, bytes_t = 16.0 * n_samples * n_samples;
+    double bytes_s = sr_dense_bytes(n_par), bytes_t = 16.0 * n_samples * n_samples;
     if (opt->solver == NQS_SR_DENSE && bytes_s > opt->mem_budget)
         NQS_ERROR(NQS_ENOMEM, "[optimizer] solver = dense needs %.0f bytes (%.3f GiB) for the "
-                  "%d x %d matrix S, over memory_budget = %.3f GiB; raise memory_budget or use "
-                  "solver = cg", bytes_s, bytes_s / SR_GIB, n_par, n_par,
-                  opt->mem_budget / SR_GIB);
+                  "%d x %d matrix S and its exact-sum accumulators, over memory_budget = %.3f "
+                  "GiB; raise memory_budget or use solver = cg", bytes_s, bytes_s / SR_GIB, n_par,
+                  n_par, opt->mem_budget / SR_GIB);
     if (opt->solver == NQS_SR_MINSR && bytes_t > opt->mem_budget)
         NQS_ERROR(NQS_ENOMEM, "[optimizer] solver = minsr needs %.0f bytes (%.3f GiB) for the "
                   "%d x %d sample-space matrix, over memory_budget = %.3f GiB; raise "
@@ -148,37 +210,78 @@ int nqs_sr_check(int n_par, int n_samples, const struct nqs_sr_options *opt)
     return NQS_OK;
 }
 
+/* Buffers that depend on the chain layout: which solvers are possible (from
+ * the total sample count N_s of all ranks), S and its accumulators, the minsr
+ * matrix and vector, the per-chain partial sums, and on several ranks the
+ * gathered rows for minsr. Frees the previous ones first. */
+static int sr_layout_alloc(struct nqs_sr *sr, int n_total)
+{
+    double P = sr->n_par, N = n_total;
+    double bytes_s = sr_dense_bytes(P), bytes_t = 16.0 * N * N;
+    free(sr->smat);
+    free(sr->sacc);
+    free(sr->tmat);
+    free(sr->y);
+    free(sr->part);
+    free(sr->obar_all);
+    sr->smat = sr->tmat = sr->y = sr->part = sr->obar_all = sr->ebar_all = NULL;
+    sr->sacc = NULL;
+    sr->can_dense = sr->can_minsr = 0;
+    sr->n_total_max = n_total;
+    switch (sr->opt.solver) {
+    case NQS_SR_DENSE: sr->can_dense = 1; break;
+    case NQS_SR_MINSR: sr->can_minsr = 1; break;
+    case NQS_SR_AUTO:
+        /* minsr first (P > N_s, rho = 0); dense as the rho > 0 alternative when
+         * both matrices fit together, or as the first choice for P <= N_s. */
+        sr->can_minsr = sr->n_par > n_total && bytes_t <= sr->opt.mem_budget;
+        sr->can_dense = sr->n_par <= NQS_SR_DENSE_MAX_PAR &&
+                        bytes_s + (sr->can_minsr ? bytes_t : 0.0) <= sr->opt.mem_budget;
+        break;
+    case NQS_SR_CG:
+    case NQS_SR_NONE: break;
+    }
+    sr->part = malloc((size_t)sr->n_local * (size_t)sr->n_par * sizeof *sr->part);
+    if (!sr->part) return NQS_ENOMEM;
+    /* Zeroed once: the factorisations only read and write the lower triangle. */
+    if (sr->can_dense) {
+        sr->smat = sr_alloc_bytes(16.0 * P * P);
+        sr->sacc = sr_alloc_bytes(8.0 * NQS_RSUM_LEVELS * P * (P + 1));
+        if (!sr->smat || !sr->sacc) return NQS_ENOMEM;
+    }
+    if (sr->can_minsr) {
+        sr->tmat = sr_alloc_bytes(bytes_t);
+        sr->y = malloc(N * sizeof *sr->y);
+        if (!sr->tmat || !sr->y) return NQS_ENOMEM;
+        if (nqs_comm_size() > 1) { /* rows of every rank, then ebar of every rank */
+            sr->obar_all = sr_alloc_bytes(16.0 * N * (P + 1));
+            if (!sr->obar_all) return NQS_ENOMEM;
+            sr->ebar_all = sr->obar_all + (size_t)n_total * (size_t)sr->n_par;
+        }
+    }
+    return NQS_OK;
+}
+
 struct nqs_sr *nqs_sr_alloc(int n_par, int n_samples, const struct nqs_sr_options *opt)
 {
     struct nqs_sr *sr = NULL;
     if (nqs_sr_check(n_par, n_samples, opt) != NQS_OK) return NULL;
     double P = n_par, N = n_samples;
-    double bytes_s = 16.0 * P * P, bytes_t = 16.0 * N * N;
 
     sr = calloc(1, sizeof *sr);
     if (!sr) goto nomem;
     sr->n_par = n_par;
     sr->n_max = n_samples;
     sr->opt = *opt;
-    switch (opt->solver) {
-    case NQS_SR_DENSE: sr->can_dense = 1; break;
-    case NQS_SR_MINSR: sr->can_minsr = 1; break;
-    case NQS_SR_AUTO:
-        /* minsr first (P > N_s, rho = 0); dense as the rho > 0 alternative when
-         * both matrices fit together, or as the first choice for P <= N_s. */
-        sr->can_minsr = n_par > n_samples && bytes_t <= opt->mem_budget;
-        sr->can_dense = n_par <= NQS_SR_DENSE_MAX_PAR &&
-                        bytes_s + (sr->can_minsr ? bytes_t : 0.0) <= opt->mem_budget;
-        break;
-    case NQS_SR_CG:
-    case NQS_SR_NONE: break;
-    }
+    sr->n_chains = sr->n_local = 1;
+    sr->per_chain = n_samples;
 
     sr->ebar = malloc(N * sizeof *sr->ebar);
-    if (!sr->ebar) goto nomem;
+    sr->racc = malloc(2.0 * NQS_RSUM_LEVELS * P * sizeof *sr->racc);
+    sr->mean = malloc(P * sizeof *sr->mean);
+    if (!sr->ebar || !sr->racc || !sr->mean) goto nomem;
     if (opt->solver != NQS_SR_NONE) {
         sr->obar = sr_alloc_bytes(16.0 * N * P);
-        sr->mean = malloc(P * sizeof *sr->mean);
         sr->diag = malloc(P * sizeof *sr->diag);
         sr->minv = malloc(P * sizeof *sr->minv);
         sr->r = malloc(P * sizeof *sr->r);
@@ -187,14 +290,11 @@ struct nqs_sr *nqs_sr_alloc(int n_par, int n_samples, const struct nqs_sr_option
         sr->q = malloc(P * sizeof *sr->q);
         sr->xbest = malloc(P * sizeof *sr->xbest);
         sr->w = malloc(N * sizeof *sr->w);
-        if (!sr->obar || !sr->mean || !sr->diag || !sr->minv || !sr->r || !sr->z || !sr->p ||
-            !sr->q || !sr->xbest || !sr->w)
+        if (!sr->obar || !sr->diag || !sr->minv || !sr->r || !sr->z || !sr->p || !sr->q ||
+            !sr->xbest || !sr->w)
             goto nomem;
     }
-    /* Zeroed once: the factorisations only read and write the lower triangle,
-     * so the upper one stays defined (for the MPI reduction of the full array). */
-    if (sr->can_dense && !(sr->smat = sr_alloc_bytes(bytes_s))) goto nomem;
-    if (sr->can_minsr && !(sr->tmat = sr_alloc_bytes(bytes_t))) goto nomem;
+    if (sr_layout_alloc(sr, n_samples) != NQS_OK) goto nomem;
     return sr;
 
 nomem:
@@ -203,6 +303,36 @@ nomem:
                   16.0 * N * P / SR_GIB);
     nqs_sr_free(sr);
     return NULL;
+}
+
+int nqs_sr_set_chains(struct nqs_sr *sr, int n_chains, int first_chain, int n_local, int per_chain)
+{
+    if (n_chains < 1 || per_chain < 1 || n_local < 1 || first_chain < 0 ||
+        first_chain + n_local > n_chains)
+        NQS_ERROR(NQS_EINVAL, "SR chain layout: chains %d..%d of %d with %d samples each is not "
+                  "a valid block", first_chain, first_chain + n_local - 1, n_chains, per_chain);
+    if ((long)n_local * per_chain > sr->n_max)
+        NQS_ERROR(NQS_EINVAL, "SR chain layout: %d chains x %d samples exceed the %d samples the "
+                  "solver was allocated for", n_local, per_chain, sr->n_max);
+    int split_first, split_count;
+    nqs_comm_split(n_chains, nqs_comm_rank(), nqs_comm_size(), &split_first, &split_count);
+    if (nqs_comm_size() > 1 && (first_chain != split_first || n_local != split_count))
+        NQS_ERROR(NQS_EINVAL, "SR chain layout: rank %d holds chains %d..%d, nqs_comm_split "
+                  "gives %d..%d", nqs_comm_rank(), first_chain, first_chain + n_local - 1,
+                  split_first, split_first + split_count - 1);
+    long n_total = (long)n_chains * per_chain;
+    if (n_total > 1L << 30)
+        NQS_ERROR(NQS_EINVAL, "SR: %ld samples per iteration over all ranks is too many", n_total);
+    NQS_TRY(nqs_sr_check(sr->n_par, (int)n_total, &sr->opt));
+    sr->layout_set = 1;
+    sr->n_chains = n_chains;
+    sr->first_chain = first_chain;
+    sr->n_local = n_local;
+    sr->per_chain = per_chain;
+    if (sr_layout_alloc(sr, (int)n_total) != NQS_OK)
+        NQS_ERROR(NQS_ENOMEM, "out of memory for the SR solver's chain layout (%d parameters, %ld "
+                  "samples over all ranks)", sr->n_par, n_total);
+    return NQS_OK;
 }
 
 void nqs_sr_free(struct nqs_sr *sr)
@@ -221,6 +351,11 @@ void nqs_sr_free(struct nqs_sr *sr)
     free(sr->w);
     free(sr->smat);
     free(sr->tmat);
+    free(sr->racc);
+    free(sr->sacc);
+    free(sr->y);
+    free(sr->part);
+    free(sr->obar_all);
     free(sr);
 }
 
@@ -234,7 +369,7 @@ enum nqs_sr_solver nqs_sr_choose(const struct nqs_sr *sr, double diag_shift, dou
 
 /* ------------------------------------------------------------------ E and F */
 
-static int sr_check_args(const struct nqs_sr *sr, int ld, int n_samples)
+static int sr_check_args(struct nqs_sr *sr, int ld, int n_samples)
 {
     if (n_samples < 1 || n_samples > sr->n_max)
         NQS_ERROR(NQS_EINVAL, "SR got %d samples, the solver was allocated for 1..%d", n_samples,
@@ -242,31 +377,49 @@ static int sr_check_args(const struct nqs_sr *sr, int ld, int n_samples)
     if (ld < sr->n_par)
         NQS_ERROR(NQS_EINVAL, "SR: leading dimension %d of O is smaller than n_par = %d", ld,
                   sr->n_par);
+    if (sr->layout_set && n_samples != sr->n_local * sr->per_chain)
+        NQS_ERROR(NQS_EINVAL, "SR got %d samples, the chain layout says %d chains x %d", n_samples,
+                  sr->n_local, sr->per_chain);
+    sr_layout_for_call(sr, n_samples);
     return NQS_OK;
 }
 
-/* E = <eloc>, ebar = (eloc - E)/sqrt(N_s); returns N_s (global). */
-static long sr_energy(struct nqs_sr *sr, const double complex *eloc, int n, double complex *E)
+/* E = <eloc>, ebar = (eloc - E)/sqrt(N_s); *ntot = N_s over all ranks. */
+static int sr_energy(struct nqs_sr *sr, const double complex *eloc, double complex *E, long *ntot)
 {
-    long ntot = sr_allreduce_count(sr, n);
-    double complex sum = 0;
-    for (int s = 0; s < n; s++) sum += eloc[s];
-    sr_allreduce(sr, &sum, 1);
-    *E = sum / (double)ntot;
-    double scale = 1.0 / sqrt((double)ntot);
+    const int pc = sr->per_chain, n = sr->n_local * pc;
+    *ntot = (long)sr->n_chains * pc;
+    for (int c = 0; c < sr->n_local; c++) {
+        double re = 0, im = 0;
+        for (int s = c * pc; s < (c + 1) * pc; s++) {
+            re += creal(eloc[s]);
+            im += cimag(eloc[s]);
+        }
+        sr->part[c] = CMPLX(re, im);
+    }
+    double complex sum;
+    NQS_TRY(nqs_rsum_terms((const double *)sr->part, sr->n_local, 2, 2, sr->n_chains, sr->racc,
+                           (double *)&sum));
+    *E = sum / (double)*ntot;
+    double scale = 1.0 / sqrt((double)*ntot);
     for (int s = 0; s < n; s++) sr->ebar[s] = (eloc[s] - *E) * scale;
-    return ntot;
+    return NQS_OK;
 }
 
-/* F = alpha A^H ebar for A (n x P, row-major, lda); reduced over ranks. */
-static int sr_force(struct nqs_sr *sr, const double complex *A, int lda, int n, double alpha,
+/* F = alpha A^H ebar for A (local rows, row-major, lda); summed over chains and ranks. */
+static int sr_force(struct nqs_sr *sr, const double complex *A, int lda, double alpha,
                     double complex *F, double complex E, double *fnorm)
 {
-    const double complex a = alpha, zero = 0.0;
-    cblas_zgemv(CblasRowMajor, CblasConjTrans, n, sr->n_par, &a, A, lda, sr->ebar, 1, &zero, F,
-                1);
-    sr_allreduce(sr, F, (size_t)sr->n_par);
-    *fnorm = cblas_dznrm2(sr->n_par, F, 1);
+    const int P = sr->n_par, pc = sr->per_chain;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < sr->n_local; c++) {
+        double complex *y = sr->part + (size_t)c * P;
+        memset(y, 0, (size_t)P * sizeof *y);
+        sr_adjoint_rows(P, A + (size_t)c * pc * lda, (size_t)lda, sr->ebar + (size_t)c * pc, pc, y);
+    }
+    NQS_TRY(sr_reduce_part(sr, (size_t)P, F));
+    for (int p = 0; p < P; p++) F[p] *= alpha;
+    *fnorm = sr_norm(P, F);
     if (!isfinite(creal(E)) || !isfinite(cimag(E)) || !isfinite(*fnorm))
         NQS_ERROR(NQS_ENUMERIC, "SR: non-finite energy or gradient (E = %g%+gi, |F| = %g): a local "
                   "energy or log-derivative is NaN/Inf", creal(E), cimag(E), *fnorm);
@@ -292,24 +445,29 @@ int nqs_sr_gradient(struct nqs_sr *sr, const double complex *O, int ld,
     NQS_TRY(sr_check_args(sr, ld, n_samples));
     double complex E;
     double fnorm;
-    long ntot = sr_energy(sr, eloc, n_samples, &E);
+    long ntot;
+    NQS_TRY(sr_energy(sr, eloc, &E, &ntot));
     /* sum_s ebar_s = 0, so O^H ebar / sqrt(N_s) = Obar^H ebar without centring O. */
-    NQS_TRY(sr_force(sr, O, ld, n_samples, 1.0 / sqrt((double)ntot), F, E, &fnorm));
+    NQS_TRY(sr_force(sr, O, ld, 1.0 / sqrt((double)ntot), F, E, &fnorm));
     if (info) sr_info_init(info, NQS_SR_NONE, E, fnorm, ntot);
     return NQS_OK;
 }
 
 /* Obar = (O - <O>)/sqrt(N_s) into the solver's buffer. */
-static void sr_centre(struct nqs_sr *sr, const double complex *O, int ld, int n, long ntot)
+static int sr_centre(struct nqs_sr *sr, const double complex *O, int ld, long ntot)
 {
-    const int P = sr->n_par;
+    const int P = sr->n_par, pc = sr->per_chain, n = sr->n_local * pc;
     double complex *mean = sr->mean;
-    for (int p = 0; p < P; p++) mean[p] = 0;
-    for (int s = 0; s < n; s++) {
-        const double complex *row = O + (size_t)s * ld;
-        for (int p = 0; p < P; p++) mean[p] += row[p];
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < sr->n_local; c++) {
+        double complex *y = sr->part + (size_t)c * P;
+        memset(y, 0, (size_t)P * sizeof *y);
+        for (int s = c * pc; s < (c + 1) * pc; s++) {
+            const double complex *row = O + (size_t)s * ld;
+            for (int p = 0; p < P; p++) y[p] += row[p];
+        }
     }
-    sr_allreduce(sr, mean, (size_t)P);
+    NQS_TRY(sr_reduce_part(sr, (size_t)P, mean));
     for (int p = 0; p < P; p++) mean[p] /= (double)ntot;
     const double scale = 1.0 / sqrt((double)ntot);
     for (int s = 0; s < n; s++) {
@@ -317,6 +475,27 @@ static void sr_centre(struct nqs_sr *sr, const double complex *O, int ld, int n,
         double complex *out = sr->obar + (size_t)s * P;
         for (int p = 0; p < P; p++) out[p] = (row[p] - mean[p]) * scale;
     }
+    return NQS_OK;
+}
+
+/* d_p = sum_s |Obar_sp|^2 over `rows` rows of Obar. */
+static void sr_diag_rows(int P, const double complex *rows, int n_rows, double *d)
+{
+    for (int p = 0; p < P; p++) d[p] = 0;
+    for (int s = 0; s < n_rows; s++) {
+        const double complex *row = rows + (size_t)s * P;
+        for (int p = 0; p < P; p++) d[p] += creal(row[p]) * creal(row[p]) + cimag(row[p]) * cimag(row[p]);
+    }
+}
+
+/* Per-chain diag(S) partials into sr->part, viewed as doubles with stride 2P. */
+static void sr_diag_part(struct nqs_sr *sr)
+{
+    const int P = sr->n_par, pc = sr->per_chain;
+    double *d = (double *)sr->part;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < sr->n_local; c++)
+        sr_diag_rows(P, sr->obar + (size_t)c * pc * P, pc, d + 2 * (size_t)c * P);
 }
 
 /* ------------------------------------------------------------------ solvers */
@@ -330,19 +509,58 @@ static int sr_cholesky_fail(int info, const char *what, double eps)
               "with diag_shift = %g; raise [optimizer] diag_shift", what, info, eps);
 }
 
-/* (S + eps + rho diag S) delta = F by Cholesky of conj(S) (see the file header). */
-static int sr_solve_dense(struct nqs_sr *sr, int n, double eps, double rho, const double complex *F,
+/* Cholesky factorisation (lower, column-major) with OpenBLAS on one thread.
+ * OpenBLAS's threaded zpotrf blocks the matrix by its thread count, so the
+ * last bits of the factor, and with them a whole run's trajectory, would
+ * depend on OPENBLAS_NUM_THREADS / OMP_NUM_THREADS (measured with OpenBLAS
+ * 0.3.21 for P >= 64), against DESIGN.md's "same numbers on any number of
+ * threads". zherk and zpotrs gave the same bits on 1 to 4 threads and keep
+ * theirs; the serial factorisation costs P^3/3 against zherk's P^2 n. */
+static int sr_potrf(int n, double complex *a)
+{
+    int threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    int info = (int)LAPACKE_zpotrf_work(LAPACK_COL_MAJOR, 'L', n, a, n);
+    openblas_set_num_threads(threads);
+    return info;
+}
+
+/* (S + eps + rho diag S) delta = F by Cholesky of conj(S) (see the file header).
+ * S = sum over chains of S_c = Obar_c^H Obar_c (one zherk per chain, then the
+ * exact sum of the lower triangles over chains and ranks). The grid of the
+ * exact sum needs a bound known before the S_c: |S_c,ij| <= sqrt(S_c,ii S_c,jj)
+ * <= max_p d_c,p, doubled for the rounding of zherk. */
+static int sr_solve_dense(struct nqs_sr *sr, double eps, double rho, const double complex *F,
                           double complex *delta)
 {
-    const int P = sr->n_par;
+    const int P = sr->n_par, pc = sr->per_chain;
     double complex *a = sr->smat;
-    cblas_zherk(CblasColMajor, CblasLower, CblasNoTrans, P, n, 1.0, sr->obar, P, 0.0, a, P);
-    sr_allreduce(sr, a, (size_t)P * P);
+    sr_diag_part(sr);
+    double bound = 0;
+    for (int c = 0; c < sr->n_local; c++) {
+        double b = nqs_rsum_bound((const double *)sr->part + 2 * (size_t)c * P, (size_t)P);
+        bound = b > bound || isnan(b) ? b : bound;
+    }
+    bound *= 2.0;
+    NQS_TRY(nqs_comm_max_double(&bound, 1));
+    struct nqs_rsum r;
+    nqs_rsum_begin(&r, sr->sacc, (size_t)P * (size_t)(P + 1), bound, sr->n_chains, 1);
+    for (int c = 0; c < sr->n_local; c++) {
+        cblas_zherk(CblasColMajor, CblasLower, CblasNoTrans, P, pc, 1.0,
+                    sr->obar + (size_t)c * pc * P, P, 0.0, a, P);
+        for (int j = 0; j < P; j++) /* column j, rows j..P-1, packed by columns */
+            nqs_rsum_add(&r, 2 * ((size_t)j * P - (size_t)j * (j - 1) / 2),
+                         (const double *)(a + (size_t)j * P + j), 2 * (size_t)(P - j));
+    }
+    NQS_TRY(nqs_rsum_reduce(&r));
+    for (int j = 0; j < P; j++)
+        nqs_rsum_fold(&r, 2 * ((size_t)j * P - (size_t)j * (j - 1) / 2),
+                      (double *)(a + (size_t)j * P + j), 2 * (size_t)(P - j));
     for (int p = 0; p < P; p++) {
         double d = creal(a[(size_t)p * P + p]);
         a[(size_t)p * P + p] = d * (1.0 + rho) + eps;
     }
-    int info = (int)LAPACKE_zpotrf_work(LAPACK_COL_MAJOR, 'L', P, a, P);
+    int info = sr_potrf(P, a);
     if (info != 0) return sr_cholesky_fail(info, "S", eps);
     for (int p = 0; p < P; p++) delta[p] = conj(F[p]);
     info = (int)LAPACKE_zpotrs_work(LAPACK_COL_MAJOR, 'L', P, 1, a, P, delta, P);
@@ -351,52 +569,75 @@ static int sr_solve_dense(struct nqs_sr *sr, int n, double eps, double rho, cons
     return NQS_OK;
 }
 
-/* delta = Obar^H (Obar Obar^H + eps)^{-1} ebar. */
-static int sr_solve_minsr(struct nqs_sr *sr, int n, double eps, double complex *delta)
+/* delta = Obar^H (Obar Obar^H + eps)^{-1} ebar. Obar Obar^H (N_s x N_s) needs
+ * every sample's row: on several ranks the rows and ebar are gathered (in
+ * global chain order, so the matrix is the one-rank matrix, from the same
+ * zherk call), every rank factorises it; delta = sum over chains of
+ * Obar_c^H y_c is then summed like F from each rank's own chains. */
+static int sr_solve_minsr(struct nqs_sr *sr, double eps, double complex *delta)
 {
-    const int P = sr->n_par;
-    const double complex one = 1.0, zero = 0.0;
-    int nt = sr_gather_samples(sr, n);
-    double complex *t = sr->tmat, *y = sr->w;
-    cblas_zherk(CblasColMajor, CblasLower, CblasConjTrans, nt, P, 1.0, sr->obar, P, 0.0, t, nt);
+    const int P = sr->n_par, pc = sr->per_chain;
+    const int nt = sr->n_chains * pc;
+    const double complex *rows = sr->obar, *eb = sr->ebar;
+    if (nqs_comm_size() > 1) {
+        NQS_TRY(nqs_comm_allgather_chains(sr->obar, sr->obar_all,
+                                          (size_t)pc * (size_t)P * sizeof *sr->obar, sr->n_chains));
+        NQS_TRY(nqs_comm_allgather_chains(sr->ebar, sr->ebar_all, (size_t)pc * sizeof *sr->ebar,
+                                          sr->n_chains));
+        rows = sr->obar_all;
+        eb = sr->ebar_all;
+    }
+    double complex *t = sr->tmat, *y = sr->y;
+    cblas_zherk(CblasColMajor, CblasLower, CblasConjTrans, nt, P, 1.0, rows, P, 0.0, t, nt);
     for (int s = 0; s < nt; s++) t[(size_t)s * nt + s] = creal(t[(size_t)s * nt + s]) + eps;
-    int info = (int)LAPACKE_zpotrf_work(LAPACK_COL_MAJOR, 'L', nt, t, nt);
+    int info = sr_potrf(nt, t);
     if (info != 0) return sr_cholesky_fail(info, "sample-space (minsr)", eps);
-    for (int s = 0; s < nt; s++) y[s] = conj(sr->ebar[s]);
+    for (int s = 0; s < nt; s++) y[s] = conj(eb[s]);
     info = (int)LAPACKE_zpotrs_work(LAPACK_COL_MAJOR, 'L', nt, 1, t, nt, y, nt);
     if (info != 0) return sr_cholesky_fail(info, "sample-space (minsr)", eps);
     for (int s = 0; s < nt; s++) y[s] = conj(y[s]);
-    cblas_zgemv(CblasRowMajor, CblasConjTrans, nt, P, &one, sr->obar, P, y, 1, &zero, delta, 1);
-    return NQS_OK;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < sr->n_local; c++) {
+        double complex *part = sr->part + (size_t)c * P;
+        memset(part, 0, (size_t)P * sizeof *part);
+        sr_adjoint_rows(P, sr->obar + (size_t)c * pc * P, (size_t)P,
+                        y + (size_t)(sr->first_chain + c) * pc, pc, part);
+    }
+    return sr_reduce_part(sr, (size_t)P, delta);
 }
 
-/* out = (S + eps + rho diag S) v with S v = Obar^H (Obar v): two zgemv per
- * block of rows. The blocks (about SR_BLOCK_BYTES of Obar) are still in cache
- * for the second product, which halves the memory traffic when Obar is larger
- * than the cache (measured 1.8x fewer CPU seconds at P = 40500, N_s = 1000;
- * no change when Obar fits in L3). */
+/* out = (S + eps + rho diag S) v with S v = sum over chains of
+ * Obar_c^H (Obar_c v): per chain, blocks of rows (about SR_BLOCK_BYTES of
+ * Obar) are still in cache for the second product, which halves the memory
+ * traffic when Obar is larger than the cache (measured 1.8x fewer CPU seconds
+ * at P = 40500, N_s = 1000; no change when Obar fits in L3). The block size
+ * does not change the order of any sum. */
 #define SR_BLOCK_BYTES (4.0 * 1024 * 1024)
-static void sr_apply(struct nqs_sr *sr, int n, double eps, double rho, const double complex *v,
-                     double complex *out)
+static int sr_apply(struct nqs_sr *sr, double eps, double rho, const double complex *v,
+                    double complex *out)
 {
-    const int P = sr->n_par;
-    const double complex one = 1.0, zero = 0.0;
+    const int P = sr->n_par, pc = sr->per_chain;
     int block = (int)fmax(1.0, SR_BLOCK_BYTES / (16.0 * P));
-    for (int s0 = 0; s0 < n; s0 += block) {
-        int b = n - s0 < block ? n - s0 : block;
-        const double complex *rows = sr->obar + (size_t)s0 * P;
-        cblas_zgemv(CblasRowMajor, CblasNoTrans, b, P, &one, rows, P, v, 1, &zero, sr->w + s0, 1);
-        cblas_zgemv(CblasRowMajor, CblasConjTrans, b, P, &one, rows, P, sr->w + s0, 1,
-                    s0 == 0 ? &zero : &one, out, 1);
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < sr->n_local; c++) {
+        double complex *y = sr->part + (size_t)c * P, *w = sr->w + (size_t)c * pc;
+        const double complex *rows = sr->obar + (size_t)c * pc * P;
+        memset(y, 0, (size_t)P * sizeof *y);
+        for (int s0 = 0; s0 < pc; s0 += block) {
+            int b = pc - s0 < block ? pc - s0 : block;
+            for (int s = s0; s < s0 + b; s++) w[s] = sr_dot_row(P, rows + (size_t)s * P, v);
+            sr_adjoint_rows(P, rows + (size_t)s0 * P, (size_t)P, w + s0, b, y);
+        }
     }
-    sr_allreduce(sr, out, (size_t)P);
+    NQS_TRY(sr_reduce_part(sr, (size_t)P, out));
     for (int p = 0; p < P; p++) out[p] += (eps + rho * sr->diag[p]) * v[p];
+    return NQS_OK;
 }
 
 /* Jacobi-preconditioned conjugate gradient from x = 0 (Saad, Iterative
  * Methods for Sparse Linear Systems, Alg. 9.1). x holds the iterate with the
  * smallest recursive residual; returns NQS_NOTCONV when that is above tol. */
-static int sr_solve_cg(struct nqs_sr *sr, int n, double eps, double rho, const double complex *F,
+static int sr_solve_cg(struct nqs_sr *sr, double eps, double rho, const double complex *F,
                        double fnorm, double complex *x, struct nqs_sr_info *info)
 {
     const int P = sr->n_par;
@@ -404,13 +645,9 @@ static int sr_solve_cg(struct nqs_sr *sr, int n, double eps, double rho, const d
     double complex *r = sr->r, *z = sr->z, *p = sr->p, *q = sr->q, *xb = sr->xbest;
 
     /* diag(S)_p = sum_s |Obar_sp|^2 */
-    for (int k = 0; k < P; k++) d[k] = 0;
-    for (int s = 0; s < n; s++) {
-        const double complex *row = sr->obar + (size_t)s * P;
-        for (int k = 0; k < P; k++) d[k] += creal(row[k]) * creal(row[k]) +
-                                            cimag(row[k]) * cimag(row[k]);
-    }
-    sr_allreduce_real(sr, d, (size_t)P);
+    sr_diag_part(sr);
+    NQS_TRY(nqs_rsum_terms((const double *)sr->part, sr->n_local, 2 * (size_t)P, (size_t)P,
+                           sr->n_chains, sr->racc, d));
     for (int k = 0; k < P; k++) {
         double m = (1.0 + rho) * d[k] + eps;
         minv[k] = m > 0 ? 1.0 / m : 1.0;
@@ -434,17 +671,18 @@ static int sr_solve_cg(struct nqs_sr *sr, int n, double eps, double rho, const d
     double best = fnorm;
     int converged = 0;
     for (int it = 1; it <= sr->opt.cg_maxiter; it++) {
-        sr_apply(sr, n, eps, rho, p, q);
-        double complex pq;
-        cblas_zdotc_sub(P, p, 1, q, 1, &pq);
+        NQS_TRY(sr_apply(sr, eps, rho, p, q));
+        double complex pq = sr_vdot(P, p, q);
         if (!isfinite(creal(pq)))
             NQS_ERROR(NQS_ENUMERIC, "SR conjugate gradient: non-finite curvature at iteration %d",
                       it);
         if (!(creal(pq) > 0)) break; /* not positive definite along p: keep the best iterate */
-        double complex alpha = rz / creal(pq), malpha = -alpha;
-        cblas_zaxpy(P, &alpha, p, 1, x, 1);
-        cblas_zaxpy(P, &malpha, q, 1, r, 1);
-        double rn = cblas_dznrm2(P, r, 1);
+        double complex alpha = rz / creal(pq);
+        for (int k = 0; k < P; k++) {
+            x[k] += alpha * p[k];
+            r[k] -= alpha * q[k];
+        }
+        double rn = sr_norm(P, r);
         info->iterations = it;
         if (rn < best) {
             best = rn;
@@ -465,9 +703,9 @@ static int sr_solve_cg(struct nqs_sr *sr, int n, double eps, double rho, const d
     }
     memcpy(x, xb, (size_t)P * sizeof *x);
     /* True residual of the returned iterate (the recursive one drifts). */
-    sr_apply(sr, n, eps, rho, x, q);
+    NQS_TRY(sr_apply(sr, eps, rho, x, q));
     for (int k = 0; k < P; k++) r[k] = F[k] - q[k];
-    info->residual = cblas_dznrm2(P, r, 1) / fnorm;
+    info->residual = sr_norm(P, r) / fnorm;
     info->converged = converged;
     return converged ? NQS_OK : NQS_NOTCONV;
 }
@@ -496,18 +734,17 @@ int nqs_sr_solve(struct nqs_sr *sr, const double complex *O, int ld, const doubl
 
     double complex E;
     double fnorm;
-    long ntot = sr_energy(sr, eloc, n_samples, &E);
-    sr_centre(sr, O, ld, n_samples, ntot);
-    NQS_TRY(sr_force(sr, sr->obar, sr->n_par, n_samples, 1.0, F, E, &fnorm));
+    long ntot;
+    NQS_TRY(sr_energy(sr, eloc, &E, &ntot));
+    NQS_TRY(sr_centre(sr, O, ld, ntot));
+    NQS_TRY(sr_force(sr, sr->obar, sr->n_par, 1.0, F, E, &fnorm));
     sr_info_init(info, solver, E, fnorm, ntot);
 
     int rc = NQS_OK;
     switch (solver) {
-    case NQS_SR_DENSE: rc = sr_solve_dense(sr, n_samples, diag_shift, diag_scale, F, delta); break;
-    case NQS_SR_MINSR: rc = sr_solve_minsr(sr, n_samples, diag_shift, delta); break;
-    case NQS_SR_CG:
-        rc = sr_solve_cg(sr, n_samples, diag_shift, diag_scale, F, fnorm, delta, info);
-        break;
+    case NQS_SR_DENSE: rc = sr_solve_dense(sr, diag_shift, diag_scale, F, delta); break;
+    case NQS_SR_MINSR: rc = sr_solve_minsr(sr, diag_shift, delta); break;
+    case NQS_SR_CG: rc = sr_solve_cg(sr, diag_shift, diag_scale, F, fnorm, delta, info); break;
     default: NQS_ERROR(NQS_EINTERNAL, "SR: no solver selected");
     }
     if (rc != NQS_OK && rc != NQS_NOTCONV) return rc;
