@@ -95,6 +95,7 @@ int nqs_comm_check(int rc)
     if (comm_on_) {
         int key = rc != NQS_OK ? comm_rank_ : comm_size_, first = comm_size_;
         MPI_Allreduce(&key, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        comm_agreed_ = NQS_OK;
         if (first == comm_size_) return NQS_OK;
         struct comm_error e;
         memset(&e, 0, sizeof e);
@@ -114,7 +115,7 @@ int nqs_comm_check(int rc)
         return e.code;
     }
 #endif
-    if (rc != NQS_OK) comm_agreed_ = rc;
+    comm_agreed_ = rc;
     return rc;
 }
 

@@ -52,8 +52,8 @@ void nqs_comm_split(int n_items, int rank, int size, int *first, int *count);
  * and holds that rank's message (and source location). Call it at the same
  * point on every rank. */
 int nqs_comm_check(int rc);
-/* Status of the last nqs_comm_check that failed on some rank (NQS_OK if
- * none): main.c compares a command's status with it to know whether every
+/* Status the last nqs_comm_check agreed on (NQS_OK if it passed on every
+ * rank): main.c compares a command's status with it to know whether every
  * rank ends with the same error. */
 int nqs_comm_agreed(void);
 
