@@ -74,11 +74,21 @@ void nqs_rsum_add(struct nqs_rsum *r, size_t offset, const double *x, size_t n)
     }
 }
 
+int nqs_rsum_reduce(struct nqs_rsum *r)
+{
+    return r->global ? nqs_comm_sum_double(r->acc, NQS_RSUM_LEVELS * r->count) : NQS_OK;
+}
+
+void nqs_rsum_fold(const struct nqs_rsum *r, size_t offset, double *out, size_t n)
+{
+    const double *a1 = r->acc + offset, *a2 = r->acc + r->count + offset;
+    for (size_t j = 0; j < n; j++) out[j] = r->bad ? NAN : a1[j] + a2[j];
+}
+
 int nqs_rsum_end(struct nqs_rsum *r, double *out)
 {
-    if (r->global) NQS_TRY(nqs_comm_sum_double(r->acc, NQS_RSUM_LEVELS * r->count));
-    const double *a1 = r->acc, *a2 = r->acc + r->count;
-    for (size_t j = 0; j < r->count; j++) out[j] = r->bad ? NAN : a1[j] + a2[j];
+    NQS_TRY(nqs_rsum_reduce(r));
+    nqs_rsum_fold(r, 0, out, r->count);
     return NQS_OK;
 }
 

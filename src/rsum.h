@@ -61,6 +61,11 @@ void nqs_rsum_add(struct nqs_rsum *r, size_t offset, const double *x, size_t n);
 /* Finish: sum the accumulators over ranks (when global; a collective) and
  * write the `count` results to out (out must not overlap acc). */
 int nqs_rsum_end(struct nqs_rsum *r, double *out);
+/* nqs_rsum_end in two steps, for results scattered over several arrays:
+ * the sum over ranks (a collective when global), then the results of
+ * entries offset .. offset + n - 1 into out[0..n). */
+int nqs_rsum_reduce(struct nqs_rsum *r);
+void nqs_rsum_fold(const struct nqs_rsum *r, size_t offset, double *out, size_t n);
 
 /* max |x_i| of n values, +INFINITY if any is NaN or infinite. */
 double nqs_rsum_bound(const double *x, size_t n);
