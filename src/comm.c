@@ -34,9 +34,29 @@ int nqs_comm_rank(void) { return comm_rank_; }
 int nqs_comm_size(void) { return comm_size_; }
 int nqs_comm_agreed(void) { return comm_agreed_; }
 
+#ifdef NQS_HAVE_MPI
+/* Was this process started by an MPI launcher? Open MPI's mpirun/mpiexec
+ * (OMPI_COMM_WORLD_SIZE), PMIx launchers including srun --mpi=pmix
+ * (PMIX_RANK), Hydra (MPICH, Intel MPI) and srun --mpi=pmi2 (PMI_RANK,
+ * PMI_SIZE), MVAPICH (MV2_COMM_WORLD_SIZE). NQS_MPI=1 / NQS_MPI=0 override. */
+static int comm_launched(void)
+{
+    const char *force = getenv("NQS_MPI");
+    if (force && *force) return strcmp(force, "0") != 0;
+    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE",
+                                 "MV2_COMM_WORLD_SIZE"};
+    for (size_t k = 0; k < sizeof vars / sizeof vars[0]; k++)
+        if (getenv(vars[k])) return 1;
+    return 0;
+}
+#endif
+
 int nqs_comm_init(int *argc, char ***argv)
 {
 #ifdef NQS_HAVE_MPI
+    /* A process started without a launcher is one process: MPI_Init would
+     * only add Open MPI's singleton start-up (0.4 s, a helper daemon). */
+    if (!comm_launched()) return NQS_OK;
     int provided = 0;
     MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
     comm_on_ = 1;

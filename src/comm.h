@@ -28,8 +28,10 @@
 #include <stddef.h>
 
 /* Initialise MPI (MPI_Init_thread with MPI_THREAD_FUNNELED) when built with
- * it; no-op otherwise. NQS_EUNSUP if the library cannot provide FUNNELED.
- * main.c only. */
+ * it and started by an MPI launcher (mpirun/mpiexec, srun with PMI or PMIx:
+ * the launcher's environment variables say so; NQS_MPI=1 forces MPI, NQS_MPI=0
+ * skips it); otherwise the process is rank 0 of 1 without MPI. NQS_EUNSUP if
+ * the library cannot provide FUNNELED. main.c only. */
 int nqs_comm_init(int *argc, char ***argv);
 /* Finalise MPI (if initialised). main.c only. */
 void nqs_comm_finalize(void);

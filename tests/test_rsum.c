@@ -38,7 +38,7 @@ static void test_rsum_matches_exact_sum(void **state)
                 long a = (long)gsl_rng_uniform_int(rng, 1UL << 20) - (1L << 19);
                 int s = (int)gsl_rng_uniform_int(rng, 41) - 20;
                 x[t * C + j] = ldexp((double)a, s);
-                exact[j] += (rsum_i128)a << (s + 20);
+                exact[j] += (rsum_i128)a * ((rsum_i128)1 << (s + 20));
             }
         double acc[NQS_RSUM_LEVELS * C], out[C];
         assert_int_equal(nqs_rsum_terms(x, N, C, C, N, acc, out), NQS_OK);
