@@ -330,6 +330,22 @@ static int sr_cholesky_fail(int info, const char *what, double eps)
               "with diag_shift = %g; raise [optimizer] diag_shift", what, info, eps);
 }
 
+/* Cholesky factorisation (lower, column-major) with OpenBLAS on one thread.
+ * OpenBLAS's threaded zpotrf blocks the matrix by its thread count, so the
+ * last bits of the factor, and with them a whole run's trajectory, would
+ * depend on OPENBLAS_NUM_THREADS / OMP_NUM_THREADS (measured with OpenBLAS
+ * 0.3.21 for P >= 64), against DESIGN.md's "same numbers on any number of
+ * threads". zherk, zgemv and zpotrs gave the same bits on 1 to 4 threads and
+ * keep theirs; the serial factorisation costs P^3/3 against zherk's P^2 n. */
+static int sr_potrf(int n, double complex *a)
+{
+    int threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    int info = (int)LAPACKE_zpotrf_work(LAPACK_COL_MAJOR, 'L', n, a, n);
+    openblas_set_num_threads(threads);
+    return info;
+}
+
 /* (S + eps + rho diag S) delta = F by Cholesky of conj(S) (see the file header). */
 static int sr_solve_dense(struct nqs_sr *sr, int n, double eps, double rho, const double complex *F,
                           double complex *delta)
@@ -342,7 +358,7 @@ static int sr_solve_dense(struct nqs_sr *sr, int n, double eps, double rho, cons
         double d = creal(a[(size_t)p * P + p]);
         a[(size_t)p * P + p] = d * (1.0 + rho) + eps;
     }
-    int info = (int)LAPACKE_zpotrf_work(LAPACK_COL_MAJOR, 'L', P, a, P);
+    int info = sr_potrf(P, a);
     if (info != 0) return sr_cholesky_fail(info, "S", eps);
     for (int p = 0; p < P; p++) delta[p] = conj(F[p]);
     info = (int)LAPACKE_zpotrs_work(LAPACK_COL_MAJOR, 'L', P, 1, a, P, delta, P);
@@ -360,7 +376,7 @@ static int sr_solve_minsr(struct nqs_sr *sr, int n, double eps, double complex *
     double complex *t = sr->tmat, *y = sr->w;
     cblas_zherk(CblasColMajor, CblasLower, CblasConjTrans, nt, P, 1.0, sr->obar, P, 0.0, t, nt);
     for (int s = 0; s < nt; s++) t[(size_t)s * nt + s] = creal(t[(size_t)s * nt + s]) + eps;
-    int info = (int)LAPACKE_zpotrf_work(LAPACK_COL_MAJOR, 'L', nt, t, nt);
+    int info = sr_potrf(nt, t);
     if (info != 0) return sr_cholesky_fail(info, "sample-space (minsr)", eps);
     for (int s = 0; s < nt; s++) y[s] = conj(sr->ebar[s]);
     info = (int)LAPACKE_zpotrs_work(LAPACK_COL_MAJOR, 'L', nt, 1, t, nt, y, nt);
