@@ -391,23 +391,47 @@ static int driver_final(struct driver *d, struct nqs_h5_result *res)
     return nqs_h5_finish(d->h5, res, isfinite(d->ref_energy) ? &ref : NULL, obs, n_obs);
 }
 
+/* JSON has no NaN or Inf (a collapsed run has v_score = 0/0): those are null.
+ * Strings (file names, reference sources) are escaped. */
+static void driver_json_num(const char *key, double v, int digits)
+{
+    if (isfinite(v)) printf("\"%s\": %.*g, ", key, digits, v);
+    else printf("\"%s\": null, ", key);
+}
+
+static void driver_json_str(const char *key, const char *s)
+{
+    printf("\"%s\": \"", key);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    printf("\", ");
+}
+
 static void driver_report(const struct driver *d, const struct nqs_h5_result *res, double wall)
 {
     const struct nqs_problem *p = d->prob;
     double rel = isfinite(d->ref_energy) ? fabs((res->energy - d->ref_energy) / d->ref_energy) : NAN;
     if (d->cli->json) {
-        printf("{\"energy\": %.12g, \"energy_error\": %.6g, \"energy_variance\": %.6g, \"v_score\": %.6g, "
-               "\"n_params\": %d, \"n_sites\": %d, \"model\": \"%s\", \"shared\": %s, "
-               "\"hamiltonian\": \"%s\", \"lattice\": \"%s\", \"n_samples\": %ld, \"iterations\": %ld, ",
-               res->energy, res->energy_error, res->energy_variance, res->v_score, p->model->n_par,
-               p->model->n_sites, p->model_ops->name, p->model_ops->shared ? "true" : "false",
-               p->ham_ops->name, d->lattice_desc, res->n_samples, d->op.iterations);
-        if (isfinite(d->ref_energy))
-            printf("\"reference_energy\": %.12g, \"reference_source\": \"%s\", \"relative_error\": %.6g, ",
-                   d->ref_energy, d->ref_source, rel);
-        else
-            printf("\"reference_energy\": null, \"relative_error\": null, ");
-        printf("\"file\": \"%s\", \"wall_time\": %.3f, \"convention\": \"pauli\"}\n", d->path, wall);
+        printf("{");
+        driver_json_num("energy", res->energy, 12);
+        driver_json_num("energy_error", res->energy_error, 6);
+        driver_json_num("energy_variance", res->energy_variance, 6);
+        driver_json_num("v_score", res->v_score, 6);
+        printf("\"n_params\": %d, \"n_sites\": %d, ", p->model->n_par, p->model->n_sites);
+        driver_json_str("model", p->model_ops->name);
+        printf("\"shared\": %s, ", p->model_ops->shared ? "true" : "false");
+        driver_json_str("hamiltonian", p->ham_ops->name);
+        driver_json_str("lattice", d->lattice_desc);
+        printf("\"n_samples\": %ld, \"iterations\": %ld, ", res->n_samples, d->op.iterations);
+        driver_json_num("reference_energy", d->ref_energy, 12);
+        if (isfinite(d->ref_energy)) driver_json_str("reference_source", d->ref_source);
+        driver_json_num("relative_error", rel, 6);
+        driver_json_str("file", d->path);
+        printf("\"wall_time\": %.3f, \"convention\": \"pauli\"}\n", wall);
         return;
     }
     printf("model        %s (%s, %d parameters)\n", p->model_ops->name,
