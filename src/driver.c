@@ -19,7 +19,9 @@
  * parameters back to the last good ones, multiplies the SR shift by 10 and
  * retries, at most DRIVER_MAX_RETRIES times per iteration; then the run stops
  * with a message and the file keeps every completed iteration and the last
- * checkpoint.
+ * checkpoint. A non-finite amplitude found while sampling is the fault of the
+ * previous update (the parameters it produced would fail again): the first
+ * such retry goes back to the parameters before that update.
  */
 #include <errno.h>
 #include <math.h>
@@ -92,7 +94,8 @@ struct driver {
     char *input_text;
     char lattice_desc[128];
     char command_line[4096];
-    double complex *eloc, *O, *par_good, *obs_vals;
+    double complex *eloc, *O, *par_good, *par_prev, *obs_vals;
+    int sampling_failed;        /* the last driver_iteration failed while sampling */
     double *opt_state;
     int8_t *ck_chains;
     uint8_t *ck_rng;
@@ -200,11 +203,13 @@ static int driver_setup(struct driver *d)
     d->eloc = malloc(rows * sizeof *d->eloc);
     d->O = malloc((size_t)ns * P * sizeof *d->O);
     d->par_good = malloc(P * sizeof *d->par_good);
+    d->par_prev = malloc(P * sizeof *d->par_prev);
     d->obs_vals = malloc(rows * (size_t)(d->obs.n > 0 ? d->obs.n : 1) * sizeof *d->obs_vals);
     d->opt_state = malloc((nqs_optimizer_state_size(d->opt) + 1) * sizeof *d->opt_state);
     d->ck_chains = malloc((size_t)d->so.n_chains * (size_t)m->n_sites);
     d->ck_rng = malloc((size_t)d->so.n_chains * nqs_sampler_rng_size());
-    if (!d->eloc || !d->O || !d->par_good || !d->obs_vals || !d->opt_state || !d->ck_chains || !d->ck_rng)
+    if (!d->eloc || !d->O || !d->par_good || !d->par_prev || !d->obs_vals || !d->opt_state ||
+        !d->ck_chains || !d->ck_rng)
         NQS_ERROR(NQS_ENOMEM, "out of memory for %d samples x %d parameters (%.1f GiB)", ns, m->n_par,
                   (double)ns * (double)P * 16.0 / 1073741824.0);
 
@@ -265,13 +270,15 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
     struct nqs_problem *p = d->prob;
     struct nqs_model *m = p->model;
     int ns = d->smp->n_samples;
-    NQS_TRY(nqs_sampler_run(d->smp, m, p->ham, it == 0, d->eloc, d->O, (size_t)m->n_par));
+    int rc = nqs_sampler_run(d->smp, m, p->ham, it == 0, d->eloc, d->O, (size_t)m->n_par);
+    d->sampling_failed = rc != NQS_OK;
+    NQS_TRY(rc);
     struct nqs_stats st;
     NQS_TRY(nqs_stats_compute(d->eloc, d->so.n_chains, d->smp->per_chain, &st));
     long n_prop, n_acc;
     nqs_sampler_acceptance(d->smp, &n_prop, &n_acc);
     struct nqs_optimizer_info info;
-    int rc = nqs_optimizer_step(d->opt, d->O, m->n_par, d->eloc, ns, m->par, &info);
+    rc = nqs_optimizer_step(d->opt, d->O, m->n_par, d->eloc, ns, m->par, &info);
     if (rc != NQS_OK) return rc;
     m->ops->refresh(m);
     row->iteration = it;
@@ -312,6 +319,7 @@ static int driver_loop(struct driver *d)
     int tty = isatty(STDERR_FILENO) && !d->cli->quiet;
     long every = d->out[OUT_CKPT_EVERY].i, print_every = d->out[OUT_PRINT_EVERY].i;
     double t0 = d->t_loop = driver_now();
+    int have_prev = 0; /* par_prev holds the parameters before the last update */
     for (long it = d->it0; it < total; it++) {
         struct nqs_h5_row row;
         memset(&row, 0, sizeof row);
@@ -322,12 +330,18 @@ static int driver_loop(struct driver *d)
             if (rc != NQS_ENUMERIC || attempt == DRIVER_MAX_RETRIES) break;
             char msg[512];
             snprintf(msg, sizeof msg, "%s", nqs_last_error());
+            const char *to = "";
+            if (d->sampling_failed && have_prev) {
+                memcpy(d->par_good, d->par_prev, (size_t)m->n_par * sizeof *m->par);
+                have_prev = 0;
+                to = " to before the last update";
+            }
             memcpy(m->par, d->par_good, (size_t)m->n_par * sizeof *m->par);
             m->ops->refresh(m);
             double s = d->op.method == NQS_METHOD_SR ? nqs_optimizer_raise_shift(d->opt, 10.0) : 0;
             if (!d->cli->quiet)
-                fprintf(stderr, "%siteration %ld: %s; parameters rolled back%s (retry %d of %d)\n",
-                        tty ? "\n" : "", it, msg, s > 0 ? ", SR shift raised" : "", attempt + 1,
+                fprintf(stderr, "%siteration %ld: %s; parameters rolled back%s%s (retry %d of %d)\n",
+                        tty ? "\n" : "", it, msg, to, s > 0 ? ", SR shift raised" : "", attempt + 1,
                         DRIVER_MAX_RETRIES);
         }
         if (rc != NQS_OK) {
@@ -337,6 +351,8 @@ static int driver_loop(struct driver *d)
                           "and its last checkpoint",
                       it, DRIVER_MAX_RETRIES, msg, d->path, it);
         }
+        memcpy(d->par_prev, d->par_good, (size_t)m->n_par * sizeof *m->par);
+        have_prev = 1;
         d->samples_total += row.n_samples;
         row.samples_total = d->samples_total;
         double elapsed = driver_now() - t0;
@@ -457,6 +473,7 @@ static void driver_free(struct driver *d)
     free(d->eloc);
     free(d->O);
     free(d->par_good);
+    free(d->par_prev);
     free(d->obs_vals);
     free(d->opt_state);
     free(d->ck_chains);
