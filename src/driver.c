@@ -189,6 +189,14 @@ static int driver_setup(struct driver *d)
     NQS_TRY(nqs_sampler_opts_from(sv, p->ham, &d->so));
     NQS_TRY(nqs_optimizer_params_from_options(ov, &d->op));
     NQS_TRY(nqs_obs_setup(&d->obs, obv, p->lat));
+    /* Refusals about the output file come before the (possibly long) exact
+     * reference energy; nqs_h5_create checks again when it creates the file. */
+    if (cli->restart && cli->output && strcmp(cli->output, cli->restart) != 0)
+        NQS_ERROR(NQS_EINVAL, "--restart continues in %s; -o %s cannot be combined with it",
+                  cli->restart, cli->output);
+    const char *out_path = cli->output ? cli->output : d->out[OUT_FILE].str;
+    if (!cli->restart && !cli->force && access(out_path, F_OK) == 0)
+        NQS_ERROR(NQS_EIO, "refusing to overwrite %s (use --force)", out_path);
 
     struct nqs_model *m = p->model;
     d->smp = nqs_sampler_alloc(&d->so, m, p->ham, 0, d->so.n_chains);
@@ -229,9 +237,6 @@ static int driver_setup(struct driver *d)
         .optimizer_state_len = (int)nqs_optimizer_state_size(d->opt),
     };
     if (cli->restart) {
-        if (cli->output && strcmp(cli->output, cli->restart) != 0)
-            NQS_ERROR(NQS_EINVAL, "--restart continues in %s; -o %s cannot be combined with it",
-                      cli->restart, cli->output);
         snprintf(d->path, sizeof d->path, "%s", cli->restart);
         NQS_TRY(nqs_h5_restart(d->path, &meta, &d->h5));
         struct nqs_h5_checkpoint ck = {.params = m->par, .optimizer_state = d->opt_state,
@@ -244,7 +249,7 @@ static int driver_setup(struct driver *d)
         d->wall_offset = ck.wall_time;
         d->samples_total = ck.samples_total;
     } else {
-        snprintf(d->path, sizeof d->path, "%s", cli->output ? cli->output : d->out[OUT_FILE].str);
+        snprintf(d->path, sizeof d->path, "%s", out_path);
         NQS_TRY(nqs_h5_create(d->path, &meta, cli->force, &d->h5));
     }
     return NQS_OK;
