@@ -401,7 +401,10 @@ static int driver_final(struct driver *d, struct nqs_h5_result *res)
     };
     struct nqs_h5_observable obs[NQS_OBS_MAX];
     int n_obs = d->obs.n;
-    double complex *col = d->O; /* O is free now: reuse it for one observable column */
+    /* eloc holds max(samples, final samples) entries and is free once the
+     * energy's statistics are done: one observable column at a time there
+     * (O holds samples x n_params entries, which may be fewer). */
+    double complex *col = d->eloc;
     for (int k = 0; k < n_obs; k++) {
         for (int r = 0; r < d->n_final; r++) col[r] = d->obs_vals[(size_t)r * (size_t)n_obs + (size_t)k];
         struct nqs_stats so;
