@@ -24,7 +24,7 @@
  *              enumeration over all 2^8 configurations of the final model
  *
  * The problems are small (chains of 8 and 12 sites, <= 40 iterations): the
- * whole program takes ~10-20 s on 2 cores. Every comparison with another run is
+ * whole program takes ~12 s on 2 idle cores (~25 s next to other tests). Every comparison with another run is
  * bitwise (the driver promises bitwise reproducibility); statistical
  * comparisons state their tolerance where they are made.
  */
@@ -89,7 +89,8 @@ static const char input_a[] = "[lattice]\ntype = chain\nextent = 12\n"
                               "[hamiltonian]\ntype = heisenberg\n"
                               "[model]\ntype = rbm_symm\nalpha = 1\nseed = 3\n"
                               "[sampler]\nchains = 8\nsamples = 1024\nseed = 7\n"
-                              "[optimizer]\niterations = 40\nlearning_rate = 0.02\ndiag_shift = 0.1\n"
+                              "[optimizer]\niterations = 40\nlearning_rate = 0.02\n"
+                              "diag_shift = 0.1\n"
                               "[output]\ncheckpoint_every = 1\n";
 #define A_ITERATIONS 40
 
@@ -491,7 +492,8 @@ static void test_run_sigkill_leaves_readable_file_and_restarts(void **state)
     assert_true(h.n >= reported);
     for (int k = 0; k <= NQS_H5_N_COLS; k++)
         for (long r = 0; r < h.n; r++)
-            if (!isfinite(h.c[k][r])) fail_msg("/history/%s row %ld = %g", col_name(k), r, h.c[k][r]);
+            if (!isfinite(h.c[k][r]))
+                fail_msg("/history/%s row %ld = %g", col_name(k), r, h.c[k][r]);
     hist_read(tp("ref.h5"), &ref);
     /* The reported rows are the reference's. (A row being written at the kill
      * may be present in some columns with the fill value 0: results-format.md.) */
@@ -670,8 +672,8 @@ static void test_run_refuses_unwritable_output(void **state)
     char want[1024];
     TP(p1, "no_such_dir/out.h5");
     assert_status(nqs(2, "run", tp("a.ini"), "-q", "-o", p1, NULL), 1);
-    snprintf(want, sizeof want, "nqs: error: cannot create result file %s: No such file or directory",
-             p1);
+    snprintf(want, sizeof want,
+             "nqs: error: cannot create result file %s: No such file or directory", p1);
     assert_contains(g_err, want);
     TP(p2, "a.ini/out.h5");
     assert_status(nqs(2, "run", tp("a.ini"), "-q", "-o", p2, NULL), 1);
@@ -734,9 +736,10 @@ static void test_run_guard_rail_stops_after_bounded_retries(void **state)
     assert_null(strstr(g_err, "(retry 4 of 3)"));
     assert_contains(g_err, "iteration 5: the wavefunction produced a non-finite amplitude ratio");
     char want[1024];
-    snprintf(want, sizeof want, "nqs: error: iteration 5 failed after 3 retries: the wavefunction "
-             "produced a non-finite amplitude ratio or local energy (parameters diverged); %s keeps "
-             "5 completed iterations and its last checkpoint", path);
+    snprintf(want, sizeof want,
+             "nqs: error: iteration 5 failed after 3 retries: the wavefunction produced a "
+             "non-finite amplitude ratio or local energy (parameters diverged); %s keeps 5 "
+             "completed iterations and its last checkpoint", path);
     assert_contains(g_err, want);
     hist_read(path, &after);
     assert_hist_identical(&after, &before);
@@ -798,7 +801,8 @@ static void test_run_guard_rail_rolls_back_blown_up_update(void **state)
     struct hist h;
     hist_read(path, &h);
     assert_int_equal(h.n, 5);
-    int acc = col_index("acceptance"), lr = col_index("learning_rate"), ds = col_index("diag_shift");
+    int acc = col_index("acceptance"), lr = col_index("learning_rate");
+    int ds = col_index("diag_shift");
     assert_true(h.c[acc][0] > 0.9);
     assert_true(h.c[acc][1] > 0.9);
     assert_true(h.c[lr][0] == 100.0);
@@ -946,7 +950,8 @@ static void assert_within_4_sigma(const char *path, const char *name, double exa
     char en[64];
     snprintf(en, sizeof en, "%s_error", name);
     double v = attr(path, "/result/observables", name), err = attr(path, "/result/observables", en);
-    if (!(err > 0 && err <= max_err)) fail_msg("%s error bar %g outside (0, %g]", name, err, max_err);
+    if (!(err > 0 && err <= max_err))
+        fail_msg("%s error bar %g outside (0, %g]", name, err, max_err);
     if (!(fabs(v - exact) <= 4 * err))
         fail_msg("%s = %.6f +- %.6f, exact %.6f (%.1f sigma)", name, v, err, exact,
                  fabs(v - exact) / err);
