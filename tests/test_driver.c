@@ -24,9 +24,10 @@
  *              enumeration over all 2^8 configurations of the final model
  *
  * The problems are small (chains of 8 and 12 sites, <= 40 iterations): the
- * whole program takes ~12 s on 2 idle cores (~25 s next to other tests). Every comparison with another run is
- * bitwise (the driver promises bitwise reproducibility); statistical
- * comparisons state their tolerance where they are made.
+ * whole program takes ~12 s on 2 idle cores (~25 s next to other tests).
+ * Every comparison with another run is bitwise (the driver promises bitwise
+ * reproducibility); statistical comparisons state their tolerance where they
+ * are made.
  */
 #include <complex.h>
 #include <dirent.h>
