@@ -189,6 +189,12 @@ static int driver_setup(struct driver *d)
     NQS_TRY(nqs_sampler_opts_from(sv, p->ham, &d->so));
     NQS_TRY(nqs_optimizer_params_from_options(ov, &d->op));
     NQS_TRY(nqs_obs_setup(&d->obs, obv, p->lat));
+    for (int k = 0; k < d->obs.n; k++)
+        if (strcmp(d->obs.name[k], "sx") == 0 && d->so.move != NQS_MOVE_FLIP)
+            return nqs_config_error(d->cfg, NQS_EINVAL, "observables", "sx",
+                                    "<sigma^x> needs single-flip sampling; exchange moves keep the "
+                                    "magnetisation fixed, where <sigma^x> = 0 (accepted: false, or "
+                                    "[sampler] move = flip)");
     /* Refusals about the output file come before the (possibly long) exact
      * reference energy; nqs_h5_create checks again when it creates the file. */
     if (cli->restart && cli->output && strcmp(cli->output, cli->restart) != 0)
@@ -386,7 +392,9 @@ static int driver_final(struct driver *d, struct nqs_h5_result *res)
     int per_chain = d->smp->per_chain, n_samples = d->smp->n_samples;
     d->smp->per_chain = d->n_final / d->so.n_chains;
     d->smp->n_samples = d->n_final;
-    int rc = nqs_sampler_measure(d->smp, m, p->ham, &d->obs, d->eloc, d->obs_vals);
+    /* chains that never ran (iterations = 0) get the first burn-in */
+    int fresh = d->op.iterations == 0 && d->it0 == 0;
+    int rc = nqs_sampler_measure(d->smp, m, p->ham, fresh, &d->obs, d->eloc, d->obs_vals);
     d->smp->per_chain = per_chain;
     d->smp->n_samples = n_samples;
     NQS_TRY(rc);

@@ -710,6 +710,20 @@ static void test_run_refuses_restart_with_other_output(void **state)
     assert_unchanged(&s, path);
 }
 
+/* <sigma^x> is zero in the fixed-magnetisation sector that exchange moves
+ * sample; measuring it through single-flip ratios there would print a
+ * meaningless number, so the input is refused naming the key (exit 2). */
+static void test_run_refuses_sx_with_exchange_moves(void **state)
+{
+    (void)state;
+    TP(path, "sx.h5");
+    assert_status(nqs(2, "run", tp("a.ini"), "-q", "-o", path, "--set", "observables.sx=true",
+                      "--set", "optimizer.iterations=2", NULL),
+                  2);
+    assert_contains(g_err, "[observables] sx: <sigma^x> needs single-flip sampling");
+    assert_int_equal(access(path, F_OK), -1);
+}
+
 /* ----------------------------------------------------- 5. guard rail */
 
 /* Parameters that are not finite (as a non-finite update would leave them;
@@ -1022,6 +1036,7 @@ int main(void)
         cmocka_unit_test(test_run_restart_refuses_file_without_checkpoint),
         cmocka_unit_test(test_run_refuses_unwritable_output),
         cmocka_unit_test(test_run_refuses_restart_with_other_output),
+        cmocka_unit_test(test_run_refuses_sx_with_exchange_moves),
         cmocka_unit_test(test_run_guard_rail_stops_after_bounded_retries),
         cmocka_unit_test(test_run_guard_rail_recovers_from_failed_cholesky),
         cmocka_unit_test(test_run_guard_rail_rolls_back_blown_up_update),
