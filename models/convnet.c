@@ -365,15 +365,19 @@ static inline double complex convnet_act(const struct convnet *net, double compl
 }
 
 /* log cosh z = u + log q with z' = +-z, Re z' >= 0, u = z' - log 2 and
- * q = 1 + exp(-2 z'); returns q and sets *u. */
-static inline double complex convnet_q(double complex z, double complex *u)
+ * q = 1 + exp(-2 z'). */
+static inline double complex convnet_u(double complex z)
+{
+    return creal(z) < 0 ? CMPLX(-creal(z) - M_LN2, -cimag(z)) : CMPLX(creal(z) - M_LN2, cimag(z));
+}
+
+static inline double complex convnet_q(double complex z)
 {
     double x = creal(z), y = cimag(z);
     if (x < 0) {
         x = -x;
         y = -y;
     }
-    *u = CMPLX(x - M_LN2, y);
     double e = exp(-2.0 * x);
     return CMPLX(1.0 + e * cos(2.0 * y), -e * sin(2.0 * y));
 }
@@ -432,16 +436,34 @@ static inline void convnet_point_co(const struct convnet *net, const double comp
     for (int co = 0; co < Co; co++) z[co] = CMPLX(acc[co], acc[Co + co]);
 }
 
-static void convnet_point(const struct convnet *net, const double complex *C, int l, int p,
-                          double complex *z)
+/* Kept out of line so that every caller runs the same machine code: GCC may
+ * contract or vectorise an inlined copy differently (it emits FMAs in
+ * vectorised code even without -ffp-contract=fast), and the exact cache
+ * update must reproduce the full pass bit for bit. */
+#if defined(__GNUC__)
+#define CONVNET_NOINLINE __attribute__((noinline))
+#else
+#define CONVNET_NOINLINE
+#endif
+
+/* Position p of layer l: z_l into z[0..C_l) and the cached values derived
+ * from it into a[0..C_l): a_l = f(z_l) for a hidden layer, q_L for the last.
+ * The full pass and the exact update both compute every position here. */
+static CONVNET_NOINLINE void convnet_position(const struct convnet *net, const double complex *C,
+                                              int l, int p, double complex *z, double complex *a)
 {
-    switch (net->ch[l]) {
+    const int Co = net->ch[l];
+    switch (Co) {
     case 1: convnet_point_co(net, C, l, p, z, 1); break;
     case 2: convnet_point_co(net, C, l, p, z, 2); break;
     case 4: convnet_point_co(net, C, l, p, z, 4); break;
     case 8: convnet_point_co(net, C, l, p, z, 8); break;
-    default: convnet_point_co(net, C, l, p, z, net->ch[l]); break;
+    default: convnet_point_co(net, C, l, p, z, Co); break;
     }
+    if (l < net->n_layers)
+        for (int c = 0; c < Co; c++) a[c] = convnet_act(net, z[c]);
+    else
+        for (int c = 0; c < Co; c++) a[c] = convnet_q(z[c]);
 }
 
 double complex nqs_convnet_cache_init(const struct nqs_model *m, const int8_t *s, void *cache)
@@ -453,21 +475,16 @@ double complex nqs_convnet_cache_init(const struct nqs_model *m, const int8_t *s
     double complex *a0 = C + net->c_act[0];
     for (int i = 0; i < N; i++) a0[i] = s[i];
     for (int l = 1; l <= L; l++) {
-        const int Co = net->ch[l];
-        double complex *z = C + net->c_pre[l];
-        for (int p = 0; p < N; p++) convnet_point(net, C, l, p, z + (size_t)p * Co);
-        if (l < L) {
-            double complex *a = C + net->c_act[l];
-            for (size_t j = 0; j < (size_t)N * Co; j++) a[j] = convnet_act(net, z[j]);
-        }
+        const size_t Co = (size_t)net->ch[l];
+        double complex *z = C + net->c_pre[l], *a = C + net->c_act[l];
+        for (int p = 0; p < N; p++) convnet_position(net, C, l, p, z + p * Co, a + p * Co);
     }
     const size_t nL = (size_t)N * net->ch[L];
-    const double complex *z = C + net->c_pre[L];
-    double complex *q = C + net->c_act[L], u_sum = 0, u;
+    const double complex *z = C + net->c_pre[L], *q = C + net->c_act[L];
+    double complex u_sum = 0;
     struct convnet_prod P = {1.0, 0.0};
     for (size_t j = 0; j < nL; j++) {
-        q[j] = convnet_q(z[j], &u);
-        u_sum += u;
+        u_sum += convnet_u(z[j]);
         convnet_prod_mul(&P, q[j]);
     }
     return u_sum + P.l + clog(P.p);
@@ -521,26 +538,19 @@ static void convnet_apply(const struct convnet *net, void *cache, int n_flip, co
         NQS_ASSERT(nS <= net->bound[l]);
         const int Co = net->ch[l];
         double complex *z = C + net->c_pre[l], *a = C + net->c_act[l];
-        double complex zt[CONVNET_MAX_CHANNELS];
+        double complex zt[CONVNET_MAX_CHANNELS], at[CONVNET_MAX_CHANNELS];
         for (int t = 0; t < nS; t++) {
             const size_t p = (size_t)S[t];
             mark[p] = 0;
-            convnet_point(net, C, l, (int)p, zt);
+            convnet_position(net, C, l, (int)p, zt, at);
             for (int c = 0; c < Co; c++) {
                 const size_t j = p * Co + c;
-                if (l < L) {
-                    a[j] = convnet_act(net, zt[c]);
-                } else {
-                    double complex un, uo;
-                    double complex qn = convnet_q(zt[c], &un);
-                    if (dlp) {
-                        (void)convnet_q(z[j], &uo);
-                        u_sum += un - uo;
-                        convnet_prod_mul(&Pn, qn);
-                        convnet_prod_mul(&Po, a[j]);
-                    }
-                    a[j] = qn;
+                if (l == L && dlp) {
+                    u_sum += convnet_u(zt[c]) - convnet_u(z[j]);
+                    convnet_prod_mul(&Pn, at[c]);
+                    convnet_prod_mul(&Po, a[j]);
                 }
+                a[j] = at[c];
                 z[j] = zt[c];
             }
         }
@@ -687,11 +697,8 @@ static double complex convnet_ratio(const struct convnet *net, void *cache, int 
                 if (l < L) {
                     da[(size_t)t * Co + c] = convnet_act(net, zn) - a[j];
                 } else {
-                    double complex un, uo;
-                    double complex qn = convnet_q(zn, &un);
-                    (void)convnet_q(z[j], &uo);
-                    u_sum += un - uo;
-                    convnet_prod_mul(&Pn, qn);
+                    u_sum += convnet_u(zn) - convnet_u(z[j]);
+                    convnet_prod_mul(&Pn, convnet_q(zn));
                     convnet_prod_mul(&Po, a[j]);
                 }
             }
