@@ -50,7 +50,8 @@ extern const struct nqs_opt_def nqs_convnet_options[NQS_CONVNET_N_OPTIONS];
 int nqs_convnet_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
                       const struct nqs_opt_val *opt, int local);
 void nqs_convnet_free(void *state);
-/* Rebuilds the channel-contiguous copy of the kernels from m->par. */
+/* Rebuilds the two channel-contiguous copies of the kernels (gather and
+ * scatter order, 3x the parameter memory) from m->par. */
 void nqs_convnet_refresh(struct nqs_model *m);
 double complex nqs_convnet_cache_init(const struct nqs_model *m, const int8_t *s, void *cache);
 double complex nqs_convnet_log_psi_ratio(const struct nqs_model *m, void *cache, const int8_t *s,
