@@ -31,7 +31,9 @@
  * parameters back to the last good ones, multiplies the SR shift by 10 and
  * retries, at most DRIVER_MAX_RETRIES times per iteration; then the run stops
  * with a message and the file keeps every completed iteration and the last
- * checkpoint.
+ * checkpoint. A non-finite amplitude found while sampling is the fault of the
+ * previous update (the parameters it produced would fail again): the first
+ * such retry goes back to the parameters before that update.
  */
 #include <errno.h>
 #include <math.h>
@@ -108,7 +110,8 @@ struct driver {
     char *input_text;
     char lattice_desc[128];
     char command_line[4096];
-    double complex *eloc, *O, *par_good, *obs_vals;
+    double complex *eloc, *O, *par_good, *par_prev, *obs_vals;
+    int sampling_failed;        /* the last driver_iteration failed while sampling */
     double complex *eloc_all;   /* every chain's local energies, global chain order */
     double complex *obs_all;    /* rank 0: every chain's observables (final evaluation) */
     double *opt_state;
@@ -234,6 +237,12 @@ static int driver_setup_local(struct driver *d)
     NQS_TRY(nqs_sampler_opts_from(sv, p->ham, &d->so));
     NQS_TRY(nqs_optimizer_params_from_options(ov, &d->op));
     NQS_TRY(nqs_obs_setup(&d->obs, obv, p->lat));
+    for (int k = 0; k < d->obs.n; k++)
+        if (strcmp(d->obs.name[k], "sx") == 0 && d->so.move != NQS_MOVE_FLIP)
+            return nqs_config_error(d->cfg, NQS_EINVAL, "observables", "sx",
+                                    "<sigma^x> needs single-flip sampling; exchange moves keep the "
+                                    "magnetisation fixed, where <sigma^x> = 0 (accepted: false, or "
+                                    "[sampler] move = flip)");
     if (cli->restart) {
         if (cli->output && strcmp(cli->output, cli->restart) != 0)
             NQS_ERROR(NQS_EINVAL, "--restart continues in %s; -o %s cannot be combined with it",
@@ -266,12 +275,13 @@ static int driver_setup_local(struct driver *d)
     d->eloc_all = malloc(rows_all * sizeof *d->eloc_all);
     d->O = malloc((size_t)d->ns_local * P * sizeof *d->O);
     d->par_good = malloc(P * sizeof *d->par_good);
+    d->par_prev = malloc(P * sizeof *d->par_prev);
     d->obs_vals = malloc(rows * n_obs * sizeof *d->obs_vals);
     d->obs_all = malloc((d->rank == 0 ? rows_all * n_obs : 1) * sizeof *d->obs_all);
     d->opt_state = malloc((nqs_optimizer_state_size(d->opt) + 1) * sizeof *d->opt_state);
     d->ck_chains = malloc((size_t)nc * (size_t)m->n_sites);
     d->ck_rng = malloc((size_t)nc * nqs_sampler_rng_size());
-    if (!d->eloc || !d->eloc_all || !d->O || !d->par_good || !d->obs_vals || !d->obs_all ||
+    if (!d->eloc || !d->eloc_all || !d->O || !d->par_good || !d->par_prev || !d->obs_vals || !d->obs_all ||
         !d->opt_state || !d->ck_chains || !d->ck_rng)
         NQS_ERROR(NQS_ENOMEM, "out of memory for %d samples x %d parameters (%.1f GiB)", d->ns_local,
                   m->n_par, (double)d->ns_local * (double)P * 16.0 / 1073741824.0);
@@ -292,6 +302,10 @@ static int driver_setup_files(struct driver *d)
     const struct nqs_cli *cli = d->cli;
     struct nqs_problem *p = d->prob;
     struct nqs_model *m = p->model;
+    /* Refusal of an existing output comes before the (possibly long) exact
+     * reference energy; nqs_h5_create checks again when it creates the file. */
+    if (!cli->restart && !cli->force && access(d->path, F_OK) == 0)
+        NQS_ERROR(NQS_EIO, "refusing to overwrite %s (use --force)", d->path);
     NQS_TRY(driver_reference(d));
     struct nqs_h5_meta meta = {
         .command_line = d->command_line, .input = d->input_text, .lattice = d->lattice_desc,
@@ -378,7 +392,9 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
     double t0 = driver_now();
     int rc = nqs_sampler_run(d->smp, m, p->ham, it == 0, d->eloc, d->O, (size_t)m->n_par);
     if (rc == NQS_OK && it == d->it0) rc = driver_test_fault(d, "sample");
-    NQS_TRY(nqs_comm_check(rc));
+    rc = nqs_comm_check(rc);
+    d->sampling_failed = rc != NQS_OK;
+    NQS_TRY(rc);
     /* Statistics from every chain, in global order, on every rank. */
     NQS_TRY(nqs_comm_allgather_chains(d->eloc, d->eloc_all, (size_t)per_chain * sizeof *d->eloc,
                                       d->so.n_chains));
@@ -436,6 +452,7 @@ static int driver_loop(struct driver *d)
     int tty = d->verbose && isatty(STDERR_FILENO);
     long every = d->out[OUT_CKPT_EVERY].i, print_every = d->out[OUT_PRINT_EVERY].i;
     double t0 = d->t_loop = driver_now();
+    int have_prev = 0; /* par_prev holds the parameters before the last update */
     for (long it = d->it0; it < total; it++) {
         struct nqs_h5_row row;
         memset(&row, 0, sizeof row);
@@ -446,12 +463,18 @@ static int driver_loop(struct driver *d)
             if (rc != NQS_ENUMERIC || attempt == DRIVER_MAX_RETRIES) break;
             char msg[512];
             snprintf(msg, sizeof msg, "%s", nqs_last_error());
+            const char *to = "";
+            if (d->sampling_failed && have_prev) {
+                memcpy(d->par_good, d->par_prev, (size_t)m->n_par * sizeof *m->par);
+                have_prev = 0;
+                to = " to before the last update";
+            }
             memcpy(m->par, d->par_good, (size_t)m->n_par * sizeof *m->par);
             m->ops->refresh(m);
             double s = d->op.method == NQS_METHOD_SR ? nqs_optimizer_raise_shift(d->opt, 10.0) : 0;
             if (d->verbose)
-                fprintf(stderr, "%siteration %ld: %s; parameters rolled back%s (retry %d of %d)\n",
-                        tty ? "\n" : "", it, msg, s > 0 ? ", SR shift raised" : "", attempt + 1,
+                fprintf(stderr, "%siteration %ld: %s; parameters rolled back%s%s (retry %d of %d)\n",
+                        tty ? "\n" : "", it, msg, to, s > 0 ? ", SR shift raised" : "", attempt + 1,
                         DRIVER_MAX_RETRIES);
         }
         if (rc != NQS_OK) {
@@ -464,6 +487,8 @@ static int driver_loop(struct driver *d)
                           "and its last checkpoint",
                       it, DRIVER_MAX_RETRIES, msg, d->path, it);
         }
+        memcpy(d->par_prev, d->par_good, (size_t)m->n_par * sizeof *m->par);
+        have_prev = 1;
         d->samples_total += row.n_samples;
         row.samples_total = d->samples_total;
         double elapsed = driver_now() - t0;
@@ -521,7 +546,9 @@ static int driver_final(struct driver *d, struct nqs_h5_result *res)
     size_t n_obs = (size_t)(d->obs.n > 0 ? d->obs.n : 1);
     d->smp->per_chain = per;
     d->smp->n_samples = d->n_final;
-    int rc = nqs_sampler_measure(d->smp, m, p->ham, &d->obs, d->eloc, d->obs_vals);
+    /* chains that never ran (iterations = 0) get the first burn-in */
+    int fresh = d->op.iterations == 0 && d->it0 == 0;
+    int rc = nqs_sampler_measure(d->smp, m, p->ham, fresh, &d->obs, d->eloc, d->obs_vals);
     d->smp->per_chain = per_chain;
     d->smp->n_samples = n_samples;
     NQS_TRY(nqs_comm_check(rc));
@@ -532,6 +559,26 @@ static int driver_final(struct driver *d, struct nqs_h5_result *res)
     nqs_sampler_acceptance(d->smp, &acc[0], &acc[1]);
     NQS_TRY(nqs_comm_sum_long(acc, 2));
     return nqs_comm_check(d->rank == 0 ? driver_final_write(d, res, acc[0], acc[1]) : NQS_OK);
+}
+
+/* JSON has no NaN or Inf (a collapsed run has v_score = 0/0): those are null.
+ * Strings (file names, reference sources) are escaped. */
+static void driver_json_num(const char *key, double v, int digits)
+{
+    if (isfinite(v)) printf("\"%s\": %.*g, ", key, digits, v);
+    else printf("\"%s\": null, ", key);
+}
+
+static void driver_json_str(const char *key, const char *s)
+{
+    printf("\"%s\": \"", key);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    printf("\", ");
 }
 
 static int driver_threads(void)
@@ -548,20 +595,24 @@ static void driver_report(const struct driver *d, const struct nqs_h5_result *re
     const struct nqs_problem *p = d->prob;
     double rel = isfinite(d->ref_energy) ? fabs((res->energy - d->ref_energy) / d->ref_energy) : NAN;
     if (d->cli->json) {
-        printf("{\"energy\": %.12g, \"energy_error\": %.6g, \"energy_variance\": %.6g, \"v_score\": %.6g, "
-               "\"n_params\": %d, \"n_sites\": %d, \"model\": \"%s\", \"shared\": %s, "
-               "\"hamiltonian\": \"%s\", \"lattice\": \"%s\", \"n_samples\": %ld, \"iterations\": %ld, ",
-               res->energy, res->energy_error, res->energy_variance, res->v_score, p->model->n_par,
-               p->model->n_sites, p->model_ops->name, p->model_ops->shared ? "true" : "false",
-               p->ham_ops->name, d->lattice_desc, res->n_samples, d->op.iterations);
-        if (isfinite(d->ref_energy))
-            printf("\"reference_energy\": %.12g, \"reference_source\": \"%s\", \"relative_error\": %.6g, ",
-                   d->ref_energy, d->ref_source, rel);
-        else
-            printf("\"reference_energy\": null, \"relative_error\": null, ");
+        printf("{");
+        driver_json_num("energy", res->energy, 12);
+        driver_json_num("energy_error", res->energy_error, 6);
+        driver_json_num("energy_variance", res->energy_variance, 6);
+        driver_json_num("v_score", res->v_score, 6);
+        printf("\"n_params\": %d, \"n_sites\": %d, ", p->model->n_par, p->model->n_sites);
+        driver_json_str("model", p->model_ops->name);
+        printf("\"shared\": %s, ", p->model_ops->shared ? "true" : "false");
+        driver_json_str("hamiltonian", p->ham_ops->name);
+        driver_json_str("lattice", d->lattice_desc);
+        printf("\"n_samples\": %ld, \"iterations\": %ld, ", res->n_samples, d->op.iterations);
+        driver_json_num("reference_energy", d->ref_energy, 12);
+        if (isfinite(d->ref_energy)) driver_json_str("reference_source", d->ref_source);
+        driver_json_num("relative_error", rel, 6);
+        driver_json_str("file", d->path);
         printf("\"ranks\": %d, \"threads\": %d, \"time_sampling\": %.3f, \"time_optimizer\": %.3f, ",
                d->size, driver_threads(), d->t_sample, d->t_opt);
-        printf("\"file\": \"%s\", \"wall_time\": %.3f, \"convention\": \"pauli\"}\n", d->path, wall);
+        printf("\"wall_time\": %.3f, \"convention\": \"pauli\"}\n", wall);
         return;
     }
     printf("model        %s (%s, %d parameters)\n", p->model_ops->name,
@@ -592,6 +643,7 @@ static void driver_free(struct driver *d)
     free(d->obs_all);
     free(d->O);
     free(d->par_good);
+    free(d->par_prev);
     free(d->obs_vals);
     free(d->opt_state);
     free(d->ck_chains);
