@@ -9,7 +9,8 @@
  *    equality is the promise of sr.h / rsum.h (exact sums over chains, one
  *    chain per thread); no tolerance is needed and none is allowed;
  *  - a checkpoint written by 2 ranks continued by 1 rank, and one written by
- *    1 rank continued by 3, repeat the uninterrupted run;
+ *    1 rank continued by 3 (from the input stored in the file), repeat the
+ *    uninterrupted run;
  *  - SIGUSR1 delivered to ONE rank stops every rank after the same iteration
  *    (exit status 3), and the checkpoint continues the uninterrupted run;
  *  - an error on rank 1 only (test hook NQS_TEST_FAIL_RANK, while sampling,
@@ -312,9 +313,12 @@ static void test_mpi_restart_across_rank_counts(void **state)
     const char *cont[] = {"run", "--restart", "half.h5", "in.ini", "-q", NULL};
     assert_int_equal(run(0, 1, NULL, cont), 0);
     assert_same_run(tmp_path("ref.h5"), tmp_path("half.h5"), 0, 1);
-    /* 10 iterations on 1 rank, continued to 20 on 3 ranks */
+    /* 10 iterations on 1 rank, continued to 20 on 3 ranks with the input
+     * stored in the file (rank 0 reads it and sends it to the others) */
     assert_int_equal(run_input(0, 1, "half.h5", "optimizer.iterations=10", NULL), 0);
-    assert_int_equal(run(3, 1, NULL, cont), 0);
+    const char *cont_file[] = {"run", "--restart", "half.h5", "-q", "--set",
+                               "optimizer.iterations=20", NULL};
+    assert_int_equal(run(3, 1, NULL, cont_file), 0);
     assert_same_run(tmp_path("ref.h5"), tmp_path("half.h5"), 0, 1);
 }
 
