@@ -548,11 +548,14 @@ static int sr_solve_dense(struct nqs_sr *sr, double eps, double rho, const doubl
     for (int c = 0; c < sr->n_local; c++) {
         cblas_zherk(CblasColMajor, CblasLower, CblasNoTrans, P, pc, 1.0,
                     sr->obar + (size_t)c * pc * P, P, 0.0, a, P);
-        for (int j = 0; j < P; j++) /* column j, rows j..P-1, packed by columns */
+        /* column j, rows j..P-1, packed by columns; exact, so in any order */
+#pragma omp parallel for schedule(dynamic, 8)
+        for (int j = 0; j < P; j++)
             nqs_rsum_add(&r, 2 * ((size_t)j * P - (size_t)j * (j - 1) / 2),
                          (const double *)(a + (size_t)j * P + j), 2 * (size_t)(P - j));
     }
     NQS_TRY(nqs_rsum_reduce(&r));
+#pragma omp parallel for schedule(dynamic, 8)
     for (int j = 0; j < P; j++)
         nqs_rsum_fold(&r, 2 * ((size_t)j * P - (size_t)j * (j - 1) / 2),
                       (double *)(a + (size_t)j * P + j), 2 * (size_t)(P - j));
