@@ -19,9 +19,13 @@
  * overrides listed in bench_model_cases for that model, through the input
  * layer (config.h); an override whose key the model does not have is skipped.
  * Models with an `alpha` key are run at alpha = 1 and 4, cnn/lcn with two
- * layers. Further sections (sampler, SR) are added as more
- * `static int bench_<section>(struct bench_out *out)` functions called in
- * turn from nqs_cmd_bench (human table, or one member of the JSON object).
+ * layers.
+ *
+ * The other sections live in bench_vmc.c ("sampler", "iteration", the
+ * real-O part of "sr") and bench_sr.c (synthetic part of "sr"); bench.h is
+ * their common interface. `nqs bench [SECTION...]` runs the named sections
+ * (comma- or space-separated; none or "all": every section, in the order of
+ * bench_sections), each a table, or with --json one member of one object.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "cli.h"
 #include "config.h"
 #include "error.h"
@@ -54,7 +59,7 @@ static const struct bench_case bench_model_cases[] = {
     {"lcn", "channels=4,4"},
 };
 
-static double bench_clock(clockid_t id)
+double nqs_bench_clock(clockid_t id)
 {
     struct timespec ts;
     clock_gettime(id, &ts);
@@ -152,10 +157,10 @@ static double bench_time(double (*fn)(struct bench_ctx *, long), struct bench_ct
 {
     long reps = 8;
     for (;;) {
-        double c0 = bench_clock(CLOCK_THREAD_CPUTIME_ID), t0 = bench_clock(CLOCK_MONOTONIC);
+        double c0 = nqs_bench_clock(CLOCK_THREAD_CPUTIME_ID), t0 = nqs_bench_clock(CLOCK_MONOTONIC);
         bench_sink = fn(c, reps);
-        double dt = bench_clock(CLOCK_MONOTONIC) - t0;
-        double dc = bench_clock(CLOCK_THREAD_CPUTIME_ID) - c0;
+        double dt = nqs_bench_clock(CLOCK_MONOTONIC) - t0;
+        double dc = nqs_bench_clock(CLOCK_THREAD_CPUTIME_ID) - c0;
         if (dt >= BENCH_MIN_TIME) {
             *cpu += dc;
             *wall += dt;
@@ -167,16 +172,7 @@ static double bench_time(double (*fn)(struct bench_ctx *, long), struct bench_ct
     }
 }
 
-/* Output of one section: a human-readable table, or with --json the members
- * of one JSON array (the caller writes the enclosing object). */
-struct bench_out {
-    FILE *f;
-    int json;
-    int n_items; /* JSON items written so far (for the separating commas) */
-};
-
-/* `text` as a JSON string literal. */
-static void bench_json_string(FILE *f, const char *text)
+void nqs_bench_json_string(FILE *f, const char *text)
 {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
@@ -190,13 +186,18 @@ static void bench_json_string(FILE *f, const char *text)
     fputc('"', f);
 }
 
+void nqs_bench_json_item(struct nqs_bench_out *o)
+{
+    fprintf(o->f, "%s\n    {", o->n_items++ ? "," : "");
+}
+
 struct bench_model_result {
     const char *model, *options;
     int n_sites, n_hidden, n_par;
     double ns_ratio, ns_exchange, ns_update, ns_gradient, cpu_over_wall;
 };
 
-static void bench_model_print(struct bench_out *o, const struct bench_model_result *r)
+static void bench_model_print(struct nqs_bench_out *o, const struct bench_model_result *r)
 {
     double H = r->n_hidden > 0 ? r->n_hidden : 1;
     if (!o->json) {
@@ -205,10 +206,11 @@ static void bench_model_print(struct bench_out *o, const struct bench_model_resu
                 r->ns_ratio / H, r->ns_exchange, r->ns_update, r->ns_update / H, r->ns_gradient,
                 r->cpu_over_wall);
     } else {
-        fprintf(o->f, "%s\n    {\"model\": ", o->n_items++ ? "," : "");
-        bench_json_string(o->f, r->model);
+        nqs_bench_json_item(o);
+        fprintf(o->f, "\"model\": ");
+        nqs_bench_json_string(o->f, r->model);
         fprintf(o->f, ", \"options\": ");
-        bench_json_string(o->f, r->options);
+        nqs_bench_json_string(o->f, r->options);
         fprintf(o->f,
                 ", \"n_sites\": %d, \"n_hidden\": %d, \"n_par\": %d, \"ns_ratio\": %.1f, "
                 "\"ns_exchange\": %.1f, \"ns_update\": %.1f, \"ns_gradient\": %.1f, "
@@ -219,24 +221,25 @@ static void bench_model_print(struct bench_out *o, const struct bench_model_resu
     fflush(o->f);
 }
 
-static void bench_model_skipped(struct bench_out *o, const char *model, const char *options,
+static void bench_model_skipped(struct nqs_bench_out *o, const char *model, const char *options,
                                 int L, const char *why)
 {
     if (!o->json) {
         fprintf(o->f, "%-10s %-12s L=%d skipped: %s\n", model, options, L, why);
         return;
     }
-    fprintf(o->f, "%s\n    {\"model\": ", o->n_items++ ? "," : "");
-    bench_json_string(o->f, model);
+    nqs_bench_json_item(o);
+    fprintf(o->f, "\"model\": ");
+    nqs_bench_json_string(o->f, model);
     fprintf(o->f, ", \"options\": ");
-    bench_json_string(o->f, options);
+    nqs_bench_json_string(o->f, options);
     fprintf(o->f, ", \"n_sites\": %d, \"skipped\": ", L * L);
-    bench_json_string(o->f, why);
+    nqs_bench_json_string(o->f, why);
     fputc('}', o->f);
 }
 
 /* One table row: model `ops` with options `v` on an L x L periodic square lattice. */
-static int bench_model_row(struct bench_out *out, const struct nqs_model_ops *ops,
+static int bench_model_row(struct nqs_bench_out *out, const struct nqs_model_ops *ops,
                            const struct nqs_opt_val *v, const char *label, int L)
 {
     int ext[2] = {L, L}, per[2] = {1, 1};
@@ -310,13 +313,11 @@ done:
 }
 
 /* Every registered model, every applicable option case, N = 36, 64, 100. */
-static int bench_models(struct bench_out *out)
+static int bench_models(struct nqs_bench_out *out)
 {
     static const int sizes[] = {6, 8, 10};
     const int n_cases = (int)(sizeof bench_model_cases / sizeof bench_model_cases[0]);
-    if (out->json) {
-        fprintf(out->f, "  \"models\": [");
-    } else {
+    if (!out->json) {
         fprintf(out->f,
                 "== models: periodic square L x L, one thread, ns per call (init std %.2g) ==\n",
                 BENCH_INIT_STD);
@@ -354,17 +355,80 @@ static int bench_models(struct bench_out *out)
             n_rows++;
         }
     }
-    if (out->json) fprintf(out->f, "\n  ]");
     return NQS_OK;
+}
+
+static int bench_sampler_section(struct nqs_bench_out *out, struct nqs_config *cfg)
+{
+    (void)cfg;
+    return nqs_bench_sampler(out);
+}
+
+static int bench_models_section(struct nqs_bench_out *out, struct nqs_config *cfg)
+{
+    (void)cfg;
+    return bench_models(out);
+}
+
+/* "sr": the synthetic SR-like O (bench_sr.c), then real O from the models. */
+static int bench_sr_section(struct nqs_bench_out *out, struct nqs_config *cfg)
+{
+    (void)cfg;
+    NQS_TRY(nqs_bench_sr_synthetic(out));
+    return nqs_bench_sr_real(out);
+}
+
+static const struct {
+    const char *name;
+    int (*run)(struct nqs_bench_out *out, struct nqs_config *cfg);
+} bench_sections[] = {
+    {"models", bench_models_section},
+    {"sampler", bench_sampler_section},
+    {"iteration", nqs_bench_iteration},
+    {"sr", bench_sr_section},
+};
+#define BENCH_N_SECTIONS ((int)(sizeof bench_sections / sizeof bench_sections[0]))
+
+unsigned nqs_bench_sections(const char *word)
+{
+    unsigned mask = 0;
+    const char *p = word;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        unsigned bit = 0;
+        if (len == 3 && strncmp(p, "all", 3) == 0) bit = (1u << BENCH_N_SECTIONS) - 1;
+        for (int k = 0; k < BENCH_N_SECTIONS; k++)
+            if (strlen(bench_sections[k].name) == len && strncmp(p, bench_sections[k].name, len) == 0)
+                bit = 1u << k;
+        if (!bit) return 0;
+        mask |= bit;
+        p += len;
+        if (*p == ',') p++;
+    }
+    return mask;
 }
 
 /* Sections run in order; with --json each writes one member of the object. */
 int nqs_cmd_bench(const struct nqs_cli *cli)
 {
-    struct bench_out out = {stdout, cli ? cli->json : 0, 0};
+    struct nqs_bench_out out = {stdout, cli ? cli->json : 0, 0};
+    unsigned mask = cli && cli->bench_sections ? cli->bench_sections
+                                               : (1u << BENCH_N_SECTIONS) - 1;
+    struct nqs_config *cfg = cli && cli->config_path ? cli->cfg : NULL;
+    int rc = NQS_OK, n_done = 0;
     if (out.json) fprintf(out.f, "{\n");
-    int rc = bench_models(&out);
-    /* further sections: out.n_items = 0; fprintf(",\n"); bench_<section>(&out); */
+    for (int k = 0; k < BENCH_N_SECTIONS && rc == NQS_OK; k++) {
+        if (!(mask & (1u << k))) continue;
+        if (out.json)
+            fprintf(out.f, "%s  \"%s\": [", n_done ? ",\n" : "", bench_sections[k].name);
+        else if (n_done)
+            fputc('\n', out.f);
+        out.n_items = 0;
+        rc = bench_sections[k].run(&out, cfg);
+        if (out.json) fprintf(out.f, "\n  ]");
+        fflush(out.f);
+        n_done++;
+    }
     if (out.json) fprintf(out.f, "\n}\n");
     return rc;
 }

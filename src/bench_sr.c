@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench.h"
 #include "error.h"
 #include "sr.h"
 
@@ -92,7 +93,7 @@ static int bench_sr_fill(int P, int n, unsigned long seed, double complex *O, do
     return NQS_OK;
 }
 
-static int bench_sr_case(FILE *out, int P, int n, const enum nqs_sr_solver *solvers, int n_solvers,
+static int bench_sr_case(struct nqs_bench_out *o, int P, int n, const enum nqs_sr_solver *solvers, int n_solvers,
                          const char *label, int cg_maxiter)
 {
     double complex *O = malloc((size_t)n * P * sizeof *O);
@@ -135,14 +136,28 @@ static int bench_sr_case(FILE *out, int P, int n, const enum nqs_sr_solver *solv
             }
         }
         nqs_sr_free(sr);
-        char cg[64] = "";
-        if (solvers[k] == NQS_SR_CG)
-            snprintf(cg, sizeof cg, "  cg %4d it%s %6.2f ms/it  residual %.1e", info.iterations,
-                     info.converged ? " " : "*", 1e3 * best / (info.iterations + 1),
-                     info.residual);
-        fprintf(out, "sr  %-18s P=%6d N_s=%5d  %-6s %8.3f s wall %8.3f s cpu  peak RSS %5.0f MiB%s\n",
-                label, P, n, nqs_sr_solver_name(solvers[k]), best, best_cpu, bench_sr_peak_mib(),
-                cg);
+        if (o->json) {
+            nqs_bench_json_item(o);
+            fprintf(o->f, "\"data\": \"synthetic\", \"case\": ");
+            nqs_bench_json_string(o->f, label);
+            fprintf(o->f, ", \"n_par\": %d, \"n_samples\": %d, \"solver\": \"%s\", "
+                    "\"blas_threads\": 2, \"seconds_wall\": %.6f, \"seconds_cpu\": %.6f, "
+                    "\"peak_rss_mib\": %.1f, \"cg_iterations\": %d, \"converged\": %s, "
+                    "\"residual\": %.3e}",
+                    P, n, nqs_sr_solver_name(solvers[k]), best, best_cpu, bench_sr_peak_mib(),
+                    info.iterations, info.converged ? "true" : "false", info.residual);
+        } else {
+            char cg[64] = "";
+            if (solvers[k] == NQS_SR_CG)
+                snprintf(cg, sizeof cg, "  cg %4d it%s %6.2f ms/it  residual %.1e",
+                         info.iterations, info.converged ? " " : "*",
+                         1e3 * best / (info.iterations + 1), info.residual);
+            fprintf(o->f,
+                    "sr  %-18s P=%6d N_s=%5d  %-6s %8.3f s wall %8.3f s cpu  peak RSS %5.0f MiB%s\n",
+                    label, P, n, nqs_sr_solver_name(solvers[k]), best, best_cpu,
+                    bench_sr_peak_mib(), cg);
+        }
+        fflush(o->f);
     }
 done:
     free(O);
@@ -152,18 +167,27 @@ done:
     return rc;
 }
 
-int nqs_bench_sr(FILE *out)
+int nqs_bench_sr_synthetic(struct nqs_bench_out *o)
 {
     static const enum nqs_sr_solver all[] = {NQS_SR_DENSE, NQS_SR_CG, NQS_SR_MINSR};
     static const enum nqs_sr_solver big[] = {NQS_SR_MINSR, NQS_SR_CG};
     int threads = openblas_get_num_threads();
     openblas_set_num_threads(2);
-    fprintf(out, "# SR step (centre, E, F, solve), eps = 0.01, cg_tol 1e-6, OpenBLAS 2 threads;\n"
-                 "# * = cg stopped at cg_maxiter (1000; 200 for the largest case, whose time per\n"
-                 "#     iteration is the figure to extrapolate from)\n");
-    int rc = bench_sr_case(out, 1681, 1000, all, 3, "rbm a=1 N=40", 1000);
-    if (rc == NQS_OK) rc = bench_sr_case(out, 41, 1000, all, 3, "rbm_symm a=1 N=40", 1000);
-    if (rc == NQS_OK) rc = bench_sr_case(out, 40500, 1000, big, 2, "rbm a=4 10x10", 200);
+    if (!o->json)
+        fprintf(o->f,
+                "== sr, synthetic O: SR step (centre, E, F, solve), eps = 0.01, cg_tol 1e-6, "
+                "OpenBLAS 2 threads ==\n"
+                "# * = cg stopped at cg_maxiter (1000; 200 for the largest case, whose time per\n"
+                "#     iteration is the figure to extrapolate from)\n");
+    int rc = bench_sr_case(o, 1681, 1000, all, 3, "rbm a=1 N=40", 1000);
+    if (rc == NQS_OK) rc = bench_sr_case(o, 41, 1000, all, 3, "rbm_symm a=1 N=40", 1000);
+    if (rc == NQS_OK) rc = bench_sr_case(o, 40500, 1000, big, 2, "rbm a=4 10x10", 200);
     openblas_set_num_threads(threads);
     return rc;
+}
+
+int nqs_bench_sr(FILE *out)
+{
+    struct nqs_bench_out o = {out, 0, 0};
+    return nqs_bench_sr_synthetic(&o);
 }

@@ -62,10 +62,16 @@ static const struct main_command main_commands[] = {
      "same architecture with the other kind of weight sharing. Reads only [lattice],\n"
      "[hamiltonian] and [model]; the other sections of a run input are not checked.\n",
      MAIN_F_SET | MAIN_F_JSON | MAIN_F_QUIET, MAIN_CONFIG_REQUIRED, nqs_cmd_info},
-    {"bench", "[options] [CONFIG]",
+    {"bench", "[options] [SECTION...] [CONFIG]",
      "time the model, Hamiltonian, sampler and solver kernels",
-     "Times the hot kernels (log-psi ratios, local energies, Metropolis sweeps, SR solves)\n"
-     "for the problem of CONFIG, or for built-in problems without CONFIG.\n",
+     "Times the hot kernels and prints the figures. SECTION is one of (default: all)\n"
+     "  models     log-psi ratios, cache updates, gradients of every model (ns per call)\n"
+     "  sampler    Metropolis moves and local energies per second per thread, 1 and 2 threads\n"
+     "  iteration  one full VMC iteration with its per-phase breakdown, one thread, for the\n"
+     "             built-in target problems, or for the problem of CONFIG when given\n"
+     "  sr         one SR step per solver, synthetic and real log-derivatives\n"
+     "  all        every section\n"
+     "Several sections may be given, separated by spaces or commas.\n",
      MAIN_F_SET | MAIN_F_JSON | MAIN_F_OUTPUT | MAIN_F_FORCE | MAIN_F_QUIET,
      MAIN_CONFIG_OPTIONAL, nqs_cmd_bench},
 };
@@ -261,6 +267,8 @@ int main(int argc, char **argv)
                                           a);
                 goto done;
             }
+        } else if (cmd->fn == nqs_cmd_bench && nqs_bench_sections(a)) {
+            cli.bench_sections |= nqs_bench_sections(a);
         } else if (!cli.config_path) {
             cli.config_path = a;
         } else {

@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 #include "observables.h"
@@ -201,25 +202,55 @@ double complex nqs_local_energy(const struct nqs_model *m, const struct nqs_ham 
     return e;
 }
 
+/* Clocks of the optional per-phase profile: CLOCK_MONOTONIC (vDSO, tens of
+ * ns) around each phase, CLOCK_THREAD_CPUTIME_ID (a system call, ~1 us) once
+ * per chain and run to turn the intervals into CPU time. */
+static double sampler_clock(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static int sampler_run(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
                        int first, double complex *eloc, double complex *O, size_t ld,
                        const struct nqs_obs *obs, double complex *obs_out)
 {
     int bad = 0;
     long burn = (long)(first ? smp->o.burn_in_first : smp->o.burn_in) * smp->o.sweep;
+    const int prof = smp->profile;
 #pragma omp parallel for schedule(dynamic, 1) reduction(| : bad)
     for (int c = 0; c < smp->n_local; c++) {
         struct nqs_chain *ch = &smp->chains[c];
+        double t0 = prof ? sampler_clock(CLOCK_MONOTONIC) : 0.0, t1 = t0, t2 = t0, t3 = t0;
+        double start = t0, cpu0 = prof ? sampler_clock(CLOCK_THREAD_CPUTIME_ID) : 0.0;
+        ch->t_move = ch->t_eloc = ch->t_grad = 0.0;
         m->ops->cache_init(m, ch->s, ch->cache);
         ch->n_prop = ch->n_acc = 0;
         for (long t = 0; t < burn; t++) bad |= sampler_move(smp, m, ch);
         for (int k = 0; k < smp->per_chain; k++) {
             for (int t = 0; t < smp->o.sweep; t++) bad |= sampler_move(smp, m, ch);
+            if (prof) t1 = sampler_clock(CLOCK_MONOTONIC);
             size_t row = (size_t)c * (size_t)smp->per_chain + (size_t)k;
             eloc[row] = nqs_local_energy(m, h, ch->cache, ch->s, smp->conn[c]);
             if (!isfinite(creal(eloc[row])) || !isfinite(cimag(eloc[row]))) bad = 1;
+            if (prof) t2 = sampler_clock(CLOCK_MONOTONIC);
             if (O) m->ops->grad_log_psi(m, ch->cache, ch->s, O + row * ld);
             if (obs) nqs_obs_eval(obs, m, ch->cache, ch->s, obs_out + row * (size_t)obs->n);
+            if (prof) {
+                t3 = sampler_clock(CLOCK_MONOTONIC);
+                ch->t_move += t1 - t0;
+                ch->t_eloc += t2 - t1;
+                ch->t_grad += t3 - t2;
+                t0 = t3;
+            }
+        }
+        if (prof) { /* monotonic intervals -> CPU seconds: scale by the chain's CPU/wall */
+            double wall = sampler_clock(CLOCK_MONOTONIC) - start;
+            double f = wall > 0 ? (sampler_clock(CLOCK_THREAD_CPUTIME_ID) - cpu0) / wall : 1.0;
+            ch->t_move = (ch->t_move + (wall - (t0 - start))) * f; /* + the tail after the last sample */
+            ch->t_eloc *= f;
+            ch->t_grad *= f;
         }
     }
     if (bad)

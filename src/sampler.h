@@ -48,6 +48,12 @@ struct nqs_chain {
     gsl_rng *rng;
     long n_prop, n_acc;      /* proposals and acceptances in the current iteration */
     int global_index;
+    /* CPU seconds of this chain in the last run spent on: cache_init and
+     * Metropolis proposals, local energies, log-derivatives (and observables).
+     * Measured only while the sampler's `profile` is set (nqs bench), as
+     * CLOCK_MONOTONIC intervals scaled by the chain's thread-CPU/wall ratio,
+     * so time the thread spent descheduled is not counted. */
+    double t_move, t_eloc, t_grad;
 };
 
 struct nqs_sampler {
@@ -61,6 +67,7 @@ struct nqs_sampler {
     int n_bonds;             /* nearest-neighbour pairs for bond exchange */
     int *nn_pairs;           /* 2 * n_bonds site indices */
     struct nqs_conn **conn;  /* one connected-elements workspace per local chain */
+    int profile;             /* 1: fill the chains' t_move, t_eloc, t_grad (bench) */
 };
 
 /* Options table of the [sampler] section and the parsed values -> opts. */

@@ -1,0 +1,573 @@
+/*
+ * bench_vmc.c - the sections of `nqs bench` that run the real pipeline:
+ *
+ *   sampler    Metropolis moves per second per thread and local energies per
+ *              second per thread (Heisenberg 10x10 periodic, rbm and
+ *              rbm_symm at alpha = 1 and 4, on 1 and 2 OpenMP threads; and the
+ *              periodic chain N = 40 of target b);
+ *   iteration  one full VMC iteration (sampling, local energies,
+ *              log-derivatives, statistics, optimiser/SR step, refresh, HDF5
+ *              append into a temporary file), per-phase breakdown, one thread,
+ *              for the target problems below or the problem of a CONFIG;
+ *   sr (real)  one SR step per solver on log-derivatives sampled from the
+ *              model (after warm-up iterations, so S has the structure of a
+ *              run rather than of the initial, almost uniform state).
+ *
+ * Problems are built through the input layer (INI text -> config -> problem,
+ * sampler and optimiser options), so they are what `nqs run` would build.
+ * Times are CPU seconds: the sampler phases come from the sampler's profile
+ * (per-chain CLOCK_MONOTONIC intervals scaled by the chain's thread-CPU/wall
+ * ratio, summed over chains), the other phases and the iteration total from
+ * CLOCK_PROCESS_CPUTIME_ID (all threads); the iteration's wall time is
+ * printed too. On a shared machine the CPU figures are the robust ones; a
+ * CPU/wall ratio well below the thread count means other processes competed
+ * (or, for the HDF5 append, that it waited for I/O). The targets (perf brief, 2-core machine, one
+ * thread) are printed next to the figures and judged on CPU time:
+ *   a  Heisenberg chain N = 40, rbm_symm alpha 1, 1000 samples, dense SR:
+ *      <= 0.05 s per iteration;
+ *   b  the same problem: one sample (sweep of N exchange proposals plus one
+ *      local energy) <= 25 us;
+ *   c  TFIM chain N = 40, rbm alpha 1 (1680 parameters), cg solver: <= 0.1 s
+ *      per iteration;
+ *   d  Heisenberg 10x10, rbm alpha 4 (40500 parameters), 1000 samples: one SR
+ *      step (auto solver, never dense) <= 5 s and <= 4 GiB peak.
+ */
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "config.h"
+#include "error.h"
+#include "io_h5.h"
+#include "optimizer.h"
+#include "problem.h"
+#include "sampler.h"
+#include "sr.h"
+#include "stats.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ------------------------------------------------------------ problems */
+
+/* The target problems. Optimiser settings of the warm-up: a constant SR
+ * shift of 0.01 and learning rate 0.02 (a stable, typical setting), so the
+ * timed iterations see the S of a run in progress. */
+#define BENCH_VMC_COMMON                                                                       \
+    "[sampler]\nchains = 8\nsamples = 1000\n"                                                  \
+    "[optimizer]\nmethod = sr\nlearning_rate = 0.02\ndiag_shift = 0.01\n"
+
+static const char bench_vmc_ini_a[] =
+    "[lattice]\ntype = chain\nextent = 40\nboundary = periodic\n"
+    "[hamiltonian]\ntype = heisenberg\nJ = 1\n"
+    "[model]\ntype = rbm_symm\nalpha = 1\nseed = 1\n" BENCH_VMC_COMMON "solver = dense\n";
+
+static const char bench_vmc_ini_c[] =
+    "[lattice]\ntype = chain\nextent = 40\nboundary = periodic\n"
+    "[hamiltonian]\ntype = ising\nJ = 1\nh = 1\n"
+    "[model]\ntype = rbm\nalpha = 1\nseed = 1\n" BENCH_VMC_COMMON "solver = cg\n";
+
+static const char bench_vmc_ini_d[] =
+    "[lattice]\ntype = square\nextent = 10,10\nboundary = periodic\n"
+    "[hamiltonian]\ntype = heisenberg\nJ = 1\n"
+    "[model]\ntype = rbm\nalpha = 4\nseed = 1\n" BENCH_VMC_COMMON "solver = auto\n";
+
+struct bench_vmc_target {
+    const char *label;
+    const char *ini;
+    int warmup, timed;  /* iterations */
+    double target_iter; /* seconds of CPU per iteration, 0 = none */
+    double target_sr;   /* seconds of CPU per SR step, 0 = none */
+    double target_sample_us; /* microseconds per sample (sweep + local energy), 0 = none */
+};
+
+static const struct bench_vmc_target bench_vmc_targets[] = {
+    {"a,b heis chain40 rbm_symm a=1", bench_vmc_ini_a, 50, 20, 0.05, 0, 25.0},
+    {"c tfim chain40 rbm a=1 cg", bench_vmc_ini_c, 30, 10, 0.1, 0, 0},
+    {"d heis 10x10 rbm a=4 auto", bench_vmc_ini_d, 1, 2, 0, 5.0, 0},
+};
+
+/* One built problem with everything an iteration needs. */
+struct bench_vmc {
+    struct nqs_config *cfg; /* owned unless borrowed_cfg */
+    int borrowed_cfg;
+    struct nqs_problem *prob;
+    struct nqs_sampler_opts so;
+    struct nqs_sampler *smp;
+    struct nqs_optimizer_params op;
+    struct nqs_optimizer *opt;
+    double complex *eloc, *O;
+    struct nqs_h5 *h5;
+    char path[256];
+    long it;
+};
+
+static void bench_vmc_free(struct bench_vmc *v)
+{
+    if (v->h5) nqs_h5_close(v->h5);
+    if (v->path[0]) unlink(v->path);
+    nqs_optimizer_free(v->opt);
+    nqs_sampler_free(v->smp);
+    nqs_problem_free(v->prob);
+    if (!v->borrowed_cfg) nqs_config_free(v->cfg);
+    free(v->eloc);
+    free(v->O);
+    memset(v, 0, sizeof *v);
+}
+
+/* Build from INI text `ini` (or the borrowed configuration `cfg`); with
+ * `with_file` also create the temporary HDF5 result file. */
+static int bench_vmc_build(struct bench_vmc *v, const char *ini, struct nqs_config *cfg,
+                           int with_file)
+{
+    memset(v, 0, sizeof *v);
+    if (cfg) {
+        v->cfg = cfg;
+        v->borrowed_cfg = 1;
+    } else {
+        v->cfg = nqs_config_alloc();
+        if (!v->cfg) return NQS_ENOMEM;
+        NQS_TRY(nqs_config_read_string(v->cfg, ini, "bench"));
+    }
+    NQS_TRY(nqs_problem_build(v->cfg, NQS_PROBLEM_MODEL, &v->prob));
+    struct nqs_opt_val sv[16], ov[NQS_OPTK_COUNT];
+    if (nqs_sampler_n_options > 16) NQS_ERROR(NQS_EINTERNAL, "bench: sampler options table grew");
+    NQS_TRY(nqs_config_get(v->cfg, "sampler", nqs_sampler_options, nqs_sampler_n_options, sv));
+    NQS_TRY(nqs_config_get(v->cfg, "optimizer", nqs_optimizer_options, nqs_optimizer_n_options,
+                           ov));
+    NQS_TRY(nqs_sampler_opts_from(sv, v->prob->ham, &v->so));
+    NQS_TRY(nqs_optimizer_params_from_options(ov, &v->op));
+    struct nqs_model *m = v->prob->model;
+    v->smp = nqs_sampler_alloc(&v->so, m, v->prob->ham, 0, v->so.n_chains);
+    if (!v->smp) return NQS_ENOMEM;
+    v->smp->profile = 1;
+    int ns = v->smp->n_samples;
+    v->opt = nqs_optimizer_alloc(&v->op, m->n_par, ns);
+    if (!v->opt) return NQS_ENOMEM;
+    v->eloc = malloc((size_t)ns * sizeof *v->eloc);
+    v->O = malloc((size_t)ns * (size_t)m->n_par * sizeof *v->O);
+    if (!v->eloc || !v->O)
+        NQS_ERROR(NQS_ENOMEM, "bench: out of memory for %d samples x %d parameters", ns, m->n_par);
+    if (!with_file) return NQS_OK;
+    const char *dir = getenv("TMPDIR");
+    snprintf(v->path, sizeof v->path, "%s/nqs-bench-XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(v->path);
+    if (fd < 0) {
+        v->path[0] = '\0';
+        NQS_ERROR(NQS_EIO, "bench: cannot create a temporary file in %s (set TMPDIR)",
+                  dir && *dir ? dir : "/tmp");
+    }
+    close(fd);
+    struct nqs_h5_meta meta = {
+        .command_line = "nqs bench iteration", .input = ini ? ini : "", .lattice = "bench",
+        .hamiltonian = v->prob->ham_ops->name, .model = v->prob->model_ops->name,
+        .shared = v->prob->model_ops->shared, .n_sites = m->n_sites, .n_params = m->n_par,
+        .n_chains = v->so.n_chains, .rng_state_bytes = (int)nqs_sampler_rng_size(),
+        .optimizer_state_len = (int)nqs_optimizer_state_size(v->opt),
+    };
+    return nqs_h5_create(v->path, &meta, 1, &v->h5);
+}
+
+/* CPU seconds of one iteration per phase (the sampler's summed over
+ * chains, the others process CPU time), and the iteration's wall time. */
+struct bench_phase {
+    double move, eloc, grad, sampler_wall, stats, sr, refresh, h5, wall, cpu;
+    double acceptance;
+    int cg_iterations, solver;
+};
+
+static void bench_phase_add(struct bench_phase *acc, const struct bench_phase *p)
+{
+    acc->move += p->move, acc->eloc += p->eloc, acc->grad += p->grad;
+    acc->sampler_wall += p->sampler_wall, acc->stats += p->stats, acc->sr += p->sr;
+    acc->refresh += p->refresh, acc->h5 += p->h5, acc->wall += p->wall, acc->cpu += p->cpu;
+    acc->acceptance += p->acceptance;
+    acc->cg_iterations += p->cg_iterations;
+    acc->solver = p->solver;
+}
+
+/* Only the sampler: fills eloc and O (if `with_grad`) and the sampler phases. */
+static int bench_vmc_sample(struct bench_vmc *v, int with_grad, struct bench_phase *ph)
+{
+    struct nqs_model *m = v->prob->model;
+    double t0 = nqs_bench_clock(CLOCK_MONOTONIC);
+    NQS_TRY(nqs_sampler_run(v->smp, m, v->prob->ham, v->it == 0, v->eloc,
+                            with_grad ? v->O : NULL, (size_t)m->n_par));
+    ph->sampler_wall = nqs_bench_clock(CLOCK_MONOTONIC) - t0;
+    ph->move = ph->eloc = ph->grad = 0;
+    for (int c = 0; c < v->smp->n_local; c++) {
+        ph->move += v->smp->chains[c].t_move;
+        ph->eloc += v->smp->chains[c].t_eloc;
+        ph->grad += v->smp->chains[c].t_grad;
+    }
+    long n_prop, n_acc;
+    nqs_sampler_acceptance(v->smp, &n_prop, &n_acc);
+    ph->acceptance = n_prop > 0 ? (double)n_acc / (double)n_prop : 0.0;
+    return NQS_OK;
+}
+
+/* One full iteration, as driver.c does it (without retries and checkpoints). */
+static int bench_vmc_iteration(struct bench_vmc *v, struct bench_phase *ph)
+{
+    struct nqs_model *m = v->prob->model;
+    int ns = v->smp->n_samples;
+    memset(ph, 0, sizeof *ph);
+    const clockid_t P = CLOCK_PROCESS_CPUTIME_ID;
+    double t0 = nqs_bench_clock(CLOCK_MONOTONIC), c0 = nqs_bench_clock(P);
+    NQS_TRY(bench_vmc_sample(v, 1, ph));
+    double c1 = nqs_bench_clock(P);
+    struct nqs_stats st;
+    NQS_TRY(nqs_stats_compute(v->eloc, v->so.n_chains, v->smp->per_chain, &st));
+    double c2 = nqs_bench_clock(P);
+    struct nqs_optimizer_info info;
+    NQS_TRY(nqs_optimizer_step(v->opt, v->O, m->n_par, v->eloc, ns, m->par, &info));
+    double c3 = nqs_bench_clock(P);
+    m->ops->refresh(m);
+    double c4 = nqs_bench_clock(P);
+    struct nqs_h5_row row = {
+        .iteration = v->it, .energy = st.mean, .energy_imag = st.mean_imag,
+        .energy_error = st.error, .energy_variance = st.variance,
+        .v_score = nqs_stats_vscore(m->n_sites, st.variance, st.mean),
+        .acceptance = ph->acceptance, .rhat = st.rhat, .tau = st.tau,
+        .wall_time = nqs_bench_clock(CLOCK_MONOTONIC) - t0,
+        .learning_rate = info.learning_rate, .diag_shift = info.diag_shift,
+        .sr_residual = info.residual, .grad_norm = info.grad_norm, .n_samples = ns,
+        .samples_total = (double)ns * (double)(v->it + 1),
+    };
+    if (v->h5) NQS_TRY(nqs_h5_append(v->h5, &row));
+    double c5 = nqs_bench_clock(P);
+    ph->stats = c2 - c1;
+    ph->sr = c3 - c2;
+    ph->refresh = c4 - c3;
+    ph->h5 = c5 - c4;
+    ph->wall = nqs_bench_clock(CLOCK_MONOTONIC) - t0;
+    ph->cpu = c5 - c0;
+    ph->cg_iterations = info.iterations;
+    ph->solver = (int)info.solver;
+    v->it++;
+    return NQS_OK;
+}
+
+/* ------------------------------------------------------------ threads */
+
+static int bench_vmc_threads_get(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* OpenMP threads for the chains and OpenBLAS threads for SR. */
+static void bench_vmc_threads_set(int n)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
+    openblas_set_num_threads(n);
+}
+
+static double bench_vmc_peak_mib(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
+}
+
+/* ------------------------------------------------------------ iteration */
+
+static void bench_vmc_iteration_print(struct nqs_bench_out *o, const char *label,
+                                      const struct bench_vmc *v, int threads, int timed,
+                                      const struct bench_phase *s,
+                                      const struct bench_vmc_target *t)
+{
+    const struct nqs_model *m = v->prob->model;
+    double k = 1.0 / timed, ns = v->smp->n_samples;
+    double us_sample = 1e6 * (s->move + s->eloc) * k / ns;
+    char verdict[160] = "";
+    if (t) {
+        size_t n = 0;
+        if (t->target_iter > 0)
+            n += (size_t)snprintf(verdict + n, sizeof verdict - n, " iter<=%gs:%s", t->target_iter,
+                                  s->cpu * k <= t->target_iter ? "met" : "MISSED");
+        if (t->target_sample_us > 0)
+            n += (size_t)snprintf(verdict + n, sizeof verdict - n, " sample<=%gus:%s",
+                                  t->target_sample_us,
+                                  us_sample <= t->target_sample_us ? "met" : "MISSED");
+        if (t->target_sr > 0)
+            snprintf(verdict + n, sizeof verdict - n, " sr<=%gs,4GiB:%s", t->target_sr,
+                     s->sr * k <= t->target_sr && bench_vmc_peak_mib() <= 4096 ? "met"
+                                                                                : "MISSED");
+    }
+    const char *solver = nqs_sr_solver_name((enum nqs_sr_solver)s->solver);
+    if (!o->json) {
+        fprintf(o->f,
+                "%-30s %6d %5d %2d %-5s %5.1f %4.2f %8.2f %8.2f %8.2f %6.2f %9.2f %6.2f %6.2f "
+                "%9.2f %9.2f %7.2f %6.0f%s\n",
+                label, m->n_par, v->smp->n_samples, threads, solver, s->cg_iterations * k,
+                s->acceptance * k, 1e3 * s->move * k, 1e3 * s->eloc * k, 1e3 * s->grad * k,
+                1e3 * s->stats * k, 1e3 * s->sr * k, 1e3 * s->refresh * k, 1e3 * s->h5 * k,
+                1e3 * s->wall * k, 1e3 * s->cpu * k, us_sample, bench_vmc_peak_mib(), verdict);
+    } else {
+        nqs_bench_json_item(o);
+        fprintf(o->f, "\"problem\": ");
+        nqs_bench_json_string(o->f, label);
+        fprintf(o->f,
+                ", \"n_par\": %d, \"n_samples\": %d, \"threads\": %d, \"solver\": \"%s\", "
+                "\"timed_iterations\": %d, \"cg_iterations\": %.1f, \"acceptance\": %.4f, "
+                "\"ms_moves\": %.4f, \"ms_eloc\": %.4f, \"ms_grad\": %.4f, \"ms_stats\": %.4f, "
+                "\"ms_sr\": %.4f, \"ms_refresh\": %.4f, \"ms_h5\": %.4f, \"ms_wall\": %.4f, "
+                "\"ms_cpu\": %.4f, \"us_per_sample\": %.3f, \"peak_rss_mib\": %.1f, "
+                "\"targets\": ",
+                m->n_par, v->smp->n_samples, threads, solver, timed, s->cg_iterations * k,
+                s->acceptance * k, 1e3 * s->move * k, 1e3 * s->eloc * k, 1e3 * s->grad * k,
+                1e3 * s->stats * k, 1e3 * s->sr * k, 1e3 * s->refresh * k, 1e3 * s->h5 * k,
+                1e3 * s->wall * k, 1e3 * s->cpu * k, us_sample, bench_vmc_peak_mib());
+        nqs_bench_json_string(o->f, verdict[0] == ' ' ? verdict + 1 : verdict);
+        fputc('}', o->f);
+    }
+    fflush(o->f);
+}
+
+static int bench_vmc_iteration_case(struct nqs_bench_out *o, const struct bench_vmc_target *t,
+                                    struct nqs_config *cfg, int threads)
+{
+    struct bench_vmc v;
+    int rc = bench_vmc_build(&v, t ? t->ini : NULL, cfg, 1);
+    int warmup = t ? t->warmup : 5, timed = t ? t->timed : 10;
+    struct bench_phase sum, ph;
+    memset(&sum, 0, sizeof sum);
+    for (int k = 0; rc == NQS_OK && k < warmup; k++) rc = bench_vmc_iteration(&v, &ph);
+    for (int k = 0; rc == NQS_OK && k < timed; k++) {
+        rc = bench_vmc_iteration(&v, &ph);
+        bench_phase_add(&sum, &ph);
+    }
+    if (rc == NQS_OK)
+        bench_vmc_iteration_print(o, t ? t->label : nqs_config_name(cfg), &v, threads, timed,
+                                  &sum, t);
+    bench_vmc_free(&v);
+    return rc;
+}
+
+int nqs_bench_iteration(struct nqs_bench_out *o, struct nqs_config *cfg)
+{
+    int saved = bench_vmc_threads_get(), saved_blas = openblas_get_num_threads();
+    int threads = cfg ? saved : 1;
+    if (!o->json) {
+        fprintf(o->f,
+                "== iteration: CPU ms per iteration per phase, mean over the timed iterations "
+                "after warm-up; total as wall and CPU ==\n");
+        fprintf(o->f,
+                "%-30s %6s %5s %2s %-5s %5s %4s %8s %8s %8s %6s %9s %6s %6s %9s %9s %7s %6s "
+                "targets (on CPU time)\n",
+                "problem", "params", "N_s", "th", "sr", "cg_it", "acc", "moves", "eloc", "grad",
+                "stats", "sr_step", "refr", "h5", "wall", "cpu", "us/smp", "MiB");
+    }
+    bench_vmc_threads_set(threads);
+    int rc = NQS_OK;
+    if (cfg) {
+        rc = bench_vmc_iteration_case(o, NULL, cfg, threads);
+    } else {
+        int n = (int)(sizeof bench_vmc_targets / sizeof bench_vmc_targets[0]);
+        for (int k = 0; k < n && rc == NQS_OK; k++)
+            rc = bench_vmc_iteration_case(o, &bench_vmc_targets[k], NULL, threads);
+    }
+#ifdef _OPENMP
+    omp_set_num_threads(saved);
+#endif
+    openblas_set_num_threads(saved_blas);
+    return rc;
+}
+
+/* ------------------------------------------------------------ sampler */
+
+#define BENCH_VMC_MIN_TIME 0.3 /* seconds of sampling per row */
+
+static int bench_vmc_sampler_row(struct nqs_bench_out *o, const char *label, const char *ini,
+                                 int threads)
+{
+    struct bench_vmc v;
+    int rc = bench_vmc_build(&v, ini, NULL, 0);
+    struct bench_phase ph;
+    double move = 0, eloc = 0, wall = 0, cpu = 0, acc = 0;
+    long samples = 0, props = 0;
+    int runs = 0;
+    while (rc == NQS_OK && wall < BENCH_VMC_MIN_TIME) {
+        double c0 = nqs_bench_clock(CLOCK_PROCESS_CPUTIME_ID);
+        rc = bench_vmc_sample(&v, 0, &ph);
+        if (rc != NQS_OK) break;
+        cpu += nqs_bench_clock(CLOCK_PROCESS_CPUTIME_ID) - c0;
+        long n_prop, n_acc;
+        nqs_sampler_acceptance(v.smp, &n_prop, &n_acc);
+        move += ph.move, eloc += ph.eloc, wall += ph.sampler_wall;
+        props += n_prop, samples += v.smp->n_samples, acc += ph.acceptance;
+        runs++;
+        v.it++;
+    }
+    if (rc == NQS_OK) {
+        const struct nqs_model *m = v.prob->model;
+        double mps = props / move, eps = samples / eloc, us = 1e6 * (move + eloc) / samples;
+        if (!o->json) {
+            fprintf(o->f, "%-26s %5d %7d %2d %5.2f %12.0f %12.0f %10.2f %12.0f %6.2f\n", label,
+                    m->n_sites, m->n_hidden, threads, acc / runs, mps, eps, us, samples / wall,
+                    cpu / wall);
+        } else {
+            nqs_bench_json_item(o);
+            fprintf(o->f, "\"problem\": ");
+            nqs_bench_json_string(o->f, label);
+            fprintf(o->f,
+                    ", \"n_sites\": %d, \"n_hidden\": %d, \"threads\": %d, \"acceptance\": %.4f, "
+                    "\"moves_per_s_per_thread\": %.0f, \"eloc_per_s_per_thread\": %.0f, "
+                    "\"us_per_sample\": %.3f, \"samples_per_s\": %.0f, \"cpu_over_wall\": %.3f}",
+                    m->n_sites, m->n_hidden, threads, acc / runs, mps, eps, us, samples / wall,
+                    cpu / wall);
+        }
+        fflush(o->f);
+    }
+    bench_vmc_free(&v);
+    return rc;
+}
+
+int nqs_bench_sampler(struct nqs_bench_out *o)
+{
+    static const char *const models[] = {"rbm", "rbm_symm"};
+    static const int alphas[] = {1, 4};
+    int saved = bench_vmc_threads_get(), saved_blas = openblas_get_num_threads();
+    if (!o->json) {
+        fprintf(o->f, "== sampler: exchange moves, 4 chains, parameters at initialisation "
+                      "(init_std 0.01), per thread: moves/s and local energies/s ==\n");
+        fprintf(o->f, "%-26s %5s %7s %2s %5s %12s %12s %10s %12s %6s\n", "problem", "N",
+                "hidden", "th", "acc", "moves/s/th", "eloc/s/th", "us/sample", "samples/s",
+                "cpu");
+    }
+    int rc = NQS_OK;
+    char ini[1024], label[64];
+    for (int threads = 1; threads <= 2 && rc == NQS_OK; threads++) {
+        bench_vmc_threads_set(threads);
+        snprintf(ini, sizeof ini,
+                 "[lattice]\ntype = chain\nextent = 40\nboundary = periodic\n"
+                 "[hamiltonian]\ntype = heisenberg\n[model]\ntype = rbm_symm\nalpha = 1\n"
+                 "[sampler]\nchains = 4\nsamples = 1000\nburn_in = 0\nburn_in_first = 0\n");
+        rc = bench_vmc_sampler_row(o, "heis chain40 rbm_symm a=1", ini, threads);
+        for (int mi = 0; mi < 2 && rc == NQS_OK; mi++)
+            for (int ai = 0; ai < 2 && rc == NQS_OK; ai++) {
+                snprintf(ini, sizeof ini,
+                         "[lattice]\ntype = square\nextent = 10,10\nboundary = periodic\n"
+                         "[hamiltonian]\ntype = heisenberg\n[model]\ntype = %s\nalpha = %d\n"
+                         "[sampler]\nchains = 4\nsamples = 200\nburn_in = 0\n"
+                         "burn_in_first = 0\n",
+                         models[mi], alphas[ai]);
+                snprintf(label, sizeof label, "heis 10x10 %s a=%d", models[mi], alphas[ai]);
+                rc = bench_vmc_sampler_row(o, label, ini, threads);
+            }
+    }
+#ifdef _OPENMP
+    omp_set_num_threads(saved);
+#endif
+    openblas_set_num_threads(saved_blas);
+    return rc;
+}
+
+/* ------------------------------------------------------------ sr, real O */
+
+/* One SR step per solver on O sampled from the model of `t` after its
+ * warm-up iterations. */
+static int bench_vmc_sr_case(struct nqs_bench_out *o, const struct bench_vmc_target *t,
+                             const enum nqs_sr_solver *solvers, int n_solvers, int cg_maxiter)
+{
+    struct bench_vmc v;
+    int rc = bench_vmc_build(&v, t->ini, NULL, 0);
+    struct bench_phase ph;
+    for (int k = 0; rc == NQS_OK && k < t->warmup; k++) rc = bench_vmc_iteration(&v, &ph);
+    if (rc == NQS_OK) rc = bench_vmc_sample(&v, 1, &ph);
+    const struct nqs_model *m = rc == NQS_OK ? v.prob->model : NULL;
+    double complex *F = NULL, *delta = NULL;
+    if (rc == NQS_OK) {
+        F = malloc((size_t)m->n_par * sizeof *F);
+        delta = malloc((size_t)m->n_par * sizeof *delta);
+        if (!F || !delta) rc = nqs_error_set(NQS_ENOMEM, __FILE__, __LINE__, "bench: out of memory");
+    }
+    for (int k = 0; rc == NQS_OK && k < n_solvers; k++) {
+        struct nqs_sr_options so = v.op.sr;
+        so.solver = solvers[k];
+        so.cg_maxiter = cg_maxiter;
+        if (nqs_sr_check(m->n_par, v.smp->n_samples, &so) != NQS_OK) {
+            if (!o->json)
+                fprintf(o->f, "sr  %-30s %-6s skipped: %s\n", t->label,
+                        nqs_sr_solver_name(solvers[k]), nqs_last_error());
+            nqs_error_clear();
+            continue;
+        }
+        struct nqs_sr *sr = nqs_sr_alloc(m->n_par, v.smp->n_samples, &so);
+        if (!sr) {
+            rc = NQS_ENOMEM;
+            break;
+        }
+        struct nqs_sr_info info;
+        double c0 = nqs_bench_clock(CLOCK_PROCESS_CPUTIME_ID), t0 = nqs_bench_clock(CLOCK_MONOTONIC);
+        int r = nqs_sr_solve(sr, v.O, m->n_par, v.eloc, v.smp->n_samples, v.op.diag_shift,
+                             v.op.diag_scale, F, delta, &info);
+        double wall = nqs_bench_clock(CLOCK_MONOTONIC) - t0;
+        double cpu = nqs_bench_clock(CLOCK_PROCESS_CPUTIME_ID) - c0;
+        nqs_sr_free(sr);
+        if (r != NQS_OK && r != NQS_NOTCONV) {
+            rc = r;
+            break;
+        }
+        nqs_error_clear();
+        if (!o->json) {
+            char cg[80] = "";
+            if (info.solver == NQS_SR_CG)
+                snprintf(cg, sizeof cg, "  cg %4d it%s %7.2f ms/it  residual %.1e",
+                         info.iterations, info.converged ? " " : "*",
+                         1e3 * wall / (info.iterations + 1), info.residual);
+            fprintf(o->f, "sr  %-30s P=%6d N_s=%5d  %-6s %8.3f s wall %8.3f s cpu  peak RSS %5.0f "
+                          "MiB%s\n",
+                    t->label, m->n_par, v.smp->n_samples, nqs_sr_solver_name(info.solver), wall,
+                    cpu, bench_vmc_peak_mib(), cg);
+        } else {
+            nqs_bench_json_item(o);
+            fprintf(o->f, "\"data\": \"model\", \"case\": ");
+            nqs_bench_json_string(o->f, t->label);
+            fprintf(o->f, ", \"n_par\": %d, \"n_samples\": %d, \"solver\": \"%s\", "
+                          "\"seconds_wall\": %.6f, \"seconds_cpu\": %.6f, \"peak_rss_mib\": %.1f, "
+                          "\"cg_iterations\": %d, \"converged\": %s, \"residual\": %.3e}",
+                    m->n_par, v.smp->n_samples, nqs_sr_solver_name(info.solver), wall, cpu,
+                    bench_vmc_peak_mib(), info.iterations, info.converged ? "true" : "false",
+                    info.residual);
+        }
+        fflush(o->f);
+    }
+    free(F);
+    free(delta);
+    bench_vmc_free(&v);
+    return rc;
+}
+
+int nqs_bench_sr_real(struct nqs_bench_out *o)
+{
+    static const enum nqs_sr_solver all[] = {NQS_SR_DENSE, NQS_SR_CG, NQS_SR_MINSR,
+                                             NQS_SR_AUTO};
+    static const enum nqs_sr_solver big[] = {NQS_SR_AUTO, NQS_SR_MINSR, NQS_SR_CG};
+    int saved = bench_vmc_threads_get(), saved_blas = openblas_get_num_threads();
+    bench_vmc_threads_set(1);
+    if (!o->json)
+        fprintf(o->f, "== sr, real O sampled from the model after the warm-up iterations of the "
+                      "target; one thread, eps = 0.01 ==\n");
+    int rc = bench_vmc_sr_case(o, &bench_vmc_targets[1], all, 4, 1000);
+    if (rc == NQS_OK) rc = bench_vmc_sr_case(o, &bench_vmc_targets[2], big, 3, 200);
+#ifdef _OPENMP
+    omp_set_num_threads(saved);
+#endif
+    openblas_set_num_threads(saved_blas);
+    return rc;
+}
