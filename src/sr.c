@@ -36,9 +36,14 @@ struct nqs_sr {
     double *diag;             /* n_par: diag(S) */
     double *minv;             /* n_par: Jacobi preconditioner, inverse */
     double complex *r, *z, *p, *q, *xbest; /* n_par each: cg vectors */
+    double complex *xacc;     /* n_par: cg, accepted iterate of the refinement */
     double complex *w;        /* n_max: Obar v, and the minsr right-hand side */
     double complex *smat;     /* P x P lower, column-major (dense) */
     double complex *tmat;     /* n_max x n_max lower, column-major (minsr) */
+    /* mixed-precision cg: Obar in single precision, and S v's work vectors */
+    float complex *obar_s;    /* n_max x n_par, or NULL (cg in double) */
+    float complex *vs, *outs; /* n_par each */
+    float complex *ws;        /* n_max */
 };
 
 /* ------------------------------------------------------------------ reductions
@@ -91,9 +96,11 @@ static int sr_gather_samples(struct nqs_sr *sr, int n_local)
 void nqs_sr_options_default(struct nqs_sr_options *opt)
 {
     opt->solver = NQS_SR_AUTO;
-    opt->cg_tol = 1e-6;
+    opt->cg_tol = 1e-4;
     opt->cg_maxiter = 1000;
     opt->mem_budget = 4.0 * 1024.0 * 1024.0 * 1024.0;
+    opt->cg_precision = NQS_SR_PREC_AUTO;
+    opt->cg_precond = NQS_SR_PRECOND_NONE;
 }
 
 const char *nqs_sr_solver_name(enum nqs_sr_solver solver)
@@ -131,6 +138,12 @@ int nqs_sr_check(int n_par, int n_samples, const struct nqs_sr_options *opt)
     if ((int)opt->solver < NQS_SR_AUTO || (int)opt->solver > NQS_SR_NONE)
         NQS_ERROR(NQS_EINVAL, "[optimizer] solver: unknown solver %d (accepted: auto|dense|cg|"
                   "minsr)", (int)opt->solver);
+    if ((int)opt->cg_precision < NQS_SR_PREC_AUTO || (int)opt->cg_precision > NQS_SR_PREC_MIXED)
+        NQS_ERROR(NQS_EINVAL, "[optimizer] cg_precision: unknown value %d (accepted: "
+                  "auto|double|mixed)", (int)opt->cg_precision);
+    if ((int)opt->cg_precond < NQS_SR_PRECOND_NONE || (int)opt->cg_precond > NQS_SR_PRECOND_JACOBI)
+        NQS_ERROR(NQS_EINVAL, "[optimizer] cg_preconditioner: unknown value %d (accepted: "
+                  "none|jacobi)", (int)opt->cg_precond);
     if (!(opt->cg_tol > 0) || opt->cg_maxiter < 1 || !(opt->mem_budget >= 0))
         NQS_ERROR(NQS_EINVAL, "[optimizer] cg_tol must be > 0, cg_maxiter >= 1 and memory_budget "
                   ">= 0 (got %g, %d, %g bytes)", opt->cg_tol, opt->cg_maxiter, opt->mem_budget);
@@ -174,10 +187,19 @@ struct nqs_sr *nqs_sr_alloc(int n_par, int n_samples, const struct nqs_sr_option
     case NQS_SR_NONE: break;
     }
 
+    /* Single-precision copy for cg when cg can be chosen (forced, or auto
+     * without a dense matrix: with a rho > 0 or eps = 0 shift auto falls back
+     * to cg when minsr is not applicable). */
+    int cg_possible = opt->solver == NQS_SR_CG || (opt->solver == NQS_SR_AUTO && !sr->can_dense);
+    int mixed = cg_possible && (opt->cg_precision == NQS_SR_PREC_MIXED ||
+                                (opt->cg_precision == NQS_SR_PREC_AUTO &&
+                                 16.0 * N * P >= NQS_SR_MIXED_MIN_BYTES));
     sr->ebar = malloc(N * sizeof *sr->ebar);
     if (!sr->ebar) goto nomem;
     if (opt->solver != NQS_SR_NONE) {
-        sr->obar = sr_alloc_bytes(16.0 * N * P);
+        /* mixed cg reads the caller's O instead of a centred double copy */
+        if (!(mixed && opt->solver == NQS_SR_CG) && !(sr->obar = sr_alloc_bytes(16.0 * N * P)))
+            goto nomem;
         sr->mean = malloc(P * sizeof *sr->mean);
         sr->diag = malloc(P * sizeof *sr->diag);
         sr->minv = malloc(P * sizeof *sr->minv);
@@ -186,10 +208,18 @@ struct nqs_sr *nqs_sr_alloc(int n_par, int n_samples, const struct nqs_sr_option
         sr->p = malloc(P * sizeof *sr->p);
         sr->q = malloc(P * sizeof *sr->q);
         sr->xbest = malloc(P * sizeof *sr->xbest);
+        sr->xacc = malloc(P * sizeof *sr->xacc);
         sr->w = malloc(N * sizeof *sr->w);
-        if (!sr->obar || !sr->mean || !sr->diag || !sr->minv || !sr->r || !sr->z || !sr->p ||
-            !sr->q || !sr->xbest || !sr->w)
+        if (!sr->mean || !sr->diag || !sr->minv || !sr->r || !sr->z || !sr->p ||
+            !sr->q || !sr->xbest || !sr->xacc || !sr->w)
             goto nomem;
+    }
+    if (mixed) {
+        sr->obar_s = sr_alloc_bytes(8.0 * N * P);
+        sr->vs = malloc(P * sizeof *sr->vs);
+        sr->outs = malloc(P * sizeof *sr->outs);
+        sr->ws = malloc(N * sizeof *sr->ws);
+        if (!sr->obar_s || !sr->vs || !sr->outs || !sr->ws) goto nomem;
     }
     /* Zeroed once: the factorisations only read and write the lower triangle,
      * so the upper one stays defined (for the MPI reduction of the full array). */
@@ -218,9 +248,14 @@ void nqs_sr_free(struct nqs_sr *sr)
     free(sr->p);
     free(sr->q);
     free(sr->xbest);
+    free(sr->xacc);
     free(sr->w);
     free(sr->smat);
     free(sr->tmat);
+    free(sr->obar_s);
+    free(sr->vs);
+    free(sr->outs);
+    free(sr->ws);
     free(sr);
 }
 
@@ -258,6 +293,17 @@ static long sr_energy(struct nqs_sr *sr, const double complex *eloc, int n, doub
     return ntot;
 }
 
+/* F from its local partial sums: reduced over ranks, norm, finiteness. */
+static int sr_force_finish(struct nqs_sr *sr, double complex *F, double complex E, double *fnorm)
+{
+    sr_allreduce(sr, F, (size_t)sr->n_par);
+    *fnorm = cblas_dznrm2(sr->n_par, F, 1);
+    if (!isfinite(creal(E)) || !isfinite(cimag(E)) || !isfinite(*fnorm))
+        NQS_ERROR(NQS_ENUMERIC, "SR: non-finite energy or gradient (E = %g%+gi, |F| = %g): a local "
+                  "energy or log-derivative is NaN/Inf", creal(E), cimag(E), *fnorm);
+    return NQS_OK;
+}
+
 /* F = alpha A^H ebar for A (n x P, row-major, lda); reduced over ranks. */
 static int sr_force(struct nqs_sr *sr, const double complex *A, int lda, int n, double alpha,
                     double complex *F, double complex E, double *fnorm)
@@ -265,12 +311,7 @@ static int sr_force(struct nqs_sr *sr, const double complex *A, int lda, int n, 
     const double complex a = alpha, zero = 0.0;
     cblas_zgemv(CblasRowMajor, CblasConjTrans, n, sr->n_par, &a, A, lda, sr->ebar, 1, &zero, F,
                 1);
-    sr_allreduce(sr, F, (size_t)sr->n_par);
-    *fnorm = cblas_dznrm2(sr->n_par, F, 1);
-    if (!isfinite(creal(E)) || !isfinite(cimag(E)) || !isfinite(*fnorm))
-        NQS_ERROR(NQS_ENUMERIC, "SR: non-finite energy or gradient (E = %g%+gi, |F| = %g): a local "
-                  "energy or log-derivative is NaN/Inf", creal(E), cimag(E), *fnorm);
-    return NQS_OK;
+    return sr_force_finish(sr, F, E, fnorm);
 }
 
 static void sr_info_init(struct nqs_sr_info *info, enum nqs_sr_solver solver, double complex E,
@@ -299,8 +340,17 @@ int nqs_sr_gradient(struct nqs_sr *sr, const double complex *O, int ld,
     return NQS_OK;
 }
 
-/* Obar = (O - <O>)/sqrt(N_s) into the solver's buffer. */
-static void sr_centre(struct nqs_sr *sr, const double complex *O, int ld, int n, long ntot)
+/* <O> (reduced over ranks) into sr->mean, then, in one more pass over O,
+ * the local part of F = Obar^H ebar and:
+ *   SR_CENTRE_DOUBLE  Obar = (O - <O>)/sqrt(N_s) into the double buffer;
+ *   SR_CENTRE_CG      the same and the local part of diag(S)_p = sum_s |Obar_sp|^2;
+ *   SR_CENTRE_MIXED   diag(S) and the single-precision copy of Obar only (mixed
+ *                     cg takes its double-precision products from O itself).
+ * Two passes over O in all: the solve is memory bound at the sizes where it
+ * matters (27 MB of O for P = 1680, N_s = 1000; 648 MB for P = 40500). */
+enum { SR_CENTRE_DOUBLE, SR_CENTRE_CG, SR_CENTRE_MIXED };
+static void sr_centre(struct nqs_sr *sr, const double complex *O, int ld, int n, long ntot,
+                      int mode, double complex *F)
 {
     const int P = sr->n_par;
     double complex *mean = sr->mean;
@@ -312,10 +362,37 @@ static void sr_centre(struct nqs_sr *sr, const double complex *O, int ld, int n,
     sr_allreduce(sr, mean, (size_t)P);
     for (int p = 0; p < P; p++) mean[p] /= (double)ntot;
     const double scale = 1.0 / sqrt((double)ntot);
+    double *d = sr->diag;
+    for (int p = 0; p < P; p++) F[p] = 0;
+    if (mode != SR_CENTRE_DOUBLE)
+        for (int p = 0; p < P; p++) d[p] = 0;
     for (int s = 0; s < n; s++) {
         const double complex *row = O + (size_t)s * ld;
+        const double er = creal(sr->ebar[s]), ei = cimag(sr->ebar[s]);
+        double *f = (double *)F; /* re, im interleaved: conj(o) ebar without __muldc3 */
+        if (mode == SR_CENTRE_MIXED) {
+            float complex *outs = sr->obar_s + (size_t)s * P;
+            for (int p = 0; p < P; p++) {
+                double complex o = (row[p] - mean[p]) * scale;
+                double orr = creal(o), oi = cimag(o);
+                f[2 * p] += orr * er + oi * ei;
+                f[2 * p + 1] += orr * ei - oi * er;
+                d[p] += orr * orr + oi * oi;
+                outs[p] = (float complex)o;
+            }
+            continue;
+        }
         double complex *out = sr->obar + (size_t)s * P;
-        for (int p = 0; p < P; p++) out[p] = (row[p] - mean[p]) * scale;
+        for (int p = 0; p < P; p++) {
+            double complex o = (row[p] - mean[p]) * scale;
+            double orr = creal(o), oi = cimag(o);
+            f[2 * p] += orr * er + oi * ei;
+            f[2 * p + 1] += orr * ei - oi * er;
+            out[p] = o;
+        }
+        if (mode == SR_CENTRE_CG)
+            for (int p = 0; p < P; p++) d[p] += creal(out[p]) * creal(out[p]) +
+                                                cimag(out[p]) * cimag(out[p]);
     }
 }
 
@@ -370,18 +447,27 @@ static int sr_solve_minsr(struct nqs_sr *sr, int n, double eps, double complex *
     return NQS_OK;
 }
 
-/* out = (S + eps + rho diag S) v with S v = Obar^H (Obar v): two zgemv per
- * block of rows. The blocks (about SR_BLOCK_BYTES of Obar) are still in cache
- * for the second product, which halves the memory traffic when Obar is larger
- * than the cache (measured 1.8x fewer CPU seconds at P = 40500, N_s = 1000;
- * no change when Obar fits in L3). */
-#define SR_BLOCK_BYTES (4.0 * 1024 * 1024)
+/* out = (S + eps + rho diag S) v with S v = Obar^H (Obar v): two gemv per
+ * block of rows. The blocks are still in cache for the second product, which
+ * halves the memory traffic when Obar is larger than the cache. Block size:
+ * SR_BLOCK_BYTES, but at least SR_BLOCK_MIN_ROWS rows, so that the update of
+ * `out` (n_par entries) is shared by several rows. Measured one thread, ms per
+ * product (P = 1680 / P = 40500, N_s = 1000): double 1.85 / 52 with these
+ * blocks against 2.5 / 81 unblocked; single precision 0.49 / 24 against
+ * 0.62 / 43. */
+#define SR_BLOCK_BYTES (512.0 * 1024)
+#define SR_BLOCK_MIN_ROWS 6
+static int sr_block_rows(int n_par, double elem_bytes)
+{
+    return (int)fmax(SR_BLOCK_MIN_ROWS, SR_BLOCK_BYTES / (elem_bytes * n_par));
+}
+
 static void sr_apply(struct nqs_sr *sr, int n, double eps, double rho, const double complex *v,
                      double complex *out)
 {
     const int P = sr->n_par;
     const double complex one = 1.0, zero = 0.0;
-    int block = (int)fmax(1.0, SR_BLOCK_BYTES / (16.0 * P));
+    int block = sr_block_rows(P, 16.0);
     for (int s0 = 0; s0 < n; s0 += block) {
         int b = n - s0 < block ? n - s0 : block;
         const double complex *rows = sr->obar + (size_t)s0 * P;
@@ -393,65 +479,110 @@ static void sr_apply(struct nqs_sr *sr, int n, double eps, double rho, const dou
     for (int p = 0; p < P; p++) out[p] += (eps + rho * sr->diag[p]) * v[p];
 }
 
-/* Jacobi-preconditioned conjugate gradient from x = 0 (Saad, Iterative
- * Methods for Sparse Linear Systems, Alg. 9.1). x holds the iterate with the
- * smallest recursive residual; returns NQS_NOTCONV when that is above tol. */
-static int sr_solve_cg(struct nqs_sr *sr, int n, double eps, double rho, const double complex *F,
-                       double fnorm, double complex *x, struct nqs_sr_info *info)
+/* The same product in double precision from the caller's O (ld) for mixed
+ * cg, centring on the fly: Obar v = (O v - (<O>.v) 1)/sqrt(N_s) and
+ * Obar^H w = (O^H w - conj(<O>) sum_s w_s)/sqrt(N_s). */
+static void sr_apply_o(struct nqs_sr *sr, const double complex *O, int ld, int n, long ntot,
+                       double eps, double rho, const double complex *v, double complex *out)
 {
     const int P = sr->n_par;
-    double *d = sr->diag, *minv = sr->minv;
+    const double complex one = 1.0, zero = 0.0;
+    const double scale = 1.0 / sqrt((double)ntot);
+    double complex mv;
+    cblas_zdotu_sub(P, sr->mean, 1, v, 1, &mv);
+    int block = sr_block_rows(P, 16.0);
+    double complex wsum = 0;
+    for (int s0 = 0; s0 < n; s0 += block) {
+        int b = n - s0 < block ? n - s0 : block;
+        const double complex *rows = O + (size_t)s0 * ld;
+        double complex *w = sr->w + s0;
+        cblas_zgemv(CblasRowMajor, CblasNoTrans, b, P, &one, rows, ld, v, 1, &zero, w, 1);
+        for (int k = 0; k < b; k++) {
+            w[k] = (w[k] - mv) * scale;
+            wsum += w[k];
+        }
+        cblas_zgemv(CblasRowMajor, CblasConjTrans, b, P, &one, rows, ld, w, 1,
+                    s0 == 0 ? &zero : &one, out, 1);
+    }
+    for (int p = 0; p < P; p++) out[p] = (out[p] - conj(sr->mean[p]) * wsum) * scale;
+    sr_allreduce(sr, out, (size_t)P);
+    for (int p = 0; p < P; p++) out[p] += (eps + rho * sr->diag[p]) * v[p];
+}
+
+/* The same product from the single-precision copy of Obar (mixed cg): v is
+ * rounded to single precision, S v accumulated in single precision and
+ * returned in double, the shifts applied in double. */
+static void sr_apply_single(struct nqs_sr *sr, int n, double eps, double rho,
+                            const double complex *v, double complex *out)
+{
+    const int P = sr->n_par;
+    const float complex one = 1.0f, zero = 0.0f;
+    int block = sr_block_rows(P, 8.0);
+    for (int p = 0; p < P; p++) sr->vs[p] = (float complex)v[p];
+    for (int s0 = 0; s0 < n; s0 += block) {
+        int b = n - s0 < block ? n - s0 : block;
+        const float complex *rows = sr->obar_s + (size_t)s0 * P;
+        cblas_cgemv(CblasRowMajor, CblasNoTrans, b, P, &one, rows, P, sr->vs, 1, &zero,
+                    sr->ws + s0, 1);
+        cblas_cgemv(CblasRowMajor, CblasConjTrans, b, P, &one, rows, P, sr->ws + s0, 1,
+                    s0 == 0 ? &zero : &one, sr->outs, 1);
+    }
+    for (int p = 0; p < P; p++) out[p] = (double complex)sr->outs[p];
+    sr_allreduce(sr, out, (size_t)P);
+    for (int p = 0; p < P; p++) out[p] += (eps + rho * sr->diag[p]) * v[p];
+}
+
+/* One run of preconditioned conjugate gradient (Saad, Iterative Methods for
+ * Sparse Linear Systems, Alg. 9.1; the preconditioner is the diagonal minv,
+ * all ones without one) on A e = r from e = 0, adding
+ * e to x as it goes: x enters as x0, r holds F - A x0 (overwritten by the
+ * recursive residual). `single` takes A v from the single-precision copy.
+ * Stops at recursive residual <= target (*reached = 1), after `maxit`
+ * iterations, or on loss of positive curvature. sr->xbest receives the
+ * iterate with the smallest recursive residual (x0 if none is below
+ * r0n = ||r||); returns the iterations done, or -1 (message set) for a
+ * non-finite curvature. */
+static int sr_cg_run(struct nqs_sr *sr, int n, double eps, double rho, int single, double target,
+                     int maxit, int it0, double complex *x, double r0n, double *best_out,
+                     int *reached)
+{
+    const int P = sr->n_par;
+    const double *minv = sr->minv;
     double complex *r = sr->r, *z = sr->z, *p = sr->p, *q = sr->q, *xb = sr->xbest;
-
-    /* diag(S)_p = sum_s |Obar_sp|^2 */
-    for (int k = 0; k < P; k++) d[k] = 0;
-    for (int s = 0; s < n; s++) {
-        const double complex *row = sr->obar + (size_t)s * P;
-        for (int k = 0; k < P; k++) d[k] += creal(row[k]) * creal(row[k]) +
-                                            cimag(row[k]) * cimag(row[k]);
-    }
-    sr_allreduce_real(sr, d, (size_t)P);
-    for (int k = 0; k < P; k++) {
-        double m = (1.0 + rho) * d[k] + eps;
-        minv[k] = m > 0 ? 1.0 / m : 1.0;
-    }
-
-    for (int k = 0; k < P; k++) x[k] = xb[k] = 0;
-    info->iterations = 0;
-    if (fnorm == 0) {
-        info->residual = 0;
-        info->converged = 1;
-        return NQS_OK;
-    }
     double rz = 0;
     for (int k = 0; k < P; k++) {
-        r[k] = F[k];
         z[k] = minv[k] * r[k];
         p[k] = z[k];
         rz += minv[k] * (creal(r[k]) * creal(r[k]) + cimag(r[k]) * cimag(r[k]));
     }
-    const double target = sr->opt.cg_tol * fnorm;
-    double best = fnorm;
-    int converged = 0;
-    for (int it = 1; it <= sr->opt.cg_maxiter; it++) {
-        sr_apply(sr, n, eps, rho, p, q);
+    memcpy(xb, x, (size_t)P * sizeof *x);
+    double best = r0n;
+    int it = 0;
+    *reached = 0;
+    while (it < maxit) {
+        if (single)
+            sr_apply_single(sr, n, eps, rho, p, q);
+        else
+            sr_apply(sr, n, eps, rho, p, q);
         double complex pq;
         cblas_zdotc_sub(P, p, 1, q, 1, &pq);
-        if (!isfinite(creal(pq)))
-            NQS_ERROR(NQS_ENUMERIC, "SR conjugate gradient: non-finite curvature at iteration %d",
-                      it);
+        if (!isfinite(creal(pq))) {
+            nqs_error_set(NQS_ENUMERIC, __FILE__, __LINE__, "SR conjugate gradient: non-finite "
+                          "curvature at iteration %d", it0 + it + 1);
+            return -1;
+        }
         if (!(creal(pq) > 0)) break; /* not positive definite along p: keep the best iterate */
         double complex alpha = rz / creal(pq), malpha = -alpha;
         cblas_zaxpy(P, &alpha, p, 1, x, 1);
         cblas_zaxpy(P, &malpha, q, 1, r, 1);
         double rn = cblas_dznrm2(P, r, 1);
-        info->iterations = it;
+        it++;
         if (rn < best) {
             best = rn;
             memcpy(xb, x, (size_t)P * sizeof *x);
         }
         if (rn <= target) {
-            converged = 1;
+            *reached = 1;
             break;
         }
         double rz_new = 0;
@@ -463,11 +594,99 @@ static int sr_solve_cg(struct nqs_sr *sr, int n, double eps, double rho, const d
         rz = rz_new;
         for (int k = 0; k < P; k++) p[k] = z[k] + beta * p[k];
     }
-    memcpy(x, xb, (size_t)P * sizeof *x);
-    /* True residual of the returned iterate (the recursive one drifts). */
-    sr_apply(sr, n, eps, rho, x, q);
-    for (int k = 0; k < P; k++) r[k] = F[k] - q[k];
-    info->residual = cblas_dznrm2(P, r, 1) / fnorm;
+    *best_out = best;
+    return it;
+}
+
+/* The caller's O for the double-precision products of mixed cg. */
+struct sr_source {
+    const double complex *O;
+    int ld;
+    long ntot;
+};
+
+/* ||F - A x|| in double precision, with r = F - A x left in sr->r; from the
+ * centred double copy, or from the caller's O when there is none (mixed). */
+static double sr_true_residual(struct nqs_sr *sr, const struct sr_source *src, int n, double eps,
+                               double rho, const double complex *F, const double complex *x)
+{
+    const int P = sr->n_par;
+    if (sr->obar_s)
+        sr_apply_o(sr, src->O, src->ld, n, src->ntot, eps, rho, x, sr->q);
+    else
+        sr_apply(sr, n, eps, rho, x, sr->q);
+    for (int k = 0; k < P; k++) sr->r[k] = F[k] - sr->q[k];
+    return cblas_dznrm2(P, sr->r, 1);
+}
+
+/* Preconditioned conjugate gradient from x = 0.
+ * Double precision (no single copy): one run; converged when the recursive
+ * residual reaches cg_tol ||F||; x is the iterate with the smallest recursive
+ * residual and info->residual its true residual.
+ * Mixed (sr->obar_s): runs with the single-precision product, each followed
+ * by the true residual of its best iterate in double; converged when that is
+ * <= cg_tol ||F||; otherwise, while iterations remain and the last run at
+ * least halved the true residual, restart from the best iterate on its true
+ * residual (iterative refinement). x is the iterate with the smallest true
+ * residual. Returns NQS_NOTCONV when not converged. diag(S) comes from
+ * sr_centre. */
+static int sr_solve_cg(struct nqs_sr *sr, const struct sr_source *src, int n, double eps,
+                       double rho, const double complex *F, double fnorm, double complex *x,
+                       struct nqs_sr_info *info)
+{
+    const int P = sr->n_par;
+    double *d = sr->diag, *minv = sr->minv;
+    const int single = sr->obar_s != NULL;
+
+    sr_allreduce_real(sr, d, (size_t)P);
+    const int jacobi = sr->opt.cg_precond == NQS_SR_PRECOND_JACOBI;
+    for (int k = 0; k < P; k++) {
+        double m = (1.0 + rho) * d[k] + eps;
+        minv[k] = jacobi && m > 0 ? 1.0 / m : 1.0;
+    }
+
+    for (int k = 0; k < P; k++) x[k] = sr->xacc[k] = 0;
+    info->iterations = 0;
+    if (fnorm == 0) {
+        info->residual = 0;
+        info->converged = 1;
+        return NQS_OK;
+    }
+    memcpy(sr->r, F, (size_t)P * sizeof *F);
+    const double target = sr->opt.cg_tol * fnorm;
+    double racc = fnorm; /* true residual of the accepted iterate xacc */
+    int converged = 0, total = 0;
+    for (;;) {
+        double best;
+        int reached;
+        int it = sr_cg_run(sr, n, eps, rho, single, target, sr->opt.cg_maxiter - total, total, x,
+                           racc, &best, &reached);
+        if (it < 0) return NQS_ENUMERIC;
+        total += it;
+        double rn = sr_true_residual(sr, src, n, eps, rho, F, sr->xbest); /* sets sr->r */
+        if (!single) {
+            memcpy(sr->xacc, sr->xbest, (size_t)P * sizeof *x);
+            racc = rn;
+            converged = reached;
+            break;
+        }
+        int progress = rn < 0.5 * racc;
+        if (rn < racc) {
+            memcpy(sr->xacc, sr->xbest, (size_t)P * sizeof *x);
+            racc = rn;
+        }
+        if (racc <= target) {
+            converged = 1;
+            break;
+        }
+        if (it == 0 || !progress || total >= sr->opt.cg_maxiter) break;
+        /* restart on the true residual of the accepted iterate */
+        memcpy(x, sr->xacc, (size_t)P * sizeof *x);
+        if (rn != racc) sr_true_residual(sr, src, n, eps, rho, F, x);
+    }
+    memcpy(x, sr->xacc, (size_t)P * sizeof *x);
+    info->iterations = total;
+    info->residual = racc / fnorm;
     info->converged = converged;
     return converged ? NQS_OK : NQS_NOTCONV;
 }
@@ -497,8 +716,10 @@ int nqs_sr_solve(struct nqs_sr *sr, const double complex *O, int ld, const doubl
     double complex E;
     double fnorm;
     long ntot = sr_energy(sr, eloc, n_samples, &E);
-    sr_centre(sr, O, ld, n_samples, ntot);
-    NQS_TRY(sr_force(sr, sr->obar, sr->n_par, n_samples, 1.0, F, E, &fnorm));
+    const int mixed = solver == NQS_SR_CG && sr->obar_s;
+    sr_centre(sr, O, ld, n_samples, ntot,
+              mixed ? SR_CENTRE_MIXED : solver == NQS_SR_CG ? SR_CENTRE_CG : SR_CENTRE_DOUBLE, F);
+    NQS_TRY(sr_force_finish(sr, F, E, &fnorm));
     sr_info_init(info, solver, E, fnorm, ntot);
 
     int rc = NQS_OK;
@@ -506,7 +727,8 @@ int nqs_sr_solve(struct nqs_sr *sr, const double complex *O, int ld, const doubl
     case NQS_SR_DENSE: rc = sr_solve_dense(sr, n_samples, diag_shift, diag_scale, F, delta); break;
     case NQS_SR_MINSR: rc = sr_solve_minsr(sr, n_samples, diag_shift, delta); break;
     case NQS_SR_CG:
-        rc = sr_solve_cg(sr, n_samples, diag_shift, diag_scale, F, fnorm, delta, info);
+        rc = sr_solve_cg(sr, &(struct sr_source){O, ld, ntot}, n_samples, diag_shift, diag_scale,
+                         F, fnorm, delta, info);
         break;
     default: NQS_ERROR(NQS_EINTERNAL, "SR: no solver selected");
     }

@@ -13,9 +13,10 @@
  * Solvers (DESIGN.md "Solvers for SR"):
  *   dense  S by one zherk, shifts on the diagonal, Cholesky (zpotrf/zpotrs);
  *          memory 16 P^2 bytes.
- *   cg     matrix-free preconditioned conjugate gradient, S v = Obar^H (Obar v)
- *          by two zgemv per iteration, Jacobi preconditioner (1+rho) diag(S) + eps;
- *          S is never formed.
+ *   cg     matrix-free conjugate gradient, S v = Obar^H (Obar v) by two gemv per
+ *          iteration (in single precision with double-precision residuals by
+ *          default, see cg_precision), optionally with the Jacobi preconditioner
+ *          (1+rho) diag(S) + eps; S is never formed.
  *   minsr  sample space (Chen & Heyl, Nat. Phys. 2024):
  *          delta = Obar^H (Obar Obar^H + eps I)^{-1} ebar, memory 16 N_s^2 bytes.
  *          Equal to the SR update with absolute shift eps and rho = 0 (push-through
@@ -61,14 +62,62 @@ enum nqs_sr_solver {
  * reaching 1 near P ~ 6500; beyond, 16 P^2 bytes also becomes large. */
 #define NQS_SR_DENSE_MAX_PAR 6000
 
+/* Arithmetic of the cg matrix-vector products (added by the perf branch). */
+enum nqs_sr_precision {
+    NQS_SR_PREC_AUTO = 0,  /* mixed when Obar has at least NQS_SR_MIXED_MIN_BYTES, else double */
+    NQS_SR_PREC_DOUBLE = 1,
+    NQS_SR_PREC_MIXED = 2  /* S v from a single-precision copy of Obar; residuals in double */
+};
+#define NQS_SR_MIXED_MIN_BYTES (4.0 * 1024 * 1024)
+
+/* Preconditioner of cg (added by the perf branch). */
+enum nqs_sr_precond {
+    NQS_SR_PRECOND_NONE = 0,  /* plain cg on S + eps + rho diag S */
+    NQS_SR_PRECOND_JACOBI = 1 /* M = (1 + rho) diag S + eps */
+};
+
 struct nqs_sr_options {
     enum nqs_sr_solver solver; /* NQS_SR_AUTO lets the solver choose per solve */
     double cg_tol;             /* relative residual ||F - A delta|| / ||F|| for cg */
     int cg_maxiter;            /* cg iterations before giving up (NQS_NOTCONV) */
     double mem_budget;         /* bytes allowed for the solver matrix (S or Obar Obar^H) */
+    enum nqs_sr_precision cg_precision; /* added by the perf branch; default auto */
+    enum nqs_sr_precond cg_precond;     /* added by the perf branch; default none */
 };
 
-/* Defaults: auto, cg_tol 1e-6, cg_maxiter 1000, mem_budget 4 GiB. */
+/* Defaults: auto, cg_tol 1e-4, cg_maxiter 1000, mem_budget 4 GiB, cg_precision auto,
+ * cg_precond none.
+ *
+ * cg_precond: on log-derivatives sampled from real models (1000 samples,
+ * eps = 0.01, after 30 SR iterations) plain cg needed fewer iterations than
+ * Jacobi in every case measured, at cg_tol 1e-4: TFIM chain 40 rbm alpha 1
+ * 88 against 121, alpha 2 89 / 122, Heisenberg 10x10 rbm alpha 1 25 / 77,
+ * TFIM 6x6 cnn 8,8 10 / 50-71. The shift eps I gives the null space of S
+ * (dimension >= P - N_s + 1) a single eigenvalue eps, which cg resolves in
+ * one step; the Jacobi scaling spreads it over eps / (diag S_p + eps). Jacobi
+ * pays off when the columns of O differ in scale by orders of magnitude (the
+ * synthetic O of bench_sr.c).
+ *
+ * cg_tol: the error of delta after cg is measured at 7-9 x cg_tol (relative,
+ * TFIM chain N = 40, dense RBM, 1680 parameters, eps = 0.01, against the
+ * Cholesky solution), while the statistical error of delta from 1000 samples
+ * is ~45 % (half the difference of the updates from two independent halves
+ * of the samples). 1e-4 keeps the algebraic error ~500 times below the
+ * statistical one there, and below it up to ~1e8 samples, at 110 instead of
+ * 175 iterations for 1e-6. A warm start from the previous update was
+ * measured to need MORE iterations (the previous delta differs from the new
+ * one by about its own size, that statistical error), so cg starts from 0.
+ *
+ * cg_precision: mixed mixed-precision cg keeps x, r, p and every residual
+ * test in double and takes S v from a single-precision copy of Obar
+ * (cgemv; 8 n P extra bytes); after the iterations it computes the true
+ * residual F - (S + shifts) delta in double and, if that is above cg_tol,
+ * restarts cg on it (iterative refinement; Carson & Higham, SIAM J. Sci.
+ * Comput. 40, A817 (2018)), so any cg_tol is reachable. The rounding of Obar
+ * to single precision perturbs S by ~1e-7 relative, far below its Monte Carlo
+ * error. Measured one-thread cost of S v (2 gemv, blocks in cache) at
+ * P = 1680, N_s = 1000: 1.85 ms double, 0.49 ms mixed; P = 40500: 52 ms,
+ * 24 ms. */
 void nqs_sr_options_default(struct nqs_sr_options *opt);
 
 /* What one solve did. */

@@ -393,6 +393,7 @@ static void test_sr_cg_returns_best_iterate(void **state)
         struct nqs_sr_options so;
         nqs_sr_options_default(&so);
         so.solver = NQS_SR_CG;
+        so.cg_precond = NQS_SR_PRECOND_JACOBI; /* the system described above */
         so.cg_tol = 1e-14;
         so.cg_maxiter = k;
         struct nqs_sr *sr = nqs_sr_alloc(P, n, &so);
