@@ -104,6 +104,20 @@ static double complex rbm_log_psi_ratio(const struct nqs_model *m, void *cache, 
     return nqs_rbm_engine_ratio(&st->e, cache, s, n_flip, sites);
 }
 
+static double complex rbm_psi_ratio(const struct nqs_model *m, void *cache, const int8_t *s,
+                                     int n_flip, const int *sites)
+{
+    const struct rbm_state *st = m->state;
+    return nqs_rbm_engine_psi_ratio(&st->e, cache, s, n_flip, sites);
+}
+
+static double rbm_log_prob_ratio(const struct nqs_model *m, void *cache, const int8_t *s,
+                                  int n_flip, const int *sites)
+{
+    const struct rbm_state *st = m->state;
+    return nqs_rbm_engine_log_prob_ratio(&st->e, cache, s, n_flip, sites);
+}
+
 static void rbm_cache_update(const struct nqs_model *m, void *cache, const int8_t *s, int n_flip,
                              const int *sites)
 {
@@ -144,4 +158,6 @@ const struct nqs_model_ops nqs_model_rbm = {
     .log_psi_ratio = rbm_log_psi_ratio,
     .cache_update = rbm_cache_update,
     .grad_log_psi = rbm_grad_log_psi,
+    .psi_ratio = rbm_psi_ratio,
+    .log_prob_ratio = rbm_log_prob_ratio,
 };

@@ -37,7 +37,9 @@ int nqs_rbm_engine_alloc(struct nqs_rbm_engine *e, int n_sites, int n_hidden)
     size_t n = 4 * (size_t)n_sites * (size_t)n_hidden;
     e->ew = malloc(n * sizeof *e->ew);
     e->rs = malloc((size_t)n_sites * sizeof *e->rs);
-    if (!e->ew || !e->rs) {
+    e->vm = malloc(4 * (size_t)n_sites * sizeof *e->vm);
+    e->vk = malloc(2 * (size_t)n_sites * sizeof *e->vk);
+    if (!e->ew || !e->rs || !e->vm || !e->vk) {
         nqs_rbm_engine_free(e);
         NQS_ERROR(NQS_ENOMEM, "out of memory for the RBM tables (%d sites x %d hidden units)",
                   n_sites, n_hidden);
@@ -50,8 +52,12 @@ void nqs_rbm_engine_free(struct nqs_rbm_engine *e)
     if (!e) return;
     free(e->ew);
     free(e->rs);
+    free(e->vm);
+    free(e->vk);
     e->ew = NULL;
     e->rs = NULL;
+    e->vm = NULL;
+    e->vk = NULL;
 }
 
 size_t nqs_rbm_engine_cache_size(const struct nqs_rbm_engine *e)
@@ -65,7 +71,26 @@ static int64_t *rbm_engine_counter(const struct nqs_rbm_engine *e, void *cache)
     return (int64_t *)((double *)cache + (size_t)NQS_RBM_N_BLOCKS * (size_t)e->n_hidden);
 }
 
-/* rs[i] = 2 (sum_j W_ji - a_i). */
+/* exp(z) as mantissa m (|m| in [0.5, 1), or 0, or NaN) and exponent *k,
+ * computed from exp(Im z) phases and the binary exponent of exp(Re z) without
+ * overflow: exp(x) = 2^(x / ln 2). */
+static double complex rbm_engine_exp_split(double complex z, int *k)
+{
+    double x = creal(z);
+    *k = 0;
+    if (!isfinite(x) || fabs(x) > 1e6) return cexp(z); /* NaN or absurd: as cexp would */
+    double mag;
+    if (fabs(x) < 700) { /* exp is finite and normal: split exactly */
+        mag = frexp(exp(x), k);
+    } else {             /* exp(x) = 2^(x / ln 2) without overflow */
+        double y = x / M_LN2, fl = floor(y);
+        mag = 0.5 * exp2(y - fl);
+        *k = (int)fl + 1;
+    }
+    return mag * CMPLX(cos(cimag(z)), sin(cimag(z)));
+}
+
+/* rs[i] = 2 (sum_j W_ji - a_i) and the split exponentials exp(+-rs_i). */
 static void rbm_engine_row_sums(struct nqs_rbm_engine *e)
 {
     size_t M = (size_t)e->n_hidden;
@@ -74,6 +99,11 @@ static void rbm_engine_row_sums(struct nqs_rbm_engine *e)
         double complex r = 0;
         for (size_t j = 0; j < M; j++) r += w[j];
         e->rs[i] = 2.0 * (r - e->a[i]);
+        for (int sg = 0; sg < 2; sg++) {
+            double complex v = rbm_engine_exp_split(sg ? -e->rs[i] : e->rs[i], &e->vk[2 * i + sg]);
+            e->vm[4 * i + 2 * sg] = creal(v);
+            e->vm[4 * i + 2 * sg + 1] = cimag(v);
+        }
     }
 }
 
@@ -256,10 +286,10 @@ static void rbm_engine_z(const struct rbm_rows *r, int n_flip, size_t j, double 
     *zr = ar, *zi = ai;
 }
 
-/* log prod_j (v_j + u_j z_j) by blocks; 0 and the log in *out, or -1 if a block
- * product left the safe range. */
-static int rbm_engine_logprod(const double *c, size_t M, const struct rbm_rows *r, int n_flip,
-                              double complex *out)
+/* prod_j (v_j + u_j z_j) by blocks as (*pr + i *pi) 2^(*expo), |*pr + i *pi| in
+ * [2^-64, 2^64]; 0, or -1 if a block product left the safe range. */
+static int rbm_engine_prod(const double *c, size_t M, const struct rbm_rows *r, int n_flip,
+                           double *pr_out, double *pi_out, long *expo_out)
 {
     double fr[RBM_BLOCK], fi[RBM_BLOCK];
     const double *ur = c + NQS_RBM_U_RE * M, *ui = c + NQS_RBM_U_IM * M;
@@ -309,6 +339,17 @@ static int rbm_engine_logprod(const double *c, size_t M, const struct rbm_rows *
             expo += k2;
         }
     }
+    *pr_out = pr, *pi_out = pi, *expo_out = expo;
+    return 0;
+}
+
+/* log prod_j (v_j + u_j z_j); 0 and the log in *out, or -1 (see rbm_engine_prod). */
+static int rbm_engine_logprod(const double *c, size_t M, const struct rbm_rows *r, int n_flip,
+                              double complex *out)
+{
+    double pr, pi;
+    long expo;
+    if (rbm_engine_prod(c, M, r, n_flip, &pr, &pi, &expo) != 0) return -1;
     *out = CMPLX(0.5 * log(pr * pr + pi * pi) + (double)expo * M_LN2, atan2(pi, pr));
     return 0;
 }
@@ -328,6 +369,52 @@ double complex nqs_rbm_engine_ratio(const struct nqs_rbm_engine *e, const void *
         return rbm_engine_ratio_exact(e, c, s, n_flip, sites);
     for (int f = 0; f < n_flip; f++) lp += s[sites[f]] * e->rs[sites[f]];
     return lp;
+}
+
+double complex nqs_rbm_engine_psi_ratio(const struct nqs_rbm_engine *e, const void *cache,
+                                        const int8_t *s, int n_flip, const int *sites)
+{
+    if (n_flip <= 0) return 1;
+    const double *c = cache;
+    size_t M = (size_t)e->n_hidden;
+    NQS_ASSERT(n_flip != 2 || sites[0] != sites[1]);
+    if (n_flip > RBM_MAXFLIP) return cexp(rbm_engine_ratio_exact(e, c, s, n_flip, sites));
+    struct rbm_rows r;
+    rbm_engine_rows(e, s, n_flip, sites, &r);
+    double pr, pi;
+    long expo;
+    if (rbm_engine_prod(c, M, &r, n_flip, &pr, &pi, &expo) != 0)
+        return cexp(rbm_engine_ratio_exact(e, c, s, n_flip, sites));
+    /* times exp(s_k rs_k) per flipped site, as mantissa and exponent */
+    for (int f = 0; f < n_flip; f++) {
+        int i = sites[f], sg = s[i] > 0 ? 0 : 1;
+        double vr = e->vm[4 * i + 2 * sg], vi = e->vm[4 * i + 2 * sg + 1];
+        double tr = pr * vr - pi * vi;
+        pi = pr * vi + pi * vr;
+        pr = tr;
+        expo += e->vk[2 * i + sg];
+    }
+    int k = expo > 4096 ? 4096 : expo < -4096 ? -4096 : (int)expo; /* beyond: inf or 0 anyway */
+    return CMPLX(ldexp(pr, k), ldexp(pi, k));
+}
+
+double nqs_rbm_engine_log_prob_ratio(const struct nqs_rbm_engine *e, const void *cache,
+                                     const int8_t *s, int n_flip, const int *sites)
+{
+    if (n_flip <= 0) return 0;
+    const double *c = cache;
+    size_t M = (size_t)e->n_hidden;
+    NQS_ASSERT(n_flip != 2 || sites[0] != sites[1]);
+    if (n_flip > RBM_MAXFLIP) return 2.0 * creal(rbm_engine_ratio_exact(e, c, s, n_flip, sites));
+    struct rbm_rows r;
+    rbm_engine_rows(e, s, n_flip, sites, &r);
+    double pr, pi;
+    long expo;
+    if (rbm_engine_prod(c, M, &r, n_flip, &pr, &pi, &expo) != 0)
+        return 2.0 * creal(rbm_engine_ratio_exact(e, c, s, n_flip, sites));
+    double lr = log(pr * pr + pi * pi) + 2.0 * (double)expo * M_LN2;
+    for (int f = 0; f < n_flip; f++) lr += 2.0 * s[sites[f]] * creal(e->rs[sites[f]]);
+    return lr;
 }
 
 /* The accumulated theta, E, u, v arrays of a cache. */

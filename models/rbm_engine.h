@@ -57,6 +57,13 @@ struct nqs_rbm_engine {
     /* Per site: 2 (sum_j W_ji - a_i), so that sum_k s_k rs[k] is the
      * visible-bias and e^-delta part of a log-ratio. */
     double complex *rs;
+    /* exp(+-rs_i) as mantissa and exponent (exp = (re + i im) 2^k, |re + i im|
+     * in [0.5, 1)), for the ratio itself without a transcendental function:
+     * vm[4 i + 0..1] re, im of the mantissa of exp(rs_i) (s_i = +1 flips),
+     * vm[4 i + 2..3] of exp(-rs_i) (s_i = -1); vk[2 i], vk[2 i + 1] the
+     * exponents. Filled with rs at refresh. */
+    double *vm;
+    int *vk;
 };
 
 /* Cache of one chain: 8 n_hidden doubles, blocks of n_hidden in this order
@@ -97,6 +104,15 @@ double complex nqs_rbm_engine_init(const struct nqs_rbm_engine *e, const int8_t 
 /* log psi(s') - log psi(s), s' = s with sites[0..n_flip) flipped (distinct). */
 double complex nqs_rbm_engine_ratio(const struct nqs_rbm_engine *e, const void *cache,
                                     const int8_t *s, int n_flip, const int *sites);
+
+/* psi(s')/psi(s) itself (no log, atan2, exp or sincos on the table path);
+ * overflows to inf and underflows to 0 where cexp(ratio) would. */
+double complex nqs_rbm_engine_psi_ratio(const struct nqs_rbm_engine *e, const void *cache,
+                                        const int8_t *s, int n_flip, const int *sites);
+
+/* log |psi(s')/psi(s)|^2 = 2 Re of the log-ratio (one log, no atan2). */
+double nqs_rbm_engine_log_prob_ratio(const struct nqs_rbm_engine *e, const void *cache,
+                                     const int8_t *s, int n_flip, const int *sites);
 
 /* Move the cache from s to s' (called before the caller flips s). */
 void nqs_rbm_engine_update(const struct nqs_rbm_engine *e, void *cache, const int8_t *s,

@@ -156,6 +156,20 @@ static double complex rbm_symm_log_psi_ratio(const struct nqs_model *m, void *ca
     return nqs_rbm_engine_ratio(&st->e, cache, s, n_flip, sites);
 }
 
+static double complex rbm_symm_psi_ratio(const struct nqs_model *m, void *cache, const int8_t *s,
+                                     int n_flip, const int *sites)
+{
+    const struct rbm_symm_state *st = m->state;
+    return nqs_rbm_engine_psi_ratio(&st->e, cache, s, n_flip, sites);
+}
+
+static double rbm_symm_log_prob_ratio(const struct nqs_model *m, void *cache, const int8_t *s,
+                                  int n_flip, const int *sites)
+{
+    const struct rbm_symm_state *st = m->state;
+    return nqs_rbm_engine_log_prob_ratio(&st->e, cache, s, n_flip, sites);
+}
+
 static void rbm_symm_cache_update(const struct nqs_model *m, void *cache, const int8_t *s,
                                   int n_flip, const int *sites)
 {
@@ -218,4 +232,6 @@ const struct nqs_model_ops nqs_model_rbm_symm = {
     .log_psi_ratio = rbm_symm_log_psi_ratio,
     .cache_update = rbm_symm_cache_update,
     .grad_log_psi = rbm_symm_grad_log_psi,
+    .psi_ratio = rbm_symm_psi_ratio,
+    .log_prob_ratio = rbm_symm_log_prob_ratio,
 };

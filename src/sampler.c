@@ -181,8 +181,9 @@ static int sampler_move(const struct nqs_sampler *smp, const struct nqs_model *m
     }
     }
     ch->n_prop++;
-    double complex r = m->ops->log_psi_ratio(m, ch->cache, s, n_flip, f);
-    double lr = 2.0 * creal(r); /* log |psi'/psi|^2 */
+    double lr = m->ops->log_prob_ratio /* log |psi'/psi|^2 */
+                    ? m->ops->log_prob_ratio(m, ch->cache, s, n_flip, f)
+                    : 2.0 * creal(m->ops->log_psi_ratio(m, ch->cache, s, n_flip, f));
     if (isnan(lr) || lr == INFINITY) return 1;
     if (lr >= 0.0 || gsl_rng_uniform(ch->rng) < exp(lr)) {
         m->ops->cache_update(m, ch->cache, s, n_flip, f);
@@ -197,6 +198,11 @@ double complex nqs_local_energy(const struct nqs_model *m, const struct nqs_ham 
 {
     h->ops->connected(h, s, conn);
     double complex e = conn->diag;
+    if (m->ops->psi_ratio) {
+        for (int k = 0; k < conn->n; k++)
+            e += conn->mel[k] * m->ops->psi_ratio(m, cache, s, conn->n_flip[k], conn->site[k]);
+        return e;
+    }
     for (int k = 0; k < conn->n; k++)
         e += conn->mel[k] * cexp(m->ops->log_psi_ratio(m, cache, s, conn->n_flip[k], conn->site[k]));
     return e;

@@ -4,7 +4,8 @@
  * periodic square 4x3, a periodic triangular 3x3 and an open chain (N = 8):
  *   - a model either builds or refuses a lattice with NQS_EUNSUP/NQS_EINVAL and
  *     a message;
- *   - log_psi_ratio (single flips, exchange pairs, arbitrary pairs, n = 0)
+ *   - log_psi_ratio (single flips, exchange pairs, arbitrary pairs, n = 0), and
+ *     the optional psi_ratio and log_prob_ratio where a model provides them,
  *     equals the difference of two independent full evaluations along 2000
  *     accepted moves applied with cache_update (cache drift), and the drifted
  *     cache still gives the fresh cache's gradient;
@@ -228,6 +229,13 @@ static void check_ratios(const struct nqs_model *m, const char *label, gsl_rng *
         for (int p = 0; p < m->n_par; p++) kappa += cabs(m->par[p]) * (cabs(O[p]) + cabs(O2[p]));
         double tol = 1e-12 * fmax(1.0, fmax(cabs(lp), cabs(lp2))) + 1e-15 * kappa;
         double err = logdist(r, lp2 - lp);
+        /* Optional fast paths (model.h), same reference and tolerance: log
+         * |ratio|^2 against 2 Re, and the ratio itself through its log. */
+        if (m->ops->log_prob_ratio)
+            err = fmax(err, 0.5 * fabs(m->ops->log_prob_ratio(m, cache, s, n_flip, sites) -
+                                       2.0 * creal(lp2 - lp)));
+        if (m->ops->psi_ratio && fabs(creal(lp2 - lp)) < 700)
+            err = fmax(err, logdist(clog(m->ops->psi_ratio(m, cache, s, n_flip, sites)), lp2 - lp));
         worst = fmax(worst, err / tol);
         if (!(err <= tol)) {
             fprintf(stderr, "%s on %s, step %d (%d flips): ratio %.17g%+.17gi, full %.17g%+.17gi\n",
@@ -237,6 +245,9 @@ static void check_ratios(const struct nqs_model *m, const char *label, gsl_rng *
         }
         /* n_flip = 0 is the identity */
         assert_true(cabs(m->ops->log_psi_ratio(m, cache, s, 0, sites)) <= 1e-15);
+        if (m->ops->psi_ratio) assert_true(cabs(m->ops->psi_ratio(m, cache, s, 0, sites) - 1) <= 1e-15);
+        if (m->ops->log_prob_ratio)
+            assert_true(fabs(m->ops->log_prob_ratio(m, cache, s, 0, sites)) <= 1e-15);
         m->ops->cache_update(m, cache, s, n_flip, sites);
         memcpy(s, s2, (size_t)N);
         lp = lp2;

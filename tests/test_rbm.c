@@ -300,7 +300,8 @@ static void test_rbm_logcosh_is_stable(void **state)
 
 /* ------------------------------------------------------------ large theta */
 
-/* Accepted random moves of n_flip sites, each ratio against the long-double
+/* Accepted random moves of n_flip sites, each ratio (log_psi_ratio, and the
+ * fast paths psi_ratio and log_prob_ratio) against the long-double
  * reference, the cache updated as the sampler does. */
 static void run_sequence(struct nqs_model *m, gsl_rng *rng, int n_moves, int max_flip,
                          double rtol, const char *what)
@@ -324,11 +325,23 @@ static void run_sequence(struct nqs_model *m, gsl_rng *rng, int n_moves, int max
             sites[f] = sites[k], sites[k] = t;
         }
         double complex r = m->ops->log_psi_ratio(m, cache, s, n, sites);
+        double complex pr = m->ops->psi_ratio(m, cache, s, n, sites);
+        double lpr = m->ops->log_prob_ratio(m, cache, s, n, sites);
         m->ops->cache_update(m, cache, s, n, sites);
         for (int f = 0; f < n; f++) s[sites[f]] = (int8_t)-s[sites[f]];
         long double complex lp2 = ref_rbm(m, s);
         double complex exact = (double complex)(lp2 - lp);
         double err = logdist(r, exact) / fmax(1.0, cabs(exact));
+        /* The fast paths against the same reference: log |ratio|^2 to the same
+         * relative tolerance; the ratio itself, where it is a normal double
+         * (|Re| < 700), through its log, else inf or 0 as cexp would give. */
+        err = fmax(err, fabs(lpr - 2.0 * creal(exact)) / (2.0 * fmax(1.0, cabs(exact))));
+        if (fabs(creal(exact)) < 700)
+            err = fmax(err, logdist(clog(pr), exact) / fmax(1.0, cabs(exact)));
+        else if (creal(exact) > 0)
+            assert_true(isinf(creal(pr)) || isinf(cimag(pr)));
+        else
+            assert_true(cabs(pr) < 1e-300);
         worst = fmax(worst, err);
         if (!(err <= rtol)) {
             fprintf(stderr, "%s, move %d (%d flips): ratio %.17g%+.17gi, exact %.17g%+.17gi\n",

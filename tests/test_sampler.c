@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <gsl/gsl_cdf.h>
@@ -324,6 +325,49 @@ static void test_sampler_state_roundtrip(void **state)
     destroy(f);
 }
 
+/* The bench profile (sampler.h `profile`) only reads clocks: the samples, local
+ * energies and log-derivatives are bitwise those of an unprofiled run, and the
+ * phase times are positive and bounded by the process CPU time of the run. */
+static void test_sampler_profile_changes_nothing(void **state)
+{
+    (void)state;
+    struct fixture *f = make("heisenberg", NULL, 0, 12, 31);
+    size_t P = (size_t)f->model->n_par;
+    struct nqs_sampler_opts o = {.n_chains = 4, .n_samples = 200, .sweep = 12, .burn_in = 1,
+                                 .burn_in_first = 5, .move = NQS_MOVE_EXCHANGE, .seed = 9};
+    struct nqs_sampler *a = nqs_sampler_alloc(&o, f->model, f->ham, 0, 4);
+    struct nqs_sampler *b = nqs_sampler_alloc(&o, f->model, f->ham, 0, 4);
+    assert_non_null(a);
+    assert_non_null(b);
+    b->profile = 1;
+    double complex *ea = malloc(200 * sizeof *ea), *eb = malloc(200 * sizeof *eb);
+    double complex *oa = malloc(200 * P * sizeof *oa), *ob = malloc(200 * P * sizeof *ob);
+    struct timespec t0, t1;
+    assert_int_equal(nqs_sampler_run(a, f->model, f->ham, 1, ea, oa, P), NQS_OK);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+    assert_int_equal(nqs_sampler_run(b, f->model, f->ham, 1, eb, ob, P), NQS_OK);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+    assert_memory_equal(ea, eb, 200 * sizeof *ea);
+    assert_memory_equal(oa, ob, 200 * P * sizeof *oa);
+    double sum = 0, cpu = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    for (int c = 0; c < 4; c++) {
+        const struct nqs_chain *ch = &b->chains[c];
+        assert_true(ch->t_move > 0 && ch->t_eloc > 0 && ch->t_grad > 0);
+        sum += ch->t_move + ch->t_eloc + ch->t_grad;
+        assert_true(a->chains[c].t_move == 0 && a->chains[c].t_eloc == 0); /* off: untouched */
+    }
+    /* The phases are parts of the chains' CPU time; 10 % slack for the clocks'
+     * granularity (the CPU clocks tick in microseconds, the run takes ms). */
+    assert_true(sum <= 1.1 * cpu + 1e-4);
+    free(ea);
+    free(eb);
+    free(oa);
+    free(ob);
+    nqs_sampler_free(a);
+    nqs_sampler_free(b);
+    destroy(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -334,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_sampler_energy_matches_exact),
         cmocka_unit_test(test_sampler_independent_of_threads),
         cmocka_unit_test(test_sampler_state_roundtrip),
+        cmocka_unit_test(test_sampler_profile_changes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
