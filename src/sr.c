@@ -41,7 +41,9 @@ struct nqs_sr {
     double complex *smat;     /* P x P lower, column-major (dense) */
     double complex *tmat;     /* n_max x n_max lower, column-major (minsr) */
     /* mixed-precision cg: Obar in single precision, and S v's work vectors */
-    float complex *obar_s;    /* n_max x n_par, or NULL (cg in double) */
+    float complex *obar_s;    /* n_max x n_par: (O - c) / sqrt(N_s), or NULL (cg in double) */
+    double complex *shift;    /* n_par: c, the rank's first row of O (mixed cg) */
+    double complex *dshift;   /* n_par: <O> - c, so that Obar = obar_s - dshift / sqrt(N_s) */
     float complex *vs, *outs; /* n_par each */
     float complex *ws;        /* n_max */
 };
@@ -219,7 +221,10 @@ struct nqs_sr *nqs_sr_alloc(int n_par, int n_samples, const struct nqs_sr_option
         sr->vs = malloc(P * sizeof *sr->vs);
         sr->outs = malloc(P * sizeof *sr->outs);
         sr->ws = malloc(N * sizeof *sr->ws);
-        if (!sr->obar_s || !sr->vs || !sr->outs || !sr->ws) goto nomem;
+        sr->shift = malloc(P * sizeof *sr->shift);
+        sr->dshift = malloc(P * sizeof *sr->dshift);
+        if (!sr->obar_s || !sr->vs || !sr->outs || !sr->ws || !sr->shift || !sr->dshift)
+            goto nomem;
     }
     /* Zeroed once: the factorisations only read and write the lower triangle,
      * so the upper one stays defined (for the MPI reduction of the full array). */
@@ -256,6 +261,8 @@ void nqs_sr_free(struct nqs_sr *sr)
     free(sr->vs);
     free(sr->outs);
     free(sr->ws);
+    free(sr->shift);
+    free(sr->dshift);
     free(sr);
 }
 
@@ -343,12 +350,9 @@ int nqs_sr_gradient(struct nqs_sr *sr, const double complex *O, int ld,
 /* <O> (reduced over ranks) into sr->mean, then, in one more pass over O,
  * the local part of F = Obar^H ebar and:
  *   SR_CENTRE_DOUBLE  Obar = (O - <O>)/sqrt(N_s) into the double buffer;
- *   SR_CENTRE_CG      the same and the local part of diag(S)_p = sum_s |Obar_sp|^2;
- *   SR_CENTRE_MIXED   diag(S) and the single-precision copy of Obar only (mixed
- *                     cg takes its double-precision products from O itself).
- * Two passes over O in all: the solve is memory bound at the sizes where it
- * matters (27 MB of O for P = 1680, N_s = 1000; 648 MB for P = 40500). */
-enum { SR_CENTRE_DOUBLE, SR_CENTRE_CG, SR_CENTRE_MIXED };
+ *   SR_CENTRE_CG      the same and the local part of diag(S)_p = sum_s |Obar_sp|^2.
+ * Two passes over O. */
+enum { SR_CENTRE_DOUBLE, SR_CENTRE_CG };
 static void sr_centre(struct nqs_sr *sr, const double complex *O, int ld, int n, long ntot,
                       int mode, double complex *F)
 {
@@ -364,24 +368,12 @@ static void sr_centre(struct nqs_sr *sr, const double complex *O, int ld, int n,
     const double scale = 1.0 / sqrt((double)ntot);
     double *d = sr->diag;
     for (int p = 0; p < P; p++) F[p] = 0;
-    if (mode != SR_CENTRE_DOUBLE)
+    if (mode == SR_CENTRE_CG)
         for (int p = 0; p < P; p++) d[p] = 0;
     for (int s = 0; s < n; s++) {
         const double complex *row = O + (size_t)s * ld;
         const double er = creal(sr->ebar[s]), ei = cimag(sr->ebar[s]);
         double *f = (double *)F; /* re, im interleaved: conj(o) ebar without __muldc3 */
-        if (mode == SR_CENTRE_MIXED) {
-            float complex *outs = sr->obar_s + (size_t)s * P;
-            for (int p = 0; p < P; p++) {
-                double complex o = (row[p] - mean[p]) * scale;
-                double orr = creal(o), oi = cimag(o);
-                f[2 * p] += orr * er + oi * ei;
-                f[2 * p + 1] += orr * ei - oi * er;
-                d[p] += orr * orr + oi * oi;
-                outs[p] = (float complex)o;
-            }
-            continue;
-        }
         double complex *out = sr->obar + (size_t)s * P;
         for (int p = 0; p < P; p++) {
             double complex o = (row[p] - mean[p]) * scale;
@@ -393,6 +385,73 @@ static void sr_centre(struct nqs_sr *sr, const double complex *O, int ld, int n,
         if (mode == SR_CENTRE_CG)
             for (int p = 0; p < P; p++) d[p] += creal(out[p]) * creal(out[p]) +
                                                 cimag(out[p]) * cimag(out[p]);
+    }
+}
+
+/* One row of the mixed-precision pass: y = O_s - c accumulated into the sums
+ * of y (sy), |y|^2 (sq) and conj(y) ebar_s (f), and stored as single
+ * precision y scale. Split real arithmetic with restrict pointers so that the
+ * loop vectorises (the pass is the only read of O besides the final residual). */
+static void sr_mixed_row(int P, const double *restrict row, const double *restrict c, double scale,
+                         double er, double ei, double *restrict sy, double *restrict sq,
+                         double *restrict f, float *restrict outs)
+{
+    for (int p = 0; p < P; p++) {
+        double yr = row[2 * p] - c[2 * p], yi = row[2 * p + 1] - c[2 * p + 1];
+        sy[2 * p] += yr;
+        sy[2 * p + 1] += yi;
+        sq[p] += yr * yr + yi * yi;
+        f[2 * p] += yr * er + yi * ei;
+        f[2 * p + 1] += yr * ei - yi * er;
+        outs[2 * p] = (float)(yr * scale);
+        outs[2 * p + 1] = (float)(yi * scale);
+    }
+}
+
+/* Mixed cg in ONE pass over O: with c = the rank's first row of O (a shift
+ * that keeps the single-precision values at the scale of the fluctuations,
+ * not of the mean), y_s = O_s - c is stored in single precision, and
+ *   <O> = c + sum_s y_s / N_s (the sums reduced over ranks, each rank with
+ *         its own c), d = <O> - c, Obar_s = (y_s - d) / sqrt(N_s),
+ *   F = (sum_s conj(y_s) ebar_s - conj(d) sum_s ebar_s) / sqrt(N_s),
+ *   diag(S) = (sum_s |y_s|^2 - 2 Re(conj(d) sum_s y_s) + n |d|^2) / N_s,
+ * every sum over the rank's samples (F and diag reduced later, like the
+ * other paths). The products of cg apply the rank-one correction d. */
+static void sr_centre_mixed(struct nqs_sr *sr, const double complex *O, int ld, int n, long ntot,
+                            double complex *F)
+{
+    const int P = sr->n_par;
+    double complex *mean = sr->mean, *c = sr->shift, *dsh = sr->dshift;
+    double *d = sr->diag;
+    const double scale = 1.0 / sqrt((double)ntot);
+    memcpy(c, O, (size_t)P * sizeof *c);
+    for (int p = 0; p < P; p++) {
+        mean[p] = 0; /* sum of y first */
+        F[p] = 0;
+        d[p] = 0;
+    }
+    double complex esum = 0;
+    for (int s = 0; s < n; s++) {
+        esum += sr->ebar[s];
+        sr_mixed_row(P, (const double *)(O + (size_t)s * ld), (const double *)c, scale,
+                     creal(sr->ebar[s]), cimag(sr->ebar[s]), (double *)mean, d, (double *)F,
+                     (float *)(sr->obar_s + (size_t)s * P));
+    }
+    /* d_p and diag need the local sum of y before <O> replaces it */
+    for (int p = 0; p < P; p++) {
+        double complex sy = mean[p];
+        mean[p] = (double)n * c[p] + sy;
+        dsh[p] = sy; /* keep the local sum of y until <O> is known */
+    }
+    sr_allreduce(sr, mean, (size_t)P);
+    for (int p = 0; p < P; p++) {
+        mean[p] /= (double)ntot;
+        double complex sy = dsh[p], dd = mean[p] - c[p];
+        dsh[p] = dd;
+        F[p] = (F[p] - conj(dd) * esum) * scale;
+        d[p] = (d[p] - 2.0 * (creal(dd) * creal(sy) + cimag(dd) * cimag(sy)) +
+                (double)n * (creal(dd) * creal(dd) + cimag(dd) * cimag(dd))) * scale * scale;
+        if (d[p] < 0) d[p] = 0; /* rounding of an (almost) constant column */
     }
 }
 
@@ -509,25 +568,36 @@ static void sr_apply_o(struct nqs_sr *sr, const double complex *O, int ld, int n
     for (int p = 0; p < P; p++) out[p] += (eps + rho * sr->diag[p]) * v[p];
 }
 
-/* The same product from the single-precision copy of Obar (mixed cg): v is
- * rounded to single precision, S v accumulated in single precision and
- * returned in double, the shifts applied in double. */
-static void sr_apply_single(struct nqs_sr *sr, int n, double eps, double rho,
+/* The same product from the single-precision copy (mixed cg): v is rounded
+ * to single precision, S v accumulated in single precision with the
+ * rank-one centring correction of sr_centre_mixed (Obar = obar_s -
+ * dshift / sqrt(N_s)), returned in double, the shifts applied in double. */
+static void sr_apply_single(struct nqs_sr *sr, int n, long ntot, double eps, double rho,
                             const double complex *v, double complex *out)
 {
     const int P = sr->n_par;
     const float complex one = 1.0f, zero = 0.0f;
+    const double scale = 1.0 / sqrt((double)ntot);
     int block = sr_block_rows(P, 8.0);
+    double complex dv;
+    cblas_zdotu_sub(P, sr->dshift, 1, v, 1, &dv);
+    const float complex dvs = (float complex)(dv * scale);
     for (int p = 0; p < P; p++) sr->vs[p] = (float complex)v[p];
+    double complex wsum = 0;
     for (int s0 = 0; s0 < n; s0 += block) {
         int b = n - s0 < block ? n - s0 : block;
         const float complex *rows = sr->obar_s + (size_t)s0 * P;
-        cblas_cgemv(CblasRowMajor, CblasNoTrans, b, P, &one, rows, P, sr->vs, 1, &zero,
-                    sr->ws + s0, 1);
-        cblas_cgemv(CblasRowMajor, CblasConjTrans, b, P, &one, rows, P, sr->ws + s0, 1,
+        float complex *w = sr->ws + s0;
+        cblas_cgemv(CblasRowMajor, CblasNoTrans, b, P, &one, rows, P, sr->vs, 1, &zero, w, 1);
+        for (int k = 0; k < b; k++) {
+            w[k] -= dvs;
+            wsum += w[k];
+        }
+        cblas_cgemv(CblasRowMajor, CblasConjTrans, b, P, &one, rows, P, w, 1,
                     s0 == 0 ? &zero : &one, sr->outs, 1);
     }
-    for (int p = 0; p < P; p++) out[p] = (double complex)sr->outs[p];
+    for (int p = 0; p < P; p++)
+        out[p] = (double complex)sr->outs[p] - conj(sr->dshift[p]) * scale * wsum;
     sr_allreduce(sr, out, (size_t)P);
     for (int p = 0; p < P; p++) out[p] += (eps + rho * sr->diag[p]) * v[p];
 }
@@ -542,9 +612,9 @@ static void sr_apply_single(struct nqs_sr *sr, int n, double eps, double rho,
  * iterate with the smallest recursive residual (x0 if none is below
  * r0n = ||r||); returns the iterations done, or -1 (message set) for a
  * non-finite curvature. */
-static int sr_cg_run(struct nqs_sr *sr, int n, double eps, double rho, int single, double target,
-                     int maxit, int it0, double complex *x, double r0n, double *best_out,
-                     int *reached)
+static int sr_cg_run(struct nqs_sr *sr, int n, long ntot, double eps, double rho, int single,
+                     double target, int maxit, int it0, double complex *x, double r0n,
+                     double *best_out, int *reached)
 {
     const int P = sr->n_par;
     const double *minv = sr->minv;
@@ -561,7 +631,7 @@ static int sr_cg_run(struct nqs_sr *sr, int n, double eps, double rho, int singl
     *reached = 0;
     while (it < maxit) {
         if (single)
-            sr_apply_single(sr, n, eps, rho, p, q);
+            sr_apply_single(sr, n, ntot, eps, rho, p, q);
         else
             sr_apply(sr, n, eps, rho, p, q);
         double complex pq;
@@ -659,8 +729,8 @@ static int sr_solve_cg(struct nqs_sr *sr, const struct sr_source *src, int n, do
     for (;;) {
         double best;
         int reached;
-        int it = sr_cg_run(sr, n, eps, rho, single, target, sr->opt.cg_maxiter - total, total, x,
-                           racc, &best, &reached);
+        int it = sr_cg_run(sr, n, src->ntot, eps, rho, single, target, sr->opt.cg_maxiter - total,
+                           total, x, racc, &best, &reached);
         if (it < 0) return NQS_ENUMERIC;
         total += it;
         double rn = sr_true_residual(sr, src, n, eps, rho, F, sr->xbest); /* sets sr->r */
@@ -716,9 +786,11 @@ int nqs_sr_solve(struct nqs_sr *sr, const double complex *O, int ld, const doubl
     double complex E;
     double fnorm;
     long ntot = sr_energy(sr, eloc, n_samples, &E);
-    const int mixed = solver == NQS_SR_CG && sr->obar_s;
-    sr_centre(sr, O, ld, n_samples, ntot,
-              mixed ? SR_CENTRE_MIXED : solver == NQS_SR_CG ? SR_CENTRE_CG : SR_CENTRE_DOUBLE, F);
+    if (solver == NQS_SR_CG && sr->obar_s)
+        sr_centre_mixed(sr, O, ld, n_samples, ntot, F);
+    else
+        sr_centre(sr, O, ld, n_samples, ntot, solver == NQS_SR_CG ? SR_CENTRE_CG : SR_CENTRE_DOUBLE,
+                  F);
     NQS_TRY(sr_force_finish(sr, F, E, &fnorm));
     sr_info_init(info, solver, E, fnorm, ntot);
 
