@@ -20,6 +20,7 @@
  * A fully open lattice has no translations: refused, use `rbm` there.
  */
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -37,6 +38,13 @@ struct rbm_symm_state {
     double complex *w_eff;   /* N x alpha |G| bare weights, site-major */
     int *map;                /* N x alpha |G|: f N + T_t^-1(i), index into W and zp/zm */
     double complex *zp, *zm; /* exp(-+4 W_f[k]), alpha N */
+    /* Translations as coordinate shifts: T_t(x, y) = ((x + sx[t]) mod Lx,
+     * (y + sy[t]) mod Ly), verified against lat->trans at allocation (then
+     * `shifted` = 1 and the gradient reads translated configurations as
+     * contiguous windows of a doubled copy of s, without gathers). */
+    int shifted, lx, ly;
+    int *sx, *sy;
+    size_t scratch_off;      /* bytes into the cache: 2 N doubles of scratch */
 };
 
 static const struct nqs_opt_def rbm_symm_options[] = {
@@ -57,6 +65,8 @@ static void rbm_symm_free(void *state)
     free(st->map);
     free(st->zp);
     free(st->zm);
+    free(st->sx);
+    free(st->sy);
     free(st);
 }
 
@@ -131,10 +141,32 @@ static int rbm_symm_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
     st->e.a = st->a_eff;
     st->e.b = st->b_eff;
     st->e.w = st->w_eff;
+    /* Coordinate shifts of the translations, if lat->trans is of that form. */
+    st->lx = lat->extent[0];
+    st->ly = lat->dim > 1 ? lat->extent[1] : 1;
+    st->sx = malloc((size_t)G * sizeof *st->sx);
+    st->sy = malloc((size_t)G * sizeof *st->sy);
+    if (!st->sx || !st->sy) {
+        rbm_symm_free(st);
+        NQS_ERROR(NQS_ENOMEM, "out of memory for model 'rbm_symm' (%d translations)", G);
+    }
+    st->shifted = st->lx * st->ly == N;
+    for (int t = 0; t < G && st->shifted; t++) {
+        int img = lat->trans[(size_t)t * N]; /* image of site (0, 0) */
+        st->sx[t] = img % st->lx;
+        st->sy[t] = img / st->lx;
+        for (int i = 0; i < N && st->shifted; i++) {
+            int x = i % st->lx, y = i / st->lx;
+            int j = (x + st->sx[t]) % st->lx + st->lx * ((y + st->sy[t]) % st->ly);
+            st->shifted = lat->trans[(size_t)t * N + i] == j;
+        }
+    }
     m->state = st;
     m->n_par = P;
     m->par = st->par;
-    m->cache_size = nqs_rbm_engine_cache_size(&st->e);
+    /* scratch for the gradient after the engine's cache (8-byte aligned) */
+    st->scratch_off = (nqs_rbm_engine_cache_size(&st->e) + 7) / 8 * 8;
+    m->cache_size = st->scratch_off + 2 * (size_t)N * sizeof(double);
     m->n_hidden = (int)M;
     snprintf(m->layout, sizeof m->layout,
              "alpha=%d, |G|=%d: a[1] b[%d] W[%d filters x %d sites] (W_f[k] at %d + f*%d + k)", A,
@@ -179,6 +211,16 @@ static void rbm_symm_cache_update(const struct nqs_model *m, void *cache, const 
 
 #define RBM_SYMM_CHUNK 256 /* sites per chunk of the gathered, translated configuration */
 
+/* row[2k] += src[k] tr, row[2k+1] += src[k] ti, k < n. */
+static void rbm_symm_axpy(int n, double tr, double ti, const double *restrict src,
+                          double *restrict row)
+{
+    for (int k = 0; k < n; k++) {
+        row[2 * k] += src[k] * tr;
+        row[2 * k + 1] += src[k] * ti;
+    }
+}
+
 static void rbm_symm_grad_log_psi(const struct nqs_model *m, const void *cache, const int8_t *s,
                                   double complex *O)
 {
@@ -192,11 +234,34 @@ static void rbm_symm_grad_log_psi(const struct nqs_model *m, const void *cache, 
         for (int t = 0; t < G; t++) ob += nqs_rbm_cache_tanh(cache, M, f * G + t);
         O[1 + f] = ob;
     }
-    /* O_W_f[k] = sum_t tanh(theta_ft) s_{T_t(k)}: for each translation the
-     * translated configuration is gathered once (a chunk at a time, on the
-     * stack) and added to every filter's row with a vectorisable loop. */
+    /* O_W_f[k] = sum_t tanh(theta_ft) s_{T_t(k)}. */
     double *ow = (double *)(O + 1 + A); /* alpha rows of N complex, re/im interleaved */
     for (size_t x = 0; x < 2 * (size_t)A * N; x++) ow[x] = 0.0;
+    if (st->shifted) {
+        /* s_{T_t(x, y)} = d[(y + sy) mod Ly][x + sx] with d a copy of s whose
+         * rows are doubled (Ly x 2 Lx doubles, scratch in the cache): every
+         * translated row is a contiguous window, added to the filter's row
+         * with a vectorisable loop, without the gathers of the general path. */
+        const int Lx = st->lx, Ly = st->ly;
+        double *d = (double *)((char *)(uintptr_t)cache + st->scratch_off);
+        for (int y = 0; y < Ly; y++)
+            for (int x = 0; x < 2 * Lx; x++) d[(size_t)y * 2 * Lx + x] = s[(x % Lx) + Lx * y];
+        for (int t = 0; t < G; t++) {
+            for (int f = 0; f < A; f++) {
+                double complex th = nqs_rbm_cache_tanh(cache, M, f * G + t);
+                double tr = creal(th), ti = cimag(th);
+                for (int y = 0; y < Ly; y++) {
+                    const double *src = d + (size_t)((y + st->sy[t]) % Ly) * 2 * Lx + st->sx[t];
+                    double *row = ow + 2 * ((size_t)f * N + (size_t)y * Lx);
+                    rbm_symm_axpy(Lx, tr, ti, src, row);
+                }
+            }
+        }
+        return;
+    }
+    /* General translation tables: for each translation the translated
+     * configuration is gathered once (a chunk at a time, on the stack) and
+     * added to every filter's row with a vectorisable loop. */
     double sk[RBM_SYMM_CHUNK];
     for (int t = 0; t < G; t++) {
         const int *tt = st->trans + (size_t)t * N;

@@ -218,19 +218,53 @@ static void test_rbm_weight_tying_matches_dense(void **state)
 
 /* ------------------------------------------------------------ layout */
 
+/* Gradient of the symmetric RBM from the documented formulas (rbm_symm.c
+ * header): O_a = sum_i s_i, O_b_f = sum_t tanh theta_ft,
+ * O_W_f[k] = sum_t tanh theta_ft s_{T_t(k)}, theta in long double. */
+static void ref_grad_symm(const struct nqs_model *m, const int8_t *s, double complex *O)
+{
+    const struct nqs_lattice *lat = m->lat;
+    int N = m->n_sites, G = lat->n_trans, A = m->n_hidden / G;
+    const double complex *b = m->par + 1, *W = m->par + 1 + A;
+    O[0] = 0;
+    for (int i = 0; i < N; i++) O[0] += s[i];
+    for (int p = 1; p < m->n_par; p++) O[p] = 0;
+    for (int f = 0; f < A; f++)
+        for (int t = 0; t < G; t++) {
+            long double complex th = b[f];
+            for (int k = 0; k < N; k++)
+                th += s[lat->trans[t * N + k]] * (long double complex)W[f * N + k];
+            double complex tt = ctanh((double complex)th);
+            O[1 + f] += tt;
+            for (int k = 0; k < N; k++) O[1 + A + f * N + k] += tt * s[lat->trans[t * N + k]];
+        }
+}
+
 static void check_against_reference(struct nqs_model *m, int symm, gsl_rng *rng)
 {
     int N = m->n_sites;
     int8_t *s = malloc((size_t)N);
-    assert_non_null(s);
+    void *cache = malloc(m->cache_size);
+    double complex *O = malloc((size_t)m->n_par * sizeof *O);
+    double complex *Or = malloc((size_t)m->n_par * sizeof *Or);
+    assert_true(s && cache && O && Or);
     for (int rep = 0; rep < 50; rep++) {
         random_config(rng, N, s);
         double complex lp = nqs_model_log_psi(m, s);
         long double complex ref = symm ? ref_rbm_symm(m, s) : ref_rbm(m, s);
         /* double evaluation vs long double: rounding of ~M log-coshes */
         assert_true(logdist(lp, (double complex)ref) <= 1e-12 * fmax(1.0, cabs(lp)));
+        if (!symm) continue;
+        /* gradient: sums of at most |G| tanh values of modulus ~1 */
+        m->ops->cache_init(m, s, cache);
+        m->ops->grad_log_psi(m, cache, s, O);
+        ref_grad_symm(m, s, Or);
+        for (int p = 0; p < m->n_par; p++) assert_true(cabs(O[p] - Or[p]) <= 1e-12 * N);
     }
     free(s);
+    free(cache);
+    free(O);
+    free(Or);
 }
 
 static void test_rbm_matches_documented_formula(void **state)
