@@ -32,8 +32,10 @@ void nqs_bench_json_item(struct nqs_bench_out *o);
 
 /* A solver variant timed by the sr section. */
 struct nqs_bench_solver {
-    int solver;  /* enum nqs_sr_solver */
-    int precond; /* enum nqs_sr_precond (cg only) */
+    int solver;    /* enum nqs_sr_solver */
+    int precond;   /* enum nqs_sr_precond (cg only) */
+    int precision; /* enum nqs_sr_precision (cg only) */
+    double cg_tol; /* 0: the default */
     const char *name;
 };
 

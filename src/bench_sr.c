@@ -113,6 +113,8 @@ static int bench_sr_case(struct nqs_bench_out *o, int P, int n, const struct nqs
         nqs_sr_options_default(&so);
         so.solver = (enum nqs_sr_solver)solvers[k].solver;
         so.cg_precond = (enum nqs_sr_precond)solvers[k].precond;
+        so.cg_precision = (enum nqs_sr_precision)solvers[k].precision;
+        if (solvers[k].cg_tol > 0) so.cg_tol = solvers[k].cg_tol;
         so.mem_budget = 4.0 * 1024 * 1024 * 1024;
         so.cg_maxiter = cg_maxiter;
         struct nqs_sr *sr = nqs_sr_alloc(P, n, &so);
@@ -173,11 +175,11 @@ done:
 int nqs_bench_sr_synthetic(struct nqs_bench_out *o)
 {
     static const struct nqs_bench_solver all[] = {
-        {NQS_SR_DENSE, 0, "dense"}, {NQS_SR_CG, NQS_SR_PRECOND_NONE, "cg"},
-        {NQS_SR_CG, NQS_SR_PRECOND_JACOBI, "cg-jac"}, {NQS_SR_MINSR, 0, "minsr"}};
+        {NQS_SR_DENSE, 0, 0, 0, "dense"}, {NQS_SR_CG, NQS_SR_PRECOND_NONE, 0, 0, "cg"},
+        {NQS_SR_CG, NQS_SR_PRECOND_JACOBI, 0, 0, "cg-jac"}, {NQS_SR_MINSR, 0, 0, 0, "minsr"}};
     static const struct nqs_bench_solver big[] = {
-        {NQS_SR_MINSR, 0, "minsr"}, {NQS_SR_CG, NQS_SR_PRECOND_NONE, "cg"},
-        {NQS_SR_CG, NQS_SR_PRECOND_JACOBI, "cg-jac"}};
+        {NQS_SR_MINSR, 0, 0, 0, "minsr"}, {NQS_SR_CG, NQS_SR_PRECOND_NONE, 0, 0, "cg"},
+        {NQS_SR_CG, NQS_SR_PRECOND_JACOBI, 0, 0, "cg-jac"}};
     int threads = openblas_get_num_threads();
     openblas_set_num_threads(2);
     struct nqs_sr_options def;

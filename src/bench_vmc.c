@@ -501,6 +501,8 @@ static int bench_vmc_sr_case(struct nqs_bench_out *o, const struct bench_vmc_tar
         struct nqs_sr_options so = v.op.sr;
         so.solver = (enum nqs_sr_solver)solvers[k].solver;
         so.cg_precond = (enum nqs_sr_precond)solvers[k].precond;
+        so.cg_precision = (enum nqs_sr_precision)solvers[k].precision;
+        if (solvers[k].cg_tol > 0) so.cg_tol = solvers[k].cg_tol;
         so.cg_maxiter = cg_maxiter;
         if (nqs_sr_check(m->n_par, v.smp->n_samples, &so) != NQS_OK) {
             if (!o->json)
@@ -566,18 +568,23 @@ static int bench_vmc_sr_case(struct nqs_bench_out *o, const struct bench_vmc_tar
 int nqs_bench_sr_real(struct nqs_bench_out *o)
 {
     static const struct nqs_bench_solver all[] = {
-        {NQS_SR_DENSE, 0, "dense"}, {NQS_SR_CG, NQS_SR_PRECOND_NONE, "cg"},
-        {NQS_SR_CG, NQS_SR_PRECOND_JACOBI, "cg-jac"}, {NQS_SR_MINSR, 0, "minsr"},
-        {NQS_SR_AUTO, 0, "auto"}};
+        {NQS_SR_DENSE, 0, 0, 0, "dense"}, {NQS_SR_CG, NQS_SR_PRECOND_NONE, 0, 0, "cg"},
+        {NQS_SR_CG, NQS_SR_PRECOND_JACOBI, 0, 0, "cg-jac"},
+        {NQS_SR_CG, NQS_SR_PRECOND_NONE, NQS_SR_PREC_DOUBLE, 0, "cg-dbl"},
+        {NQS_SR_CG, NQS_SR_PRECOND_NONE, 0, 1e-6, "cg-1e-6"},
+        {NQS_SR_CG, NQS_SR_PRECOND_JACOBI, NQS_SR_PREC_DOUBLE, 1e-6, "cg-old"},
+        {NQS_SR_MINSR, 0, 0, 0, "minsr"}, {NQS_SR_AUTO, 0, 0, 0, "auto"}};
     static const struct nqs_bench_solver big[] = {
-        {NQS_SR_AUTO, 0, "auto"}, {NQS_SR_CG, NQS_SR_PRECOND_NONE, "cg"},
-        {NQS_SR_CG, NQS_SR_PRECOND_JACOBI, "cg-jac"}};
+        {NQS_SR_AUTO, 0, 0, 0, "auto"}, {NQS_SR_CG, NQS_SR_PRECOND_NONE, 0, 0, "cg"},
+        {NQS_SR_CG, NQS_SR_PRECOND_JACOBI, 0, 0, "cg-jac"}};
     int saved = bench_vmc_threads_get(), saved_blas = openblas_get_num_threads();
     bench_vmc_threads_set(1);
     if (!o->json)
         fprintf(o->f, "== sr, real O sampled from the model after the warm-up iterations of the "
-                      "target; one thread, eps = 0.01 ==\n");
-    int rc = bench_vmc_sr_case(o, &bench_vmc_targets[1], all, 5, 1000);
+                      "target; one thread, eps = 0.01; cg = defaults (no preconditioner, mixed "
+                      "precision, cg_tol 1e-4); -jac Jacobi, -dbl double precision, -1e-6 that "
+                      "tolerance, cg-old = the former defaults (Jacobi, double, 1e-6) ==\n");
+    int rc = bench_vmc_sr_case(o, &bench_vmc_targets[1], all, 8, 1000);
     if (rc == NQS_OK) rc = bench_vmc_sr_case(o, &bench_vmc_targets[2], big, 3, 300);
 #ifdef _OPENMP
     omp_set_num_threads(saved);
