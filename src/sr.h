@@ -59,7 +59,11 @@ enum nqs_sr_solver {
  * cg_tol 1e-6, where cg needs 260-410 iterations), CPU seconds dense / cg:
  * P = 500, 1000, 2000, 3000, 4000 (N_s = 2P, 2P, 2P, P, P) gave 0.30, 0.28,
  * 0.38, 0.51, 0.59. Both costs grow with N_s alike and the ratio grows ~P,
- * reaching 1 near P ~ 6500; beyond, 16 P^2 bytes also becomes large. */
+ * reaching 1 near P ~ 6500; beyond, 16 P^2 bytes also becomes large.
+ * (Measured before mixed-precision cg without preconditioner and cg_tol 1e-4,
+ * which made cg 3-5 times faster per solve: at P = 1681, N_s = 1000 synthetic,
+ * dense 0.40 s, cg 0.056 s. The crossover is now lower; to be re-measured over
+ * a range of shifts before this value is changed.) */
 #define NQS_SR_DENSE_MAX_PAR 6000
 
 /* Arithmetic of the cg matrix-vector products (added by the perf branch). */
@@ -98,15 +102,16 @@ struct nqs_sr_options {
  * pays off when the columns of O differ in scale by orders of magnitude (the
  * synthetic O of bench_sr.c).
  *
- * cg_tol: the error of delta after cg is measured at 7-9 x cg_tol (relative,
- * TFIM chain N = 40, dense RBM, 1680 parameters, eps = 0.01, against the
- * Cholesky solution), while the statistical error of delta from 1000 samples
- * is ~45 % (half the difference of the updates from two independent halves
- * of the samples). 1e-4 keeps the algebraic error ~500 times below the
- * statistical one there, and below it up to ~1e8 samples, at 110 instead of
- * 175 iterations for 1e-6. A warm start from the previous update was
- * measured to need MORE iterations (the previous delta differs from the new
- * one by about its own size, that statistical error), so cg starts from 0.
+ * cg_tol: the error of delta after cg is measured at 6-9 x cg_tol (relative,
+ * TFIM chain N = 40, dense RBM, 1680 parameters, eps = 0.01, after 30 SR
+ * iterations, against the Cholesky solution, cg_tol 1e-2 ... 1e-6), while the
+ * statistical error of delta from 1000 samples is ~45 % (half the difference
+ * of the updates from two independent halves of the samples). 1e-4 keeps the
+ * algebraic error ~500 times below the statistical one there, and below it up
+ * to ~1e8 samples, at 98 instead of 154 iterations for 1e-6 (nqs bench sr).
+ * A warm start from the previous update was measured to need MORE iterations
+ * (the previous delta differs from the new one by about its own size, that
+ * statistical error), so cg starts from 0.
  *
  * cg_precision: mixed mixed-precision cg keeps x, r, p and every residual
  * test in double and takes S v from a single-precision copy of Obar
