@@ -2,8 +2,10 @@
  * lcn.c - locally connected neural quantum state, the unshared twin of `cnn`:
  * the same layers, channels ([model] channels, default 4,4), receptive fields
  * ([model] kernel, default 3), boundary handling (periodic wrap / zero
- * padding), log cosh activation and sum pooling, but every output site i of
- * every layer has its own kernel K_l[i] and bias b_l[i]:
+ * padding), hidden activation ([model] activation, default poly: z^2/2 -
+ * z^4/12 + z^6/45; see convnet.h for why not log cosh), last-layer log cosh
+ * and sum pooling, but every output site i of every layer has its own kernel
+ * K_l[i] and bias b_l[i]:
  *   z_l[c][i] = b_l[i][c] + sum_{c', o} K_l[i][c][c'][o] a_{l-1}[c'][i + o].
  * Same forward cost and hidden-unit count (N C_max) as cnn, no translation
  * symmetry. With K_l[i] = K_l and b_l[i] = b_l for all i it is exactly cnn.

@@ -152,6 +152,9 @@ static int bench_vmc_build(struct bench_vmc *v, const char *ini, struct nqs_conf
     int ns = v->smp->n_samples;
     v->opt = nqs_optimizer_alloc(&v->op, m->n_par, ns);
     if (!v->opt) return NQS_ENOMEM;
+    /* the chain layout of the driver: per-chain partial sums in SR */
+    NQS_TRY(nqs_optimizer_set_chains(v->opt, v->so.n_chains, 0, v->so.n_chains,
+                                     v->smp->per_chain));
     v->eloc = malloc((size_t)ns * sizeof *v->eloc);
     v->O = malloc((size_t)ns * (size_t)m->n_par * sizeof *v->O);
     if (!v->eloc || !v->O)
@@ -514,6 +517,11 @@ static int bench_vmc_sr_case(struct nqs_bench_out *o, const struct bench_vmc_tar
         struct nqs_sr *sr = nqs_sr_alloc(m->n_par, v.smp->n_samples, &so);
         if (!sr) {
             rc = NQS_ENOMEM;
+            break;
+        }
+        if ((rc = nqs_sr_set_chains(sr, v.so.n_chains, 0, v.so.n_chains, v.smp->per_chain)) !=
+            NQS_OK) {
+            nqs_sr_free(sr);
             break;
         }
         struct nqs_sr_info info;

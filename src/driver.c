@@ -15,11 +15,25 @@
  * (`--restart FILE`) repeats the uninterrupted run bitwise: the checkpoint
  * holds parameters, optimiser state, every chain's spins and RNG state.
  *
+ * MPI (docs/cluster.md): the chains are split over the ranks in contiguous
+ * blocks by global index (nqs_comm_split), every rank samples its own chains
+ * with OpenMP threads, the local energies are gathered in global chain order
+ * so every rank computes the same statistics, and the SR sums are exact over
+ * chains and ranks (sr.h), so the history has the same bits for any number of
+ * ranks and threads. Only rank 0 reads and writes the result file; a
+ * checkpoint gathers every chain to rank 0, and a restart scatters them by
+ * global index, so it may use another rank count. Every phase in which one
+ * rank can fail alone ends with nqs_comm_check, which gives all ranks the
+ * first failure; a stop signal seen by any rank stops all of them after the
+ * same iteration.
+ *
  * Guard rail: a non-finite local energy, gradient or update rolls the
  * parameters back to the last good ones, multiplies the SR shift by 10 and
  * retries, at most DRIVER_MAX_RETRIES times per iteration; then the run stops
  * with a message and the file keeps every completed iteration and the last
- * checkpoint.
+ * checkpoint. A non-finite amplitude found while sampling is the fault of the
+ * previous update (the parameters it produced would fail again): the first
+ * such retry goes back to the parameters before that update.
  */
 #include <errno.h>
 #include <math.h>
@@ -29,8 +43,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "cli.h"
+#include "comm.h"
 #include "error.h"
 #include "exact.h"
 #include "io_h5.h"
@@ -92,10 +110,18 @@ struct driver {
     char *input_text;
     char lattice_desc[128];
     char command_line[4096];
-    double complex *eloc, *O, *par_good, *obs_vals;
+    double complex *eloc, *O, *par_good, *par_prev, *obs_vals;
+    int sampling_failed;        /* the last driver_iteration failed while sampling */
+    double complex *eloc_all;   /* every chain's local energies, global chain order */
+    double complex *obs_all;    /* rank 0: every chain's observables (final evaluation) */
     double *opt_state;
-    int8_t *ck_chains;
+    int8_t *ck_chains;          /* every chain (rank 0), this rank's block at chain `first` */
     uint8_t *ck_rng;
+    int rank, size;             /* MPI rank and rank count (0 and 1 without MPI) */
+    int first, n_local;         /* this rank's chains: first .. first + n_local - 1 */
+    int ns_local;               /* samples of this rank per iteration */
+    int verbose;                /* progress lines: rank 0 without --quiet */
+    double t_sample, t_opt;     /* seconds in sampling (+ statistics) and in the optimiser */
     double ref_energy;
     char ref_source[256];
     long it0;
@@ -125,14 +151,20 @@ static int driver_read_config(struct driver *d)
 {
     const struct nqs_cli *cli = d->cli;
     if (cli->restart && !cli->config_path) {
-        char *text = NULL;
-        NQS_TRY(nqs_h5_read_attr_string(cli->restart, "/", "input", &text));
+        char *text = NULL; /* rank 0 reads the input stored in the file, the others get it */
+        int rc = d->rank == 0 ? nqs_h5_read_attr_string(cli->restart, "/", "input", &text) : NQS_OK;
+        rc = nqs_comm_check(rc);
+        if (rc == NQS_OK) rc = nqs_comm_bcast_string(&text, 0);
+        if (rc != NQS_OK) {
+            free(text);
+            return rc;
+        }
         d->own_cfg = nqs_config_alloc();
         if (!d->own_cfg) {
             free(text);
             return NQS_ENOMEM;
         }
-        int rc = nqs_config_read_string(d->own_cfg, text, cli->restart);
+        rc = nqs_config_read_string(d->own_cfg, text, cli->restart);
         free(text);
         NQS_TRY(rc);
         NQS_TRY(driver_apply_sets(d->own_cfg, cli->argc, cli->argv));
@@ -171,10 +203,29 @@ static int driver_reference(struct driver *d)
     return NQS_OK;
 }
 
-static int driver_setup(struct driver *d)
+/* Test hook, read here only: NQS_TEST_FAIL_RANK=r makes rank r fail after its
+ * first sampling, r:setup while it sets up (before any collective), r:alone
+ * before the first collective without telling the others (the error main.c
+ * ends with MPI_Abort), so tests can check that one rank's error ends every
+ * rank with one message and never hangs. For tests only; not a user option. */
+static int driver_test_fault(const struct driver *d, const char *phase)
+{
+    const char *v = getenv("NQS_TEST_FAIL_RANK");
+    if (!v || !*v) return NQS_OK;
+    char *end;
+    long r = strtol(v, &end, 10);
+    const char *want = *end == ':' ? end + 1 : "sample";
+    if (end == v || r != d->rank || strcmp(want, phase) != 0) return NQS_OK;
+    NQS_ERROR(NQS_EIO, "test fault on rank %d while %s (NQS_TEST_FAIL_RANK=%s, a test hook)",
+              d->rank, strcmp(phase, "sample") == 0 ? "sampling" : "setting up", v);
+}
+
+/* Everything every rank builds for itself: problem, options, its chains, the
+ * optimiser and the buffers. May fail on one rank alone (memory, test hook). */
+static int driver_setup_local(struct driver *d)
 {
     const struct nqs_cli *cli = d->cli;
-    NQS_TRY(driver_read_config(d));
+    NQS_TRY(driver_test_fault(d, "setup"));
     NQS_TRY(nqs_problem_build(d->cfg, NQS_PROBLEM_MODEL, &d->prob));
     struct nqs_problem *p = d->prob;
     struct nqs_opt_val sv[16], ov[NQS_OPTK_COUNT], obv[8];
@@ -186,29 +237,54 @@ static int driver_setup(struct driver *d)
     NQS_TRY(nqs_sampler_opts_from(sv, p->ham, &d->so));
     NQS_TRY(nqs_optimizer_params_from_options(ov, &d->op));
     NQS_TRY(nqs_obs_setup(&d->obs, obv, p->lat));
+    for (int k = 0; k < d->obs.n; k++)
+        if (strcmp(d->obs.name[k], "sx") == 0 && d->so.move != NQS_MOVE_FLIP)
+            return nqs_config_error(d->cfg, NQS_EINVAL, "observables", "sx",
+                                    "<sigma^x> needs single-flip sampling; exchange moves keep the "
+                                    "magnetisation fixed, where <sigma^x> = 0 (accepted: false, or "
+                                    "[sampler] move = flip)");
+    if (cli->restart) {
+        if (cli->output && strcmp(cli->output, cli->restart) != 0)
+            NQS_ERROR(NQS_EINVAL, "--restart continues in %s; -o %s cannot be combined with it",
+                      cli->restart, cli->output);
+        snprintf(d->path, sizeof d->path, "%s", cli->restart);
+    } else {
+        snprintf(d->path, sizeof d->path, "%s", cli->output ? cli->output : d->out[OUT_FILE].str);
+    }
+    int nc = d->so.n_chains;
+    if (d->size > nc)
+        NQS_ERROR(NQS_EINVAL, "[sampler] chains = %d cannot be spread over %d MPI ranks: every rank "
+                  "needs at least one chain (raise chains or start at most %d ranks)", nc, d->size,
+                  nc);
+    nqs_comm_split(nc, d->rank, d->size, &d->first, &d->n_local);
 
     struct nqs_model *m = p->model;
-    d->smp = nqs_sampler_alloc(&d->so, m, p->ham, 0, d->so.n_chains);
+    d->smp = nqs_sampler_alloc(&d->so, m, p->ham, d->first, d->n_local);
     if (!d->smp) return NQS_ENOMEM;
-    int ns = d->smp->n_samples;
-    d->opt = nqs_optimizer_alloc(&d->op, m->n_par, ns);
+    int per_chain = d->smp->per_chain;
+    d->ns_local = per_chain * d->n_local;
+    d->opt = nqs_optimizer_alloc(&d->op, m->n_par, d->ns_local);
     if (!d->opt) return NQS_ENOMEM;
+    NQS_TRY(nqs_optimizer_set_chains(d->opt, nc, d->first, d->n_local, per_chain));
     long fs = d->out[OUT_FINAL_SAMPLES].i > 0 ? d->out[OUT_FINAL_SAMPLES].i : 4L * d->so.n_samples;
-    d->n_final = (int)((fs + d->so.n_chains - 1) / d->so.n_chains) * d->so.n_chains;
-    size_t rows = (size_t)(ns > d->n_final ? ns : d->n_final);
-    size_t P = (size_t)m->n_par;
+    d->n_final = (int)((fs + nc - 1) / nc) * nc;
+    int per_max = per_chain > d->n_final / nc ? per_chain : d->n_final / nc;
+    size_t rows = (size_t)d->n_local * (size_t)per_max, rows_all = (size_t)nc * (size_t)per_max;
+    size_t P = (size_t)m->n_par, n_obs = (size_t)(d->obs.n > 0 ? d->obs.n : 1);
     d->eloc = malloc(rows * sizeof *d->eloc);
-    d->O = malloc((size_t)ns * P * sizeof *d->O);
+    d->eloc_all = malloc(rows_all * sizeof *d->eloc_all);
+    d->O = malloc((size_t)d->ns_local * P * sizeof *d->O);
     d->par_good = malloc(P * sizeof *d->par_good);
-    d->obs_vals = malloc(rows * (size_t)(d->obs.n > 0 ? d->obs.n : 1) * sizeof *d->obs_vals);
+    d->par_prev = malloc(P * sizeof *d->par_prev);
+    d->obs_vals = malloc(rows * n_obs * sizeof *d->obs_vals);
+    d->obs_all = malloc((d->rank == 0 ? rows_all * n_obs : 1) * sizeof *d->obs_all);
     d->opt_state = malloc((nqs_optimizer_state_size(d->opt) + 1) * sizeof *d->opt_state);
-    d->ck_chains = malloc((size_t)d->so.n_chains * (size_t)m->n_sites);
-    d->ck_rng = malloc((size_t)d->so.n_chains * nqs_sampler_rng_size());
-    if (!d->eloc || !d->O || !d->par_good || !d->obs_vals || !d->opt_state || !d->ck_chains || !d->ck_rng)
-        NQS_ERROR(NQS_ENOMEM, "out of memory for %d samples x %d parameters (%.1f GiB)", ns, m->n_par,
-                  (double)ns * (double)P * 16.0 / 1073741824.0);
-
-    NQS_TRY(driver_reference(d));
+    d->ck_chains = malloc((size_t)nc * (size_t)m->n_sites);
+    d->ck_rng = malloc((size_t)nc * nqs_sampler_rng_size());
+    if (!d->eloc || !d->eloc_all || !d->O || !d->par_good || !d->par_prev || !d->obs_vals || !d->obs_all ||
+        !d->opt_state || !d->ck_chains || !d->ck_rng)
+        NQS_ERROR(NQS_ENOMEM, "out of memory for %d samples x %d parameters (%.1f GiB)", d->ns_local,
+                  m->n_par, (double)d->ns_local * (double)P * 16.0 / 1073741824.0);
 
     d->input_text = nqs_config_dump(d->cfg);
     nqs_lattice_describe(p->lat, d->lattice_desc, sizeof d->lattice_desc);
@@ -216,6 +292,21 @@ static int driver_setup(struct driver *d)
     for (int k = 0; k < cli->argc && pos + 2 < sizeof d->command_line; k++)
         pos += (size_t)snprintf(d->command_line + pos, sizeof d->command_line - pos, "%s%s",
                                 k ? " " : "", cli->argv[k]);
+    return NQS_OK;
+}
+
+/* Rank 0: reference energy, then the result file (created, or opened to
+ * continue with every chain of the checkpoint read). */
+static int driver_setup_files(struct driver *d)
+{
+    const struct nqs_cli *cli = d->cli;
+    struct nqs_problem *p = d->prob;
+    struct nqs_model *m = p->model;
+    /* Refusal of an existing output comes before the (possibly long) exact
+     * reference energy; nqs_h5_create checks again when it creates the file. */
+    if (!cli->restart && !cli->force && access(d->path, F_OK) == 0)
+        NQS_ERROR(NQS_EIO, "refusing to overwrite %s (use --force)", d->path);
+    NQS_TRY(driver_reference(d));
     struct nqs_h5_meta meta = {
         .command_line = d->command_line, .input = d->input_text, .lattice = d->lattice_desc,
         .hamiltonian = p->ham_ops->name, .model = p->model_ops->name, .shared = p->model_ops->shared,
@@ -224,39 +315,72 @@ static int driver_setup(struct driver *d)
         .optimizer_state_len = (int)nqs_optimizer_state_size(d->opt),
     };
     if (cli->restart) {
-        if (cli->output && strcmp(cli->output, cli->restart) != 0)
-            NQS_ERROR(NQS_EINVAL, "--restart continues in %s; -o %s cannot be combined with it",
-                      cli->restart, cli->output);
-        snprintf(d->path, sizeof d->path, "%s", cli->restart);
         NQS_TRY(nqs_h5_restart(d->path, &meta, &d->h5));
         struct nqs_h5_checkpoint ck = {.params = m->par, .optimizer_state = d->opt_state,
                                        .chains = d->ck_chains, .rng_state = d->ck_rng};
         NQS_TRY(nqs_h5_checkpoint_read(d->h5, 0, d->so.n_chains, &ck));
-        m->ops->refresh(m);
-        NQS_TRY(nqs_optimizer_state_set(d->opt, d->opt_state, nqs_optimizer_state_size(d->opt)));
-        NQS_TRY(nqs_sampler_set_state(d->smp, d->ck_chains, d->ck_rng));
         d->it0 = ck.iteration;
         d->wall_offset = ck.wall_time;
         d->samples_total = ck.samples_total;
     } else {
-        snprintf(d->path, sizeof d->path, "%s", cli->output ? cli->output : d->out[OUT_FILE].str);
         NQS_TRY(nqs_h5_create(d->path, &meta, cli->force, &d->h5));
     }
     return NQS_OK;
 }
 
+/* Every rank: the parameters (and on restart the optimiser state, the
+ * counters and this rank's chains) from rank 0. */
+static int driver_setup_share(struct driver *d)
+{
+    struct nqs_model *m = d->prob->model;
+    double hdr[3] = {(double)d->it0, d->wall_offset, d->samples_total};
+    NQS_TRY(nqs_comm_bcast(hdr, sizeof hdr, 0));
+    NQS_TRY(nqs_comm_bcast(m->par, (size_t)m->n_par * sizeof *m->par, 0));
+    m->ops->refresh(m);
+    if (!d->cli->restart) return NQS_OK;
+    d->it0 = (long)hdr[0];
+    d->wall_offset = hdr[1];
+    d->samples_total = hdr[2];
+    size_t n_state = nqs_optimizer_state_size(d->opt), N = (size_t)m->n_sites;
+    size_t rs = nqs_sampler_rng_size();
+    NQS_TRY(nqs_comm_bcast(d->opt_state, n_state * sizeof *d->opt_state, 0));
+    int8_t *chains = d->ck_chains + (size_t)d->first * N;
+    uint8_t *rng = d->ck_rng + (size_t)d->first * rs;
+    NQS_TRY(nqs_comm_scatter_chains(d->ck_chains, chains, N, d->so.n_chains));
+    NQS_TRY(nqs_comm_scatter_chains(d->ck_rng, rng, rs, d->so.n_chains));
+    NQS_TRY(nqs_optimizer_state_set(d->opt, d->opt_state, n_state));
+    return nqs_sampler_set_state(d->smp, chains, rng);
+}
+
+static int driver_setup(struct driver *d)
+{
+    NQS_TRY(nqs_comm_check(driver_read_config(d)));
+    NQS_TRY(nqs_comm_check(driver_setup_local(d)));
+    NQS_TRY(nqs_comm_check(d->rank == 0 ? driver_setup_files(d) : NQS_OK));
+    return nqs_comm_check(driver_setup_share(d));
+}
+
+/* Collective: every rank's chains to rank 0, which writes the checkpoint. */
 static int driver_checkpoint(struct driver *d, long iterations_done)
 {
     struct nqs_model *m = d->prob->model;
+    size_t N = (size_t)m->n_sites, rs = nqs_sampler_rng_size();
     nqs_optimizer_state_get(d->opt, d->opt_state);
-    nqs_sampler_get_state(d->smp, d->ck_chains, d->ck_rng);
-    struct nqs_h5_checkpoint ck = {
-        .iteration = iterations_done,
-        .wall_time = d->wall_offset + driver_now() - d->t_loop,
-        .samples_total = d->samples_total,
-        .params = m->par, .optimizer_state = d->opt_state, .chains = d->ck_chains, .rng_state = d->ck_rng,
-    };
-    return nqs_h5_checkpoint_write(d->h5, &ck);
+    nqs_sampler_get_state(d->smp, d->ck_chains + (size_t)d->first * N, d->ck_rng + (size_t)d->first * rs);
+    NQS_TRY(nqs_comm_gather_chains(d->ck_chains + (size_t)d->first * N, d->ck_chains, N, d->so.n_chains));
+    NQS_TRY(nqs_comm_gather_chains(d->ck_rng + (size_t)d->first * rs, d->ck_rng, rs, d->so.n_chains));
+    int rc = NQS_OK;
+    if (d->rank == 0) {
+        struct nqs_h5_checkpoint ck = {
+            .iteration = iterations_done,
+            .wall_time = d->wall_offset + driver_now() - d->t_loop,
+            .samples_total = d->samples_total,
+            .params = m->par, .optimizer_state = d->opt_state, .chains = d->ck_chains,
+            .rng_state = d->ck_rng,
+        };
+        rc = nqs_h5_checkpoint_write(d->h5, &ck);
+    }
+    return nqs_comm_check(rc);
 }
 
 /* Sampling, statistics and one update; fills the history row. */
@@ -264,15 +388,31 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
 {
     struct nqs_problem *p = d->prob;
     struct nqs_model *m = p->model;
-    int ns = d->smp->n_samples;
-    NQS_TRY(nqs_sampler_run(d->smp, m, p->ham, it == 0, d->eloc, d->O, (size_t)m->n_par));
+    int per_chain = d->smp->per_chain;
+    double t0 = driver_now();
+    int rc = nqs_sampler_run(d->smp, m, p->ham, it == 0, d->eloc, d->O, (size_t)m->n_par);
+    if (rc == NQS_OK && it == d->it0) rc = driver_test_fault(d, "sample");
+    rc = nqs_comm_check(rc);
+    d->sampling_failed = rc != NQS_OK;
+    NQS_TRY(rc);
+    /* Statistics from every chain, in global order, on every rank. */
+    NQS_TRY(nqs_comm_allgather_chains(d->eloc, d->eloc_all, (size_t)per_chain * sizeof *d->eloc,
+                                      d->so.n_chains));
     struct nqs_stats st;
-    NQS_TRY(nqs_stats_compute(d->eloc, d->so.n_chains, d->smp->per_chain, &st));
-    long n_prop, n_acc;
-    nqs_sampler_acceptance(d->smp, &n_prop, &n_acc);
+    NQS_TRY(nqs_comm_check(nqs_stats_compute(d->eloc_all, d->so.n_chains, per_chain, &st)));
+    long acc[2];
+    nqs_sampler_acceptance(d->smp, &acc[0], &acc[1]);
+    NQS_TRY(nqs_comm_sum_long(acc, 2));
+    long n_prop = acc[0], n_acc = acc[1];
+    double t1 = driver_now();
+    d->t_sample += t1 - t0;
     struct nqs_optimizer_info info;
-    int rc = nqs_optimizer_step(d->opt, d->O, m->n_par, d->eloc, ns, m->par, &info);
-    if (rc != NQS_OK) return rc;
+    rc = nqs_optimizer_step(d->opt, d->O, m->n_par, d->eloc, d->ns_local, m->par, &info);
+    NQS_TRY(nqs_comm_check(rc));
+    /* The update has the same bits on every rank (sr.h); rank 0's copy makes
+     * that hold even across nodes whose libraries round differently. */
+    NQS_TRY(nqs_comm_bcast(m->par, (size_t)m->n_par * sizeof *m->par, 0));
+    d->t_opt += driver_now() - t1;
     m->ops->refresh(m);
     row->iteration = it;
     row->energy = st.mean;
@@ -287,7 +427,7 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
     row->diag_shift = info.diag_shift;
     row->sr_residual = info.residual;
     row->grad_norm = info.grad_norm;
-    row->n_samples = ns;
+    row->n_samples = (double)per_chain * d->so.n_chains;
     return NQS_OK;
 }
 
@@ -309,9 +449,10 @@ static int driver_loop(struct driver *d)
 {
     struct nqs_model *m = d->prob->model;
     long total = d->op.iterations;
-    int tty = isatty(STDERR_FILENO) && !d->cli->quiet;
+    int tty = d->verbose && isatty(STDERR_FILENO);
     long every = d->out[OUT_CKPT_EVERY].i, print_every = d->out[OUT_PRINT_EVERY].i;
     double t0 = d->t_loop = driver_now();
+    int have_prev = 0; /* par_prev holds the parameters before the last update */
     for (long it = d->it0; it < total; it++) {
         struct nqs_h5_row row;
         memset(&row, 0, sizeof row);
@@ -322,57 +463,62 @@ static int driver_loop(struct driver *d)
             if (rc != NQS_ENUMERIC || attempt == DRIVER_MAX_RETRIES) break;
             char msg[512];
             snprintf(msg, sizeof msg, "%s", nqs_last_error());
+            const char *to = "";
+            if (d->sampling_failed && have_prev) {
+                memcpy(d->par_good, d->par_prev, (size_t)m->n_par * sizeof *m->par);
+                have_prev = 0;
+                to = " to before the last update";
+            }
             memcpy(m->par, d->par_good, (size_t)m->n_par * sizeof *m->par);
             m->ops->refresh(m);
             double s = d->op.method == NQS_METHOD_SR ? nqs_optimizer_raise_shift(d->opt, 10.0) : 0;
-            if (!d->cli->quiet)
-                fprintf(stderr, "%siteration %ld: %s; parameters rolled back%s (retry %d of %d)\n",
-                        tty ? "\n" : "", it, msg, s > 0 ? ", SR shift raised" : "", attempt + 1,
+            if (d->verbose)
+                fprintf(stderr, "%siteration %ld: %s; parameters rolled back%s%s (retry %d of %d)\n",
+                        tty ? "\n" : "", it, msg, to, s > 0 ? ", SR shift raised" : "", attempt + 1,
                         DRIVER_MAX_RETRIES);
         }
         if (rc != NQS_OK) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s", nqs_last_error());
+            if (rc != NQS_ENUMERIC)
+                NQS_ERROR(rc, "iteration %ld failed: %s; %s keeps %ld completed iterations and its "
+                              "last checkpoint", it, msg, d->path, it);
             NQS_ERROR(rc, "iteration %ld failed after %d retries: %s; %s keeps %ld completed iterations "
                           "and its last checkpoint",
                       it, DRIVER_MAX_RETRIES, msg, d->path, it);
         }
+        memcpy(d->par_prev, d->par_good, (size_t)m->n_par * sizeof *m->par);
+        have_prev = 1;
         d->samples_total += row.n_samples;
         row.samples_total = d->samples_total;
         double elapsed = driver_now() - t0;
         row.wall_time = d->wall_offset + elapsed;
-        NQS_TRY(nqs_h5_append(d->h5, &row));
-        int stop = driver_stop_signal != 0;
+        NQS_TRY(nqs_comm_check(d->rank == 0 ? nqs_h5_append(d->h5, &row) : NQS_OK));
+        /* A signal seen by any rank stops every rank after this iteration. */
+        int stop = (int)driver_stop_signal;
+        NQS_TRY(nqs_comm_max_int(&stop, 1));
         if ((it + 1) % every == 0 || it + 1 == total || stop) NQS_TRY(driver_checkpoint(d, it + 1));
-        if (!d->cli->quiet && (tty || (it + 1) % print_every == 0 || it + 1 == total || it == d->it0))
+        if (d->verbose && (tty || (it + 1) % print_every == 0 || it + 1 == total || it == d->it0))
             driver_progress(d, &row, total, elapsed, tty);
         if (stop) {
             if (tty) fputc('\n', stderr);
-            NQS_ERROR(NQS_STOPPED,
-                      "stopped by signal %d after iteration %ld; checkpoint written to %s (continue "
-                      "with: nqs run --restart %s)",
-                      (int)driver_stop_signal, it + 1, d->path, d->path);
+            return nqs_comm_check(nqs_error_set(
+                NQS_STOPPED, __FILE__, __LINE__,
+                "stopped by signal %d after iteration %ld; checkpoint written to %s (continue "
+                "with: nqs run --restart %s)", stop, it + 1, d->path, d->path));
         }
     }
     if (tty) fputc('\n', stderr);
     return NQS_OK;
 }
 
-static int driver_final(struct driver *d, struct nqs_h5_result *res)
+/* Rank 0: statistics of every chain's final samples, /result and /reference. */
+static int driver_final_write(struct driver *d, struct nqs_h5_result *res, long n_prop, long n_acc)
 {
-    struct nqs_problem *p = d->prob;
-    struct nqs_model *m = p->model;
-    int per_chain = d->smp->per_chain, n_samples = d->smp->n_samples;
-    d->smp->per_chain = d->n_final / d->so.n_chains;
-    d->smp->n_samples = d->n_final;
-    int rc = nqs_sampler_measure(d->smp, m, p->ham, &d->obs, d->eloc, d->obs_vals);
-    d->smp->per_chain = per_chain;
-    d->smp->n_samples = n_samples;
-    NQS_TRY(rc);
+    struct nqs_model *m = d->prob->model;
+    int nc = d->so.n_chains, per = d->n_final / nc;
     struct nqs_stats st;
-    NQS_TRY(nqs_stats_compute(d->eloc, d->so.n_chains, d->n_final / d->so.n_chains, &st));
-    long n_prop, n_acc;
-    nqs_sampler_acceptance(d->smp, &n_prop, &n_acc);
+    NQS_TRY(nqs_stats_compute(d->eloc_all, nc, per, &st));
     *res = (struct nqs_h5_result){
         .energy = st.mean, .energy_error = st.error, .energy_variance = st.variance,
         .v_score = nqs_stats_vscore(m->n_sites, st.variance, st.mean), .tau = st.tau, .rhat = st.rhat,
@@ -380,15 +526,68 @@ static int driver_final(struct driver *d, struct nqs_h5_result *res)
     };
     struct nqs_h5_observable obs[NQS_OBS_MAX];
     int n_obs = d->obs.n;
-    double complex *col = d->O; /* O is free now: reuse it for one observable column */
+    double complex *col = d->eloc_all; /* free now: one observable column at a time */
     for (int k = 0; k < n_obs; k++) {
-        for (int r = 0; r < d->n_final; r++) col[r] = d->obs_vals[(size_t)r * (size_t)n_obs + (size_t)k];
+        for (int r = 0; r < d->n_final; r++) col[r] = d->obs_all[(size_t)r * (size_t)n_obs + (size_t)k];
         struct nqs_stats so;
-        NQS_TRY(nqs_stats_compute(col, d->so.n_chains, d->n_final / d->so.n_chains, &so));
+        NQS_TRY(nqs_stats_compute(col, nc, per, &so));
         obs[k] = (struct nqs_h5_observable){d->obs.name[k], so.mean, so.error};
     }
     struct nqs_h5_reference ref = {d->ref_energy, d->ref_source};
     return nqs_h5_finish(d->h5, res, isfinite(d->ref_energy) ? &ref : NULL, obs, n_obs);
+}
+
+static int driver_final(struct driver *d, struct nqs_h5_result *res)
+{
+    struct nqs_problem *p = d->prob;
+    struct nqs_model *m = p->model;
+    int per_chain = d->smp->per_chain, n_samples = d->smp->n_samples;
+    int per = d->n_final / d->so.n_chains;
+    size_t n_obs = (size_t)(d->obs.n > 0 ? d->obs.n : 1);
+    d->smp->per_chain = per;
+    d->smp->n_samples = d->n_final;
+    /* chains that never ran (iterations = 0) get the first burn-in */
+    int fresh = d->op.iterations == 0 && d->it0 == 0;
+    int rc = nqs_sampler_measure(d->smp, m, p->ham, fresh, &d->obs, d->eloc, d->obs_vals);
+    d->smp->per_chain = per_chain;
+    d->smp->n_samples = n_samples;
+    NQS_TRY(nqs_comm_check(rc));
+    NQS_TRY(nqs_comm_gather_chains(d->eloc, d->eloc_all, (size_t)per * sizeof *d->eloc, d->so.n_chains));
+    NQS_TRY(nqs_comm_gather_chains(d->obs_vals, d->obs_all, (size_t)per * n_obs * sizeof *d->obs_vals,
+                                   d->so.n_chains));
+    long acc[2];
+    nqs_sampler_acceptance(d->smp, &acc[0], &acc[1]);
+    NQS_TRY(nqs_comm_sum_long(acc, 2));
+    return nqs_comm_check(d->rank == 0 ? driver_final_write(d, res, acc[0], acc[1]) : NQS_OK);
+}
+
+/* JSON has no NaN or Inf (a collapsed run has v_score = 0/0): those are null.
+ * Strings (file names, reference sources) are escaped. */
+static void driver_json_num(const char *key, double v, int digits)
+{
+    if (isfinite(v)) printf("\"%s\": %.*g, ", key, digits, v);
+    else printf("\"%s\": null, ", key);
+}
+
+static void driver_json_str(const char *key, const char *s)
+{
+    printf("\"%s\": \"", key);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    printf("\", ");
+}
+
+static int driver_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
 }
 
 static void driver_report(const struct driver *d, const struct nqs_h5_result *res, double wall)
@@ -396,18 +595,24 @@ static void driver_report(const struct driver *d, const struct nqs_h5_result *re
     const struct nqs_problem *p = d->prob;
     double rel = isfinite(d->ref_energy) ? fabs((res->energy - d->ref_energy) / d->ref_energy) : NAN;
     if (d->cli->json) {
-        printf("{\"energy\": %.12g, \"energy_error\": %.6g, \"energy_variance\": %.6g, \"v_score\": %.6g, "
-               "\"n_params\": %d, \"n_sites\": %d, \"model\": \"%s\", \"shared\": %s, "
-               "\"hamiltonian\": \"%s\", \"lattice\": \"%s\", \"n_samples\": %ld, \"iterations\": %ld, ",
-               res->energy, res->energy_error, res->energy_variance, res->v_score, p->model->n_par,
-               p->model->n_sites, p->model_ops->name, p->model_ops->shared ? "true" : "false",
-               p->ham_ops->name, d->lattice_desc, res->n_samples, d->op.iterations);
-        if (isfinite(d->ref_energy))
-            printf("\"reference_energy\": %.12g, \"reference_source\": \"%s\", \"relative_error\": %.6g, ",
-                   d->ref_energy, d->ref_source, rel);
-        else
-            printf("\"reference_energy\": null, \"relative_error\": null, ");
-        printf("\"file\": \"%s\", \"wall_time\": %.3f, \"convention\": \"pauli\"}\n", d->path, wall);
+        printf("{");
+        driver_json_num("energy", res->energy, 12);
+        driver_json_num("energy_error", res->energy_error, 6);
+        driver_json_num("energy_variance", res->energy_variance, 6);
+        driver_json_num("v_score", res->v_score, 6);
+        printf("\"n_params\": %d, \"n_sites\": %d, ", p->model->n_par, p->model->n_sites);
+        driver_json_str("model", p->model_ops->name);
+        printf("\"shared\": %s, ", p->model_ops->shared ? "true" : "false");
+        driver_json_str("hamiltonian", p->ham_ops->name);
+        driver_json_str("lattice", d->lattice_desc);
+        printf("\"n_samples\": %ld, \"iterations\": %ld, ", res->n_samples, d->op.iterations);
+        driver_json_num("reference_energy", d->ref_energy, 12);
+        if (isfinite(d->ref_energy)) driver_json_str("reference_source", d->ref_source);
+        driver_json_num("relative_error", rel, 6);
+        driver_json_str("file", d->path);
+        printf("\"ranks\": %d, \"threads\": %d, \"time_sampling\": %.3f, \"time_optimizer\": %.3f, ",
+               d->size, driver_threads(), d->t_sample, d->t_opt);
+        printf("\"wall_time\": %.3f, \"convention\": \"pauli\"}\n", wall);
         return;
     }
     printf("model        %s (%s, %d parameters)\n", p->model_ops->name,
@@ -420,6 +625,9 @@ static void driver_report(const struct driver *d, const struct nqs_h5_result *re
     if (isfinite(d->ref_energy))
         printf("reference    %.8f (%s), relative error %.3e\n", d->ref_energy, d->ref_source, rel);
     printf("result file  %s\n", d->path);
+    printf("time         %.1f s (sampling %.1f s, optimiser %.1f s) on %d rank%s x %d thread%s\n", wall,
+           d->t_sample, d->t_opt, d->size, d->size == 1 ? "" : "s", driver_threads(),
+           driver_threads() == 1 ? "" : "s");
 }
 
 static void driver_free(struct driver *d)
@@ -431,8 +639,11 @@ static void driver_free(struct driver *d)
     nqs_config_free(d->own_cfg);
     free(d->input_text);
     free(d->eloc);
+    free(d->eloc_all);
+    free(d->obs_all);
     free(d->O);
     free(d->par_good);
+    free(d->par_prev);
     free(d->obs_vals);
     free(d->opt_state);
     free(d->ck_chains);
@@ -444,6 +655,9 @@ int nqs_cmd_run(const struct nqs_cli *cli)
     struct driver d;
     memset(&d, 0, sizeof d);
     d.cli = cli;
+    d.rank = nqs_comm_rank();
+    d.size = nqs_comm_size();
+    d.verbose = d.rank == 0 && !cli->quiet;
     struct sigaction sa, old[3];
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = driver_on_signal;
@@ -454,10 +668,11 @@ int nqs_cmd_run(const struct nqs_cli *cli)
 
     double t0 = driver_now();
     struct nqs_h5_result res;
-    int rc = driver_setup(&d);
+    int rc = driver_test_fault(&d, "alone");
+    if (rc == NQS_OK) rc = driver_setup(&d);
     if (rc == NQS_OK) rc = driver_loop(&d);
     if (rc == NQS_OK) rc = driver_final(&d, &res);
-    if (rc == NQS_OK) driver_report(&d, &res, driver_now() - t0);
+    if (rc == NQS_OK && d.rank == 0) driver_report(&d, &res, driver_now() - t0);
     driver_free(&d);
     for (int k = 0; k < 3; k++) sigaction(sigs[k], &old[k], NULL);
     return rc;

@@ -1099,9 +1099,17 @@ int nqs_h5_restart(const char *path, const struct nqs_h5_meta *expect, struct nq
     struct nqs_h5 *f = io_h5_handle_alloc(path);
     if (f == NULL) NQS_ERROR(NQS_ENOMEM, "out of memory opening %s", path);
     int rc;
-    if ((rc = io_h5_open_existing(path, 1, &f->file)) != NQS_OK ||
+    /* Every check on a read-only open: a refused restart leaves the file byte
+     * for byte as it was (a read-write open and close already rewrites the
+     * times in the superblock extension). */
+    if ((rc = io_h5_open_existing(path, 0, &f->file)) != NQS_OK ||
         (rc = io_h5_read_meta(f)) != NQS_OK ||
         (expect != NULL && (rc = io_h5_check_match(f, expect)) != NQS_OK) ||
+        (rc = io_h5_read_active(f)) != NQS_OK)
+        goto fail;
+    H5Fclose(f->file);
+    f->file = H5I_INVALID_HID;
+    if ((rc = io_h5_open_existing(path, 1, &f->file)) != NQS_OK ||
         (rc = io_h5_read_active(f)) != NQS_OK || (rc = io_h5_truncate_history(f)) != NQS_OK ||
         (rc = io_h5_delete_results(f->file, path)) != NQS_OK ||
         (rc = io_h5_start_swmr(f)) != NQS_OK)

@@ -5,12 +5,20 @@
  *   0 success, 1 error, 2 invalid input or usage (NQS_EINVAL),
  *   3 a run stopped on request with its state saved (NQS_STOPPED).
  * This is the only file that prints errors or exits.
+ *
+ * Under MPI (mpirun -np R nqs run ...) every rank parses the same command
+ * line; only `run` is distributed, the other commands refuse R > 1. Rank 0
+ * prints; an error every rank agreed on (comm.h nqs_comm_check) ends every
+ * rank normally with the same exit status; an error one rank met alone, that
+ * the others may be waiting on in a collective, ends the job with
+ * nqs_comm_abort (MPI_Abort) after this rank printed it.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "comm.h"
 #include "error.h"
 #include "problem.h"
 
@@ -152,16 +160,32 @@ static void main_print_command_help(const struct main_command *cmd)
     }
 }
 
+/* Usage errors are the same on every rank (same argv): rank 0 prints. */
 static int main_usage_error(const char *fmt, const char *arg)
 {
+    if (nqs_comm_rank() != 0) return 2;
     fprintf(stderr, "nqs: error: ");
     fprintf(stderr, fmt, arg);
     fprintf(stderr, "\nTry 'nqs --help'.\n");
     return 2;
 }
 
+static int main_exit_status(int rc)
+{
+    return rc == NQS_OK ? 0 : rc == NQS_STOPPED ? 3 : rc == NQS_EINVAL ? 2 : 1;
+}
+
+/* Message and exit status of a command's status; rank 0 prints. A status
+ * the other ranks do not share ends the whole job from here. */
 static int main_report(int rc)
 {
+    if (nqs_comm_size() > 1 && rc != NQS_OK && rc != nqs_comm_agreed()) {
+        fprintf(stderr, "nqs: error on MPI rank %d of %d (ending every rank): %s\n", nqs_comm_rank(),
+                nqs_comm_size(), nqs_last_error()[0] ? nqs_last_error() : nqs_status_name(rc));
+        fflush(stderr);
+        nqs_comm_abort(main_exit_status(rc));
+    }
+    if (nqs_comm_rank() != 0) return main_exit_status(rc);
     switch (rc) {
     case NQS_OK: return 0;
     case NQS_STOPPED:
@@ -177,7 +201,7 @@ static int main_report(int rc)
     const char *dbg = getenv("NQS_DEBUG");
     if (dbg && strcmp(dbg, "0") != 0 && dbg[0])
         fprintf(stderr, "nqs: (%s, raised at %s)\n", nqs_status_name(rc), nqs_last_error_where());
-    return rc == NQS_EINVAL ? 2 : 1;
+    return main_exit_status(rc);
 }
 
 /* Value of a flag: "--flag=value" or the next argument. */
@@ -190,6 +214,10 @@ static const char *main_flag_value(int argc, char **argv, int *k, const char *eq
 
 int main(int argc, char **argv)
 {
+    if (nqs_comm_init(&argc, &argv) != NQS_OK) {
+        fprintf(stderr, "nqs: error: %s\n", nqs_last_error());
+        nqs_comm_abort(1);
+    }
     struct nqs_cli cli = {0};
     cli.argc = argc;
     cli.argv = argv;
@@ -199,7 +227,7 @@ int main(int argc, char **argv)
     const struct main_command *cmd = NULL;
     if (!sets) {
         fprintf(stderr, "nqs: error: out of memory\n");
-        return 1;
+        nqs_comm_abort(1);
     }
 
     int only_positional = 0;
@@ -278,15 +306,17 @@ int main(int argc, char **argv)
     }
 
     if (help) {
-        if (cmd)
-            main_print_command_help(cmd);
-        else
-            main_print_help();
+        if (nqs_comm_rank() == 0) {
+            if (cmd)
+                main_print_command_help(cmd);
+            else
+                main_print_help();
+        }
         status = 0;
         goto done;
     }
     if (version) {
-        main_print_version();
+        if (nqs_comm_rank() == 0) main_print_version();
         status = 0;
         goto done;
     }
@@ -308,6 +338,13 @@ int main(int argc, char **argv)
         status = main_usage_error("'%s' needs a CONFIG file", cmd->name);
         goto done;
     }
+    if (nqs_comm_size() > 1 && cmd->fn != nqs_cmd_run) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "'nqs %s' runs on one process, not on %d MPI ranks (only "
+                 "'nqs run' is distributed): start it without mpirun", cmd->name, nqs_comm_size());
+        status = main_usage_error("%s", msg);
+        goto done;
+    }
 
     cli.cfg = nqs_config_alloc();
     if (!cli.cfg) {
@@ -316,11 +353,13 @@ int main(int argc, char **argv)
     }
     int rc = cli.config_path ? nqs_config_read_file(cli.cfg, cli.config_path) : NQS_OK;
     for (int k = 0; rc == NQS_OK && k < n_sets; k++) rc = nqs_config_set(cli.cfg, sets[k]);
+    rc = nqs_comm_check(rc); /* the input file may be unreadable on one node only */
     if (rc == NQS_OK) rc = cmd->fn(&cli);
     status = main_report(rc);
 
 done:
     nqs_config_free(cli.cfg);
     free(sets);
+    nqs_comm_finalize();
     return status;
 }

@@ -54,8 +54,8 @@ const struct nqs_opt_def nqs_optimizer_options[] = {
         1e6},
     [NQS_OPTK_CG_PRECISION] = {"cg_precision", NQS_OPT_CHOICE, "auto",
         "SR cg: matrix-vector products in double, or mixed (single-precision copy of the "
-        "log-derivatives, residuals and refinement in double); auto = mixed from 4 MiB of "
-        "log-derivatives",
+        "log-derivatives, residuals and refinement in double); auto = mixed from 256 "
+        "parameters",
         "auto|double|mixed", 0, 0},
     [NQS_OPTK_CG_PRECONDITIONER] = {"cg_preconditioner", NQS_OPT_CHOICE, "none",
         "SR cg: none, or jacobi ((1 + diag_scale) diag S + diag_shift; helps when parameters "
@@ -193,6 +193,12 @@ void nqs_optimizer_free(struct nqs_optimizer *opt)
     free(opt->m);
     free(opt->v);
     free(opt);
+}
+
+int nqs_optimizer_set_chains(struct nqs_optimizer *opt, int n_chains, int first_chain, int n_local,
+                             int per_chain)
+{
+    return nqs_sr_set_chains(opt->sr, n_chains, first_chain, n_local, per_chain);
 }
 
 const struct nqs_optimizer_params *nqs_optimizer_params(const struct nqs_optimizer *opt)

@@ -91,6 +91,14 @@ struct nqs_optimizer *nqs_optimizer_alloc(const struct nqs_optimizer_params *p, 
                                           int n_samples);
 void nqs_optimizer_free(struct nqs_optimizer *opt);
 
+/* Chain layout of the samples of every following step (nqs_sr_set_chains):
+ * chains first_chain .. first_chain + n_local - 1 of n_chains over all MPI
+ * ranks, per_chain samples each; steps then pass n_local * per_chain rows and
+ * compute E, F and the update from all ranks' samples, with the same bits for
+ * any split (sr.h "Chains and ranks"). Statuses as nqs_sr_set_chains. */
+int nqs_optimizer_set_chains(struct nqs_optimizer *opt, int n_chains, int first_chain, int n_local,
+                             int per_chain);
+
 /* The parameters it was built from. */
 const struct nqs_optimizer_params *nqs_optimizer_params(const struct nqs_optimizer *opt);
 

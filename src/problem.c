@@ -171,8 +171,11 @@ int nqs_problem_lattice(struct nqs_config *cfg, struct nqs_lattice **out)
         return nqs_config_error(cfg, NQS_EINVAL, "hamiltonian", "disorder",
                                 "cannot be combined with 'couplings' (accepted: one of the two)");
     if (!uniform) {
+        /* A key given with its default text sets nothing: the effective input
+         * stored in a result file lists every key (disorder_min = , disorder_seed
+         * = 1) and must read back for `nqs run --restart FILE`. */
         for (int k = CPL_MIN; k <= CPL_SEED; k++)
-            if (cv[k].given)
+            if (cv[k].given && strcmp(cv[k].str, problem_coupling_opts[k].def) != 0)
                 return nqs_config_error(cfg, NQS_EINVAL, "hamiltonian",
                                         problem_coupling_opts[k].name,
                                         "only used with disorder = uniform");

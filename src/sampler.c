@@ -272,9 +272,10 @@ int nqs_sampler_run(struct nqs_sampler *smp, const struct nqs_model *m, const st
 }
 
 int nqs_sampler_measure(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
-                        const struct nqs_obs *obs, double complex *eloc, double complex *obs_out)
+                        int first, const struct nqs_obs *obs, double complex *eloc,
+                        double complex *obs_out)
 {
-    return sampler_run(smp, m, h, 0, eloc, NULL, 0, obs, obs_out);
+    return sampler_run(smp, m, h, first, eloc, NULL, 0, obs, obs_out);
 }
 
 void nqs_sampler_acceptance(const struct nqs_sampler *smp, long *n_prop, long *n_acc)

@@ -93,11 +93,12 @@ void nqs_sampler_free(struct nqs_sampler *smp);
 int nqs_sampler_run(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
                     int first, double complex *eloc, double complex *O, size_t ld);
 
-/* Like nqs_sampler_run without gradients, also evaluating the observables
+/* Like nqs_sampler_run (`first` as there) without gradients, also evaluating the observables
  * `obs` on every sample: obs_out[row * obs->n + k]. Used for the final evaluation. */
 struct nqs_obs;
 int nqs_sampler_measure(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
-                        const struct nqs_obs *obs, double complex *eloc, double complex *obs_out);
+                        int first, const struct nqs_obs *obs, double complex *eloc,
+                        double complex *obs_out);
 
 /* Acceptance rate of the last run over the local chains (proposals, accepted). */
 void nqs_sampler_acceptance(const struct nqs_sampler *smp, long *n_prop, long *n_acc);

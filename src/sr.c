@@ -7,6 +7,30 @@
  * update by the push-through identity). Formulas: PHYSICS.md "Stochastic
  * reconfiguration"; interface and conventions: sr.h.
  *
+ * Reproducibility (sr.h "Chains and ranks"): every sum over samples is a sum
+ * over chains of per-chain partial sums. A chain's partial sum is computed
+ * by one thread from that chain's rows, by the loops below or by zherk (whose
+ * bits do not depend on the OpenBLAS thread count, unlike zgemv with a
+ * transposed row-major matrix, zgemm, ztrsm and zpotrf: measured with
+ * OpenBLAS 0.3.21); the sum over chains and ranks is exact (rsum.h). The
+ * Cholesky factorisations run on one OpenBLAS thread. Scalars that steer
+ * conjugate gradient (dot products, norms) are plain loops, so every rank
+ * takes the same decisions.
+ *
+ * Mixed-precision cg (sr.h cg_precision) keeps a single-precision copy of
+ * Obar, row by row as P real parts then P imaginary parts, and takes S v
+ * from it with per-chain plain loops of a fixed order (4 rows at a time, 8
+ * lanes per sum); every residual that decides convergence is computed in
+ * double from O itself.
+ *
+ * The per-row kernels are compiled for AVX-512, AVX2 and the baseline and
+ * chosen at run time (SR_MULTIVERSION, GCC target_clones). Each version sums
+ * in the order written, so the bits still do not depend on the thread or rank
+ * count; two versions can differ in the last bits (GCC fuses some vectorised
+ * complex multiply-adds into FMA instructions even with -ffp-contract=off),
+ * so, as with OpenBLAS's CPU-specific zherk, runs on CPUs with different
+ * vector units (AVX-512 against AVX2) may differ in the last bits.
+ *
  * Storage: Obar is n x P row-major (ld = P), which LAPACK/BLAS in column-major
  * order see as the P x n matrix A = Obar^T. Then A A^H = conj(S) and
  * A^H A = conj(Obar Obar^H); both are Hermitian, so we factorise the conjugated
@@ -23,7 +47,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm.h"
 #include "error.h"
+#include "rsum.h"
+
+/* Hot loops compiled for AVX-512, AVX2 and the baseline, chosen at run time
+ * (GCC function multiversioning; see the file header). Off under sanitizers. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+    !defined(__SANITIZE_ADDRESS__)
+#define SR_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SR_MULTIVERSION
+#endif
 
 struct nqs_sr {
     int n_par;
@@ -37,60 +72,105 @@ struct nqs_sr {
     double *minv;             /* n_par: Jacobi preconditioner, inverse */
     double complex *r, *z, *p, *q, *xbest; /* n_par each: cg vectors */
     double complex *xacc;     /* n_par: cg, accepted iterate of the refinement */
+    int mixed;                /* cg takes S v from obar_s (cg_precision) */
+    float *obar_s;            /* n_max rows of 2 n_par: Re then Im of Obar (mixed cg) */
+    float *ws;                /* 2 n_max: Obar v per row (mixed cg) */
+    float *ys;                /* n_local x 2 n_par: per-chain S v partials (mixed cg) */
+    double *dpart;            /* n_local x n_par: per-chain diag(S) partials (mixed cg) */
     double complex *w;        /* n_max: Obar v, and the minsr right-hand side */
     double complex *smat;     /* P x P lower, column-major (dense) */
-    double complex *tmat;     /* n_max x n_max lower, column-major (minsr) */
-    /* mixed-precision cg: Obar in single precision, and S v's work vectors */
-    float complex *obar_s;    /* n_max x n_par: (O - c) / sqrt(N_s), or NULL (cg in double) */
-    double complex *shift;    /* n_par: c, the rank's first row of O (mixed cg) */
-    double complex *dshift;   /* n_par: <O> - c, so that Obar = obar_s - dshift / sqrt(N_s) */
-    float complex *vs, *outs; /* n_par each */
-    float complex *ws;        /* n_max */
+    double complex *tmat;     /* N_s x N_s lower, column-major (minsr) */
+    /* chain layout (nqs_sr_set_chains; default: each solve's rows are one chain) */
+    int layout_set;
+    int n_chains, first_chain, n_local, per_chain;
+    int n_total_max;          /* N_s the minsr buffers hold: all ranks' samples */
+    double complex *part;     /* n_local x n_par per-chain partial sums */
+    double *racc;             /* NQS_RSUM_LEVELS x 2 n_par: exact-sum accumulators, vectors */
+    double *sacc;             /* NQS_RSUM_LEVELS x P (P + 1): same for S's lower triangle (dense) */
+    double complex *obar_all; /* minsr on several ranks: all N_s rows of Obar, then ebar */
+    double complex *ebar_all;
+    double complex *y;        /* N_s: minsr's sample-space vector */
 };
 
 /* ------------------------------------------------------------------ reductions
- * Every sum over samples passes through exactly one of these. In this serial
- * build they are the identity; the MPI layer replaces the bodies by
- * MPI_Allreduce(MPI_IN_PLACE, buf, count, MPI_C_DOUBLE_COMPLEX / MPI_DOUBLE /
- * MPI_LONG, MPI_SUM, comm). Callers pass rank-local partial sums and get the
- * global sum on every rank. For the reproducibility promise of DESIGN.md
- * ("same numbers on any number of ranks") the MPI version must reduce in rank
- * order (e.g. gather + ordered sum) rather than rely on MPI_Allreduce's order. */
+ * Sums over samples: per-chain partial sums (one thread per chain, rows in
+ * order), then the exact sum over chains and ranks (rsum.h). The per-chain
+ * kernels are plain loops: without -ffast-math and with -ffp-contract=off
+ * (GCC's default in ISO C mode) every partial sum is evaluated in the order
+ * written, whatever the vector width. */
 
-/* Sum of complex partial sums over ranks (means, S, F, Obar^H w). */
-static void sr_allreduce(struct nqs_sr *sr, double complex *buf, size_t count)
+/* y += sum_s conj(A_s) x_s over `rows` rows of A (leading dimension lda),
+ * column tiles of SR_TILE entries so y stays in L1 while the rows stream. */
+#define SR_TILE 512
+SR_MULTIVERSION static void sr_adjoint_rows(int P, const double complex *A, size_t lda, const double complex *x,
+                            int rows, double complex *y)
 {
-    (void)sr;
-    (void)buf;
-    (void)count;
+    double *yy = (double *)y;
+    for (int p0 = 0; p0 < P; p0 += SR_TILE) {
+        int pn = P - p0 < SR_TILE ? P - p0 : SR_TILE;
+        double *yt = yy + 2 * (size_t)p0;
+        for (int s = 0; s < rows; s++) {
+            const double *a = (const double *)(A + (size_t)s * lda + p0);
+            const double xr = creal(x[s]), xi = cimag(x[s]);
+            for (int k = 0; k < pn; k++) {
+                double ar = a[2 * k], ai = a[2 * k + 1];
+                yt[2 * k] += ar * xr + ai * xi;
+                yt[2 * k + 1] += ar * xi - ai * xr;
+            }
+        }
+    }
 }
 
-/* Sum of real partial sums over ranks (diag(S) for the preconditioner). */
-static void sr_allreduce_real(struct nqs_sr *sr, double *buf, size_t count)
+/* sum_p a_p v_p with four interleaved partial sums (fixed order). */
+SR_MULTIVERSION static double complex sr_dot_row(int P, const double complex *a, const double complex *v)
 {
-    (void)sr;
-    (void)buf;
-    (void)count;
+    const double *x = (const double *)a, *y = (const double *)v;
+    double re[4] = {0, 0, 0, 0}, im[4] = {0, 0, 0, 0};
+    int p = 0;
+    for (; p + 4 <= P; p += 4)
+        for (int u = 0; u < 4; u++) {
+            double ar = x[2 * (p + u)], ai = x[2 * (p + u) + 1];
+            double vr = y[2 * (p + u)], vi = y[2 * (p + u) + 1];
+            re[u] += ar * vr - ai * vi;
+            im[u] += ar * vi + ai * vr;
+        }
+    for (; p < P; p++) {
+        double ar = x[2 * p], ai = x[2 * p + 1], vr = y[2 * p], vi = y[2 * p + 1];
+        re[0] += ar * vr - ai * vi;
+        im[0] += ar * vi + ai * vr;
+    }
+    return CMPLX((re[0] + re[1]) + (re[2] + re[3]), (im[0] + im[1]) + (im[2] + im[3]));
 }
 
-/* Total number of samples over ranks. */
-static long sr_allreduce_count(struct nqs_sr *sr, long n_local)
+/* conj(a) . b and ||a||^2 over P entries, in order: the same bits on every rank. */
+static double complex sr_vdot(int P, const double complex *a, const double complex *b)
 {
-    (void)sr;
-    return n_local;
+    double re = 0, im = 0;
+    for (int p = 0; p < P; p++) {
+        double ar = creal(a[p]), ai = cimag(a[p]), br = creal(b[p]), bi = cimag(b[p]);
+        re += ar * br + ai * bi;
+        im += ar * bi - ai * br;
+    }
+    return CMPLX(re, im);
 }
 
-/* minSR works on all N_s samples at once: Obar Obar^H is N_s x N_s. With MPI
- * the rows of Obar and ebar live on different ranks; this function must then
- * gather them (MPI_Allgatherv of the local row blocks, in rank order, into a
- * buffer of N_s rows sized from the global count at allocation), after which
- * every rank factorises the same matrix, and delta = Obar^H y is computed from
- * the gathered rows (or from local rows and y's local block + sr_allreduce).
- * Serial build: the local rows are all rows; returns the row count. */
-static int sr_gather_samples(struct nqs_sr *sr, int n_local)
+static double sr_norm(int P, const double complex *a) { return sqrt(creal(sr_vdot(P, a, a))); }
+
+/* Exact sum over chains and ranks of the n_local partial vectors in sr->part
+ * (count complex entries each, stride n_par) into out. */
+static int sr_reduce_part(struct nqs_sr *sr, size_t count, double complex *out)
 {
-    (void)sr;
-    return n_local;
+    return nqs_rsum_terms((const double *)sr->part, sr->n_local, 2 * (size_t)sr->n_par,
+                          2 * count, sr->n_chains, sr->racc, (double *)out);
+}
+
+/* Default layout: the rows of this call are one chain. */
+static void sr_layout_for_call(struct nqs_sr *sr, int n)
+{
+    if (sr->layout_set) return;
+    sr->n_chains = sr->n_local = 1;
+    sr->first_chain = 0;
+    sr->per_chain = n;
 }
 
 /* ------------------------------------------------------------------ helpers */
@@ -132,6 +212,10 @@ static void *sr_alloc_bytes(double bytes)
     return ptr;
 }
 
+/* Bytes of the dense solver: S (16 P^2) and the exact-sum accumulators of its
+ * lower triangle (8 NQS_RSUM_LEVELS P (P + 1)). */
+static double sr_dense_bytes(double P) { return 16.0 * P * P + 8.0 * NQS_RSUM_LEVELS * P * (P + 1); }
+
 int nqs_sr_check(int n_par, int n_samples, const struct nqs_sr_options *opt)
 {
     if (n_par <= 0 || n_samples <= 0)
@@ -149,12 +233,12 @@ int nqs_sr_check(int n_par, int n_samples, const struct nqs_sr_options *opt)
     if (!(opt->cg_tol > 0) || opt->cg_maxiter < 1 || !(opt->mem_budget >= 0))
         NQS_ERROR(NQS_EINVAL, "[optimizer] cg_tol must be > 0, cg_maxiter >= 1 and memory_budget "
                   ">= 0 (got %g, %d, %g bytes)", opt->cg_tol, opt->cg_maxiter, opt->mem_budget);
-    double bytes_s = 16.0 * n_par * n_par, bytes_t = 16.0 * n_samples * n_samples;
+    double bytes_s = sr_dense_bytes(n_par), bytes_t = 16.0 * n_samples * n_samples;
     if (opt->solver == NQS_SR_DENSE && bytes_s > opt->mem_budget)
         NQS_ERROR(NQS_ENOMEM, "[optimizer] solver = dense needs %.0f bytes (%.3f GiB) for the "
-                  "%d x %d matrix S, over memory_budget = %.3f GiB; raise memory_budget or use "
-                  "solver = cg", bytes_s, bytes_s / SR_GIB, n_par, n_par,
-                  opt->mem_budget / SR_GIB);
+                  "%d x %d matrix S and its exact-sum accumulators, over memory_budget = %.3f "
+                  "GiB; raise memory_budget or use solver = cg", bytes_s, bytes_s / SR_GIB, n_par,
+                  n_par, opt->mem_budget / SR_GIB);
     if (opt->solver == NQS_SR_MINSR && bytes_t > opt->mem_budget)
         NQS_ERROR(NQS_ENOMEM, "[optimizer] solver = minsr needs %.0f bytes (%.3f GiB) for the "
                   "%d x %d sample-space matrix, over memory_budget = %.3f GiB; raise "
@@ -163,46 +247,100 @@ int nqs_sr_check(int n_par, int n_samples, const struct nqs_sr_options *opt)
     return NQS_OK;
 }
 
+/* Buffers that depend on the chain layout: which solvers are possible (from
+ * the total sample count N_s of all ranks), S and its accumulators, the minsr
+ * matrix and vector, the per-chain partial sums, and on several ranks the
+ * gathered rows for minsr. Frees the previous ones first. */
+static int sr_layout_alloc(struct nqs_sr *sr, int n_total)
+{
+    double P = sr->n_par, N = n_total;
+    double bytes_s = sr_dense_bytes(P), bytes_t = 16.0 * N * N;
+    free(sr->smat);
+    free(sr->sacc);
+    free(sr->tmat);
+    free(sr->y);
+    free(sr->part);
+    free(sr->obar_all);
+    free(sr->ys);
+    free(sr->dpart);
+    sr->smat = sr->tmat = sr->y = sr->part = sr->obar_all = sr->ebar_all = NULL;
+    sr->sacc = NULL;
+    sr->ys = NULL;
+    sr->dpart = NULL;
+    sr->can_dense = sr->can_minsr = 0;
+    sr->n_total_max = n_total;
+    switch (sr->opt.solver) {
+    case NQS_SR_DENSE: sr->can_dense = 1; break;
+    case NQS_SR_MINSR: sr->can_minsr = 1; break;
+    case NQS_SR_AUTO:
+        /* minsr first (P > N_s, rho = 0); dense as the rho > 0 alternative when
+         * both matrices fit together, or as the first choice for P <= N_s. */
+        sr->can_minsr = sr->n_par > n_total && bytes_t <= sr->opt.mem_budget;
+        sr->can_dense = sr->n_par <= NQS_SR_DENSE_MAX_PAR &&
+                        bytes_s + (sr->can_minsr ? bytes_t : 0.0) <= sr->opt.mem_budget;
+        break;
+    case NQS_SR_CG:
+    case NQS_SR_NONE: break;
+    }
+    sr->part = malloc((size_t)sr->n_local * (size_t)sr->n_par * sizeof *sr->part);
+    if (!sr->part) return NQS_ENOMEM;
+    if (sr->mixed) {
+        sr->ys = malloc(2 * (size_t)sr->n_local * (size_t)sr->n_par * sizeof *sr->ys);
+        sr->dpart = malloc((size_t)sr->n_local * (size_t)sr->n_par * sizeof *sr->dpart);
+        if (!sr->ys || !sr->dpart) return NQS_ENOMEM;
+    }
+    /* Zeroed once: the factorisations only read and write the lower triangle. */
+    if (sr->can_dense) {
+        sr->smat = sr_alloc_bytes(16.0 * P * P);
+        sr->sacc = sr_alloc_bytes(8.0 * NQS_RSUM_LEVELS * P * (P + 1));
+        if (!sr->smat || !sr->sacc) return NQS_ENOMEM;
+    }
+    if (sr->can_minsr) {
+        sr->tmat = sr_alloc_bytes(bytes_t);
+        sr->y = malloc(N * sizeof *sr->y);
+        if (!sr->tmat || !sr->y) return NQS_ENOMEM;
+        if (nqs_comm_size() > 1) { /* rows of every rank, then ebar of every rank */
+            sr->obar_all = sr_alloc_bytes(16.0 * N * (P + 1));
+            if (!sr->obar_all) return NQS_ENOMEM;
+            sr->ebar_all = sr->obar_all + (size_t)n_total * (size_t)sr->n_par;
+        }
+    }
+    return NQS_OK;
+}
+
 struct nqs_sr *nqs_sr_alloc(int n_par, int n_samples, const struct nqs_sr_options *opt)
 {
     struct nqs_sr *sr = NULL;
     if (nqs_sr_check(n_par, n_samples, opt) != NQS_OK) return NULL;
     double P = n_par, N = n_samples;
-    double bytes_s = 16.0 * P * P, bytes_t = 16.0 * N * N;
 
     sr = calloc(1, sizeof *sr);
     if (!sr) goto nomem;
     sr->n_par = n_par;
     sr->n_max = n_samples;
     sr->opt = *opt;
-    switch (opt->solver) {
-    case NQS_SR_DENSE: sr->can_dense = 1; break;
-    case NQS_SR_MINSR: sr->can_minsr = 1; break;
-    case NQS_SR_AUTO:
-        /* minsr first (P > N_s, rho = 0); dense as the rho > 0 alternative when
-         * both matrices fit together, or as the first choice for P <= N_s. */
-        sr->can_minsr = n_par > n_samples && bytes_t <= opt->mem_budget;
-        sr->can_dense = n_par <= NQS_SR_DENSE_MAX_PAR &&
-                        bytes_s + (sr->can_minsr ? bytes_t : 0.0) <= opt->mem_budget;
-        break;
-    case NQS_SR_CG:
-    case NQS_SR_NONE: break;
-    }
+    sr->n_chains = sr->n_local = 1;
+    sr->per_chain = n_samples;
 
-    /* Single-precision copy for cg when cg can be chosen (forced, or auto
-     * without a dense matrix: with a rho > 0 or eps = 0 shift auto falls back
-     * to cg when minsr is not applicable). */
-    int cg_possible = opt->solver == NQS_SR_CG || (opt->solver == NQS_SR_AUTO && !sr->can_dense);
-    int mixed = cg_possible && (opt->cg_precision == NQS_SR_PREC_MIXED ||
-                                (opt->cg_precision == NQS_SR_PREC_AUTO &&
-                                 16.0 * N * P >= NQS_SR_MIXED_MIN_BYTES));
     sr->ebar = malloc(N * sizeof *sr->ebar);
-    if (!sr->ebar) goto nomem;
+    sr->racc = malloc(2.0 * NQS_RSUM_LEVELS * P * sizeof *sr->racc);
+    sr->mean = malloc(P * sizeof *sr->mean);
+    if (!sr->ebar || !sr->racc || !sr->mean) goto nomem;
+    /* Mixed cg when cg can be chosen (forced, or auto without a dense matrix:
+     * auto falls back to cg when minsr does not apply) and the precision asks
+     * for it; forced cg then needs no double copy of Obar. */
+    int cg_possible = opt->solver == NQS_SR_CG ||
+                      (opt->solver == NQS_SR_AUTO &&
+                       !(n_par <= NQS_SR_DENSE_MAX_PAR && sr_dense_bytes(P) <= opt->mem_budget));
+    sr->mixed = cg_possible && (opt->cg_precision == NQS_SR_PREC_MIXED ||
+                                (opt->cg_precision == NQS_SR_PREC_AUTO &&
+                                 n_par >= NQS_SR_MIXED_MIN_PAR));
     if (opt->solver != NQS_SR_NONE) {
-        /* mixed cg reads the caller's O instead of a centred double copy */
-        if (!(mixed && opt->solver == NQS_SR_CG) && !(sr->obar = sr_alloc_bytes(16.0 * N * P)))
+        if (!(sr->mixed && opt->solver == NQS_SR_CG) && !(sr->obar = sr_alloc_bytes(16.0 * N * P)))
             goto nomem;
-        sr->mean = malloc(P * sizeof *sr->mean);
+        if (sr->mixed && (!(sr->obar_s = sr_alloc_bytes(8.0 * N * P)) ||
+                          !(sr->ws = malloc(2 * N * sizeof *sr->ws))))
+            goto nomem;
         sr->diag = malloc(P * sizeof *sr->diag);
         sr->minv = malloc(P * sizeof *sr->minv);
         sr->r = malloc(P * sizeof *sr->r);
@@ -212,24 +350,11 @@ struct nqs_sr *nqs_sr_alloc(int n_par, int n_samples, const struct nqs_sr_option
         sr->xbest = malloc(P * sizeof *sr->xbest);
         sr->xacc = malloc(P * sizeof *sr->xacc);
         sr->w = malloc(N * sizeof *sr->w);
-        if (!sr->mean || !sr->diag || !sr->minv || !sr->r || !sr->z || !sr->p ||
-            !sr->q || !sr->xbest || !sr->xacc || !sr->w)
+        if (!sr->diag || !sr->minv || !sr->r || !sr->z || !sr->p || !sr->q || !sr->xbest ||
+            !sr->xacc || !sr->w)
             goto nomem;
     }
-    if (mixed) {
-        sr->obar_s = sr_alloc_bytes(8.0 * N * P);
-        sr->vs = malloc(P * sizeof *sr->vs);
-        sr->outs = malloc(P * sizeof *sr->outs);
-        sr->ws = malloc(N * sizeof *sr->ws);
-        sr->shift = malloc(P * sizeof *sr->shift);
-        sr->dshift = malloc(P * sizeof *sr->dshift);
-        if (!sr->obar_s || !sr->vs || !sr->outs || !sr->ws || !sr->shift || !sr->dshift)
-            goto nomem;
-    }
-    /* Zeroed once: the factorisations only read and write the lower triangle,
-     * so the upper one stays defined (for the MPI reduction of the full array). */
-    if (sr->can_dense && !(sr->smat = sr_alloc_bytes(bytes_s))) goto nomem;
-    if (sr->can_minsr && !(sr->tmat = sr_alloc_bytes(bytes_t))) goto nomem;
+    if (sr_layout_alloc(sr, n_samples) != NQS_OK) goto nomem;
     return sr;
 
 nomem:
@@ -238,6 +363,36 @@ nomem:
                   16.0 * N * P / SR_GIB);
     nqs_sr_free(sr);
     return NULL;
+}
+
+int nqs_sr_set_chains(struct nqs_sr *sr, int n_chains, int first_chain, int n_local, int per_chain)
+{
+    if (n_chains < 1 || per_chain < 1 || n_local < 1 || first_chain < 0 ||
+        first_chain + n_local > n_chains)
+        NQS_ERROR(NQS_EINVAL, "SR chain layout: chains %d..%d of %d with %d samples each is not "
+                  "a valid block", first_chain, first_chain + n_local - 1, n_chains, per_chain);
+    if ((long)n_local * per_chain > sr->n_max)
+        NQS_ERROR(NQS_EINVAL, "SR chain layout: %d chains x %d samples exceed the %d samples the "
+                  "solver was allocated for", n_local, per_chain, sr->n_max);
+    int split_first, split_count;
+    nqs_comm_split(n_chains, nqs_comm_rank(), nqs_comm_size(), &split_first, &split_count);
+    if (nqs_comm_size() > 1 && (first_chain != split_first || n_local != split_count))
+        NQS_ERROR(NQS_EINVAL, "SR chain layout: rank %d holds chains %d..%d, nqs_comm_split "
+                  "gives %d..%d", nqs_comm_rank(), first_chain, first_chain + n_local - 1,
+                  split_first, split_first + split_count - 1);
+    long n_total = (long)n_chains * per_chain;
+    if (n_total > 1L << 30)
+        NQS_ERROR(NQS_EINVAL, "SR: %ld samples per iteration over all ranks is too many", n_total);
+    NQS_TRY(nqs_sr_check(sr->n_par, (int)n_total, &sr->opt));
+    sr->layout_set = 1;
+    sr->n_chains = n_chains;
+    sr->first_chain = first_chain;
+    sr->n_local = n_local;
+    sr->per_chain = per_chain;
+    if (sr_layout_alloc(sr, (int)n_total) != NQS_OK)
+        NQS_ERROR(NQS_ENOMEM, "out of memory for the SR solver's chain layout (%d parameters, %ld "
+                  "samples over all ranks)", sr->n_par, n_total);
+    return NQS_OK;
 }
 
 void nqs_sr_free(struct nqs_sr *sr)
@@ -255,14 +410,17 @@ void nqs_sr_free(struct nqs_sr *sr)
     free(sr->xbest);
     free(sr->xacc);
     free(sr->w);
+    free(sr->obar_s);
+    free(sr->ws);
+    free(sr->ys);
+    free(sr->dpart);
     free(sr->smat);
     free(sr->tmat);
-    free(sr->obar_s);
-    free(sr->vs);
-    free(sr->outs);
-    free(sr->ws);
-    free(sr->shift);
-    free(sr->dshift);
+    free(sr->racc);
+    free(sr->sacc);
+    free(sr->y);
+    free(sr->part);
+    free(sr->obar_all);
     free(sr);
 }
 
@@ -276,7 +434,7 @@ enum nqs_sr_solver nqs_sr_choose(const struct nqs_sr *sr, double diag_shift, dou
 
 /* ------------------------------------------------------------------ E and F */
 
-static int sr_check_args(const struct nqs_sr *sr, int ld, int n_samples)
+static int sr_check_args(struct nqs_sr *sr, int ld, int n_samples)
 {
     if (n_samples < 1 || n_samples > sr->n_max)
         NQS_ERROR(NQS_EINVAL, "SR got %d samples, the solver was allocated for 1..%d", n_samples,
@@ -284,41 +442,60 @@ static int sr_check_args(const struct nqs_sr *sr, int ld, int n_samples)
     if (ld < sr->n_par)
         NQS_ERROR(NQS_EINVAL, "SR: leading dimension %d of O is smaller than n_par = %d", ld,
                   sr->n_par);
+    if (sr->layout_set && n_samples != sr->n_local * sr->per_chain)
+        NQS_ERROR(NQS_EINVAL, "SR got %d samples, the chain layout says %d chains x %d", n_samples,
+                  sr->n_local, sr->per_chain);
+    sr_layout_for_call(sr, n_samples);
     return NQS_OK;
 }
 
-/* E = <eloc>, ebar = (eloc - E)/sqrt(N_s); returns N_s (global). */
-static long sr_energy(struct nqs_sr *sr, const double complex *eloc, int n, double complex *E)
+/* E = <eloc>, ebar = (eloc - E)/sqrt(N_s); *ntot = N_s over all ranks. */
+static int sr_energy(struct nqs_sr *sr, const double complex *eloc, double complex *E, long *ntot)
 {
-    long ntot = sr_allreduce_count(sr, n);
-    double complex sum = 0;
-    for (int s = 0; s < n; s++) sum += eloc[s];
-    sr_allreduce(sr, &sum, 1);
-    *E = sum / (double)ntot;
-    double scale = 1.0 / sqrt((double)ntot);
+    const int pc = sr->per_chain, n = sr->n_local * pc;
+    *ntot = (long)sr->n_chains * pc;
+    for (int c = 0; c < sr->n_local; c++) {
+        double re = 0, im = 0;
+        for (int s = c * pc; s < (c + 1) * pc; s++) {
+            re += creal(eloc[s]);
+            im += cimag(eloc[s]);
+        }
+        sr->part[c] = CMPLX(re, im);
+    }
+    double complex sum;
+    NQS_TRY(nqs_rsum_terms((const double *)sr->part, sr->n_local, 2, 2, sr->n_chains, sr->racc,
+                           (double *)&sum));
+    *E = sum / (double)*ntot;
+    double scale = 1.0 / sqrt((double)*ntot);
     for (int s = 0; s < n; s++) sr->ebar[s] = (eloc[s] - *E) * scale;
-    return ntot;
+    return NQS_OK;
 }
 
-/* F from its local partial sums: reduced over ranks, norm, finiteness. */
-static int sr_force_finish(struct nqs_sr *sr, double complex *F, double complex E, double *fnorm)
+/* ||F|| and the finiteness of E and F. */
+static int sr_force_check(struct nqs_sr *sr, const double complex *F, double complex E,
+                          double *fnorm)
 {
-    sr_allreduce(sr, F, (size_t)sr->n_par);
-    *fnorm = cblas_dznrm2(sr->n_par, F, 1);
+    *fnorm = sr_norm(sr->n_par, F);
     if (!isfinite(creal(E)) || !isfinite(cimag(E)) || !isfinite(*fnorm))
         NQS_ERROR(NQS_ENUMERIC, "SR: non-finite energy or gradient (E = %g%+gi, |F| = %g): a local "
                   "energy or log-derivative is NaN/Inf", creal(E), cimag(E), *fnorm);
     return NQS_OK;
 }
 
-/* F = alpha A^H ebar for A (n x P, row-major, lda); reduced over ranks. */
-static int sr_force(struct nqs_sr *sr, const double complex *A, int lda, int n, double alpha,
+/* F = alpha A^H ebar for A (local rows, row-major, lda); summed over chains and ranks. */
+static int sr_force(struct nqs_sr *sr, const double complex *A, int lda, double alpha,
                     double complex *F, double complex E, double *fnorm)
 {
-    const double complex a = alpha, zero = 0.0;
-    cblas_zgemv(CblasRowMajor, CblasConjTrans, n, sr->n_par, &a, A, lda, sr->ebar, 1, &zero, F,
-                1);
-    return sr_force_finish(sr, F, E, fnorm);
+    const int P = sr->n_par, pc = sr->per_chain;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < sr->n_local; c++) {
+        double complex *y = sr->part + (size_t)c * P;
+        memset(y, 0, (size_t)P * sizeof *y);
+        sr_adjoint_rows(P, A + (size_t)c * pc * lda, (size_t)lda, sr->ebar + (size_t)c * pc, pc, y);
+    }
+    NQS_TRY(sr_reduce_part(sr, (size_t)P, F));
+    for (int p = 0; p < P; p++) F[p] *= alpha;
+    return sr_force_check(sr, F, E, fnorm);
 }
 
 static void sr_info_init(struct nqs_sr_info *info, enum nqs_sr_solver solver, double complex E,
@@ -340,119 +517,128 @@ int nqs_sr_gradient(struct nqs_sr *sr, const double complex *O, int ld,
     NQS_TRY(sr_check_args(sr, ld, n_samples));
     double complex E;
     double fnorm;
-    long ntot = sr_energy(sr, eloc, n_samples, &E);
+    long ntot;
+    NQS_TRY(sr_energy(sr, eloc, &E, &ntot));
     /* sum_s ebar_s = 0, so O^H ebar / sqrt(N_s) = Obar^H ebar without centring O. */
-    NQS_TRY(sr_force(sr, O, ld, n_samples, 1.0 / sqrt((double)ntot), F, E, &fnorm));
+    NQS_TRY(sr_force(sr, O, ld, 1.0 / sqrt((double)ntot), F, E, &fnorm));
     if (info) sr_info_init(info, NQS_SR_NONE, E, fnorm, ntot);
     return NQS_OK;
 }
 
-/* <O> (reduced over ranks) into sr->mean, then, in one more pass over O,
- * the local part of F = Obar^H ebar and:
- *   SR_CENTRE_DOUBLE  Obar = (O - <O>)/sqrt(N_s) into the double buffer;
- *   SR_CENTRE_CG      the same and the local part of diag(S)_p = sum_s |Obar_sp|^2.
- * Two passes over O. */
-enum { SR_CENTRE_DOUBLE, SR_CENTRE_CG };
-static void sr_centre(struct nqs_sr *sr, const double complex *O, int ld, int n, long ntot,
-                      int mode, double complex *F)
+/* Obar = (O - <O>)/sqrt(N_s) into the solver's buffer. */
+static int sr_centre(struct nqs_sr *sr, const double complex *O, int ld, long ntot)
 {
-    const int P = sr->n_par;
+    const int P = sr->n_par, pc = sr->per_chain, n = sr->n_local * pc;
     double complex *mean = sr->mean;
-    for (int p = 0; p < P; p++) mean[p] = 0;
-    for (int s = 0; s < n; s++) {
-        const double complex *row = O + (size_t)s * ld;
-        for (int p = 0; p < P; p++) mean[p] += row[p];
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < sr->n_local; c++) {
+        double complex *y = sr->part + (size_t)c * P;
+        memset(y, 0, (size_t)P * sizeof *y);
+        for (int s = c * pc; s < (c + 1) * pc; s++) {
+            const double complex *row = O + (size_t)s * ld;
+            for (int p = 0; p < P; p++) y[p] += row[p];
+        }
     }
-    sr_allreduce(sr, mean, (size_t)P);
+    NQS_TRY(sr_reduce_part(sr, (size_t)P, mean));
     for (int p = 0; p < P; p++) mean[p] /= (double)ntot;
     const double scale = 1.0 / sqrt((double)ntot);
-    double *d = sr->diag;
-    for (int p = 0; p < P; p++) F[p] = 0;
-    if (mode == SR_CENTRE_CG)
-        for (int p = 0; p < P; p++) d[p] = 0;
     for (int s = 0; s < n; s++) {
         const double complex *row = O + (size_t)s * ld;
-        const double er = creal(sr->ebar[s]), ei = cimag(sr->ebar[s]);
-        double *f = (double *)F; /* re, im interleaved: conj(o) ebar without __muldc3 */
         double complex *out = sr->obar + (size_t)s * P;
+        for (int p = 0; p < P; p++) out[p] = (row[p] - mean[p]) * scale;
+    }
+    return NQS_OK;
+}
+
+/* d_p = sum_s |Obar_sp|^2 over `rows` rows of Obar. */
+static void sr_diag_rows(int P, const double complex *rows, int n_rows, double *d)
+{
+    for (int p = 0; p < P; p++) d[p] = 0;
+    for (int s = 0; s < n_rows; s++) {
+        const double complex *row = rows + (size_t)s * P;
+        for (int p = 0; p < P; p++) d[p] += creal(row[p]) * creal(row[p]) + cimag(row[p]) * cimag(row[p]);
+    }
+}
+
+/* Per-chain diag(S) partials into sr->part, viewed as doubles with stride 2P. */
+static void sr_diag_part(struct nqs_sr *sr)
+{
+    const int P = sr->n_par, pc = sr->per_chain;
+    double *d = (double *)sr->part;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < sr->n_local; c++)
+        sr_diag_rows(P, sr->obar + (size_t)c * pc * P, pc, d + 2 * (size_t)c * P);
+}
+
+/* y += sum of `rows` rows of O (leading dimension ld), as 2P doubles. */
+SR_MULTIVERSION static void sr_rows_sum(int P, const double *restrict O, size_t ld, int rows,
+                                        double *restrict y)
+{
+    for (int s = 0; s < rows; s++) {
+        const double *row = O + 2 * (size_t)s * ld;
+        for (int k = 0; k < 2 * P; k++) y[k] += row[k];
+    }
+}
+
+/* One chain's pass of mixed cg: o = (O_s - <O>) scale per row; f += conj(o)
+ * ebar_s (the arithmetic and order of sr_adjoint_rows), d += |o|^2, and o in
+ * single precision (Re then Im per row). Real arithmetic on doubles. */
+SR_MULTIVERSION static void sr_rows_centre_mixed(int P, const double *restrict O, size_t ld,
+                                                 int rows, const double *restrict mean,
+                                                 double scale, const double *restrict ebar,
+                                                 double *restrict f, double *restrict d,
+                                                 float *restrict out)
+{
+    for (int s = 0; s < rows; s++) {
+        const double *row = O + 2 * (size_t)s * ld;
+        const double er = ebar[2 * s], ei = ebar[2 * s + 1];
+        float *outr = out + 2 * (size_t)s * P, *outi = outr + P;
         for (int p = 0; p < P; p++) {
-            double complex o = (row[p] - mean[p]) * scale;
-            double orr = creal(o), oi = cimag(o);
-            f[2 * p] += orr * er + oi * ei;
-            f[2 * p + 1] += orr * ei - oi * er;
-            out[p] = o;
+            double ar = (row[2 * p] - mean[2 * p]) * scale;
+            double ai = (row[2 * p + 1] - mean[2 * p + 1]) * scale;
+            f[2 * p] += ar * er + ai * ei;
+            f[2 * p + 1] += ar * ei - ai * er;
+            d[p] += ar * ar + ai * ai;
+            outr[p] = (float)ar;
+            outi[p] = (float)ai;
         }
-        if (mode == SR_CENTRE_CG)
-            for (int p = 0; p < P; p++) d[p] += creal(out[p]) * creal(out[p]) +
-                                                cimag(out[p]) * cimag(out[p]);
     }
 }
 
-/* One row of the mixed-precision pass: y = O_s - c accumulated into the sums
- * of y (sy), |y|^2 (sq) and conj(y) ebar_s (f), and stored as single
- * precision y scale. Split real arithmetic with restrict pointers so that the
- * loop vectorises (the pass is the only read of O besides the final residual). */
-static void sr_mixed_row(int P, const double *restrict row, const double *restrict c, double scale,
-                         double er, double ei, double *restrict sy, double *restrict sq,
-                         double *restrict f, float *restrict outs)
+/* Mixed cg: <O> like sr_centre, then in one more pass per chain the
+ * chain's partials of F = Obar^H ebar (into sr->part) and of diag(S)
+ * (sr->dpart), and the single-precision copy of its rows of Obar. F and
+ * diag(S) are then summed over chains and ranks. */
+static int sr_centre_mixed(struct nqs_sr *sr, const double complex *O, int ld, long ntot,
+                           double complex *F)
 {
-    for (int p = 0; p < P; p++) {
-        double yr = row[2 * p] - c[2 * p], yi = row[2 * p + 1] - c[2 * p + 1];
-        sy[2 * p] += yr;
-        sy[2 * p + 1] += yi;
-        sq[p] += yr * yr + yi * yi;
-        f[2 * p] += yr * er + yi * ei;
-        f[2 * p + 1] += yr * ei - yi * er;
-        outs[2 * p] = (float)(yr * scale);
-        outs[2 * p + 1] = (float)(yi * scale);
+    const int P = sr->n_par, pc = sr->per_chain;
+    double complex *mean = sr->mean;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < sr->n_local; c++) {
+        double complex *y = sr->part + (size_t)c * P;
+        memset(y, 0, (size_t)P * sizeof *y);
+        sr_rows_sum(P, (const double *)(O + (size_t)c * pc * ld), (size_t)ld, pc, (double *)y);
     }
-}
-
-/* Mixed cg in ONE pass over O: with c = the rank's first row of O (a shift
- * that keeps the single-precision values at the scale of the fluctuations,
- * not of the mean), y_s = O_s - c is stored in single precision, and
- *   <O> = c + sum_s y_s / N_s (the sums reduced over ranks, each rank with
- *         its own c), d = <O> - c, Obar_s = (y_s - d) / sqrt(N_s),
- *   F = (sum_s conj(y_s) ebar_s - conj(d) sum_s ebar_s) / sqrt(N_s),
- *   diag(S) = (sum_s |y_s|^2 - 2 Re(conj(d) sum_s y_s) + n |d|^2) / N_s,
- * every sum over the rank's samples (F and diag reduced later, like the
- * other paths). The products of cg apply the rank-one correction d. */
-static void sr_centre_mixed(struct nqs_sr *sr, const double complex *O, int ld, int n, long ntot,
-                            double complex *F)
-{
-    const int P = sr->n_par;
-    double complex *mean = sr->mean, *c = sr->shift, *dsh = sr->dshift;
-    double *d = sr->diag;
+    NQS_TRY(sr_reduce_part(sr, (size_t)P, mean));
+    for (int p = 0; p < P; p++) mean[p] /= (double)ntot;
     const double scale = 1.0 / sqrt((double)ntot);
-    memcpy(c, O, (size_t)P * sizeof *c);
-    for (int p = 0; p < P; p++) {
-        mean[p] = 0; /* sum of y first */
-        F[p] = 0;
-        d[p] = 0;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < sr->n_local; c++) {
+        double *f = (double *)(sr->part + (size_t)c * P), *d = sr->dpart + (size_t)c * P;
+        memset(f, 0, 2 * (size_t)P * sizeof *f);
+        memset(d, 0, (size_t)P * sizeof *d);
+        sr_rows_centre_mixed(P, (const double *)(O + (size_t)c * pc * ld), (size_t)ld, pc,
+                             (const double *)mean, scale,
+                             (const double *)(sr->ebar + (size_t)c * pc), f, d,
+                             sr->obar_s + 2 * (size_t)c * pc * P);
     }
-    double complex esum = 0;
-    for (int s = 0; s < n; s++) {
-        esum += sr->ebar[s];
-        sr_mixed_row(P, (const double *)(O + (size_t)s * ld), (const double *)c, scale,
-                     creal(sr->ebar[s]), cimag(sr->ebar[s]), (double *)mean, d, (double *)F,
-                     (float *)(sr->obar_s + (size_t)s * P));
-    }
-    /* d_p and diag need the local sum of y before <O> replaces it */
-    for (int p = 0; p < P; p++) {
-        double complex sy = mean[p];
-        mean[p] = (double)n * c[p] + sy;
-        dsh[p] = sy; /* keep the local sum of y until <O> is known */
-    }
-    sr_allreduce(sr, mean, (size_t)P);
-    for (int p = 0; p < P; p++) {
-        mean[p] /= (double)ntot;
-        double complex sy = dsh[p], dd = mean[p] - c[p];
-        dsh[p] = dd;
-        F[p] = (F[p] - conj(dd) * esum) * scale;
-        d[p] = (d[p] - 2.0 * (creal(dd) * creal(sy) + cimag(dd) * cimag(sy)) +
-                (double)n * (creal(dd) * creal(dd) + cimag(dd) * cimag(dd))) * scale * scale;
-        if (d[p] < 0) d[p] = 0; /* rounding of an (almost) constant column */
-    }
+    NQS_TRY(sr_reduce_part(sr, (size_t)P, F));
+    double *dp = (double *)sr->part; /* diag partials as doubles with stride 2P (sr_diag_part) */
+    for (int c = 0; c < sr->n_local; c++)
+        memcpy(dp + 2 * (size_t)c * P, sr->dpart + (size_t)c * P, (size_t)P * sizeof *dp);
+    return nqs_rsum_terms(dp, sr->n_local, 2 * (size_t)P, (size_t)P, sr->n_chains, sr->racc,
+                          sr->diag);
 }
 
 /* ------------------------------------------------------------------ solvers */
@@ -466,19 +652,61 @@ static int sr_cholesky_fail(int info, const char *what, double eps)
               "with diag_shift = %g; raise [optimizer] diag_shift", what, info, eps);
 }
 
-/* (S + eps + rho diag S) delta = F by Cholesky of conj(S) (see the file header). */
-static int sr_solve_dense(struct nqs_sr *sr, int n, double eps, double rho, const double complex *F,
+/* Cholesky factorisation (lower, column-major) with OpenBLAS on one thread.
+ * OpenBLAS's threaded zpotrf blocks the matrix by its thread count, so the
+ * last bits of the factor, and with them a whole run's trajectory, would
+ * depend on OPENBLAS_NUM_THREADS / OMP_NUM_THREADS (measured with OpenBLAS
+ * 0.3.21 for P >= 64), against DESIGN.md's "same numbers on any number of
+ * threads". zherk and zpotrs gave the same bits on 1 to 4 threads and keep
+ * theirs; the serial factorisation costs P^3/3 against zherk's P^2 n. */
+static int sr_potrf(int n, double complex *a)
+{
+    int threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    int info = (int)LAPACKE_zpotrf_work(LAPACK_COL_MAJOR, 'L', n, a, n);
+    openblas_set_num_threads(threads);
+    return info;
+}
+
+/* (S + eps + rho diag S) delta = F by Cholesky of conj(S) (see the file header).
+ * S = sum over chains of S_c = Obar_c^H Obar_c (one zherk per chain, then the
+ * exact sum of the lower triangles over chains and ranks). The grid of the
+ * exact sum needs a bound known before the S_c: |S_c,ij| <= sqrt(S_c,ii S_c,jj)
+ * <= max_p d_c,p, doubled for the rounding of zherk. */
+static int sr_solve_dense(struct nqs_sr *sr, double eps, double rho, const double complex *F,
                           double complex *delta)
 {
-    const int P = sr->n_par;
+    const int P = sr->n_par, pc = sr->per_chain;
     double complex *a = sr->smat;
-    cblas_zherk(CblasColMajor, CblasLower, CblasNoTrans, P, n, 1.0, sr->obar, P, 0.0, a, P);
-    sr_allreduce(sr, a, (size_t)P * P);
+    sr_diag_part(sr);
+    double bound = 0;
+    for (int c = 0; c < sr->n_local; c++) {
+        double b = nqs_rsum_bound((const double *)sr->part + 2 * (size_t)c * P, (size_t)P);
+        bound = b > bound || isnan(b) ? b : bound;
+    }
+    bound *= 2.0;
+    NQS_TRY(nqs_comm_max_double(&bound, 1));
+    struct nqs_rsum r;
+    nqs_rsum_begin(&r, sr->sacc, (size_t)P * (size_t)(P + 1), bound, sr->n_chains, 1);
+    for (int c = 0; c < sr->n_local; c++) {
+        cblas_zherk(CblasColMajor, CblasLower, CblasNoTrans, P, pc, 1.0,
+                    sr->obar + (size_t)c * pc * P, P, 0.0, a, P);
+        /* column j, rows j..P-1, packed by columns; exact, so in any order */
+#pragma omp parallel for schedule(dynamic, 8)
+        for (int j = 0; j < P; j++)
+            nqs_rsum_add(&r, 2 * ((size_t)j * P - (size_t)j * (j - 1) / 2),
+                         (const double *)(a + (size_t)j * P + j), 2 * (size_t)(P - j));
+    }
+    NQS_TRY(nqs_rsum_reduce(&r));
+#pragma omp parallel for schedule(dynamic, 8)
+    for (int j = 0; j < P; j++)
+        nqs_rsum_fold(&r, 2 * ((size_t)j * P - (size_t)j * (j - 1) / 2),
+                      (double *)(a + (size_t)j * P + j), 2 * (size_t)(P - j));
     for (int p = 0; p < P; p++) {
         double d = creal(a[(size_t)p * P + p]);
         a[(size_t)p * P + p] = d * (1.0 + rho) + eps;
     }
-    int info = (int)LAPACKE_zpotrf_work(LAPACK_COL_MAJOR, 'L', P, a, P);
+    int info = sr_potrf(P, a);
     if (info != 0) return sr_cholesky_fail(info, "S", eps);
     for (int p = 0; p < P; p++) delta[p] = conj(F[p]);
     info = (int)LAPACKE_zpotrs_work(LAPACK_COL_MAJOR, 'L', P, 1, a, P, delta, P);
@@ -487,134 +715,273 @@ static int sr_solve_dense(struct nqs_sr *sr, int n, double eps, double rho, cons
     return NQS_OK;
 }
 
-/* delta = Obar^H (Obar Obar^H + eps)^{-1} ebar. */
-static int sr_solve_minsr(struct nqs_sr *sr, int n, double eps, double complex *delta)
+/* delta = Obar^H (Obar Obar^H + eps)^{-1} ebar. Obar Obar^H (N_s x N_s) needs
+ * every sample's row: on several ranks the rows and ebar are gathered (in
+ * global chain order, so the matrix is the one-rank matrix, from the same
+ * zherk call), every rank factorises it; delta = sum over chains of
+ * Obar_c^H y_c is then summed like F from each rank's own chains. */
+static int sr_solve_minsr(struct nqs_sr *sr, double eps, double complex *delta)
 {
-    const int P = sr->n_par;
-    const double complex one = 1.0, zero = 0.0;
-    int nt = sr_gather_samples(sr, n);
-    double complex *t = sr->tmat, *y = sr->w;
-    cblas_zherk(CblasColMajor, CblasLower, CblasConjTrans, nt, P, 1.0, sr->obar, P, 0.0, t, nt);
+    const int P = sr->n_par, pc = sr->per_chain;
+    const int nt = sr->n_chains * pc;
+    const double complex *rows = sr->obar, *eb = sr->ebar;
+    if (nqs_comm_size() > 1) {
+        NQS_TRY(nqs_comm_allgather_chains(sr->obar, sr->obar_all,
+                                          (size_t)pc * (size_t)P * sizeof *sr->obar, sr->n_chains));
+        NQS_TRY(nqs_comm_allgather_chains(sr->ebar, sr->ebar_all, (size_t)pc * sizeof *sr->ebar,
+                                          sr->n_chains));
+        rows = sr->obar_all;
+        eb = sr->ebar_all;
+    }
+    double complex *t = sr->tmat, *y = sr->y;
+    cblas_zherk(CblasColMajor, CblasLower, CblasConjTrans, nt, P, 1.0, rows, P, 0.0, t, nt);
     for (int s = 0; s < nt; s++) t[(size_t)s * nt + s] = creal(t[(size_t)s * nt + s]) + eps;
-    int info = (int)LAPACKE_zpotrf_work(LAPACK_COL_MAJOR, 'L', nt, t, nt);
+    int info = sr_potrf(nt, t);
     if (info != 0) return sr_cholesky_fail(info, "sample-space (minsr)", eps);
-    for (int s = 0; s < nt; s++) y[s] = conj(sr->ebar[s]);
+    for (int s = 0; s < nt; s++) y[s] = conj(eb[s]);
     info = (int)LAPACKE_zpotrs_work(LAPACK_COL_MAJOR, 'L', nt, 1, t, nt, y, nt);
     if (info != 0) return sr_cholesky_fail(info, "sample-space (minsr)", eps);
     for (int s = 0; s < nt; s++) y[s] = conj(y[s]);
-    cblas_zgemv(CblasRowMajor, CblasConjTrans, nt, P, &one, sr->obar, P, y, 1, &zero, delta, 1);
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < sr->n_local; c++) {
+        double complex *part = sr->part + (size_t)c * P;
+        memset(part, 0, (size_t)P * sizeof *part);
+        sr_adjoint_rows(P, sr->obar + (size_t)c * pc * P, (size_t)P,
+                        y + (size_t)(sr->first_chain + c) * pc, pc, part);
+    }
+    return sr_reduce_part(sr, (size_t)P, delta);
+}
+
+/* out = (S + eps + rho diag S) v with S v = sum over chains of
+ * Obar_c^H (Obar_c v): per chain, blocks of rows (about SR_BLOCK_BYTES of
+ * Obar) are still in cache for the second product, which halves the memory
+ * traffic when Obar is larger than the cache. The block size does not change
+ * the order of any sum. */
+#define SR_BLOCK_BYTES (512.0 * 1024)
+#define SR_BLOCK_MIN_ROWS 6
+/* Rows per block: SR_BLOCK_BYTES of Obar (the L2 cache), at least
+ * SR_BLOCK_MIN_ROWS so that the update of the P partial sums is shared by
+ * several rows (measured best for P = 1680 and 40500 with N_s = 1000). */
+static int sr_block_rows(int P)
+{
+    return (int)fmax(SR_BLOCK_MIN_ROWS, SR_BLOCK_BYTES / (16.0 * P));
+}
+
+static int sr_apply(struct nqs_sr *sr, double eps, double rho, const double complex *v,
+                    double complex *out)
+{
+    const int P = sr->n_par, pc = sr->per_chain;
+    int block = sr_block_rows(P);
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < sr->n_local; c++) {
+        double complex *y = sr->part + (size_t)c * P, *w = sr->w + (size_t)c * pc;
+        const double complex *rows = sr->obar + (size_t)c * pc * P;
+        memset(y, 0, (size_t)P * sizeof *y);
+        for (int s0 = 0; s0 < pc; s0 += block) {
+            int b = pc - s0 < block ? pc - s0 : block;
+            for (int s = s0; s < s0 + b; s++) w[s] = sr_dot_row(P, rows + (size_t)s * P, v);
+            sr_adjoint_rows(P, rows + (size_t)s0 * P, (size_t)P, w + s0, b, y);
+        }
+    }
+    NQS_TRY(sr_reduce_part(sr, (size_t)P, out));
+    for (int p = 0; p < P; p++) out[p] += (eps + rho * sr->diag[p]) * v[p];
     return NQS_OK;
 }
 
-/* out = (S + eps + rho diag S) v with S v = Obar^H (Obar v): two gemv per
- * block of rows. The blocks are still in cache for the second product, which
- * halves the memory traffic when Obar is larger than the cache. Block size:
- * SR_BLOCK_BYTES, but at least SR_BLOCK_MIN_ROWS rows, so that the update of
- * `out` (n_par entries) is shared by several rows. Measured one thread, ms per
- * product (P = 1680 / P = 40500, N_s = 1000): double 1.85 / 52 with these
- * blocks against 2.5 / 81 unblocked; single precision 0.49 / 24 against
- * 0.62 / 43. */
-#define SR_BLOCK_BYTES (512.0 * 1024)
-#define SR_BLOCK_MIN_ROWS 6
-static int sr_block_rows(int n_par, double elem_bytes)
-{
-    return (int)fmax(SR_BLOCK_MIN_ROWS, SR_BLOCK_BYTES / (elem_bytes * n_par));
-}
+/* ---------------------------------------------------------- mixed precision
+ * Per-row products of the single-precision copy: row s holds P real parts,
+ * then P imaginary parts. Sums in a fixed order: 8 lanes per row, 4 rows at
+ * a time (so v is read once per 4 rows), lanes folded pairwise. */
+#define SR_LANES 8
 
-static void sr_apply(struct nqs_sr *sr, int n, double eps, double rho, const double complex *v,
-                     double complex *out)
+/* w_k = sum_p a_k,p v_p for the `rows` (1..4) rows starting at a (row
+ * stride 2P); w holds (re, im) per row. */
+SR_MULTIVERSION static void sr_f_dot(int P, int rows, const float *restrict a,
+                                     const float *restrict vr, const float *restrict vi,
+                                     float *restrict w)
 {
-    const int P = sr->n_par;
-    const double complex one = 1.0, zero = 0.0;
-    int block = sr_block_rows(P, 16.0);
-    for (int s0 = 0; s0 < n; s0 += block) {
-        int b = n - s0 < block ? n - s0 : block;
-        const double complex *rows = sr->obar + (size_t)s0 * P;
-        cblas_zgemv(CblasRowMajor, CblasNoTrans, b, P, &one, rows, P, v, 1, &zero, sr->w + s0, 1);
-        cblas_zgemv(CblasRowMajor, CblasConjTrans, b, P, &one, rows, P, sr->w + s0, 1,
-                    s0 == 0 ? &zero : &one, out, 1);
+    float accr[4][SR_LANES], acci[4][SR_LANES];
+    memset(accr, 0, sizeof accr);
+    memset(acci, 0, sizeof acci);
+    const size_t rs = 2 * (size_t)P;
+    int p = 0;
+    if (rows == 4) {
+        for (; p + SR_LANES <= P; p += SR_LANES)
+            for (int u = 0; u < SR_LANES; u++) {
+                float xr = vr[p + u], xi = vi[p + u];
+                for (int k = 0; k < 4; k++) {
+                    float ar = a[k * rs + p + u], ai = a[k * rs + P + p + u];
+                    accr[k][u] += ar * xr - ai * xi;
+                    acci[k][u] += ar * xi + ai * xr;
+                }
+            }
+    } else {
+        for (; p + SR_LANES <= P; p += SR_LANES)
+            for (int k = 0; k < rows; k++)
+                for (int u = 0; u < SR_LANES; u++) {
+                    float xr = vr[p + u], xi = vi[p + u];
+                    float ar = a[k * rs + p + u], ai = a[k * rs + P + p + u];
+                    accr[k][u] += ar * xr - ai * xi;
+                    acci[k][u] += ar * xi + ai * xr;
+                }
     }
-    sr_allreduce(sr, out, (size_t)P);
-    for (int p = 0; p < P; p++) out[p] += (eps + rho * sr->diag[p]) * v[p];
-}
-
-/* The same product in double precision from the caller's O (ld) for mixed
- * cg, centring on the fly: Obar v = (O v - (<O>.v) 1)/sqrt(N_s) and
- * Obar^H w = (O^H w - conj(<O>) sum_s w_s)/sqrt(N_s). */
-static void sr_apply_o(struct nqs_sr *sr, const double complex *O, int ld, int n, long ntot,
-                       double eps, double rho, const double complex *v, double complex *out)
-{
-    const int P = sr->n_par;
-    const double complex one = 1.0, zero = 0.0;
-    const double scale = 1.0 / sqrt((double)ntot);
-    double complex mv;
-    cblas_zdotu_sub(P, sr->mean, 1, v, 1, &mv);
-    int block = sr_block_rows(P, 16.0);
-    double complex wsum = 0;
-    for (int s0 = 0; s0 < n; s0 += block) {
-        int b = n - s0 < block ? n - s0 : block;
-        const double complex *rows = O + (size_t)s0 * ld;
-        double complex *w = sr->w + s0;
-        cblas_zgemv(CblasRowMajor, CblasNoTrans, b, P, &one, rows, ld, v, 1, &zero, w, 1);
-        for (int k = 0; k < b; k++) {
-            w[k] = (w[k] - mv) * scale;
-            wsum += w[k];
+    for (int k = 0; k < rows; k++) {
+        for (int q = p; q < P; q++) {
+            float ar = a[k * rs + q], ai = a[k * rs + P + q];
+            accr[k][0] += ar * vr[q] - ai * vi[q];
+            acci[k][0] += ar * vi[q] + ai * vr[q];
         }
-        cblas_zgemv(CblasRowMajor, CblasConjTrans, b, P, &one, rows, ld, w, 1,
-                    s0 == 0 ? &zero : &one, out, 1);
+        for (int h = SR_LANES / 2; h > 0; h /= 2)
+            for (int u = 0; u < h; u++) {
+                accr[k][u] += accr[k][u + h];
+                acci[k][u] += acci[k][u + h];
+            }
+        w[2 * k] = accr[k][0];
+        w[2 * k + 1] = acci[k][0];
     }
-    for (int p = 0; p < P; p++) out[p] = (out[p] - conj(sr->mean[p]) * wsum) * scale;
-    sr_allreduce(sr, out, (size_t)P);
-    for (int p = 0; p < P; p++) out[p] += (eps + rho * sr->diag[p]) * v[p];
 }
 
-/* The same product from the single-precision copy (mixed cg): v is rounded
- * to single precision, S v accumulated in single precision with the
- * rank-one centring correction of sr_centre_mixed (Obar = obar_s -
- * dshift / sqrt(N_s)), returned in double, the shifts applied in double. */
-static void sr_apply_single(struct nqs_sr *sr, int n, long ntot, double eps, double rho,
-                            const double complex *v, double complex *out)
+/* y += sum_k conj(a_k) w_k over `rows` (1..4) rows (planar y). */
+SR_MULTIVERSION static void sr_f_adjoint(int P, int rows, const float *restrict a,
+                                         const float *restrict w, float *restrict yr,
+                                         float *restrict yi)
+{
+    const size_t rs = 2 * (size_t)P;
+    if (rows == 4) {
+        for (int p = 0; p < P; p++) {
+            float tr = 0, ti = 0;
+            for (int k = 0; k < 4; k++) {
+                float ar = a[k * rs + p], ai = a[k * rs + P + p];
+                tr += ar * w[2 * k] + ai * w[2 * k + 1];
+                ti += ar * w[2 * k + 1] - ai * w[2 * k];
+            }
+            yr[p] += tr;
+            yi[p] += ti;
+        }
+        return;
+    }
+    for (int k = 0; k < rows; k++)
+        for (int p = 0; p < P; p++) {
+            float ar = a[k * rs + p], ai = a[k * rs + P + p];
+            yr[p] += ar * w[2 * k] + ai * w[2 * k + 1];
+            yi[p] += ar * w[2 * k + 1] - ai * w[2 * k];
+        }
+}
+
+/* Rows per block of the single-precision products: about SR_FBLOCK_BYTES
+ * of Obar, still in cache for the second product. */
+#define SR_FBLOCK_BYTES (256.0 * 1024)
+
+/* out = (S + eps + rho diag S) v with S v from the single-precision copy:
+ * per chain, blocks of rows, groups of 4 rows; the chain's partial in single
+ * precision, converted to double and summed over chains and ranks exactly. */
+static int sr_apply_single(struct nqs_sr *sr, double eps, double rho, const double complex *v,
+                           double complex *out)
+{
+    const int P = sr->n_par, pc = sr->per_chain;
+    int block = (int)fmax(4.0, SR_FBLOCK_BYTES / (8.0 * P));
+    block -= block % 4;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < sr->n_local; c++) {
+        float *yr = sr->ys + 2 * (size_t)c * P, *yi = yr + P;
+        /* v in single precision, planar, in the chain's own slot of q: the
+         * first 2P floats of its partial (part is rewritten below) */
+        float *vr = (float *)(sr->part + (size_t)c * P), *vi = vr + P;
+        for (int p = 0; p < P; p++) {
+            vr[p] = (float)creal(v[p]);
+            vi[p] = (float)cimag(v[p]);
+            yr[p] = yi[p] = 0.0f;
+        }
+        const float *rows = sr->obar_s + 2 * (size_t)c * pc * P;
+        float *w = sr->ws + 2 * (size_t)c * pc;
+        for (int s0 = 0; s0 < pc; s0 += block) {
+            int b = pc - s0 < block ? pc - s0 : block;
+            for (int s = s0; s < s0 + b; s += 4) {
+                int k = s0 + b - s < 4 ? s0 + b - s : 4;
+                sr_f_dot(P, k, rows + 2 * (size_t)s * P, vr, vi, w + 2 * s);
+            }
+            for (int s = s0; s < s0 + b; s += 4) {
+                int k = s0 + b - s < 4 ? s0 + b - s : 4;
+                sr_f_adjoint(P, k, rows + 2 * (size_t)s * P, w + 2 * s, yr, yi);
+            }
+        }
+        double complex *part = sr->part + (size_t)c * P;
+        for (int p = 0; p < P; p++) part[p] = CMPLX((double)yr[p], (double)yi[p]);
+    }
+    NQS_TRY(sr_reduce_part(sr, (size_t)P, out));
+    for (int p = 0; p < P; p++) out[p] += (eps + rho * sr->diag[p]) * v[p];
+    return NQS_OK;
+}
+
+/* The same product in double precision from the caller's O (mixed cg has no
+ * double copy of Obar), centring on the fly: per chain,
+ * w_s = (O_s . v - <O> . v) / sqrt(N_s), partial = (sum_s conj(O_s) w_s -
+ * conj(<O>) sum_s w_s) / sqrt(N_s); summed over chains and ranks exactly. */
+static int sr_apply_o(struct nqs_sr *sr, const double complex *O, int ld, long ntot, double eps,
+                      double rho, const double complex *v, double complex *out)
+{
+    const int P = sr->n_par, pc = sr->per_chain;
+    const double scale = 1.0 / sqrt((double)ntot);
+    const double complex mv = sr_dot_row(P, sr->mean, v);
+    int block = sr_block_rows(P);
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < sr->n_local; c++) {
+        double complex *y = sr->part + (size_t)c * P, *w = sr->w + (size_t)c * pc;
+        const double complex *rows = O + (size_t)c * pc * ld;
+        memset(y, 0, (size_t)P * sizeof *y);
+        double wr = 0, wi = 0;
+        for (int s0 = 0; s0 < pc; s0 += block) {
+            int b = pc - s0 < block ? pc - s0 : block;
+            for (int s = s0; s < s0 + b; s++) {
+                w[s] = (sr_dot_row(P, rows + (size_t)s * ld, v) - mv) * scale;
+                wr += creal(w[s]);
+                wi += cimag(w[s]);
+            }
+            sr_adjoint_rows(P, rows + (size_t)s0 * ld, (size_t)ld, w + s0, b, y);
+        }
+        for (int p = 0; p < P; p++) y[p] = (y[p] - conj(sr->mean[p]) * CMPLX(wr, wi)) * scale;
+    }
+    NQS_TRY(sr_reduce_part(sr, (size_t)P, out));
+    for (int p = 0; p < P; p++) out[p] += (eps + rho * sr->diag[p]) * v[p];
+    return NQS_OK;
+}
+
+/* ------------------------------------------------------------------ cg */
+
+/* The caller's O, for the double-precision products of mixed cg. */
+struct sr_source {
+    const double complex *O;
+    int ld;
+    long ntot;
+};
+
+/* ||F - A x|| in double precision, r = F - A x left in sr->r: from the double
+ * copy of Obar, or from O when cg is mixed. */
+static int sr_true_residual(struct nqs_sr *sr, const struct sr_source *src, double eps,
+                            double rho, const double complex *F, const double complex *x,
+                            double *rn)
 {
     const int P = sr->n_par;
-    const float complex one = 1.0f, zero = 0.0f;
-    const double scale = 1.0 / sqrt((double)ntot);
-    int block = sr_block_rows(P, 8.0);
-    double complex dv;
-    cblas_zdotu_sub(P, sr->dshift, 1, v, 1, &dv);
-    const float complex dvs = (float complex)(dv * scale);
-    for (int p = 0; p < P; p++) sr->vs[p] = (float complex)v[p];
-    double complex wsum = 0;
-    for (int s0 = 0; s0 < n; s0 += block) {
-        int b = n - s0 < block ? n - s0 : block;
-        const float complex *rows = sr->obar_s + (size_t)s0 * P;
-        float complex *w = sr->ws + s0;
-        cblas_cgemv(CblasRowMajor, CblasNoTrans, b, P, &one, rows, P, sr->vs, 1, &zero, w, 1);
-        for (int k = 0; k < b; k++) {
-            w[k] -= dvs;
-            wsum += w[k];
-        }
-        cblas_cgemv(CblasRowMajor, CblasConjTrans, b, P, &one, rows, P, w, 1,
-                    s0 == 0 ? &zero : &one, sr->outs, 1);
-    }
-    for (int p = 0; p < P; p++)
-        out[p] = (double complex)sr->outs[p] - conj(sr->dshift[p]) * scale * wsum;
-    sr_allreduce(sr, out, (size_t)P);
-    for (int p = 0; p < P; p++) out[p] += (eps + rho * sr->diag[p]) * v[p];
+    if (sr->mixed)
+        NQS_TRY(sr_apply_o(sr, src->O, src->ld, src->ntot, eps, rho, x, sr->q));
+    else
+        NQS_TRY(sr_apply(sr, eps, rho, x, sr->q));
+    for (int k = 0; k < P; k++) sr->r[k] = F[k] - sr->q[k];
+    *rn = sr_norm(P, sr->r);
+    return NQS_OK;
 }
 
 /* One run of preconditioned conjugate gradient (Saad, Iterative Methods for
  * Sparse Linear Systems, Alg. 9.1; the preconditioner is the diagonal minv,
- * all ones without one) on A e = r from e = 0, adding
- * e to x as it goes: x enters as x0, r holds F - A x0 (overwritten by the
- * recursive residual). `single` takes A v from the single-precision copy.
- * Stops at recursive residual <= target (*reached = 1), after `maxit`
- * iterations, or on loss of positive curvature. sr->xbest receives the
- * iterate with the smallest recursive residual (x0 if none is below
- * r0n = ||r||); returns the iterations done, or -1 (message set) for a
- * non-finite curvature. */
-static int sr_cg_run(struct nqs_sr *sr, int n, long ntot, double eps, double rho, int single,
-                     double target, int maxit, int it0, double complex *x, double r0n,
-                     double *best_out, int *reached)
+ * all ones without one) on A e = r from e = 0, adding e to x as it goes: x
+ * enters as x0, sr->r holds F - A x0 (overwritten by the recursive residual).
+ * S v in single precision when sr->mixed. Stops at recursive residual
+ * <= target (*reached = 1), after `maxit` iterations, or on loss of positive
+ * curvature. sr->xbest receives the iterate with the smallest recursive
+ * residual (x0 if none is below r0n = ||r||). Returns the iterations done in
+ * *it. Scalars are plain loops (sr_vdot), the same on every rank. */
+static int sr_cg_run(struct nqs_sr *sr, double eps, double rho, double target, int maxit, int it0,
+                     double complex *x, double r0n, int *reached, int *it_out)
 {
     const int P = sr->n_par;
     const double *minv = sr->minv;
@@ -630,22 +997,21 @@ static int sr_cg_run(struct nqs_sr *sr, int n, long ntot, double eps, double rho
     int it = 0;
     *reached = 0;
     while (it < maxit) {
-        if (single)
-            sr_apply_single(sr, n, ntot, eps, rho, p, q);
+        if (sr->mixed)
+            NQS_TRY(sr_apply_single(sr, eps, rho, p, q));
         else
-            sr_apply(sr, n, eps, rho, p, q);
-        double complex pq;
-        cblas_zdotc_sub(P, p, 1, q, 1, &pq);
-        if (!isfinite(creal(pq))) {
-            nqs_error_set(NQS_ENUMERIC, __FILE__, __LINE__, "SR conjugate gradient: non-finite "
-                          "curvature at iteration %d", it0 + it + 1);
-            return -1;
-        }
+            NQS_TRY(sr_apply(sr, eps, rho, p, q));
+        double complex pq = sr_vdot(P, p, q);
+        if (!isfinite(creal(pq)))
+            NQS_ERROR(NQS_ENUMERIC, "SR conjugate gradient: non-finite curvature at iteration %d",
+                      it0 + it + 1);
         if (!(creal(pq) > 0)) break; /* not positive definite along p: keep the best iterate */
-        double complex alpha = rz / creal(pq), malpha = -alpha;
-        cblas_zaxpy(P, &alpha, p, 1, x, 1);
-        cblas_zaxpy(P, &malpha, q, 1, r, 1);
-        double rn = cblas_dznrm2(P, r, 1);
+        double complex alpha = rz / creal(pq);
+        for (int k = 0; k < P; k++) {
+            x[k] += alpha * p[k];
+            r[k] -= alpha * q[k];
+        }
+        double rn = sr_norm(P, r);
         it++;
         if (rn < best) {
             best = rn;
@@ -664,51 +1030,33 @@ static int sr_cg_run(struct nqs_sr *sr, int n, long ntot, double eps, double rho
         rz = rz_new;
         for (int k = 0; k < P; k++) p[k] = z[k] + beta * p[k];
     }
-    *best_out = best;
-    return it;
+    *it_out = it;
+    return NQS_OK;
 }
 
-/* The caller's O for the double-precision products of mixed cg. */
-struct sr_source {
-    const double complex *O;
-    int ld;
-    long ntot;
-};
-
-/* ||F - A x|| in double precision, with r = F - A x left in sr->r; from the
- * centred double copy, or from the caller's O when there is none (mixed). */
-static double sr_true_residual(struct nqs_sr *sr, const struct sr_source *src, int n, double eps,
-                               double rho, const double complex *F, const double complex *x)
-{
-    const int P = sr->n_par;
-    if (sr->obar_s)
-        sr_apply_o(sr, src->O, src->ld, n, src->ntot, eps, rho, x, sr->q);
-    else
-        sr_apply(sr, n, eps, rho, x, sr->q);
-    for (int k = 0; k < P; k++) sr->r[k] = F[k] - sr->q[k];
-    return cblas_dznrm2(P, sr->r, 1);
-}
-
-/* Preconditioned conjugate gradient from x = 0.
- * Double precision (no single copy): one run; converged when the recursive
- * residual reaches cg_tol ||F||; x is the iterate with the smallest recursive
- * residual and info->residual its true residual.
- * Mixed (sr->obar_s): runs with the single-precision product, each followed
- * by the true residual of its best iterate in double; converged when that is
- * <= cg_tol ||F||; otherwise, while iterations remain and the last run at
- * least halved the true residual, restart from the best iterate on its true
- * residual (iterative refinement). x is the iterate with the smallest true
- * residual. Returns NQS_NOTCONV when not converged. diag(S) comes from
- * sr_centre. */
-static int sr_solve_cg(struct nqs_sr *sr, const struct sr_source *src, int n, double eps,
-                       double rho, const double complex *F, double fnorm, double complex *x,
+/* Conjugate gradient from x = 0, preconditioned when cg_precond = jacobi.
+ * Double precision: one run; converged when the recursive residual reaches
+ * cg_tol ||F||; x is the iterate with the smallest recursive residual and
+ * info->residual its true residual.
+ * Mixed: runs with the single-precision product, each followed by the true
+ * residual of its best iterate in double; converged when that is <= cg_tol
+ * ||F||; otherwise, while iterations remain and the last run at least halved
+ * the true residual, restart from the best iterate on its true residual
+ * (iterative refinement). x is the iterate with the smallest true residual.
+ * Returns NQS_NOTCONV when not converged. diag(S) is computed here (double)
+ * or comes from sr_centre_mixed. */
+static int sr_solve_cg(struct nqs_sr *sr, const struct sr_source *src, double eps, double rho,
+                       const double complex *F, double fnorm, double complex *x,
                        struct nqs_sr_info *info)
 {
     const int P = sr->n_par;
     double *d = sr->diag, *minv = sr->minv;
-    const int single = sr->obar_s != NULL;
 
-    sr_allreduce_real(sr, d, (size_t)P);
+    if (!sr->mixed) { /* diag(S)_p = sum_s |Obar_sp|^2 */
+        sr_diag_part(sr);
+        NQS_TRY(nqs_rsum_terms((const double *)sr->part, sr->n_local, 2 * (size_t)P, (size_t)P,
+                               sr->n_chains, sr->racc, d));
+    }
     const int jacobi = sr->opt.cg_precond == NQS_SR_PRECOND_JACOBI;
     for (int k = 0; k < P; k++) {
         double m = (1.0 + rho) * d[k] + eps;
@@ -727,14 +1075,13 @@ static int sr_solve_cg(struct nqs_sr *sr, const struct sr_source *src, int n, do
     double racc = fnorm; /* true residual of the accepted iterate xacc */
     int converged = 0, total = 0;
     for (;;) {
-        double best;
-        int reached;
-        int it = sr_cg_run(sr, n, src->ntot, eps, rho, single, target, sr->opt.cg_maxiter - total,
-                           total, x, racc, &best, &reached);
-        if (it < 0) return NQS_ENUMERIC;
+        int reached = 0, it = 0;
+        NQS_TRY(sr_cg_run(sr, eps, rho, target, sr->opt.cg_maxiter - total, total, x, racc,
+                          &reached, &it));
         total += it;
-        double rn = sr_true_residual(sr, src, n, eps, rho, F, sr->xbest); /* sets sr->r */
-        if (!single) {
+        double rn;
+        NQS_TRY(sr_true_residual(sr, src, eps, rho, F, sr->xbest, &rn)); /* sets sr->r */
+        if (!sr->mixed) {
             memcpy(sr->xacc, sr->xbest, (size_t)P * sizeof *x);
             racc = rn;
             converged = reached;
@@ -750,9 +1097,8 @@ static int sr_solve_cg(struct nqs_sr *sr, const struct sr_source *src, int n, do
             break;
         }
         if (it == 0 || !progress || total >= sr->opt.cg_maxiter) break;
-        /* restart on the true residual of the accepted iterate */
+        /* restart from the accepted iterate on its true residual (in sr->r) */
         memcpy(x, sr->xacc, (size_t)P * sizeof *x);
-        if (rn != racc) sr_true_residual(sr, src, n, eps, rho, F, x);
     }
     memcpy(x, sr->xacc, (size_t)P * sizeof *x);
     info->iterations = total;
@@ -785,22 +1131,25 @@ int nqs_sr_solve(struct nqs_sr *sr, const double complex *O, int ld, const doubl
 
     double complex E;
     double fnorm;
-    long ntot = sr_energy(sr, eloc, n_samples, &E);
-    if (solver == NQS_SR_CG && sr->obar_s)
-        sr_centre_mixed(sr, O, ld, n_samples, ntot, F);
-    else
-        sr_centre(sr, O, ld, n_samples, ntot, solver == NQS_SR_CG ? SR_CENTRE_CG : SR_CENTRE_DOUBLE,
-                  F);
-    NQS_TRY(sr_force_finish(sr, F, E, &fnorm));
+    long ntot;
+    NQS_TRY(sr_energy(sr, eloc, &E, &ntot));
+    const int mixed_cg = solver == NQS_SR_CG && sr->mixed;
+    if (mixed_cg) {
+        NQS_TRY(sr_centre_mixed(sr, O, ld, ntot, F));
+        NQS_TRY(sr_force_check(sr, F, E, &fnorm));
+    } else {
+        NQS_TRY(sr_centre(sr, O, ld, ntot));
+        NQS_TRY(sr_force(sr, sr->obar, sr->n_par, 1.0, F, E, &fnorm));
+    }
     sr_info_init(info, solver, E, fnorm, ntot);
 
     int rc = NQS_OK;
     switch (solver) {
-    case NQS_SR_DENSE: rc = sr_solve_dense(sr, n_samples, diag_shift, diag_scale, F, delta); break;
-    case NQS_SR_MINSR: rc = sr_solve_minsr(sr, n_samples, diag_shift, delta); break;
+    case NQS_SR_DENSE: rc = sr_solve_dense(sr, diag_shift, diag_scale, F, delta); break;
+    case NQS_SR_MINSR: rc = sr_solve_minsr(sr, diag_shift, delta); break;
     case NQS_SR_CG:
-        rc = sr_solve_cg(sr, &(struct sr_source){O, ld, ntot}, n_samples, diag_shift, diag_scale,
-                         F, fnorm, delta, info);
+        rc = sr_solve_cg(sr, &(struct sr_source){O, ld, ntot}, diag_shift, diag_scale, F, fnorm,
+                         delta, info);
         break;
     default: NQS_ERROR(NQS_EINTERNAL, "SR: no solver selected");
     }

@@ -6,16 +6,18 @@
  *   O    n_samples x n_par complex, row-major with leading dimension ld:
  *        O[s*ld + p] = d log psi(sigma_s) / d theta_p, NOT centred;
  *   eloc n_samples complex local energies. Samples are equally weighted.
- * With N_s the number of samples (over all MPI ranks, later),
+ * With N_s the number of samples (over all MPI ranks),
  *   Obar_sp = (O_sp - <O_p>)/sqrt(N_s),  ebar_s = (E_loc(s) - E)/sqrt(N_s),
  *   E = <E_loc>,  S = Obar^H Obar (P x P),  F = Obar^H ebar (dE/dtheta*).
  *
  * Solvers (DESIGN.md "Solvers for SR"):
- *   dense  S by one zherk, shifts on the diagonal, Cholesky (zpotrf/zpotrs);
- *          memory 16 P^2 bytes.
- *   cg     matrix-free conjugate gradient, S v = Obar^H (Obar v) by two gemv per
- *          iteration (in single precision with double-precision residuals by
- *          default, see cg_precision), optionally with the Jacobi preconditioner
+ *   dense  S by zherk (one per chain), shifts on the diagonal, Cholesky
+ *          (zpotrf/zpotrs); memory 16 P^2 bytes plus 16 P (P + 1) for the
+ *          exact sum over chains.
+ *   cg     matrix-free conjugate gradient, S v = Obar^H (Obar v) by two passes
+ *          over Obar per iteration (by default over a single-precision copy,
+ *          with double-precision residuals, see cg_precision), optionally
+ *          with the Jacobi preconditioner
  *          (1+rho) diag(S) + eps; S is never formed.
  *   minsr  sample space (Chen & Heyl, Nat. Phys. 2024):
  *          delta = Obar^H (Obar Obar^H + eps I)^{-1} ebar, memory 16 N_s^2 bytes.
@@ -23,7 +25,7 @@
  *          identity); needs eps > 0 (the all-ones vector is in the null space of
  *          Obar Obar^H) and refuses rho > 0 (no exact sample-space form).
  *   auto   minsr when P > N_s, 16 N_s^2 bytes fit the memory budget, eps > 0 and
- *          rho = 0; otherwise dense when 16 P^2 bytes fit the budget and
+ *          rho = 0; otherwise dense when its bytes fit the budget and
  *          P <= NQS_SR_DENSE_MAX_PAR; otherwise cg. Which of these are possible is
  *          fixed at allocation (buffers), the choice among them per solve (eps, rho).
  *
@@ -33,11 +35,23 @@
  * nqs_sr_alloc and no solve allocates. The memory budget limits the solver
  * matrices (S or Obar Obar^H), not the Obar copy that every solver needs.
  *
- * Parallel layout: every sum over samples goes through one internal reduction
- * in sr.c (the identity in this serial build, MPI_Allreduce later). A later MPI
- * build passes only the rank's local samples (n_samples = local count) and
- * gets the global E, F and delta on every rank; minsr will then gather the
- * samples (see sr.c).
+ * Chains and ranks (nqs_sr_set_chains): the rows of a solve are the samples
+ * of n_local consecutive Markov chains (per_chain rows each, chain-major) out
+ * of n_chains over all MPI ranks; N_s = n_chains * per_chain. Every sum over
+ * samples (E, <O>, F, S, S v, diag S, Obar^H y) is a sum over chains of
+ * per-chain partial sums, each computed by one thread from its chain's rows,
+ * and the sum over chains and ranks is exact (rsum.h); the Cholesky
+ * factorisations run on one OpenBLAS thread. So E, F and delta have the same
+ * bits for any split of the chains over ranks and threads (a one-rank,
+ * one-thread run included) and are identical on every rank (on one kind of
+ * CPU: the kernels are compiled per instruction set, see sr.c, like
+ * OpenBLAS's). Communication per
+ * solve: a few reductions of P values (F, <O>, diag S), one per cg iteration,
+ * one of P (P + 1) values for dense S; minsr gathers every rank's rows of Obar
+ * (16 N_s P bytes on each rank) and factorises the N_s x N_s matrix on every
+ * rank. Without nqs_sr_set_chains the rows of each solve are one chain.
+ * Memory: dense adds the exact-sum accumulators of S's lower triangle,
+ * 16 P (P + 1) bytes, counted in the memory budget with S.
  */
 #ifndef NQS_SR_H
 #define NQS_SR_H
@@ -68,11 +82,15 @@ enum nqs_sr_solver {
 
 /* Arithmetic of the cg matrix-vector products (added by the perf branch). */
 enum nqs_sr_precision {
-    NQS_SR_PREC_AUTO = 0,  /* mixed when Obar has at least NQS_SR_MIXED_MIN_BYTES, else double */
+    NQS_SR_PREC_AUTO = 0,  /* mixed when n_par >= NQS_SR_MIXED_MIN_PAR, else double */
     NQS_SR_PREC_DOUBLE = 1,
     NQS_SR_PREC_MIXED = 2  /* S v from a single-precision copy of Obar; residuals in double */
 };
-#define NQS_SR_MIXED_MIN_BYTES (4.0 * 1024 * 1024)
+/* From this parameter count on, auto uses mixed precision: with ~1000 samples
+ * Obar is then a few MB and S v memory bound. A parameter count, not a byte
+ * count, so that every MPI rank (with its own share of the samples) makes the
+ * same choice. */
+#define NQS_SR_MIXED_MIN_PAR 256
 
 /* Preconditioner of cg (added by the perf branch). */
 enum nqs_sr_precond {
@@ -98,9 +116,9 @@ struct nqs_sr_options {
  * 88 against 121, alpha 2 89 / 122, Heisenberg 10x10 rbm alpha 1 25 / 77,
  * TFIM 6x6 cnn 8,8 10 / 50-71. The shift eps I gives the null space of S
  * (dimension >= P - N_s + 1) a single eigenvalue eps, which cg resolves in
- * one step; the Jacobi scaling spreads it over eps / (diag S_p + eps). Jacobi
- * pays off when the columns of O differ in scale by orders of magnitude (the
- * synthetic O of bench_sr.c).
+ * one step; the Jacobi scaling spreads it over eps / (diag S_p + eps). Even
+ * on the synthetic O of bench_sr.c, whose column scales span two decades,
+ * plain cg needed 58 against 230 iterations.
  *
  * cg_tol: the error of delta after cg is measured at 6-9 x cg_tol (relative,
  * TFIM chain N = 40, dense RBM, 1680 parameters, eps = 0.01, after 30 SR
@@ -113,16 +131,16 @@ struct nqs_sr_options {
  * (the previous delta differs from the new one by about its own size, that
  * statistical error), so cg starts from 0.
  *
- * cg_precision: mixed mixed-precision cg keeps x, r, p and every residual
- * test in double and takes S v from a single-precision copy of Obar
- * (cgemv; 8 n P extra bytes); after the iterations it computes the true
- * residual F - (S + shifts) delta in double and, if that is above cg_tol,
- * restarts cg on it (iterative refinement; Carson & Higham, SIAM J. Sci.
- * Comput. 40, A817 (2018)), so any cg_tol is reachable. The rounding of Obar
- * to single precision perturbs S by ~1e-7 relative, far below its Monte Carlo
- * error. Measured one-thread cost of S v (2 gemv, blocks in cache) at
- * P = 1680, N_s = 1000: 1.85 ms double, 0.49 ms mixed; P = 40500: 52 ms,
- * 24 ms. */
+ * cg_precision: mixed cg keeps x, r, p and every residual test in double and
+ * takes S v from a single-precision copy of Obar (8 n P bytes, replacing the
+ * 16 n P of the double copy when solver = cg); after the iterations it
+ * computes the true residual F - (S + shifts) delta in double from O itself
+ * and, if that is above cg_tol, restarts cg on it (iterative refinement;
+ * Carson & Higham, SIAM J. Sci. Comput. 40, A817 (2018)), so any cg_tol is
+ * reachable. The rounding of Obar to single precision perturbs S by ~1e-7
+ * relative, far below its Monte Carlo error. The products are per-chain
+ * plain loops with a fixed summation order, like the double ones, so the
+ * reproducibility of "Chains and ranks" holds for both precisions. */
 void nqs_sr_options_default(struct nqs_sr_options *opt);
 
 /* What one solve did. */
@@ -141,7 +159,8 @@ struct nqs_sr;
 
 /* Check that a solver for (n_par, n_samples) with these options can be built,
  * without allocating: NQS_EINVAL for non-positive sizes or bad options,
- * NQS_ENOMEM when a forced dense (16 n_par^2 bytes) or minsr (16 n_samples^2)
+ * NQS_ENOMEM when a forced dense (16 n_par^2 + 16 n_par (n_par + 1) bytes) or
+ * minsr (16 n_samples^2)
  * matrix exceeds opt->mem_budget; the message states the bytes needed.
  * nqs_sr_alloc fails with the same message in these cases (allocators return
  * NULL, so call this first when the status code matters). */
@@ -149,13 +168,24 @@ int nqs_sr_check(int n_par, int n_samples, const struct nqs_sr_options *opt);
 
 /* Allocate a solver for n_par parameters and at most n_samples (local)
  * samples per solve. Buffers: Obar (unless NQS_SR_NONE), the CG vectors, S
- * (16 P^2 bytes) when dense is forced or possible for auto, and Obar Obar^H
+ * and its accumulators when dense is forced or possible for auto, and Obar Obar^H
  * (16 N_s^2) when minsr is forced or possible for auto. Returns NULL with a
  * message: NQS_EINVAL for non-positive sizes or bad options, NQS_ENOMEM when a
  * forced dense/minsr matrix exceeds the memory budget (the message states the
  * bytes needed) or an allocation fails. */
 struct nqs_sr *nqs_sr_alloc(int n_par, int n_samples, const struct nqs_sr_options *opt);
 void nqs_sr_free(struct nqs_sr *sr);
+
+/* Chain layout of the following solves (header, "Chains and ranks"): this
+ * rank holds chains first_chain .. first_chain + n_local - 1 of n_chains, each
+ * with per_chain samples; every solve then passes n_local * per_chain rows.
+ * On several MPI ranks the blocks must be those of nqs_comm_split and every
+ * rank must call this with the same n_chains and per_chain (a collective
+ * setting: the solver choice of `auto` uses N_s = n_chains * per_chain).
+ * Re-allocates the buffers that depend on N_s. NQS_EINVAL for an impossible
+ * layout (more rows than allocated, a block outside 0..n_chains-1);
+ * NQS_ENOMEM as nqs_sr_check for N_s, or when an allocation fails. */
+int nqs_sr_set_chains(struct nqs_sr *sr, int n_chains, int first_chain, int n_local, int per_chain);
 
 /* Solver a solve with these shifts would use (never NQS_SR_AUTO unless the
  * object was allocated with NQS_SR_NONE, which returns NQS_SR_NONE). */

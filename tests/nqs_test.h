@@ -27,4 +27,25 @@
         assert_close(nqs_ra_, nqs_rb_, (rtol) * nqs_s_);                                       \
     } while (0)
 
+#include <cmocka.h>
+#include "config.h"
+#include "error.h"
+
+/* Option values of `defs` for `section`: the table's defaults, then the
+ * override `key` = `value` when key != NULL. Goes through the config layer,
+ * so values are parsed and validated exactly as for an input file. */
+static inline void nqs_test_options(const char *section, const struct nqs_opt_def *defs, int n,
+                                    const char *key, const char *value, struct nqs_opt_val *out)
+{
+    struct nqs_config *cfg = nqs_config_alloc();
+    assert_non_null(cfg);
+    if (key) {
+        char assign[256];
+        snprintf(assign, sizeof assign, "%s.%s=%s", section, key, value);
+        assert_int_equal(nqs_config_set(cfg, assign), NQS_OK);
+    }
+    if (nqs_config_get(cfg, section, defs, n, out) != NQS_OK) fail_msg("%s", nqs_last_error());
+    nqs_config_free(cfg);
+}
+
 #endif

@@ -259,16 +259,13 @@ static void test_cli_help_mentions_everything(void **state)
 /* Parameter counts of a twin pair from DESIGN.md, not from the code: on the
  * 4x4 periodic square lattice (N = 16) with alpha = 2 the symmetric RBM has
  * alpha*N + alpha + 1 = 35 parameters and the dense RBM N + alpha*N + alpha*N^2
- * = 560. Needs the registered plug-ins; skipped (reported) until they exist. */
+ * = 560. */
 static void test_cli_info_counts_twin_parameters(void **state)
 {
     (void)state;
-    int have = nqs_model_find("rbm_symm") && nqs_model_find("rbm") &&
-               nqs_ham_find("heisenberg");
-    if (!have) {
-        fprintf(stderr, "rbm_symm, rbm or heisenberg not registered: skipped\n");
-        skip();
-    }
+    assert_non_null(nqs_model_find("rbm_symm"));
+    assert_non_null(nqs_model_find("rbm"));
+    assert_non_null(nqs_ham_find("heisenberg"));
     static char out[1 << 16], err[4096];
     write_file("in.ini", "[lattice]\ntype = square\nextent = 4,4\n[hamiltonian]\n"
                "type = heisenberg\n[model]\ntype = rbm_symm\nalpha = 2\n"

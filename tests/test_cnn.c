@@ -1,11 +1,15 @@
 /*
  * test_cnn.c - the convolution primitive (conv.h) against hand-computed grids
  * and independent direct sums, and the twin models cnn / lcn: forward pass
- * against an independent reference written here, fast ratios against two full
- * evaluations after thousands of accepted moves, gradients against central
- * finite differences, translation invariance (cnn) and its absence (lcn),
- * weight tying lcn == cnn on every configuration, parameter counts against the
- * formulas, and the error paths.
+ * against an independent reference written here (both hidden activations),
+ * fast ratios against two full evaluations after thousands of accepted moves,
+ * gradients against central finite differences, translation invariance (cnn)
+ * and its absence (lcn), weight tying lcn == cnn on every configuration,
+ * parameter counts against the formulas, the error paths, and the reason for
+ * the poly hidden activation: across the branch cut of the principal log cosh
+ * (Re z = 0 with |Im z| > pi/2 in a hidden layer) log psi stays smooth with
+ * poly and jumps with logcosh; poly is the Taylor polynomial of log cosh.
+ * log psi values are compared modulo 2 pi i (model.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,27 +39,60 @@ static struct nqs_lattice *lat_make(enum nqs_lattice_kind kind, int lx, int ly, 
     return lat;
 }
 
-static void opts(struct nqs_opt_val *v, const int *ch, int n_layers, int k)
+/* Hidden-layer activations, as indices of the `activation` choice "poly|logcosh". */
+enum { ACT_POLY = 0, ACT_LOGCOSH = 1 };
+
+/* Option values as the input layer produces them (channels, kernel, activation). */
+static void opts_act(struct nqs_opt_val *v, const int *ch, int n_layers, int k, int act)
 {
-    memset(v, 0, 2 * sizeof *v);
+    memset(v, 0, 3 * sizeof *v);
     v[0].n_list = n_layers;
     for (int l = 0; l < n_layers; l++) v[0].list[l] = ch[l];
     v[1].i = k;
     v[1].x = k;
+    v[2].i = act;
+    snprintf(v[2].str, sizeof v[2].str, "%s", act == ACT_POLY ? "poly" : "logcosh");
 }
 
-static struct nqs_model *model_make(const char *name, const struct nqs_lattice *lat, const int *ch,
-                                    int n_layers, int k, unsigned long seed, double std)
+static void opts(struct nqs_opt_val *v, const int *ch, int n_layers, int k)
+{
+    opts_act(v, ch, n_layers, k, ACT_POLY);
+}
+
+static struct nqs_model *model_make_act(const char *name, const struct nqs_lattice *lat,
+                                        const int *ch, int n_layers, int k, int act,
+                                        unsigned long seed, double std)
 {
     const struct nqs_model_ops *ops = nqs_model_find(name);
     assert_non_null(ops);
-    struct nqs_opt_val v[2];
-    opts(v, ch, n_layers, k);
+    struct nqs_opt_val v[3];
+    opts_act(v, ch, n_layers, k, act);
     struct nqs_model *m = nqs_model_alloc(ops, lat, v);
     if (!m) fprintf(stderr, "%s\n", nqs_last_error());
     assert_non_null(m);
     nqs_model_init(m, seed, std);
     return m;
+}
+
+/* The default model (activation = poly). */
+static struct nqs_model *model_make(const char *name, const struct nqs_lattice *lat, const int *ch,
+                                    int n_layers, int k, unsigned long seed, double std)
+{
+    return model_make_act(name, lat, ch, n_layers, k, ACT_POLY, seed, std);
+}
+
+/* log psi values are equal when their real parts agree and their imaginary
+ * parts agree modulo 2 pi (model.h: the phase is defined modulo 2 pi; the
+ * last layer's sum of log cosh comes out on an arbitrary branch). */
+static double logpsi_dist(double complex a, double complex b)
+{
+    return hypot(creal(a - b), remainder(cimag(a - b), 2.0 * M_PI));
+}
+
+static void assert_logpsi_close(double complex a, double complex b, double tol)
+{
+    assert_close(creal(a), creal(b), tol);
+    assert_close(remainder(cimag(a) - cimag(b), 2.0 * M_PI), 0.0, tol);
 }
 
 static void random_config(gsl_rng *rng, int n, int8_t *s)
@@ -300,8 +337,15 @@ static void test_conv_geom_errors(void **state)
 
 /* Independent forward pass from the documented parameter layout (convnet.h),
  * with explicit coordinates, wrap and zero padding. */
+/* Hidden activations written out as in the documentation (convnet.h). */
+static double complex ref_act(int act, double complex z)
+{
+    if (act == ACT_LOGCOSH) return nqs_logcosh(z);
+    return z * z / 2 - z * z * z * z / 12 + z * z * z * z * z * z / 45;
+}
+
 static double complex ref_log_psi(const struct nqs_lattice *lat, const int *ch, int n_layers, int k,
-                                  int local, const double complex *par, const int8_t *s)
+                                  int local, int act, const double complex *par, const int8_t *s)
 {
     const int N = lat->n_sites, Lx = lat->extent[0], Ly = lat->dim > 1 ? lat->extent[1] : 1;
     const int ky = lat->dim > 1 ? k : 1, n_off = k * ky;
@@ -334,7 +378,8 @@ static double complex ref_log_psi(const struct nqs_lattice *lat, const int *ch, 
                                 z += Ki[(co * ci_n + ci) * n_off + dx + k * dy] *
                                      prev[ci * N + xx + Lx * yy];
                             }
-                    next[co * N + i] = nqs_logcosh(z);
+                    /* hidden layers: the activation; last layer: log cosh */
+                    next[co * N + i] = l + 1 < n_layers ? ref_act(act, z) : nqs_logcosh(z);
                 }
             }
         double complex *t = prev;
@@ -371,17 +416,20 @@ static void test_cnn_forward_matches_reference(void **state)
         const struct lat_case *lc = &forward_cases[c];
         struct nqs_lattice *lat = lat_make(lc->kind, lc->lx, lc->ly, lc->px, lc->py);
         int k = lc->lx == 3 && lc->kind == NQS_LATTICE_CHAIN ? 4 : 2 + (int)(c % 2);
-        for (int local = 0; local < 2; local++) {
-            struct nqs_model *m = model_make(local ? "lcn" : "cnn", lat, ch, 3, k, 100 + c, 0.3);
+        for (int local = 0; local < 4; local++) {
+            /* local & 1: lcn; local & 2: hidden layers with log cosh instead of poly */
+            const int act = local & 2 ? ACT_LOGCOSH : ACT_POLY;
+            struct nqs_model *m = model_make_act(local & 1 ? "lcn" : "cnn", lat, ch, 3, k, act,
+                                                 100 + c, 0.3);
             int8_t s[16];
             for (int r = 0; r < 4; r++) {
                 random_config(rng, lat->n_sites, s);
                 double complex got = nqs_model_log_psi(m, s);
-                double complex want = ref_log_psi(lat, ch, 3, k, local, m->par, s);
-                /* same sums in a different order: rounding ~1e-15 |log psi| */
+                double complex want = ref_log_psi(lat, ch, 3, k, local & 1, act, m->par, s);
+                /* same sums in a different order (and log of a product for the
+                 * last layer): rounding ~1e-15 |log psi| */
                 double tol = 1e-12 * fmax(1.0, cabs(want));
-                assert_close(creal(got), creal(want), tol);
-                assert_close(cimag(got), cimag(want), tol);
+                assert_logpsi_close(got, want, tol);
             }
             nqs_model_free(m);
         }
@@ -410,8 +458,7 @@ static void test_cnn_open_chain_zero_padding_by_hand(void **state)
                               nqs_logcosh(b + w0 * -1 + w1 * 1) +
                               nqs_logcosh(b + w0 * 1 + (per ? w1 * 1 : 0));
         double complex got = nqs_model_log_psi(m, s);
-        assert_close(creal(got), creal(want), 1e-14);
-        assert_close(cimag(got), cimag(want), 1e-14);
+        assert_logpsi_close(got, want, 1e-14);
         nqs_model_free(m);
         nqs_lattice_free(lat);
     }
@@ -424,9 +471,10 @@ static void apply_flips(int8_t *s, int n, const int *f)
 
 /* 2000 accepted random moves (single flips, exchanges of opposite spins and
  * arbitrary pairs): every ratio against the difference of two full
- * evaluations. The recomputed cache is exact, so the full-evaluation
- * difference (rounding ~1e-16 |log psi| sqrt(N C)) sets the tolerance:
- * 1e-12 relative to max(1, |log psi|). At the end the updated cache must give
+ * evaluations (imaginary parts modulo 2 pi). The ratio propagates changes
+ * (rounding ~1e-16 of the pre-activations) and the full evaluations round at
+ * ~1e-16 |log psi| sqrt(N C): tolerance 1e-12 relative to max(1, |log psi|).
+ * The updated cache is recomputed exactly, so at the end it must give
  * bit-identical ratios to a fresh cache_init (no drift at all). */
 static void check_ratios(const struct nqs_model *m, gsl_rng *rng, int n_moves)
 {
@@ -455,8 +503,7 @@ static void check_ratios(const struct nqs_model *m, gsl_rng *rng, int n_moves)
         apply_flips(t, nf, f);
         double complex lp2 = nqs_model_log_psi(m, t);
         double tol = 1e-12 * cmax3(1.0, cabs(lp), cabs(lp2));
-        assert_close(creal(r), creal(lp2 - lp), tol);
-        assert_close(cimag(r), cimag(lp2 - lp), tol);
+        assert_logpsi_close(r, lp2 - lp, tol);
         m->ops->cache_update(m, cache, s, nf, f);
         memcpy(s, t, (size_t)N);
         lp = lp2;
@@ -489,12 +536,14 @@ static void test_cnn_ratio_matches_full_eval(void **state)
         const struct lat_case *lc = &ratio_cases[c];
         struct nqs_lattice *lat = lat_make(lc->kind, lc->lx, lc->ly, lc->px, lc->py);
         for (int local = 0; local < 2; local++) {
-            /* default 2-layer net, and a deeper one with a wider kernel */
+            /* default 2-layer net, and a deeper one with a narrower kernel
+             * whose hidden layers use log cosh on every other lattice */
             const int ch2[2] = {4, 4}, ch3[3] = {2, 3, 2};
             struct nqs_model *m = model_make(local ? "lcn" : "cnn", lat, ch2, 2, 3, 5 + c, 0.25);
             check_ratios(m, rng, 2000);
             nqs_model_free(m);
-            m = model_make(local ? "lcn" : "cnn", lat, ch3, 3, 2, 50 + c, 0.3);
+            m = model_make_act(local ? "lcn" : "cnn", lat, ch3, 3, 2,
+                               c % 2 ? ACT_LOGCOSH : ACT_POLY, 50 + c, 0.3);
             check_ratios(m, rng, 600);
             nqs_model_free(m);
         }
@@ -526,16 +575,14 @@ static void test_cnn_ratio_odd_moves(void **state)
         apply_flips(t, 3, three);
         double complex lp3 = nqs_model_log_psi(m, t);
         double tol = 1e-12 * cmax3(1.0, cabs(lp), cabs(lp3));
-        assert_close(creal(r), creal(lp3 - lp), tol);
-        assert_close(cimag(r), cimag(lp3 - lp), tol);
+        assert_logpsi_close(r, lp3 - lp, tol);
         /* the cache still describes s: a single flip is still right */
         int one[1] = {2};
         double complex r1 = m->ops->log_psi_ratio(m, cache, s, 1, one);
         memcpy(t, s, 16);
         apply_flips(t, 1, one);
         double complex lp1 = nqs_model_log_psi(m, t);
-        assert_close(creal(r1), creal(lp1 - lp), tol);
-        assert_close(cimag(r1), cimag(lp1 - lp), tol);
+        assert_logpsi_close(r1, lp1 - lp, tol);
         /* and a 3-site update matches a fresh cache */
         m->ops->cache_update(m, cache, s, 3, three);
         apply_flips(s, 3, three);
@@ -576,7 +623,9 @@ static void check_grad(struct nqs_model *m, gsl_rng *rng)
             m->par[p] = save - e;
             m->ops->refresh(m);
             double complex fm = nqs_model_log_psi(m, s);
-            d[dir] = (fp - fm) / (2.0 * e);
+            /* log psi is defined modulo 2 pi i */
+            double complex df = CMPLX(creal(fp - fm), remainder(cimag(fp - fm), 2.0 * M_PI));
+            d[dir] = df / (2.0 * e);
         }
         m->par[p] = save;
         m->ops->refresh(m);
@@ -593,7 +642,7 @@ static void check_grad(struct nqs_model *m, gsl_rng *rng)
     memcpy(t, s, (size_t)N);
     t[0] = (int8_t)-t[0];
     double complex lp = nqs_model_log_psi(m, s), lp1 = nqs_model_log_psi(m, t);
-    assert_close(creal(r), creal(lp1 - lp), 1e-12 * cmax3(1, cabs(lp), cabs(lp1)));
+    assert_logpsi_close(r, lp1 - lp, 1e-12 * cmax3(1, cabs(lp), cabs(lp1)));
     free(O);
     free(cache);
 }
@@ -616,7 +665,12 @@ static void test_cnn_grad_matches_finite_differences(void **state)
             struct nqs_model *m = model_make(local ? "lcn" : "cnn", lat, ch2, 2, 3, 21 + c, 0.3);
             check_grad(m, rng);
             nqs_model_free(m);
-            m = model_make(local ? "lcn" : "cnn", lat, ch3, 3, 2, 31 + c, 0.3);
+            /* the logcosh hidden activation on every other lattice; poly
+             * three-layer nets at std 0.2, since at 0.3 the z^6 term makes
+             * |log psi| ~ 4e3 and the finite-difference rounding
+             * eps |log psi| / h ~ 1e-7 would exceed the tolerance */
+            m = model_make_act(local ? "lcn" : "cnn", lat, ch3, 3, 2,
+                               c % 2 ? ACT_LOGCOSH : ACT_POLY, 31 + c, c % 2 ? 0.3 : 0.2);
             check_grad(m, rng);
             nqs_model_free(m);
         }
@@ -659,9 +713,8 @@ static void test_cnn_translation_invariant(void **state)
                 double complex lt = nqs_model_log_psi(m, ts);
                 /* the same terms summed in another order */
                 double tol = 1e-12 * fmax(1.0, cabs(lp));
-                assert_close(creal(lt), creal(lp), tol);
-                assert_close(cimag(lt), cimag(lp), tol);
-                lcn_max_dev = fmax(lcn_max_dev, cabs(nqs_model_log_psi(u, ts) - lpu));
+                assert_logpsi_close(lt, lp, tol);
+                lcn_max_dev = fmax(lcn_max_dev, logpsi_dist(nqs_model_log_psi(u, ts), lpu));
             }
         }
         /* random unshared weights: psi changes by O(1) under translations */
@@ -714,8 +767,7 @@ static void test_lcn_weight_tying_gives_cnn(void **state)
             for (int i = 0; i < N; i++) s[i] = (cfg >> i) & 1 ? 1 : -1;
             double complex a = nqs_model_log_psi(m, s), b = nqs_model_log_psi(u, s);
             double tol = 1e-14 * fmax(1.0, cabs(a));
-            assert_close(creal(a), creal(b), tol);
-            assert_close(cimag(a), cimag(b), tol);
+            assert_logpsi_close(a, b, tol);
         }
         nqs_model_free(m);
         nqs_model_free(u);
@@ -763,6 +815,191 @@ static void test_cnn_parameter_counts(void **state)
     }
 }
 
+/* ------------------------------------------------ the hidden-layer branch cut */
+
+/* Central difference of log psi(s) along parameter p (real direction), with
+ * the imaginary part of the difference taken modulo 2 pi. */
+static double complex fd_along(struct nqs_model *m, const int8_t *s, int p, double complex at,
+                               double h)
+{
+    m->par[p] = at + h;
+    m->ops->refresh(m);
+    double complex fp = nqs_model_log_psi(m, s);
+    m->par[p] = at - h;
+    m->ops->refresh(m);
+    double complex fm = nqs_model_log_psi(m, s);
+    m->par[p] = at;
+    m->ops->refresh(m);
+    return CMPLX(creal(fp - fm), remainder(cimag(fp - fm), 2.0 * M_PI)) / (2.0 * h);
+}
+
+static double complex grad_at(struct nqs_model *m, const int8_t *s, int p)
+{
+    void *cache = malloc(m->cache_size);
+    double complex *O = malloc((size_t)m->n_par * sizeof *O);
+    assert_true(cache && O);
+    m->ops->cache_init(m, s, cache);
+    m->ops->grad_log_psi(m, cache, s, O);
+    double complex g = O[p];
+    free(cache);
+    free(O);
+    return g;
+}
+
+/* Why the hidden layers must not use the principal log cosh: on a periodic
+ * chain of 4 with channels 1,1 and kernel 1 (P = 4: K1, b1, K2, b2),
+ *   z1_i = b1 + K1 sigma_i,  a1_i = f(z1_i),  log psi = sum_i log cosh(b2 + K2 a1_i).
+ * With K1 = 0.3 - 0.2i and b1 = (t - 0.3) + 2.2i, the three sites with
+ * sigma_i = +1 have z1 = t + 2i: as t crosses 0, z1 crosses Re z = 0 where
+ * cos(Im z) = cos 2 < 0, i.e. the cut of the principal log cosh, across which
+ * log cosh jumps by 2 pi i.
+ *  - poly (default): f is entire, log psi is smooth in t; the central
+ *    difference across the crossing, h = 1e-5 (truncation ~h^2 |f'''| ~ 1e-9,
+ *    rounding ~1e-16 |log psi| / h ~ 1e-11), equals the gradient at t = 0 to
+ *    1e-6 relative.
+ *  - logcosh (contrast): a1 jumps by 2 pi i at those three sites, so z2 jumps
+ *    by 2 pi i K2 and psi itself jumps: log psi(+h) - log psi(-h) is O(1) and
+ *    equals, to O(h), 3 [log cosh(b2 + K2 a1(+h)) - log cosh(b2 + K2 a1(-h))]
+ *    computed here from nqs_logcosh; the gradient (correct on each side:
+ *    the one-sided difference over t in [h, 3h] matches it) says nothing about
+ *    the jump. */
+static void test_cnn_poly_has_no_branch_cut(void **state)
+{
+    (void)state;
+    struct nqs_lattice *lat = lat_make(NQS_LATTICE_CHAIN, 4, 1, 1, 0);
+    const int ch[2] = {1, 1};
+    const int8_t s[4] = {1, -1, 1, 1};
+    const double complex K1 = CMPLX(0.3, -0.2), b1 = CMPLX(-0.3, 2.2);
+    const double complex K2 = CMPLX(0.45, 0.25), b2 = CMPLX(0.1, -0.3);
+    const double h = 1e-5;
+    /* the crossing, from the formula above: z1(-h) left of the cut, z1(+h) right */
+    const double complex zm = b1 - h + K1, zp = b1 + h + K1;
+    assert_true(creal(zm) < 0 && creal(zp) > 0);
+    assert_true(cos(cimag(zm)) < 0 && fabs(cimag(zm)) > M_PI / 2);
+    /* ... and the principal log cosh indeed jumps there by 2 pi i */
+    assert_close(fabs(cimag(nqs_logcosh(zp) - nqs_logcosh(zm))), 2 * M_PI, 1e-3);
+
+    for (int act = ACT_POLY; act <= ACT_LOGCOSH; act++) {
+        struct nqs_model *m = model_make_act("cnn", lat, ch, 2, 1, act, 1, 0.1);
+        assert_int_equal(m->n_par, 4);
+        m->par[0] = K1, m->par[1] = b1, m->par[2] = K2, m->par[3] = b2;
+        m->ops->refresh(m);
+        double complex O = grad_at(m, s, 1);
+        double complex fd = fd_along(m, s, 1, b1, h);
+        double tol = 1e-6 * fmax(1.0, cabs(O));
+        if (act == ACT_POLY) {
+            assert_close(creal(fd), creal(O), tol);
+            assert_close(cimag(fd), cimag(O), tol);
+        } else {
+            /* contrast: psi jumps across the crossing */
+            double complex jump = 2 * h * fd;
+            double complex want = 3.0 * (nqs_logcosh(b2 + K2 * nqs_logcosh(zp)) -
+                                         nqs_logcosh(b2 + K2 * nqs_logcosh(zm)));
+            assert_true(cabs(jump) > 0.5);
+            assert_logpsi_close(jump, want, 1e-3);
+            assert_true(cabs(fd - O) > 1e4);
+            /* on one side of the cut the gradient is right */
+            m->par[1] = b1 + 2 * h;
+            m->ops->refresh(m);
+            double complex O2 = grad_at(m, s, 1), fd2 = fd_along(m, s, 1, b1 + 2 * h, h);
+            assert_close(creal(fd2), creal(O2), 1e-6 * fmax(1.0, cabs(O2)));
+            assert_close(cimag(fd2), cimag(O2), 1e-6 * fmax(1.0, cabs(O2)));
+        }
+        nqs_model_free(m);
+    }
+    nqs_lattice_free(lat);
+}
+
+/* The same on a random two-layer network (4x4 periodic, channels 4,4, kernel
+ * 3, std 0.3, both twins): the layer-1 bias of channel 1 is set so that the
+ * pre-activation of that channel at site 5 is exactly 2i (z1 computed here
+ * from the parameter layout), and then moved by +-h. With poly the central
+ * difference across the crossing matches the gradient (tolerances as in
+ * check_grad); with logcosh it is off by the jump / 2h. */
+static void test_cnn_poly_continuous_random_network(void **state)
+{
+    (void)state;
+    struct nqs_lattice *lat = lat_make(NQS_LATTICE_SQUARE, 4, 4, 1, 1);
+    const int ch[2] = {4, 4}, site = 5, chan = 1, L = 4;
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 31);
+    int8_t s[16];
+    random_config(rng, 16, s);
+    for (int variant = 0; variant < 4; variant++) {
+        const int local = variant & 1, act = variant & 2 ? ACT_LOGCOSH : ACT_POLY;
+        struct nqs_model *m = model_make_act(local ? "lcn" : "cnn", lat, ch, 2, 3, act,
+                                             70 + (unsigned long)local, 0.3);
+        /* layer 1: K1[(i)][c][0][o] then b1[(i)][c]; cnn has 36 kernel entries */
+        const int rep = local ? 16 : 1, blk = 4 * 9;
+        const double complex *K = m->par + (local ? site * blk : 0) + chan * 9;
+        const int pb = rep * blk + (local ? site * 4 : 0) + chan;
+        double complex z = m->par[pb];
+        int x = site % L, y = site / L;
+        for (int dy = 0; dy < 3; dy++)
+            for (int dx = 0; dx < 3; dx++)
+                z += K[dx + 3 * dy] * s[(x + dx) % L + L * ((y + dy) % L)];
+        const double complex b = m->par[pb] - z + 2.0 * I; /* z1 = 2i at this site */
+        m->par[pb] = b;
+        m->ops->refresh(m);
+        const double h = 1e-5;
+        double complex O = grad_at(m, s, pb), fd = fd_along(m, s, pb, b, h);
+        double tol = 1e-6 * fmax(1.0, cabs(O));
+        if (act == ACT_POLY) {
+            assert_close(creal(fd), creal(O), tol);
+            assert_close(cimag(fd), cimag(O), tol);
+        } else {
+            assert_true(cabs(fd - O) > 1e3); /* a jump of O(0.1) or more over 2h */
+        }
+        nqs_model_free(m);
+    }
+    gsl_rng_free(rng);
+    nqs_lattice_free(lat);
+}
+
+/* poly is the Taylor polynomial of log cosh through z^6. Scaling every
+ * parameter by s (nqs_model_init draws std x the same standard normals), the
+ * difference of log psi between the two hidden activations is
+ * sum tanh(z_2) K_2 (log cosh - poly)(z_1) ~ s * s * s^8 = s^10, because
+ * log cosh z - poly(z) = 17 z^8/2520 + O(z^10). A wrong coefficient of z^4 or
+ * z^6 would give s^6 or s^8. Doubling s from 0.02 must therefore multiply the
+ * difference by 2^10 (exponent within 10 +- 0.5; the next order shifts it by
+ * ~ s^2 and rounding of |log psi| ~ 0.1 is 1e-17 against differences of
+ * ~1e-12 and more). A single-layer network has no hidden layer and does not
+ * depend on the option at all (bit for bit). */
+static void test_cnn_poly_is_taylor_of_logcosh(void **state)
+{
+    (void)state;
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 12);
+    struct nqs_lattice *lat = lat_make(NQS_LATTICE_SQUARE, 4, 3, 1, 0);
+    const int ch2[2] = {3, 2}, ch1[1] = {3};
+    int8_t s[20][12];
+    for (int r = 0; r < 20; r++) random_config(rng, 12, s[r]);
+    double diff[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        const double std = 0.02 * (1 + k);
+        struct nqs_model *p2 = model_make_act("cnn", lat, ch2, 2, 3, ACT_POLY, 8, std);
+        struct nqs_model *l2 = model_make_act("cnn", lat, ch2, 2, 3, ACT_LOGCOSH, 8, std);
+        for (int r = 0; r < 20; r++)
+            diff[k] += logpsi_dist(nqs_model_log_psi(p2, s[r]), nqs_model_log_psi(l2, s[r]));
+        nqs_model_free(p2);
+        nqs_model_free(l2);
+    }
+    assert_true(diff[0] > 1e-14 * 20);
+    assert_close(log2(diff[1] / diff[0]), 10.0, 0.5);
+
+    struct nqs_model *p1 = model_make_act("lcn", lat, ch1, 1, 2, ACT_POLY, 9, 0.5);
+    struct nqs_model *l1 = model_make_act("lcn", lat, ch1, 1, 2, ACT_LOGCOSH, 9, 0.5);
+    for (int r = 0; r < 20; r++) {
+        double complex a = nqs_model_log_psi(p1, s[r]), b = nqs_model_log_psi(l1, s[r]);
+        assert_true(a == b);
+    }
+    nqs_model_free(p1);
+    nqs_model_free(l1);
+    nqs_lattice_free(lat);
+    gsl_rng_free(rng);
+}
+
 static void test_cnn_registry_and_twins(void **state)
 {
     (void)state;
@@ -778,11 +1015,17 @@ static void test_cnn_registry_and_twins(void **state)
         assert_string_equal(c->options[k].name, l->options[k].name);
         assert_string_equal(c->options[k].def, l->options[k].def);
     }
-    /* documented defaults: two layers of 4 channels, kernel 3 */
+    /* documented defaults: two layers of 4 channels, kernel 3, poly hidden
+     * activation (index 0 of the choice, as ACT_POLY assumes) */
+    assert_int_equal(c->n_options, 3);
     assert_string_equal(c->options[0].name, "channels");
     assert_string_equal(c->options[0].def, "4,4");
     assert_string_equal(c->options[1].name, "kernel");
     assert_string_equal(c->options[1].def, "3");
+    assert_string_equal(c->options[2].name, "activation");
+    assert_string_equal(c->options[2].def, "poly");
+    assert_string_equal(c->options[2].choices, "poly|logcosh");
+    assert_string_equal(l->options[2].choices, "poly|logcosh");
 }
 
 static void test_cnn_alloc_errors(void **state)
@@ -790,7 +1033,7 @@ static void test_cnn_alloc_errors(void **state)
     (void)state;
     struct nqs_lattice *lat = lat_make(NQS_LATTICE_SQUARE, 10, 10, 1, 1);
     const struct nqs_model_ops *ops = nqs_model_find("lcn");
-    struct nqs_opt_val v[2];
+    struct nqs_opt_val v[3];
     const int ok[2] = {4, 4}, zero[2] = {4, 0}, huge[2] = {256, 256};
 
     opts(v, ok, 0, 3);
@@ -804,6 +1047,13 @@ static void test_cnn_alloc_errors(void **state)
     opts(v, ok, 2, 0);
     assert_null(nqs_model_alloc(ops, lat, v));
     assert_true(strstr(nqs_last_error(), "kernel") != NULL);
+
+    /* the input layer only produces the indices 0 (poly) and 1 (logcosh) */
+    opts_act(v, ok, 2, 3, 2);
+    nqs_error_clear();
+    assert_null(nqs_model_alloc(ops, lat, v));
+    assert_true(strstr(nqs_last_error(), "activation") != NULL);
+    assert_true(strstr(nqs_last_error(), "logcosh") != NULL);
 
     /* 100 * (256 (64^2 + 1) + 256 (256 * 64^2 + 1)) parameters > INT_MAX */
     opts(v, huge, 2, 64);
@@ -830,6 +1080,9 @@ int main(void)
         cmocka_unit_test(test_cnn_grad_matches_finite_differences),
         cmocka_unit_test(test_cnn_translation_invariant),
         cmocka_unit_test(test_lcn_weight_tying_gives_cnn),
+        cmocka_unit_test(test_cnn_poly_has_no_branch_cut),
+        cmocka_unit_test(test_cnn_poly_continuous_random_network),
+        cmocka_unit_test(test_cnn_poly_is_taylor_of_logcosh),
         cmocka_unit_test(test_cnn_parameter_counts),
         cmocka_unit_test(test_cnn_registry_and_twins),
         cmocka_unit_test(test_cnn_alloc_errors),

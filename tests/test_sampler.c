@@ -32,36 +32,8 @@ struct fixture {
     struct nqs_model *model;
 };
 
-/* Defaults of an option table, with one override "name=value" (or NULL). */
-static void defaults(const struct nqs_opt_def *d, int n, struct nqs_opt_val *v, const char *name,
-                     double x)
-{
-    for (int k = 0; k < n; k++) {
-        memset(&v[k], 0, sizeof v[k]);
-        const char *def = d[k].def ? d[k].def : "0";
-        snprintf(v[k].str, sizeof v[k].str, "%s", def);
-        v[k].x = atof(def);
-        v[k].i = atol(def);
-        if (d[k].type == NQS_OPT_BOOL) v[k].i = strcmp(def, "true") == 0;
-        if (d[k].type == NQS_OPT_CHOICE) v[k].i = 0; /* first choice */
-        if (d[k].type == NQS_OPT_INTLIST) {
-            v[k].n_list = 0;
-            for (const char *p = def; *p;) {
-                v[k].list[v[k].n_list++] = atoi(p);
-                while (*p && *p != ',') p++;
-                if (*p == ',') p++;
-            }
-        }
-        if (name && strcmp(d[k].name, name) == 0) {
-            v[k].x = x;
-            v[k].i = (long)x;
-            v[k].given = 1;
-        }
-    }
-}
-
-static struct fixture *make(const char *ham_name, const char *ham_key, double ham_val, int n_sites,
-                            unsigned long seed)
+static struct fixture *make(const char *ham_name, const char *ham_key, const char *ham_val,
+                            int n_sites, unsigned long seed)
 {
     struct fixture *f = calloc(1, sizeof *f);
     int ext[1] = {n_sites}, per[1] = {1};
@@ -70,13 +42,13 @@ static struct fixture *make(const char *ham_name, const char *ham_key, double ha
     const struct nqs_ham_ops *hops = nqs_ham_find(ham_name);
     assert_non_null(hops);
     struct nqs_opt_val hv[16];
-    defaults(hops->options, hops->n_options, hv, ham_key, ham_val);
+    nqs_test_options("hamiltonian", hops->options, hops->n_options, ham_key, ham_val, hv);
     f->ham = nqs_ham_alloc(hops, f->lat, hv);
     assert_non_null(f->ham);
     const struct nqs_model_ops *mops = nqs_model_find("rbm");
     assert_non_null(mops);
     struct nqs_opt_val mv[16];
-    defaults(mops->options, mops->n_options, mv, "alpha", 2);
+    nqs_test_options("model", mops->options, mops->n_options, "alpha", "2", mv);
     f->model = nqs_model_alloc(mops, f->lat, mv);
     assert_non_null(f->model);
     /* std 0.15: |psi|^2 spans a factor ~50 over the configurations, far from
@@ -124,7 +96,7 @@ static double chi2_binned(const double *count, const double *p, double z, int di
  * against the wrong weighting |psi|, so the test has power. */
 static void check_histogram(enum nqs_move move)
 {
-    struct fixture *f = make(move == NQS_MOVE_FLIP ? "ising" : "heisenberg", NULL, 0, 8, 11);
+    struct fixture *f = make(move == NQS_MOVE_FLIP ? "ising" : "heisenberg", NULL, NULL, 8, 11);
     int N = 8, dim = 1 << N;
     struct nqs_sampler_opts o = {.n_chains = 20000, .n_samples = 20000, .sweep = N, .burn_in = 0,
                                  .burn_in_first = 200, .move = move, .seed = 5, .magnetisation = 0};
@@ -196,7 +168,7 @@ static void test_sampler_bond_exchange_histogram(void **state)
 static void test_local_energy_matches_full_evaluation(void **state)
 {
     (void)state;
-    struct fixture *f = make("ising", "h", 0.7313, 10, 3);
+    struct fixture *f = make("ising", "h", "0.7313", 10, 3);
     struct nqs_conn *conn = nqs_conn_alloc(f->ham);
     void *cache = malloc(f->model->cache_size);
     int8_t s[10], t[10];
@@ -228,7 +200,7 @@ static void test_sampler_energy_matches_exact(void **state)
     (void)state;
     const char *hams[] = {"ising", "heisenberg"};
     for (int k = 0; k < 2; k++) {
-        struct fixture *f = make(hams[k], NULL, 0, 10, 17 + (unsigned long)k);
+        struct fixture *f = make(hams[k], NULL, NULL, 10, 17 + (unsigned long)k);
         double complex e_exact;
         double var_exact;
         assert_int_equal(nqs_exact_expectation(f->model, f->ham, &e_exact, &var_exact), NQS_OK);
@@ -276,7 +248,7 @@ static void run_once(struct fixture *f, int threads, double complex *eloc, doubl
 static void test_sampler_independent_of_threads(void **state)
 {
     (void)state;
-    struct fixture *f = make("heisenberg", NULL, 0, 12, 23);
+    struct fixture *f = make("heisenberg", NULL, NULL, 12, 23);
     size_t P = (size_t)f->model->n_par;
     double complex *e1 = malloc(600 * sizeof *e1), *e2 = malloc(600 * sizeof *e2);
     double complex *o1 = malloc(600 * P * sizeof *o1), *o2 = malloc(600 * P * sizeof *o2);
@@ -296,7 +268,7 @@ static void test_sampler_independent_of_threads(void **state)
 static void test_sampler_state_roundtrip(void **state)
 {
     (void)state;
-    struct fixture *f = make("heisenberg", NULL, 0, 12, 29);
+    struct fixture *f = make("heisenberg", NULL, NULL, 12, 29);
     struct nqs_sampler_opts o = {.n_chains = 4, .n_samples = 200, .sweep = 12, .burn_in = 1,
                                  .burn_in_first = 5, .move = NQS_MOVE_EXCHANGE, .seed = 3};
     struct nqs_sampler *a = nqs_sampler_alloc(&o, f->model, f->ham, 0, 4);

@@ -508,15 +508,16 @@ static void test_sr_error_paths(void **state)
     assert_int_equal(nqs_sr_solve(sr, O, P, eloc, n, -0.01, 0, F, x, NULL), NQS_EINVAL);
     nqs_sr_free(sr);
 
-    /* dense forced over the budget: 16 * 20^2 = 6400 bytes needed */
+    /* dense forced over the budget: S 16 * 20^2 plus its exact-sum
+     * accumulators 16 * 20 * 21 = 13120 bytes needed */
     so.solver = NQS_SR_DENSE;
-    so.mem_budget = 6399;
+    so.mem_budget = 13119;
     assert_int_equal(nqs_sr_check(P, n, &so), NQS_ENOMEM);
-    assert_non_null(strstr(nqs_last_error(), "6400 bytes"));
+    assert_non_null(strstr(nqs_last_error(), "13120 bytes"));
     nqs_error_clear();
     assert_null(nqs_sr_alloc(P, n, &so));
-    assert_non_null(strstr(nqs_last_error(), "6400 bytes"));
-    so.mem_budget = 6400;
+    assert_non_null(strstr(nqs_last_error(), "13120 bytes"));
+    so.mem_budget = 13120;
     assert_int_equal(nqs_sr_check(P, n, &so), NQS_OK);
     /* minsr over the budget: 16 * 8^2 = 1024 bytes */
     so.solver = NQS_SR_MINSR;
@@ -545,7 +546,7 @@ static void test_sr_error_paths(void **state)
 }
 
 /* The automatic choice follows sr.h: minsr for P > N_s when eps > 0 and
- * rho = 0 and it fits, dense otherwise when 16 P^2 fits, else cg. */
+ * rho = 0 and it fits, dense otherwise when S and its accumulators fit, else cg. */
 static void test_sr_auto_choice(void **state)
 {
     (void)state;
@@ -559,7 +560,7 @@ static void test_sr_auto_choice(void **state)
     sr = nqs_sr_alloc(50, 100, &so);
     assert_int_equal(nqs_sr_choose(sr, 0.01, 0.0), NQS_SR_DENSE);
     nqs_sr_free(sr);
-    so.mem_budget = 16.0 * 100 * 100; /* minsr fits, S (16 * 300^2) does not */
+    so.mem_budget = 16.0 * 100 * 100; /* minsr fits, S (16 * 300^2 + more) does not */
     sr = nqs_sr_alloc(300, 100, &so);
     assert_int_equal(nqs_sr_choose(sr, 0.01, 0.0), NQS_SR_MINSR);
     assert_int_equal(nqs_sr_choose(sr, 0.01, 0.1), NQS_SR_CG);
@@ -798,12 +799,13 @@ static void test_optimizer_options_table(void **state)
     v[NQS_OPTK_METHOD].i = 1; /* adam ignores SR keys */
     assert_int_equal(nqs_optimizer_params_from_options(v, &a), NQS_OK);
     assert_int_equal(a.method, NQS_METHOD_ADAM);
-    /* dense forced over memory_budget = 1 GiB: 16 * 9000^2 = 1296000000 bytes */
+    /* dense forced over memory_budget = 1 GiB: 16 * 9000^2 + 16 * 9000 * 9001
+     * = 2592144000 bytes (S and its exact-sum accumulators) */
     nqs_optimizer_params_default(&a);
     a.sr.solver = NQS_SR_DENSE;
     a.sr.mem_budget = 1024.0 * 1024 * 1024;
     assert_int_equal(nqs_optimizer_check(&a, 9000, 1000), NQS_ENOMEM);
-    assert_non_null(strstr(nqs_last_error(), "1296000000 bytes"));
+    assert_non_null(strstr(nqs_last_error(), "2592144000 bytes"));
     assert_null(nqs_optimizer_alloc(&a, 9000, 1000));
     a.method = NQS_METHOD_ADAM; /* no S for Adam */
     assert_int_equal(nqs_optimizer_check(&a, 9000, 1000), NQS_OK);
