@@ -20,6 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "error.h"
 #include "optimizer.h"
 #include "sr.h"
@@ -469,6 +473,52 @@ static void test_sr_mixed_cg_reaches_double_accuracy(void **state)
     check_mixed(120, 70, 0.05, NQS_SR_PRECOND_NONE, 64);
 }
 
+/* Mixed cg over 6 chains (nqs_sr_set_chains): the same bits on 1 and 2
+ * OpenMP threads (per-chain partial sums in a fixed order, exact sum over
+ * chains, sr.h "Chains and ranks"), and the same solution as with all rows
+ * in one chain to the solver tolerance: both at cg_tol 1e-11 with a
+ * condition number below 1.5e4 (as in check_mixed), so they differ by at
+ * most ~2 x 1.5e-7; 1e-7 is asserted (measured far below). */
+static void test_sr_mixed_cg_chains_and_threads(void **state)
+{
+    (void)state;
+    const int P = 300, n = 240, chains = 6;
+    double complex *O = malloc((size_t)n * P * sizeof *O), *eloc = malloc((size_t)n * sizeof *eloc);
+    double complex *F = malloc((size_t)P * sizeof *F), *x[3];
+    make_data(P, n, P, 71, O, eloc);
+    struct nqs_sr_options so;
+    nqs_sr_options_default(&so);
+    so.solver = NQS_SR_CG;
+    so.cg_tol = 1e-11;
+    so.cg_maxiter = 5000;
+    assert_true(P >= NQS_SR_MIXED_MIN_PAR); /* auto precision: mixed */
+#ifdef _OPENMP
+    int saved = omp_get_max_threads();
+#endif
+    for (int k = 0; k < 3; k++) {
+        x[k] = malloc((size_t)P * sizeof *x[k]);
+        struct nqs_sr *sr = nqs_sr_alloc(P, n, &so);
+        assert_non_null(sr);
+        if (k < 2) assert_int_equal(nqs_sr_set_chains(sr, chains, 0, chains, n / chains), NQS_OK);
+#ifdef _OPENMP
+        omp_set_num_threads(k == 1 ? 2 : 1);
+#endif
+        struct nqs_sr_info info;
+        assert_int_equal(nqs_sr_solve(sr, O, P, eloc, n, 1e-2, 0, F, x[k], &info), NQS_OK);
+        assert_true(info.residual <= 1e-11);
+        nqs_sr_free(sr);
+    }
+#ifdef _OPENMP
+    omp_set_num_threads(saved);
+#endif
+    assert_memory_equal(x[0], x[1], (size_t)P * sizeof *x[0]);
+    assert_true(rel_diff(P, x[0], x[2]) < 1e-7);
+    for (int k = 0; k < 3; k++) free(x[k]);
+    free(O);
+    free(eloc);
+    free(F);
+}
+
 /* Unknown cg_precision / cg_preconditioner values are refused. */
 static void test_sr_cg_option_errors(void **state)
 {
@@ -826,6 +876,7 @@ int main(void)
         cmocka_unit_test(test_sr_cg_not_converged_is_status),
         cmocka_unit_test(test_sr_cg_returns_best_iterate),
         cmocka_unit_test(test_sr_mixed_cg_reaches_double_accuracy),
+        cmocka_unit_test(test_sr_mixed_cg_chains_and_threads),
         cmocka_unit_test(test_sr_cg_option_errors),
         cmocka_unit_test(test_sr_error_paths),
         cmocka_unit_test(test_sr_auto_choice),
