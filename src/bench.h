@@ -30,6 +30,15 @@ void nqs_bench_json_string(FILE *f, const char *text);
 /* Start one JSON array item (writes the separating comma and "{"). */
 void nqs_bench_json_item(struct nqs_bench_out *o);
 
+/* A solver variant timed by the sr section. */
+struct nqs_bench_solver {
+    int solver;    /* enum nqs_sr_solver */
+    int precond;   /* enum nqs_sr_precond (cg only) */
+    int precision; /* enum nqs_sr_precision (cg only) */
+    double cg_tol; /* 0: the default */
+    const char *name;
+};
+
 /* Section "sampler": Metropolis moves and local energies per second per
  * thread (Heisenberg 10x10 periodic, rbm and rbm_symm at alpha 1 and 4, on 1
  * and 2 threads). */

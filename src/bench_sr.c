@@ -10,7 +10,8 @@
  * with Gaussian L (N_s x 48), R (48 x P), G, singular-value weights
  * D_k = 0.75^k (eigenvalues of S spread over ~12 decades above a noise floor),
  * column scales c_p spread over two decades (so Jacobi preconditioning
- * matters) and a non-zero column mean m_p (so centring matters).
+ * matters: cg is timed without (the default) and with it, "cg-jac") and a
+ * non-zero column mean m_p (so centring matters).
  */
 #include <cblas.h>
 #include <gsl/gsl_rng.h>
@@ -93,7 +94,8 @@ static int bench_sr_fill(int P, int n, unsigned long seed, double complex *O, do
     return NQS_OK;
 }
 
-static int bench_sr_case(struct nqs_bench_out *o, int P, int n, const enum nqs_sr_solver *solvers, int n_solvers,
+static int bench_sr_case(struct nqs_bench_out *o, int P, int n, const struct nqs_bench_solver *solvers,
+                         int n_solvers,
                          const char *label, int cg_maxiter)
 {
     double complex *O = malloc((size_t)n * P * sizeof *O);
@@ -109,7 +111,10 @@ static int bench_sr_case(struct nqs_bench_out *o, int P, int n, const enum nqs_s
     for (int k = 0; k < n_solvers; k++) {
         struct nqs_sr_options so;
         nqs_sr_options_default(&so);
-        so.solver = solvers[k];
+        so.solver = (enum nqs_sr_solver)solvers[k].solver;
+        so.cg_precond = (enum nqs_sr_precond)solvers[k].precond;
+        so.cg_precision = (enum nqs_sr_precision)solvers[k].precision;
+        if (solvers[k].cg_tol > 0) so.cg_tol = solvers[k].cg_tol;
         so.mem_budget = 4.0 * 1024 * 1024 * 1024;
         so.cg_maxiter = cg_maxiter;
         struct nqs_sr *sr = nqs_sr_alloc(P, n, &so);
@@ -144,17 +149,17 @@ static int bench_sr_case(struct nqs_bench_out *o, int P, int n, const enum nqs_s
                     "\"blas_threads\": 2, \"seconds_wall\": %.6f, \"seconds_cpu\": %.6f, "
                     "\"peak_rss_mib\": %.1f, \"cg_iterations\": %d, \"converged\": %s, "
                     "\"residual\": %.3e}",
-                    P, n, nqs_sr_solver_name(solvers[k]), best, best_cpu, bench_sr_peak_mib(),
+                    P, n, solvers[k].name, best, best_cpu, bench_sr_peak_mib(),
                     info.iterations, info.converged ? "true" : "false", info.residual);
         } else {
             char cg[64] = "";
-            if (solvers[k] == NQS_SR_CG)
+            if (solvers[k].solver == NQS_SR_CG)
                 snprintf(cg, sizeof cg, "  cg %4d it%s %6.2f ms/it  residual %.1e",
                          info.iterations, info.converged ? " " : "*",
                          1e3 * best / (info.iterations + 1), info.residual);
             fprintf(o->f,
                     "sr  %-18s P=%6d N_s=%5d  %-6s %8.3f s wall %8.3f s cpu  peak RSS %5.0f MiB%s\n",
-                    label, P, n, nqs_sr_solver_name(solvers[k]), best, best_cpu,
+                    label, P, n, solvers[k].name, best, best_cpu,
                     bench_sr_peak_mib(), cg);
         }
         fflush(o->f);
@@ -169,19 +174,26 @@ done:
 
 int nqs_bench_sr_synthetic(struct nqs_bench_out *o)
 {
-    static const enum nqs_sr_solver all[] = {NQS_SR_DENSE, NQS_SR_CG, NQS_SR_MINSR};
-    static const enum nqs_sr_solver big[] = {NQS_SR_MINSR, NQS_SR_CG};
+    static const struct nqs_bench_solver all[] = {
+        {NQS_SR_DENSE, 0, 0, 0, "dense"}, {NQS_SR_CG, NQS_SR_PRECOND_NONE, 0, 0, "cg"},
+        {NQS_SR_CG, NQS_SR_PRECOND_JACOBI, 0, 0, "cg-jac"}, {NQS_SR_MINSR, 0, 0, 0, "minsr"}};
+    static const struct nqs_bench_solver big[] = {
+        {NQS_SR_MINSR, 0, 0, 0, "minsr"}, {NQS_SR_CG, NQS_SR_PRECOND_NONE, 0, 0, "cg"},
+        {NQS_SR_CG, NQS_SR_PRECOND_JACOBI, 0, 0, "cg-jac"}};
     int threads = openblas_get_num_threads();
     openblas_set_num_threads(2);
+    struct nqs_sr_options def;
+    nqs_sr_options_default(&def);
     if (!o->json)
         fprintf(o->f,
-                "== sr, synthetic O: SR step (centre, E, F, solve), eps = 0.01, cg_tol 1e-6, "
-                "OpenBLAS 2 threads ==\n"
+                "== sr, synthetic O: SR step (centre, E, F, solve), eps = 0.01, cg_tol %g (default "
+                "options), OpenBLAS 2 threads ==\n"
                 "# * = cg stopped at cg_maxiter (1000; 200 for the largest case, whose time per\n"
-                "#     iteration is the figure to extrapolate from)\n");
-    int rc = bench_sr_case(o, 1681, 1000, all, 3, "rbm a=1 N=40", 1000);
-    if (rc == NQS_OK) rc = bench_sr_case(o, 41, 1000, all, 3, "rbm_symm a=1 N=40", 1000);
-    if (rc == NQS_OK) rc = bench_sr_case(o, 40500, 1000, big, 2, "rbm a=4 10x10", 200);
+                "#     iteration is the figure to extrapolate from)\n",
+                def.cg_tol);
+    int rc = bench_sr_case(o, 1681, 1000, all, 4, "rbm a=1 N=40", 1000);
+    if (rc == NQS_OK) rc = bench_sr_case(o, 41, 1000, all, 4, "rbm_symm a=1 N=40", 1000);
+    if (rc == NQS_OK) rc = bench_sr_case(o, 40500, 1000, big, 3, "rbm a=4 10x10", 200);
     openblas_set_num_threads(threads);
     return rc;
 }

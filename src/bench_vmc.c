@@ -152,6 +152,9 @@ static int bench_vmc_build(struct bench_vmc *v, const char *ini, struct nqs_conf
     int ns = v->smp->n_samples;
     v->opt = nqs_optimizer_alloc(&v->op, m->n_par, ns);
     if (!v->opt) return NQS_ENOMEM;
+    /* the chain layout of the driver: per-chain partial sums in SR */
+    NQS_TRY(nqs_optimizer_set_chains(v->opt, v->so.n_chains, 0, v->so.n_chains,
+                                     v->smp->per_chain));
     v->eloc = malloc((size_t)ns * sizeof *v->eloc);
     v->O = malloc((size_t)ns * (size_t)m->n_par * sizeof *v->O);
     if (!v->eloc || !v->O)
@@ -482,7 +485,8 @@ int nqs_bench_sampler(struct nqs_bench_out *o)
 /* One SR step per solver on O sampled from the model of `t` after its
  * warm-up iterations. */
 static int bench_vmc_sr_case(struct nqs_bench_out *o, const struct bench_vmc_target *t,
-                             const enum nqs_sr_solver *solvers, int n_solvers, int cg_maxiter)
+                             const struct nqs_bench_solver *solvers, int n_solvers,
+                             int cg_maxiter)
 {
     struct bench_vmc v;
     int rc = bench_vmc_build(&v, t->ini, NULL, 0);
@@ -498,18 +502,26 @@ static int bench_vmc_sr_case(struct nqs_bench_out *o, const struct bench_vmc_tar
     }
     for (int k = 0; rc == NQS_OK && k < n_solvers; k++) {
         struct nqs_sr_options so = v.op.sr;
-        so.solver = solvers[k];
+        so.solver = (enum nqs_sr_solver)solvers[k].solver;
+        so.cg_precond = (enum nqs_sr_precond)solvers[k].precond;
+        so.cg_precision = (enum nqs_sr_precision)solvers[k].precision;
+        if (solvers[k].cg_tol > 0) so.cg_tol = solvers[k].cg_tol;
         so.cg_maxiter = cg_maxiter;
         if (nqs_sr_check(m->n_par, v.smp->n_samples, &so) != NQS_OK) {
             if (!o->json)
-                fprintf(o->f, "sr  %-30s %-6s skipped: %s\n", t->label,
-                        nqs_sr_solver_name(solvers[k]), nqs_last_error());
+                fprintf(o->f, "sr  %-30s %-6s skipped: %s\n", t->label, solvers[k].name,
+                        nqs_last_error());
             nqs_error_clear();
             continue;
         }
         struct nqs_sr *sr = nqs_sr_alloc(m->n_par, v.smp->n_samples, &so);
         if (!sr) {
             rc = NQS_ENOMEM;
+            break;
+        }
+        if ((rc = nqs_sr_set_chains(sr, v.so.n_chains, 0, v.so.n_chains, v.smp->per_chain)) !=
+            NQS_OK) {
+            nqs_sr_free(sr);
             break;
         }
         struct nqs_sr_info info;
@@ -530,18 +542,26 @@ static int bench_vmc_sr_case(struct nqs_bench_out *o, const struct bench_vmc_tar
                 snprintf(cg, sizeof cg, "  cg %4d it%s %7.2f ms/it  residual %.1e",
                          info.iterations, info.converged ? " " : "*",
                          1e3 * wall / (info.iterations + 1), info.residual);
-            fprintf(o->f, "sr  %-30s P=%6d N_s=%5d  %-6s %8.3f s wall %8.3f s cpu  peak RSS %5.0f "
+            char name[32];
+            snprintf(name, sizeof name, "%s%s", solvers[k].name,
+                     solvers[k].solver == NQS_SR_AUTO ? "->" : "");
+            if (solvers[k].solver == NQS_SR_AUTO)
+                snprintf(name + strlen(name), sizeof name - strlen(name), "%s",
+                         nqs_sr_solver_name(info.solver));
+            fprintf(o->f, "sr  %-30s P=%6d N_s=%5d  %-11s %8.3f s wall %8.3f s cpu  peak RSS %5.0f "
                           "MiB%s\n",
-                    t->label, m->n_par, v.smp->n_samples, nqs_sr_solver_name(info.solver), wall,
-                    cpu, bench_vmc_peak_mib(), cg);
+                    t->label, m->n_par, v.smp->n_samples, name, wall, cpu, bench_vmc_peak_mib(),
+                    cg);
         } else {
             nqs_bench_json_item(o);
             fprintf(o->f, "\"data\": \"model\", \"case\": ");
             nqs_bench_json_string(o->f, t->label);
-            fprintf(o->f, ", \"n_par\": %d, \"n_samples\": %d, \"solver\": \"%s\", "
-                          "\"seconds_wall\": %.6f, \"seconds_cpu\": %.6f, \"peak_rss_mib\": %.1f, "
-                          "\"cg_iterations\": %d, \"converged\": %s, \"residual\": %.3e}",
-                    m->n_par, v.smp->n_samples, nqs_sr_solver_name(info.solver), wall, cpu,
+            fprintf(o->f, ", \"n_par\": %d, \"n_samples\": %d, \"variant\": \"%s\", "
+                          "\"solver\": \"%s\", \"seconds_wall\": %.6f, \"seconds_cpu\": %.6f, "
+                          "\"peak_rss_mib\": %.1f, \"cg_iterations\": %d, \"converged\": %s, "
+                          "\"residual\": %.3e}",
+                    m->n_par, v.smp->n_samples, solvers[k].name, nqs_sr_solver_name(info.solver),
+                    wall, cpu,
                     bench_vmc_peak_mib(), info.iterations, info.converged ? "true" : "false",
                     info.residual);
         }
@@ -555,16 +575,25 @@ static int bench_vmc_sr_case(struct nqs_bench_out *o, const struct bench_vmc_tar
 
 int nqs_bench_sr_real(struct nqs_bench_out *o)
 {
-    static const enum nqs_sr_solver all[] = {NQS_SR_DENSE, NQS_SR_CG, NQS_SR_MINSR,
-                                             NQS_SR_AUTO};
-    static const enum nqs_sr_solver big[] = {NQS_SR_AUTO, NQS_SR_MINSR, NQS_SR_CG};
+    static const struct nqs_bench_solver all[] = {
+        {NQS_SR_DENSE, 0, 0, 0, "dense"}, {NQS_SR_CG, NQS_SR_PRECOND_NONE, 0, 0, "cg"},
+        {NQS_SR_CG, NQS_SR_PRECOND_JACOBI, 0, 0, "cg-jac"},
+        {NQS_SR_CG, NQS_SR_PRECOND_NONE, NQS_SR_PREC_DOUBLE, 0, "cg-dbl"},
+        {NQS_SR_CG, NQS_SR_PRECOND_NONE, 0, 1e-6, "cg-1e-6"},
+        {NQS_SR_CG, NQS_SR_PRECOND_JACOBI, NQS_SR_PREC_DOUBLE, 1e-6, "cg-old"},
+        {NQS_SR_MINSR, 0, 0, 0, "minsr"}, {NQS_SR_AUTO, 0, 0, 0, "auto"}};
+    static const struct nqs_bench_solver big[] = {
+        {NQS_SR_AUTO, 0, 0, 0, "auto"}, {NQS_SR_CG, NQS_SR_PRECOND_NONE, 0, 0, "cg"},
+        {NQS_SR_CG, NQS_SR_PRECOND_JACOBI, 0, 0, "cg-jac"}};
     int saved = bench_vmc_threads_get(), saved_blas = openblas_get_num_threads();
     bench_vmc_threads_set(1);
     if (!o->json)
         fprintf(o->f, "== sr, real O sampled from the model after the warm-up iterations of the "
-                      "target; one thread, eps = 0.01 ==\n");
-    int rc = bench_vmc_sr_case(o, &bench_vmc_targets[1], all, 4, 1000);
-    if (rc == NQS_OK) rc = bench_vmc_sr_case(o, &bench_vmc_targets[2], big, 3, 200);
+                      "target; one thread, eps = 0.01; cg = defaults (no preconditioner, mixed "
+                      "precision, cg_tol 1e-4); -jac Jacobi, -dbl double precision, -1e-6 that "
+                      "tolerance, cg-old = the former defaults (Jacobi, double, 1e-6) ==\n");
+    int rc = bench_vmc_sr_case(o, &bench_vmc_targets[1], all, 8, 1000);
+    if (rc == NQS_OK) rc = bench_vmc_sr_case(o, &bench_vmc_targets[2], big, 3, 300);
 #ifdef _OPENMP
     omp_set_num_threads(saved);
 #endif

@@ -45,13 +45,22 @@ const struct nqs_opt_def nqs_optimizer_options[] = {
         "SR linear solver: auto (from n_params, n_samples, memory_budget), dense Cholesky, "
         "matrix-free conjugate gradient, or minsr (sample space)",
         "auto|dense|cg|minsr", 0, 0},
-    [NQS_OPTK_CG_TOL] = {"cg_tol", NQS_OPT_REAL, "1e-6",
+    [NQS_OPTK_CG_TOL] = {"cg_tol", NQS_OPT_REAL, "1e-4",
         "SR cg: relative residual at which conjugate gradient stops", NULL, 1e-16, 1},
     [NQS_OPTK_CG_MAXITER] = {"cg_maxiter", NQS_OPT_INT, "1000",
         "SR cg: iteration limit (the best iterate is used if it is reached)", NULL, 1, 1e8},
     [NQS_OPTK_MEMORY_BUDGET] = {"memory_budget", NQS_OPT_REAL, "4",
         "SR: GiB allowed for the solver matrix (dense 16 P^2, minsr 16 N_s^2 bytes)", NULL, 0,
         1e6},
+    [NQS_OPTK_CG_PRECISION] = {"cg_precision", NQS_OPT_CHOICE, "auto",
+        "SR cg: matrix-vector products in double, or mixed (single-precision copy of the "
+        "log-derivatives, residuals and refinement in double); auto = mixed from 256 "
+        "parameters",
+        "auto|double|mixed", 0, 0},
+    [NQS_OPTK_CG_PRECONDITIONER] = {"cg_preconditioner", NQS_OPT_CHOICE, "none",
+        "SR cg: none, or jacobi ((1 + diag_scale) diag S + diag_shift; helps when parameters "
+        "differ in scale by orders of magnitude)",
+        "none|jacobi", 0, 0},
 };
 const int nqs_optimizer_n_options = NQS_OPTK_COUNT;
 
@@ -89,8 +98,10 @@ int nqs_optimizer_params_from_options(const struct nqs_opt_val *val,
                                                  NQS_SR_MINSR};
     nqs_optimizer_params_default(p);
     long m = val[NQS_OPTK_METHOD].i, s = val[NQS_OPTK_SOLVER].i;
-    if (m < 0 || m > 2 || s < 0 || s > 3)
-        NQS_ERROR(NQS_EINVAL, "[optimizer] method or solver index out of range (%ld, %ld)", m, s);
+    long cp = val[NQS_OPTK_CG_PRECISION].i, pc = val[NQS_OPTK_CG_PRECONDITIONER].i;
+    if (m < 0 || m > 2 || s < 0 || s > 3 || cp < 0 || cp > 2 || pc < 0 || pc > 1)
+        NQS_ERROR(NQS_EINVAL, "[optimizer] method, solver, cg_precision or cg_preconditioner "
+                  "index out of range (%ld, %ld, %ld, %ld)", m, s, cp, pc);
     p->method = (enum nqs_opt_method)m;
     p->iterations = val[NQS_OPTK_ITERATIONS].i;
     p->learning_rate = val[NQS_OPTK_LEARNING_RATE].x;
@@ -104,6 +115,8 @@ int nqs_optimizer_params_from_options(const struct nqs_opt_val *val,
     p->sr.cg_tol = val[NQS_OPTK_CG_TOL].x;
     p->sr.cg_maxiter = (int)val[NQS_OPTK_CG_MAXITER].i;
     p->sr.mem_budget = val[NQS_OPTK_MEMORY_BUDGET].x * OPTIMIZER_GIB;
+    p->sr.cg_precision = (enum nqs_sr_precision)cp; /* table order = enum order */
+    p->sr.cg_precond = (enum nqs_sr_precond)pc;
     return optimizer_validate(p);
 }
 

@@ -25,7 +25,8 @@
  *   learning_rate = 0.01           learning_rate_decay = 1   learning_rate_min = 0
  *   diag_shift = 0.01              diag_shift_decay = 1      diag_shift_min = 1e-4
  *   diag_scale = 0                 solver = auto (auto|dense|cg|minsr)
- *   cg_tol = 1e-6                  cg_maxiter = 1000         memory_budget = 4 (GiB)
+ *   cg_tol = 1e-4                  cg_maxiter = 1000         memory_budget = 4 (GiB)
+ *   cg_precision = auto (auto|double|mixed)   cg_preconditioner = none (none|jacobi); sr.h
  * The defaults favour robustness over speed: eta = 0.01 with eps = 0.01 is a
  * conservative SR step (NetKet's examples use 0.01-0.05 and 0.01-0.1); for
  * Adam the same eta = 0.01 is at the upper end of the usual range.
@@ -48,7 +49,7 @@ struct nqs_optimizer_params {
     double learning_rate, learning_rate_decay, learning_rate_min;
     double diag_shift, diag_shift_decay, diag_shift_min; /* eps, absolute (sr only) */
     double diag_scale;             /* rho, relative to diag(S) (sr only) */
-    struct nqs_sr_options sr;      /* solver, cg_tol, cg_maxiter, mem_budget (bytes) */
+    struct nqs_sr_options sr;      /* solver, cg_tol, cg_maxiter, mem_budget (bytes), cg_precision */
 };
 
 /* Option table of [optimizer], in the order of enum nqs_optimizer_key. */
@@ -59,7 +60,9 @@ enum nqs_optimizer_key {
     NQS_OPTK_METHOD, NQS_OPTK_ITERATIONS, NQS_OPTK_LEARNING_RATE, NQS_OPTK_LEARNING_RATE_DECAY,
     NQS_OPTK_LEARNING_RATE_MIN, NQS_OPTK_DIAG_SHIFT, NQS_OPTK_DIAG_SHIFT_DECAY,
     NQS_OPTK_DIAG_SHIFT_MIN, NQS_OPTK_DIAG_SCALE, NQS_OPTK_SOLVER, NQS_OPTK_CG_TOL,
-    NQS_OPTK_CG_MAXITER, NQS_OPTK_MEMORY_BUDGET, NQS_OPTK_COUNT
+    NQS_OPTK_CG_MAXITER, NQS_OPTK_MEMORY_BUDGET,
+    NQS_OPTK_CG_PRECISION, NQS_OPTK_CG_PRECONDITIONER,
+    NQS_OPTK_COUNT
 };
 
 /* Defaults of the table, as typed values (for tests and library users). */

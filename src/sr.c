@@ -17,6 +17,20 @@
  * conjugate gradient (dot products, norms) are plain loops, so every rank
  * takes the same decisions.
  *
+ * Mixed-precision cg (sr.h cg_precision) keeps a single-precision copy of
+ * Obar, row by row as P real parts then P imaginary parts, and takes S v
+ * from it with per-chain plain loops of a fixed order (4 rows at a time, 8
+ * lanes per sum); every residual that decides convergence is computed in
+ * double from O itself.
+ *
+ * The per-row kernels are compiled for AVX-512, AVX2 and the baseline and
+ * chosen at run time (SR_MULTIVERSION, GCC target_clones). Each version sums
+ * in the order written, so the bits still do not depend on the thread or rank
+ * count; two versions can differ in the last bits (GCC fuses some vectorised
+ * complex multiply-adds into FMA instructions even with -ffp-contract=off),
+ * so, as with OpenBLAS's CPU-specific zherk, runs on CPUs with different
+ * vector units (AVX-512 against AVX2) may differ in the last bits.
+ *
  * Storage: Obar is n x P row-major (ld = P), which LAPACK/BLAS in column-major
  * order see as the P x n matrix A = Obar^T. Then A A^H = conj(S) and
  * A^H A = conj(Obar Obar^H); both are Hermitian, so we factorise the conjugated
@@ -37,6 +51,15 @@
 #include "error.h"
 #include "rsum.h"
 
+/* Hot loops compiled for AVX-512, AVX2 and the baseline, chosen at run time
+ * (GCC function multiversioning; see the file header). Off under sanitizers. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+    !defined(__SANITIZE_ADDRESS__)
+#define SR_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SR_MULTIVERSION
+#endif
+
 struct nqs_sr {
     int n_par;
     int n_max;                /* local samples the buffers hold */
@@ -48,6 +71,12 @@ struct nqs_sr {
     double *diag;             /* n_par: diag(S) */
     double *minv;             /* n_par: Jacobi preconditioner, inverse */
     double complex *r, *z, *p, *q, *xbest; /* n_par each: cg vectors */
+    double complex *xacc;     /* n_par: cg, accepted iterate of the refinement */
+    int mixed;                /* cg takes S v from obar_s (cg_precision) */
+    float *obar_s;            /* n_max rows of 2 n_par: Re then Im of Obar (mixed cg) */
+    float *ws;                /* 2 n_max: Obar v per row (mixed cg) */
+    float *ys;                /* n_local x 2 n_par: per-chain S v partials (mixed cg) */
+    double *dpart;            /* n_local x n_par: per-chain diag(S) partials (mixed cg) */
     double complex *w;        /* n_max: Obar v, and the minsr right-hand side */
     double complex *smat;     /* P x P lower, column-major (dense) */
     double complex *tmat;     /* N_s x N_s lower, column-major (minsr) */
@@ -73,7 +102,7 @@ struct nqs_sr {
 /* y += sum_s conj(A_s) x_s over `rows` rows of A (leading dimension lda),
  * column tiles of SR_TILE entries so y stays in L1 while the rows stream. */
 #define SR_TILE 512
-static void sr_adjoint_rows(int P, const double complex *A, size_t lda, const double complex *x,
+SR_MULTIVERSION static void sr_adjoint_rows(int P, const double complex *A, size_t lda, const double complex *x,
                             int rows, double complex *y)
 {
     double *yy = (double *)y;
@@ -93,7 +122,7 @@ static void sr_adjoint_rows(int P, const double complex *A, size_t lda, const do
 }
 
 /* sum_p a_p v_p with four interleaved partial sums (fixed order). */
-static double complex sr_dot_row(int P, const double complex *a, const double complex *v)
+SR_MULTIVERSION static double complex sr_dot_row(int P, const double complex *a, const double complex *v)
 {
     const double *x = (const double *)a, *y = (const double *)v;
     double re[4] = {0, 0, 0, 0}, im[4] = {0, 0, 0, 0};
@@ -149,9 +178,11 @@ static void sr_layout_for_call(struct nqs_sr *sr, int n)
 void nqs_sr_options_default(struct nqs_sr_options *opt)
 {
     opt->solver = NQS_SR_AUTO;
-    opt->cg_tol = 1e-6;
+    opt->cg_tol = 1e-4;
     opt->cg_maxiter = 1000;
     opt->mem_budget = 4.0 * 1024.0 * 1024.0 * 1024.0;
+    opt->cg_precision = NQS_SR_PREC_AUTO;
+    opt->cg_precond = NQS_SR_PRECOND_NONE;
 }
 
 const char *nqs_sr_solver_name(enum nqs_sr_solver solver)
@@ -193,6 +224,12 @@ int nqs_sr_check(int n_par, int n_samples, const struct nqs_sr_options *opt)
     if ((int)opt->solver < NQS_SR_AUTO || (int)opt->solver > NQS_SR_NONE)
         NQS_ERROR(NQS_EINVAL, "[optimizer] solver: unknown solver %d (accepted: auto|dense|cg|"
                   "minsr)", (int)opt->solver);
+    if ((int)opt->cg_precision < NQS_SR_PREC_AUTO || (int)opt->cg_precision > NQS_SR_PREC_MIXED)
+        NQS_ERROR(NQS_EINVAL, "[optimizer] cg_precision: unknown value %d (accepted: "
+                  "auto|double|mixed)", (int)opt->cg_precision);
+    if ((int)opt->cg_precond < NQS_SR_PRECOND_NONE || (int)opt->cg_precond > NQS_SR_PRECOND_JACOBI)
+        NQS_ERROR(NQS_EINVAL, "[optimizer] cg_preconditioner: unknown value %d (accepted: "
+                  "none|jacobi)", (int)opt->cg_precond);
     if (!(opt->cg_tol > 0) || opt->cg_maxiter < 1 || !(opt->mem_budget >= 0))
         NQS_ERROR(NQS_EINVAL, "[optimizer] cg_tol must be > 0, cg_maxiter >= 1 and memory_budget "
                   ">= 0 (got %g, %d, %g bytes)", opt->cg_tol, opt->cg_maxiter, opt->mem_budget);
@@ -224,8 +261,12 @@ static int sr_layout_alloc(struct nqs_sr *sr, int n_total)
     free(sr->y);
     free(sr->part);
     free(sr->obar_all);
+    free(sr->ys);
+    free(sr->dpart);
     sr->smat = sr->tmat = sr->y = sr->part = sr->obar_all = sr->ebar_all = NULL;
     sr->sacc = NULL;
+    sr->ys = NULL;
+    sr->dpart = NULL;
     sr->can_dense = sr->can_minsr = 0;
     sr->n_total_max = n_total;
     switch (sr->opt.solver) {
@@ -243,6 +284,11 @@ static int sr_layout_alloc(struct nqs_sr *sr, int n_total)
     }
     sr->part = malloc((size_t)sr->n_local * (size_t)sr->n_par * sizeof *sr->part);
     if (!sr->part) return NQS_ENOMEM;
+    if (sr->mixed) {
+        sr->ys = malloc(2 * (size_t)sr->n_local * (size_t)sr->n_par * sizeof *sr->ys);
+        sr->dpart = malloc((size_t)sr->n_local * (size_t)sr->n_par * sizeof *sr->dpart);
+        if (!sr->ys || !sr->dpart) return NQS_ENOMEM;
+    }
     /* Zeroed once: the factorisations only read and write the lower triangle. */
     if (sr->can_dense) {
         sr->smat = sr_alloc_bytes(16.0 * P * P);
@@ -280,8 +326,21 @@ struct nqs_sr *nqs_sr_alloc(int n_par, int n_samples, const struct nqs_sr_option
     sr->racc = malloc(2.0 * NQS_RSUM_LEVELS * P * sizeof *sr->racc);
     sr->mean = malloc(P * sizeof *sr->mean);
     if (!sr->ebar || !sr->racc || !sr->mean) goto nomem;
+    /* Mixed cg when cg can be chosen (forced, or auto without a dense matrix:
+     * auto falls back to cg when minsr does not apply) and the precision asks
+     * for it; forced cg then needs no double copy of Obar. */
+    int cg_possible = opt->solver == NQS_SR_CG ||
+                      (opt->solver == NQS_SR_AUTO &&
+                       !(n_par <= NQS_SR_DENSE_MAX_PAR && sr_dense_bytes(P) <= opt->mem_budget));
+    sr->mixed = cg_possible && (opt->cg_precision == NQS_SR_PREC_MIXED ||
+                                (opt->cg_precision == NQS_SR_PREC_AUTO &&
+                                 n_par >= NQS_SR_MIXED_MIN_PAR));
     if (opt->solver != NQS_SR_NONE) {
-        sr->obar = sr_alloc_bytes(16.0 * N * P);
+        if (!(sr->mixed && opt->solver == NQS_SR_CG) && !(sr->obar = sr_alloc_bytes(16.0 * N * P)))
+            goto nomem;
+        if (sr->mixed && (!(sr->obar_s = sr_alloc_bytes(8.0 * N * P)) ||
+                          !(sr->ws = malloc(2 * N * sizeof *sr->ws))))
+            goto nomem;
         sr->diag = malloc(P * sizeof *sr->diag);
         sr->minv = malloc(P * sizeof *sr->minv);
         sr->r = malloc(P * sizeof *sr->r);
@@ -289,9 +348,10 @@ struct nqs_sr *nqs_sr_alloc(int n_par, int n_samples, const struct nqs_sr_option
         sr->p = malloc(P * sizeof *sr->p);
         sr->q = malloc(P * sizeof *sr->q);
         sr->xbest = malloc(P * sizeof *sr->xbest);
+        sr->xacc = malloc(P * sizeof *sr->xacc);
         sr->w = malloc(N * sizeof *sr->w);
-        if (!sr->obar || !sr->diag || !sr->minv || !sr->r || !sr->z || !sr->p || !sr->q ||
-            !sr->xbest || !sr->w)
+        if (!sr->diag || !sr->minv || !sr->r || !sr->z || !sr->p || !sr->q || !sr->xbest ||
+            !sr->xacc || !sr->w)
             goto nomem;
     }
     if (sr_layout_alloc(sr, n_samples) != NQS_OK) goto nomem;
@@ -348,7 +408,12 @@ void nqs_sr_free(struct nqs_sr *sr)
     free(sr->p);
     free(sr->q);
     free(sr->xbest);
+    free(sr->xacc);
     free(sr->w);
+    free(sr->obar_s);
+    free(sr->ws);
+    free(sr->ys);
+    free(sr->dpart);
     free(sr->smat);
     free(sr->tmat);
     free(sr->racc);
@@ -406,6 +471,17 @@ static int sr_energy(struct nqs_sr *sr, const double complex *eloc, double compl
     return NQS_OK;
 }
 
+/* ||F|| and the finiteness of E and F. */
+static int sr_force_check(struct nqs_sr *sr, const double complex *F, double complex E,
+                          double *fnorm)
+{
+    *fnorm = sr_norm(sr->n_par, F);
+    if (!isfinite(creal(E)) || !isfinite(cimag(E)) || !isfinite(*fnorm))
+        NQS_ERROR(NQS_ENUMERIC, "SR: non-finite energy or gradient (E = %g%+gi, |F| = %g): a local "
+                  "energy or log-derivative is NaN/Inf", creal(E), cimag(E), *fnorm);
+    return NQS_OK;
+}
+
 /* F = alpha A^H ebar for A (local rows, row-major, lda); summed over chains and ranks. */
 static int sr_force(struct nqs_sr *sr, const double complex *A, int lda, double alpha,
                     double complex *F, double complex E, double *fnorm)
@@ -419,11 +495,7 @@ static int sr_force(struct nqs_sr *sr, const double complex *A, int lda, double 
     }
     NQS_TRY(sr_reduce_part(sr, (size_t)P, F));
     for (int p = 0; p < P; p++) F[p] *= alpha;
-    *fnorm = sr_norm(P, F);
-    if (!isfinite(creal(E)) || !isfinite(cimag(E)) || !isfinite(*fnorm))
-        NQS_ERROR(NQS_ENUMERIC, "SR: non-finite energy or gradient (E = %g%+gi, |F| = %g): a local "
-                  "energy or log-derivative is NaN/Inf", creal(E), cimag(E), *fnorm);
-    return NQS_OK;
+    return sr_force_check(sr, F, E, fnorm);
 }
 
 static void sr_info_init(struct nqs_sr_info *info, enum nqs_sr_solver solver, double complex E,
@@ -496,6 +568,77 @@ static void sr_diag_part(struct nqs_sr *sr)
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < sr->n_local; c++)
         sr_diag_rows(P, sr->obar + (size_t)c * pc * P, pc, d + 2 * (size_t)c * P);
+}
+
+/* y += sum of `rows` rows of O (leading dimension ld), as 2P doubles. */
+SR_MULTIVERSION static void sr_rows_sum(int P, const double *restrict O, size_t ld, int rows,
+                                        double *restrict y)
+{
+    for (int s = 0; s < rows; s++) {
+        const double *row = O + 2 * (size_t)s * ld;
+        for (int k = 0; k < 2 * P; k++) y[k] += row[k];
+    }
+}
+
+/* One chain's pass of mixed cg: o = (O_s - <O>) scale per row; f += conj(o)
+ * ebar_s (the arithmetic and order of sr_adjoint_rows), d += |o|^2, and o in
+ * single precision (Re then Im per row). Real arithmetic on doubles. */
+SR_MULTIVERSION static void sr_rows_centre_mixed(int P, const double *restrict O, size_t ld,
+                                                 int rows, const double *restrict mean,
+                                                 double scale, const double *restrict ebar,
+                                                 double *restrict f, double *restrict d,
+                                                 float *restrict out)
+{
+    for (int s = 0; s < rows; s++) {
+        const double *row = O + 2 * (size_t)s * ld;
+        const double er = ebar[2 * s], ei = ebar[2 * s + 1];
+        float *outr = out + 2 * (size_t)s * P, *outi = outr + P;
+        for (int p = 0; p < P; p++) {
+            double ar = (row[2 * p] - mean[2 * p]) * scale;
+            double ai = (row[2 * p + 1] - mean[2 * p + 1]) * scale;
+            f[2 * p] += ar * er + ai * ei;
+            f[2 * p + 1] += ar * ei - ai * er;
+            d[p] += ar * ar + ai * ai;
+            outr[p] = (float)ar;
+            outi[p] = (float)ai;
+        }
+    }
+}
+
+/* Mixed cg: <O> like sr_centre, then in one more pass per chain the
+ * chain's partials of F = Obar^H ebar (into sr->part) and of diag(S)
+ * (sr->dpart), and the single-precision copy of its rows of Obar. F and
+ * diag(S) are then summed over chains and ranks. */
+static int sr_centre_mixed(struct nqs_sr *sr, const double complex *O, int ld, long ntot,
+                           double complex *F)
+{
+    const int P = sr->n_par, pc = sr->per_chain;
+    double complex *mean = sr->mean;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < sr->n_local; c++) {
+        double complex *y = sr->part + (size_t)c * P;
+        memset(y, 0, (size_t)P * sizeof *y);
+        sr_rows_sum(P, (const double *)(O + (size_t)c * pc * ld), (size_t)ld, pc, (double *)y);
+    }
+    NQS_TRY(sr_reduce_part(sr, (size_t)P, mean));
+    for (int p = 0; p < P; p++) mean[p] /= (double)ntot;
+    const double scale = 1.0 / sqrt((double)ntot);
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < sr->n_local; c++) {
+        double *f = (double *)(sr->part + (size_t)c * P), *d = sr->dpart + (size_t)c * P;
+        memset(f, 0, 2 * (size_t)P * sizeof *f);
+        memset(d, 0, (size_t)P * sizeof *d);
+        sr_rows_centre_mixed(P, (const double *)(O + (size_t)c * pc * ld), (size_t)ld, pc,
+                             (const double *)mean, scale,
+                             (const double *)(sr->ebar + (size_t)c * pc), f, d,
+                             sr->obar_s + 2 * (size_t)c * pc * P);
+    }
+    NQS_TRY(sr_reduce_part(sr, (size_t)P, F));
+    double *dp = (double *)sr->part; /* diag partials as doubles with stride 2P (sr_diag_part) */
+    for (int c = 0; c < sr->n_local; c++)
+        memcpy(dp + 2 * (size_t)c * P, sr->dpart + (size_t)c * P, (size_t)P * sizeof *dp);
+    return nqs_rsum_terms(dp, sr->n_local, 2 * (size_t)P, (size_t)P, sr->n_chains, sr->racc,
+                          sr->diag);
 }
 
 /* ------------------------------------------------------------------ solvers */
@@ -612,15 +755,23 @@ static int sr_solve_minsr(struct nqs_sr *sr, double eps, double complex *delta)
 /* out = (S + eps + rho diag S) v with S v = sum over chains of
  * Obar_c^H (Obar_c v): per chain, blocks of rows (about SR_BLOCK_BYTES of
  * Obar) are still in cache for the second product, which halves the memory
- * traffic when Obar is larger than the cache (measured 1.8x fewer CPU seconds
- * at P = 40500, N_s = 1000; no change when Obar fits in L3). The block size
- * does not change the order of any sum. */
-#define SR_BLOCK_BYTES (4.0 * 1024 * 1024)
+ * traffic when Obar is larger than the cache. The block size does not change
+ * the order of any sum. */
+#define SR_BLOCK_BYTES (512.0 * 1024)
+#define SR_BLOCK_MIN_ROWS 6
+/* Rows per block: SR_BLOCK_BYTES of Obar (the L2 cache), at least
+ * SR_BLOCK_MIN_ROWS so that the update of the P partial sums is shared by
+ * several rows (measured best for P = 1680 and 40500 with N_s = 1000). */
+static int sr_block_rows(int P)
+{
+    return (int)fmax(SR_BLOCK_MIN_ROWS, SR_BLOCK_BYTES / (16.0 * P));
+}
+
 static int sr_apply(struct nqs_sr *sr, double eps, double rho, const double complex *v,
                     double complex *out)
 {
     const int P = sr->n_par, pc = sr->per_chain;
-    int block = (int)fmax(1.0, SR_BLOCK_BYTES / (16.0 * P));
+    int block = sr_block_rows(P);
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < sr->n_local; c++) {
         double complex *y = sr->part + (size_t)c * P, *w = sr->w + (size_t)c * pc;
@@ -637,48 +788,223 @@ static int sr_apply(struct nqs_sr *sr, double eps, double rho, const double comp
     return NQS_OK;
 }
 
-/* Jacobi-preconditioned conjugate gradient from x = 0 (Saad, Iterative
- * Methods for Sparse Linear Systems, Alg. 9.1). x holds the iterate with the
- * smallest recursive residual; returns NQS_NOTCONV when that is above tol. */
-static int sr_solve_cg(struct nqs_sr *sr, double eps, double rho, const double complex *F,
-                       double fnorm, double complex *x, struct nqs_sr_info *info)
+/* ---------------------------------------------------------- mixed precision
+ * Per-row products of the single-precision copy: row s holds P real parts,
+ * then P imaginary parts. Sums in a fixed order: 8 lanes per row, 4 rows at
+ * a time (so v is read once per 4 rows), lanes folded pairwise. */
+#define SR_LANES 8
+
+/* w_k = sum_p a_k,p v_p for the `rows` (1..4) rows starting at a (row
+ * stride 2P); w holds (re, im) per row. */
+SR_MULTIVERSION static void sr_f_dot(int P, int rows, const float *restrict a,
+                                     const float *restrict vr, const float *restrict vi,
+                                     float *restrict w)
+{
+    float accr[4][SR_LANES], acci[4][SR_LANES];
+    memset(accr, 0, sizeof accr);
+    memset(acci, 0, sizeof acci);
+    const size_t rs = 2 * (size_t)P;
+    int p = 0;
+    if (rows == 4) {
+        for (; p + SR_LANES <= P; p += SR_LANES)
+            for (int u = 0; u < SR_LANES; u++) {
+                float xr = vr[p + u], xi = vi[p + u];
+                for (int k = 0; k < 4; k++) {
+                    float ar = a[k * rs + p + u], ai = a[k * rs + P + p + u];
+                    accr[k][u] += ar * xr - ai * xi;
+                    acci[k][u] += ar * xi + ai * xr;
+                }
+            }
+    } else {
+        for (; p + SR_LANES <= P; p += SR_LANES)
+            for (int k = 0; k < rows; k++)
+                for (int u = 0; u < SR_LANES; u++) {
+                    float xr = vr[p + u], xi = vi[p + u];
+                    float ar = a[k * rs + p + u], ai = a[k * rs + P + p + u];
+                    accr[k][u] += ar * xr - ai * xi;
+                    acci[k][u] += ar * xi + ai * xr;
+                }
+    }
+    for (int k = 0; k < rows; k++) {
+        for (int q = p; q < P; q++) {
+            float ar = a[k * rs + q], ai = a[k * rs + P + q];
+            accr[k][0] += ar * vr[q] - ai * vi[q];
+            acci[k][0] += ar * vi[q] + ai * vr[q];
+        }
+        for (int h = SR_LANES / 2; h > 0; h /= 2)
+            for (int u = 0; u < h; u++) {
+                accr[k][u] += accr[k][u + h];
+                acci[k][u] += acci[k][u + h];
+            }
+        w[2 * k] = accr[k][0];
+        w[2 * k + 1] = acci[k][0];
+    }
+}
+
+/* y += sum_k conj(a_k) w_k over `rows` (1..4) rows (planar y). */
+SR_MULTIVERSION static void sr_f_adjoint(int P, int rows, const float *restrict a,
+                                         const float *restrict w, float *restrict yr,
+                                         float *restrict yi)
+{
+    const size_t rs = 2 * (size_t)P;
+    if (rows == 4) {
+        for (int p = 0; p < P; p++) {
+            float tr = 0, ti = 0;
+            for (int k = 0; k < 4; k++) {
+                float ar = a[k * rs + p], ai = a[k * rs + P + p];
+                tr += ar * w[2 * k] + ai * w[2 * k + 1];
+                ti += ar * w[2 * k + 1] - ai * w[2 * k];
+            }
+            yr[p] += tr;
+            yi[p] += ti;
+        }
+        return;
+    }
+    for (int k = 0; k < rows; k++)
+        for (int p = 0; p < P; p++) {
+            float ar = a[k * rs + p], ai = a[k * rs + P + p];
+            yr[p] += ar * w[2 * k] + ai * w[2 * k + 1];
+            yi[p] += ar * w[2 * k + 1] - ai * w[2 * k];
+        }
+}
+
+/* Rows per block of the single-precision products: about SR_FBLOCK_BYTES
+ * of Obar, still in cache for the second product. */
+#define SR_FBLOCK_BYTES (256.0 * 1024)
+
+/* out = (S + eps + rho diag S) v with S v from the single-precision copy:
+ * per chain, blocks of rows, groups of 4 rows; the chain's partial in single
+ * precision, converted to double and summed over chains and ranks exactly. */
+static int sr_apply_single(struct nqs_sr *sr, double eps, double rho, const double complex *v,
+                           double complex *out)
+{
+    const int P = sr->n_par, pc = sr->per_chain;
+    int block = (int)fmax(4.0, SR_FBLOCK_BYTES / (8.0 * P));
+    block -= block % 4;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < sr->n_local; c++) {
+        float *yr = sr->ys + 2 * (size_t)c * P, *yi = yr + P;
+        /* v in single precision, planar, in the chain's own slot of q: the
+         * first 2P floats of its partial (part is rewritten below) */
+        float *vr = (float *)(sr->part + (size_t)c * P), *vi = vr + P;
+        for (int p = 0; p < P; p++) {
+            vr[p] = (float)creal(v[p]);
+            vi[p] = (float)cimag(v[p]);
+            yr[p] = yi[p] = 0.0f;
+        }
+        const float *rows = sr->obar_s + 2 * (size_t)c * pc * P;
+        float *w = sr->ws + 2 * (size_t)c * pc;
+        for (int s0 = 0; s0 < pc; s0 += block) {
+            int b = pc - s0 < block ? pc - s0 : block;
+            for (int s = s0; s < s0 + b; s += 4) {
+                int k = s0 + b - s < 4 ? s0 + b - s : 4;
+                sr_f_dot(P, k, rows + 2 * (size_t)s * P, vr, vi, w + 2 * s);
+            }
+            for (int s = s0; s < s0 + b; s += 4) {
+                int k = s0 + b - s < 4 ? s0 + b - s : 4;
+                sr_f_adjoint(P, k, rows + 2 * (size_t)s * P, w + 2 * s, yr, yi);
+            }
+        }
+        double complex *part = sr->part + (size_t)c * P;
+        for (int p = 0; p < P; p++) part[p] = CMPLX((double)yr[p], (double)yi[p]);
+    }
+    NQS_TRY(sr_reduce_part(sr, (size_t)P, out));
+    for (int p = 0; p < P; p++) out[p] += (eps + rho * sr->diag[p]) * v[p];
+    return NQS_OK;
+}
+
+/* The same product in double precision from the caller's O (mixed cg has no
+ * double copy of Obar), centring on the fly: per chain,
+ * w_s = (O_s . v - <O> . v) / sqrt(N_s), partial = (sum_s conj(O_s) w_s -
+ * conj(<O>) sum_s w_s) / sqrt(N_s); summed over chains and ranks exactly. */
+static int sr_apply_o(struct nqs_sr *sr, const double complex *O, int ld, long ntot, double eps,
+                      double rho, const double complex *v, double complex *out)
+{
+    const int P = sr->n_par, pc = sr->per_chain;
+    const double scale = 1.0 / sqrt((double)ntot);
+    const double complex mv = sr_dot_row(P, sr->mean, v);
+    int block = sr_block_rows(P);
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < sr->n_local; c++) {
+        double complex *y = sr->part + (size_t)c * P, *w = sr->w + (size_t)c * pc;
+        const double complex *rows = O + (size_t)c * pc * ld;
+        memset(y, 0, (size_t)P * sizeof *y);
+        double wr = 0, wi = 0;
+        for (int s0 = 0; s0 < pc; s0 += block) {
+            int b = pc - s0 < block ? pc - s0 : block;
+            for (int s = s0; s < s0 + b; s++) {
+                w[s] = (sr_dot_row(P, rows + (size_t)s * ld, v) - mv) * scale;
+                wr += creal(w[s]);
+                wi += cimag(w[s]);
+            }
+            sr_adjoint_rows(P, rows + (size_t)s0 * ld, (size_t)ld, w + s0, b, y);
+        }
+        for (int p = 0; p < P; p++) y[p] = (y[p] - conj(sr->mean[p]) * CMPLX(wr, wi)) * scale;
+    }
+    NQS_TRY(sr_reduce_part(sr, (size_t)P, out));
+    for (int p = 0; p < P; p++) out[p] += (eps + rho * sr->diag[p]) * v[p];
+    return NQS_OK;
+}
+
+/* ------------------------------------------------------------------ cg */
+
+/* The caller's O, for the double-precision products of mixed cg. */
+struct sr_source {
+    const double complex *O;
+    int ld;
+    long ntot;
+};
+
+/* ||F - A x|| in double precision, r = F - A x left in sr->r: from the double
+ * copy of Obar, or from O when cg is mixed. */
+static int sr_true_residual(struct nqs_sr *sr, const struct sr_source *src, double eps,
+                            double rho, const double complex *F, const double complex *x,
+                            double *rn)
 {
     const int P = sr->n_par;
-    double *d = sr->diag, *minv = sr->minv;
+    if (sr->mixed)
+        NQS_TRY(sr_apply_o(sr, src->O, src->ld, src->ntot, eps, rho, x, sr->q));
+    else
+        NQS_TRY(sr_apply(sr, eps, rho, x, sr->q));
+    for (int k = 0; k < P; k++) sr->r[k] = F[k] - sr->q[k];
+    *rn = sr_norm(P, sr->r);
+    return NQS_OK;
+}
+
+/* One run of preconditioned conjugate gradient (Saad, Iterative Methods for
+ * Sparse Linear Systems, Alg. 9.1; the preconditioner is the diagonal minv,
+ * all ones without one) on A e = r from e = 0, adding e to x as it goes: x
+ * enters as x0, sr->r holds F - A x0 (overwritten by the recursive residual).
+ * S v in single precision when sr->mixed. Stops at recursive residual
+ * <= target (*reached = 1), after `maxit` iterations, or on loss of positive
+ * curvature. sr->xbest receives the iterate with the smallest recursive
+ * residual (x0 if none is below r0n = ||r||). Returns the iterations done in
+ * *it. Scalars are plain loops (sr_vdot), the same on every rank. */
+static int sr_cg_run(struct nqs_sr *sr, double eps, double rho, double target, int maxit, int it0,
+                     double complex *x, double r0n, int *reached, int *it_out)
+{
+    const int P = sr->n_par;
+    const double *minv = sr->minv;
     double complex *r = sr->r, *z = sr->z, *p = sr->p, *q = sr->q, *xb = sr->xbest;
-
-    /* diag(S)_p = sum_s |Obar_sp|^2 */
-    sr_diag_part(sr);
-    NQS_TRY(nqs_rsum_terms((const double *)sr->part, sr->n_local, 2 * (size_t)P, (size_t)P,
-                           sr->n_chains, sr->racc, d));
-    for (int k = 0; k < P; k++) {
-        double m = (1.0 + rho) * d[k] + eps;
-        minv[k] = m > 0 ? 1.0 / m : 1.0;
-    }
-
-    for (int k = 0; k < P; k++) x[k] = xb[k] = 0;
-    info->iterations = 0;
-    if (fnorm == 0) {
-        info->residual = 0;
-        info->converged = 1;
-        return NQS_OK;
-    }
     double rz = 0;
     for (int k = 0; k < P; k++) {
-        r[k] = F[k];
         z[k] = minv[k] * r[k];
         p[k] = z[k];
         rz += minv[k] * (creal(r[k]) * creal(r[k]) + cimag(r[k]) * cimag(r[k]));
     }
-    const double target = sr->opt.cg_tol * fnorm;
-    double best = fnorm;
-    int converged = 0;
-    for (int it = 1; it <= sr->opt.cg_maxiter; it++) {
-        NQS_TRY(sr_apply(sr, eps, rho, p, q));
+    memcpy(xb, x, (size_t)P * sizeof *x);
+    double best = r0n;
+    int it = 0;
+    *reached = 0;
+    while (it < maxit) {
+        if (sr->mixed)
+            NQS_TRY(sr_apply_single(sr, eps, rho, p, q));
+        else
+            NQS_TRY(sr_apply(sr, eps, rho, p, q));
         double complex pq = sr_vdot(P, p, q);
         if (!isfinite(creal(pq)))
             NQS_ERROR(NQS_ENUMERIC, "SR conjugate gradient: non-finite curvature at iteration %d",
-                      it);
+                      it0 + it + 1);
         if (!(creal(pq) > 0)) break; /* not positive definite along p: keep the best iterate */
         double complex alpha = rz / creal(pq);
         for (int k = 0; k < P; k++) {
@@ -686,13 +1012,13 @@ static int sr_solve_cg(struct nqs_sr *sr, double eps, double rho, const double c
             r[k] -= alpha * q[k];
         }
         double rn = sr_norm(P, r);
-        info->iterations = it;
+        it++;
         if (rn < best) {
             best = rn;
             memcpy(xb, x, (size_t)P * sizeof *x);
         }
         if (rn <= target) {
-            converged = 1;
+            *reached = 1;
             break;
         }
         double rz_new = 0;
@@ -704,11 +1030,79 @@ static int sr_solve_cg(struct nqs_sr *sr, double eps, double rho, const double c
         rz = rz_new;
         for (int k = 0; k < P; k++) p[k] = z[k] + beta * p[k];
     }
-    memcpy(x, xb, (size_t)P * sizeof *x);
-    /* True residual of the returned iterate (the recursive one drifts). */
-    NQS_TRY(sr_apply(sr, eps, rho, x, q));
-    for (int k = 0; k < P; k++) r[k] = F[k] - q[k];
-    info->residual = sr_norm(P, r) / fnorm;
+    *it_out = it;
+    return NQS_OK;
+}
+
+/* Conjugate gradient from x = 0, preconditioned when cg_precond = jacobi.
+ * Double precision: one run; converged when the recursive residual reaches
+ * cg_tol ||F||; x is the iterate with the smallest recursive residual and
+ * info->residual its true residual.
+ * Mixed: runs with the single-precision product, each followed by the true
+ * residual of its best iterate in double; converged when that is <= cg_tol
+ * ||F||; otherwise, while iterations remain and the last run at least halved
+ * the true residual, restart from the best iterate on its true residual
+ * (iterative refinement). x is the iterate with the smallest true residual.
+ * Returns NQS_NOTCONV when not converged. diag(S) is computed here (double)
+ * or comes from sr_centre_mixed. */
+static int sr_solve_cg(struct nqs_sr *sr, const struct sr_source *src, double eps, double rho,
+                       const double complex *F, double fnorm, double complex *x,
+                       struct nqs_sr_info *info)
+{
+    const int P = sr->n_par;
+    double *d = sr->diag, *minv = sr->minv;
+
+    if (!sr->mixed) { /* diag(S)_p = sum_s |Obar_sp|^2 */
+        sr_diag_part(sr);
+        NQS_TRY(nqs_rsum_terms((const double *)sr->part, sr->n_local, 2 * (size_t)P, (size_t)P,
+                               sr->n_chains, sr->racc, d));
+    }
+    const int jacobi = sr->opt.cg_precond == NQS_SR_PRECOND_JACOBI;
+    for (int k = 0; k < P; k++) {
+        double m = (1.0 + rho) * d[k] + eps;
+        minv[k] = jacobi && m > 0 ? 1.0 / m : 1.0;
+    }
+
+    for (int k = 0; k < P; k++) x[k] = sr->xacc[k] = 0;
+    info->iterations = 0;
+    if (fnorm == 0) {
+        info->residual = 0;
+        info->converged = 1;
+        return NQS_OK;
+    }
+    memcpy(sr->r, F, (size_t)P * sizeof *F);
+    const double target = sr->opt.cg_tol * fnorm;
+    double racc = fnorm; /* true residual of the accepted iterate xacc */
+    int converged = 0, total = 0;
+    for (;;) {
+        int reached = 0, it = 0;
+        NQS_TRY(sr_cg_run(sr, eps, rho, target, sr->opt.cg_maxiter - total, total, x, racc,
+                          &reached, &it));
+        total += it;
+        double rn;
+        NQS_TRY(sr_true_residual(sr, src, eps, rho, F, sr->xbest, &rn)); /* sets sr->r */
+        if (!sr->mixed) {
+            memcpy(sr->xacc, sr->xbest, (size_t)P * sizeof *x);
+            racc = rn;
+            converged = reached;
+            break;
+        }
+        int progress = rn < 0.5 * racc;
+        if (rn < racc) {
+            memcpy(sr->xacc, sr->xbest, (size_t)P * sizeof *x);
+            racc = rn;
+        }
+        if (racc <= target) {
+            converged = 1;
+            break;
+        }
+        if (it == 0 || !progress || total >= sr->opt.cg_maxiter) break;
+        /* restart from the accepted iterate on its true residual (in sr->r) */
+        memcpy(x, sr->xacc, (size_t)P * sizeof *x);
+    }
+    memcpy(x, sr->xacc, (size_t)P * sizeof *x);
+    info->iterations = total;
+    info->residual = racc / fnorm;
     info->converged = converged;
     return converged ? NQS_OK : NQS_NOTCONV;
 }
@@ -739,15 +1133,24 @@ int nqs_sr_solve(struct nqs_sr *sr, const double complex *O, int ld, const doubl
     double fnorm;
     long ntot;
     NQS_TRY(sr_energy(sr, eloc, &E, &ntot));
-    NQS_TRY(sr_centre(sr, O, ld, ntot));
-    NQS_TRY(sr_force(sr, sr->obar, sr->n_par, 1.0, F, E, &fnorm));
+    const int mixed_cg = solver == NQS_SR_CG && sr->mixed;
+    if (mixed_cg) {
+        NQS_TRY(sr_centre_mixed(sr, O, ld, ntot, F));
+        NQS_TRY(sr_force_check(sr, F, E, &fnorm));
+    } else {
+        NQS_TRY(sr_centre(sr, O, ld, ntot));
+        NQS_TRY(sr_force(sr, sr->obar, sr->n_par, 1.0, F, E, &fnorm));
+    }
     sr_info_init(info, solver, E, fnorm, ntot);
 
     int rc = NQS_OK;
     switch (solver) {
     case NQS_SR_DENSE: rc = sr_solve_dense(sr, diag_shift, diag_scale, F, delta); break;
     case NQS_SR_MINSR: rc = sr_solve_minsr(sr, diag_shift, delta); break;
-    case NQS_SR_CG: rc = sr_solve_cg(sr, diag_shift, diag_scale, F, fnorm, delta, info); break;
+    case NQS_SR_CG:
+        rc = sr_solve_cg(sr, &(struct sr_source){O, ld, ntot}, diag_shift, diag_scale, F, fnorm,
+                         delta, info);
+        break;
     default: NQS_ERROR(NQS_EINTERNAL, "SR: no solver selected");
     }
     if (rc != NQS_OK && rc != NQS_NOTCONV) return rc;

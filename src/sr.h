@@ -14,8 +14,10 @@
  *   dense  S by zherk (one per chain), shifts on the diagonal, Cholesky
  *          (zpotrf/zpotrs); memory 16 P^2 bytes plus 16 P (P + 1) for the
  *          exact sum over chains.
- *   cg     matrix-free preconditioned conjugate gradient, S v = Obar^H (Obar v)
- *          by two passes over Obar per iteration, Jacobi preconditioner
+ *   cg     matrix-free conjugate gradient, S v = Obar^H (Obar v) by two passes
+ *          over Obar per iteration (by default over a single-precision copy,
+ *          with double-precision residuals, see cg_precision), optionally
+ *          with the Jacobi preconditioner
  *          (1+rho) diag(S) + eps; S is never formed.
  *   minsr  sample space (Chen & Heyl, Nat. Phys. 2024):
  *          delta = Obar^H (Obar Obar^H + eps I)^{-1} ebar, memory 16 N_s^2 bytes.
@@ -41,7 +43,9 @@
  * and the sum over chains and ranks is exact (rsum.h); the Cholesky
  * factorisations run on one OpenBLAS thread. So E, F and delta have the same
  * bits for any split of the chains over ranks and threads (a one-rank,
- * one-thread run included) and are identical on every rank. Communication per
+ * one-thread run included) and are identical on every rank (on one kind of
+ * CPU: the kernels are compiled per instruction set, see sr.c, like
+ * OpenBLAS's). Communication per
  * solve: a few reductions of P values (F, <O>, diag S), one per cg iteration,
  * one of P (P + 1) values for dense S; minsr gathers every rank's rows of Obar
  * (16 N_s P bytes on each rank) and factorises the N_s x N_s matrix on every
@@ -69,17 +73,74 @@ enum nqs_sr_solver {
  * cg_tol 1e-6, where cg needs 260-410 iterations), CPU seconds dense / cg:
  * P = 500, 1000, 2000, 3000, 4000 (N_s = 2P, 2P, 2P, P, P) gave 0.30, 0.28,
  * 0.38, 0.51, 0.59. Both costs grow with N_s alike and the ratio grows ~P,
- * reaching 1 near P ~ 6500; beyond, 16 P^2 bytes also becomes large. */
+ * reaching 1 near P ~ 6500; beyond, 16 P^2 bytes also becomes large.
+ * (Measured before mixed-precision cg without preconditioner and cg_tol 1e-4,
+ * which made cg 3-5 times faster per solve: at P = 1681, N_s = 1000 synthetic,
+ * dense 0.40 s, cg 0.056 s. The crossover is now lower; to be re-measured over
+ * a range of shifts before this value is changed.) */
 #define NQS_SR_DENSE_MAX_PAR 6000
+
+/* Arithmetic of the cg matrix-vector products (added by the perf branch). */
+enum nqs_sr_precision {
+    NQS_SR_PREC_AUTO = 0,  /* mixed when n_par >= NQS_SR_MIXED_MIN_PAR, else double */
+    NQS_SR_PREC_DOUBLE = 1,
+    NQS_SR_PREC_MIXED = 2  /* S v from a single-precision copy of Obar; residuals in double */
+};
+/* From this parameter count on, auto uses mixed precision: with ~1000 samples
+ * Obar is then a few MB and S v memory bound. A parameter count, not a byte
+ * count, so that every MPI rank (with its own share of the samples) makes the
+ * same choice. */
+#define NQS_SR_MIXED_MIN_PAR 256
+
+/* Preconditioner of cg (added by the perf branch). */
+enum nqs_sr_precond {
+    NQS_SR_PRECOND_NONE = 0,  /* plain cg on S + eps + rho diag S */
+    NQS_SR_PRECOND_JACOBI = 1 /* M = (1 + rho) diag S + eps */
+};
 
 struct nqs_sr_options {
     enum nqs_sr_solver solver; /* NQS_SR_AUTO lets the solver choose per solve */
     double cg_tol;             /* relative residual ||F - A delta|| / ||F|| for cg */
     int cg_maxiter;            /* cg iterations before giving up (NQS_NOTCONV) */
     double mem_budget;         /* bytes allowed for the solver matrix (S or Obar Obar^H) */
+    enum nqs_sr_precision cg_precision; /* added by the perf branch; default auto */
+    enum nqs_sr_precond cg_precond;     /* added by the perf branch; default none */
 };
 
-/* Defaults: auto, cg_tol 1e-6, cg_maxiter 1000, mem_budget 4 GiB. */
+/* Defaults: auto, cg_tol 1e-4, cg_maxiter 1000, mem_budget 4 GiB, cg_precision auto,
+ * cg_precond none.
+ *
+ * cg_precond: on log-derivatives sampled from real models (1000 samples,
+ * eps = 0.01, after 30 SR iterations) plain cg needed fewer iterations than
+ * Jacobi in every case measured, at cg_tol 1e-4: TFIM chain 40 rbm alpha 1
+ * 88 against 121, alpha 2 89 / 122, Heisenberg 10x10 rbm alpha 1 25 / 77,
+ * TFIM 6x6 cnn 8,8 10 / 50-71. The shift eps I gives the null space of S
+ * (dimension >= P - N_s + 1) a single eigenvalue eps, which cg resolves in
+ * one step; the Jacobi scaling spreads it over eps / (diag S_p + eps). Even
+ * on the synthetic O of bench_sr.c, whose column scales span two decades,
+ * plain cg needed 58 against 230 iterations.
+ *
+ * cg_tol: the error of delta after cg is measured at 6-9 x cg_tol (relative,
+ * TFIM chain N = 40, dense RBM, 1680 parameters, eps = 0.01, after 30 SR
+ * iterations, against the Cholesky solution, cg_tol 1e-2 ... 1e-6), while the
+ * statistical error of delta from 1000 samples is ~45 % (half the difference
+ * of the updates from two independent halves of the samples). 1e-4 keeps the
+ * algebraic error ~500 times below the statistical one there, and below it up
+ * to ~1e8 samples, at 98 instead of 154 iterations for 1e-6 (nqs bench sr).
+ * A warm start from the previous update was measured to need MORE iterations
+ * (the previous delta differs from the new one by about its own size, that
+ * statistical error), so cg starts from 0.
+ *
+ * cg_precision: mixed cg keeps x, r, p and every residual test in double and
+ * takes S v from a single-precision copy of Obar (8 n P bytes, replacing the
+ * 16 n P of the double copy when solver = cg); after the iterations it
+ * computes the true residual F - (S + shifts) delta in double from O itself
+ * and, if that is above cg_tol, restarts cg on it (iterative refinement;
+ * Carson & Higham, SIAM J. Sci. Comput. 40, A817 (2018)), so any cg_tol is
+ * reachable. The rounding of Obar to single precision perturbs S by ~1e-7
+ * relative, far below its Monte Carlo error. The products are per-chain
+ * plain loops with a fixed summation order, like the double ones, so the
+ * reproducibility of "Chains and ranks" holds for both precisions. */
 void nqs_sr_options_default(struct nqs_sr_options *opt);
 
 /* What one solve did. */

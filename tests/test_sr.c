@@ -20,6 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "error.h"
 #include "optimizer.h"
 #include "sr.h"
@@ -393,6 +397,7 @@ static void test_sr_cg_returns_best_iterate(void **state)
         struct nqs_sr_options so;
         nqs_sr_options_default(&so);
         so.solver = NQS_SR_CG;
+        so.cg_precond = NQS_SR_PRECOND_JACOBI; /* the system described above */
         so.cg_tol = 1e-14;
         so.cg_maxiter = k;
         struct nqs_sr *sr = nqs_sr_alloc(P, n, &so);
@@ -404,6 +409,130 @@ static void test_sr_cg_returns_best_iterate(void **state)
     }
     assert_true(prev < 2e-3);
     free(O);
+}
+
+/* Mixed-precision cg (single-precision S v, double-precision residuals and
+ * refinement) reaches double accuracy. For P < N_s and P > N_s, rho = 0 and
+ * 0.05, no preconditioner and Jacobi, ld > P (NaN padding, so O is read with
+ * its leading dimension): converged with true residual <= 1e-11 and delta
+ * within 1e-7 of the zgesv reference (condition numbers <= 1.5e4 here, see
+ * check_agree: error <= cond x residual = 1.5e-7; measured 7e-10..1e-8).
+ * Single precision alone cannot do this: the reference solved with O rounded
+ * to float differs from the double one by 1e-6..4e-6 (measured), and the
+ * mixed solution must be 100 times closer, so the accuracy comes from the
+ * double-precision residuals. */
+static void check_mixed(int P, int n, double rho, enum nqs_sr_precond pc, unsigned long seed)
+{
+    int ld = P + 3;
+    double complex *O = malloc((size_t)n * ld * sizeof *O), *Of = malloc((size_t)n * ld * sizeof *Of);
+    double complex *eloc = malloc((size_t)n * sizeof *eloc), *S = malloc((size_t)P * P * sizeof *S);
+    double complex *Fr = malloc((size_t)P * sizeof *Fr), *xr = malloc((size_t)P * sizeof *xr);
+    double complex *xf = malloc((size_t)P * sizeof *xf), *F = malloc((size_t)P * sizeof *F);
+    double complex *x = malloc((size_t)P * sizeof *x);
+    make_data(P, n, ld, seed, O, eloc);
+    const double eps = 1e-2;
+    ref_S_F(P, n, ld, O, eloc, S, Fr, NULL);
+    ref_solve(P, S, Fr, eps, rho, xr);
+    for (size_t k = 0; k < (size_t)n * ld; k++) Of[k] = (float complex)O[k];
+    ref_S_F(P, n, ld, Of, eloc, S, F, NULL);
+    ref_solve(P, S, F, eps, rho, xf);
+    double single_err = rel_diff(P, xf, xr);
+
+    struct nqs_sr_options so;
+    nqs_sr_options_default(&so);
+    so.solver = NQS_SR_CG;
+    so.cg_precision = NQS_SR_PREC_MIXED;
+    so.cg_precond = pc;
+    so.cg_tol = 1e-11;
+    so.cg_maxiter = 5000;
+    struct nqs_sr *sr = nqs_sr_alloc(P, n, &so);
+    assert_non_null(sr);
+    struct nqs_sr_info info;
+    assert_int_equal(nqs_sr_solve(sr, O, ld, eloc, n, eps, rho, F, x, &info), NQS_OK);
+    assert_int_equal(info.solver, NQS_SR_CG);
+    assert_true(info.converged);
+    assert_true(info.residual <= 1e-11);
+    assert_true(rel_diff(P, F, Fr) < 1e-12);
+    assert_true(rel_diff(P, x, xr) < 1e-7);
+    assert_true(rel_diff(P, x, xr) < 0.01 * single_err);
+    /* centring: a constant added to a column (100 times the fluctuations)
+     * changes nothing beyond the solver tolerance */
+    for (int k = 0; k < n; k++) O[(size_t)k * ld + 7] += 37.0 - 12.0 * I;
+    assert_int_equal(nqs_sr_solve(sr, O, ld, eloc, n, eps, rho, F, xf, &info), NQS_OK);
+    assert_true(rel_diff(P, xf, x) < 1e-7);
+    nqs_sr_free(sr);
+    free(O); free(Of); free(eloc); free(S); free(Fr); free(xr); free(xf); free(F); free(x);
+}
+
+static void test_sr_mixed_cg_reaches_double_accuracy(void **state)
+{
+    (void)state;
+    check_mixed(30, 90, 0.0, NQS_SR_PRECOND_NONE, 61);
+    check_mixed(30, 90, 0.05, NQS_SR_PRECOND_JACOBI, 62);
+    check_mixed(120, 70, 0.0, NQS_SR_PRECOND_JACOBI, 63);
+    check_mixed(120, 70, 0.05, NQS_SR_PRECOND_NONE, 64);
+}
+
+/* Mixed cg over 6 chains (nqs_sr_set_chains): the same bits on 1 and 2
+ * OpenMP threads (per-chain partial sums in a fixed order, exact sum over
+ * chains, sr.h "Chains and ranks"), and the same solution as with all rows
+ * in one chain to the solver tolerance: both at cg_tol 1e-11 with a
+ * condition number below 1.5e4 (as in check_mixed), so they differ by at
+ * most ~2 x 1.5e-7; 1e-7 is asserted (measured far below). */
+static void test_sr_mixed_cg_chains_and_threads(void **state)
+{
+    (void)state;
+    const int P = 300, n = 240, chains = 6;
+    double complex *O = malloc((size_t)n * P * sizeof *O), *eloc = malloc((size_t)n * sizeof *eloc);
+    double complex *F = malloc((size_t)P * sizeof *F), *x[3];
+    make_data(P, n, P, 71, O, eloc);
+    struct nqs_sr_options so;
+    nqs_sr_options_default(&so);
+    so.solver = NQS_SR_CG;
+    so.cg_tol = 1e-11;
+    so.cg_maxiter = 5000;
+    assert_true(P >= NQS_SR_MIXED_MIN_PAR); /* auto precision: mixed */
+#ifdef _OPENMP
+    int saved = omp_get_max_threads();
+#endif
+    for (int k = 0; k < 3; k++) {
+        x[k] = malloc((size_t)P * sizeof *x[k]);
+        struct nqs_sr *sr = nqs_sr_alloc(P, n, &so);
+        assert_non_null(sr);
+        if (k < 2) assert_int_equal(nqs_sr_set_chains(sr, chains, 0, chains, n / chains), NQS_OK);
+#ifdef _OPENMP
+        omp_set_num_threads(k == 1 ? 2 : 1);
+#endif
+        struct nqs_sr_info info;
+        assert_int_equal(nqs_sr_solve(sr, O, P, eloc, n, 1e-2, 0, F, x[k], &info), NQS_OK);
+        assert_true(info.residual <= 1e-11);
+        nqs_sr_free(sr);
+    }
+#ifdef _OPENMP
+    omp_set_num_threads(saved);
+#endif
+    assert_memory_equal(x[0], x[1], (size_t)P * sizeof *x[0]);
+    assert_true(rel_diff(P, x[0], x[2]) < 1e-7);
+    for (int k = 0; k < 3; k++) free(x[k]);
+    free(O);
+    free(eloc);
+    free(F);
+}
+
+/* Unknown cg_precision / cg_preconditioner values are refused. */
+static void test_sr_cg_option_errors(void **state)
+{
+    (void)state;
+    struct nqs_sr_options so;
+    nqs_sr_options_default(&so);
+    so.cg_precision = (enum nqs_sr_precision)3;
+    assert_int_equal(nqs_sr_check(10, 10, &so), NQS_EINVAL);
+    assert_non_null(strstr(nqs_last_error(), "cg_precision"));
+    nqs_sr_options_default(&so);
+    so.cg_precond = (enum nqs_sr_precond)2;
+    assert_int_equal(nqs_sr_check(10, 10, &so), NQS_EINVAL);
+    assert_non_null(strstr(nqs_last_error(), "cg_preconditioner"));
+    assert_null(nqs_sr_alloc(10, 10, &so));
 }
 
 static void test_sr_error_paths(void **state)
@@ -746,6 +875,9 @@ int main(void)
         cmocka_unit_test(test_sr_centring_removes_constant_shift),
         cmocka_unit_test(test_sr_cg_not_converged_is_status),
         cmocka_unit_test(test_sr_cg_returns_best_iterate),
+        cmocka_unit_test(test_sr_mixed_cg_reaches_double_accuracy),
+        cmocka_unit_test(test_sr_mixed_cg_chains_and_threads),
+        cmocka_unit_test(test_sr_cg_option_errors),
         cmocka_unit_test(test_sr_error_paths),
         cmocka_unit_test(test_sr_auto_choice),
         cmocka_unit_test(test_optimizer_sgd_first_step_by_hand),
