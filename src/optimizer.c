@@ -201,6 +201,11 @@ int nqs_optimizer_set_chains(struct nqs_optimizer *opt, int n_chains, int first_
     return nqs_sr_set_chains(opt->sr, n_chains, first_chain, n_local, per_chain);
 }
 
+void nqs_optimizer_set_weights(struct nqs_optimizer *opt, const double *w)
+{
+    nqs_sr_set_weights(opt->sr, w);
+}
+
 const struct nqs_optimizer_params *nqs_optimizer_params(const struct nqs_optimizer *opt)
 {
     return &opt->par;

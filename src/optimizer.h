@@ -99,6 +99,10 @@ void nqs_optimizer_free(struct nqs_optimizer *opt);
 int nqs_optimizer_set_chains(struct nqs_optimizer *opt, int n_chains, int first_chain, int n_local,
                              int per_chain);
 
+/* Probabilities of the rows of every following step (exact enumeration;
+ * nqs_sr_set_weights: borrowed, NULL for equal weights). */
+void nqs_optimizer_set_weights(struct nqs_optimizer *opt, const double *w);
+
 /* The parameters it was built from. */
 const struct nqs_optimizer_params *nqs_optimizer_params(const struct nqs_optimizer *opt);
 

@@ -90,7 +90,15 @@ struct nqs_sr {
     double complex *obar_all; /* minsr on several ranks: all N_s rows of Obar, then ebar */
     double complex *ebar_all;
     double complex *y;        /* N_s: minsr's sample-space vector */
+    const double *wt;         /* NULL, or per-row probabilities (nqs_sr_set_weights, borrowed) */
 };
+
+/* Row s of the weighted sums: Obar_s = (O_s - <O>) sqrt(w_s), ebar_s likewise;
+ * without weights w_s = 1/N_s. */
+static double sr_row_scale(const struct nqs_sr *sr, int s, double uniform)
+{
+    return sr->wt ? sqrt(sr->wt[s]) : uniform;
+}
 
 /* ------------------------------------------------------------------ reductions
  * Sums over samples: per-chain partial sums (one thread per chain, rows in
@@ -174,6 +182,8 @@ static void sr_layout_for_call(struct nqs_sr *sr, int n)
 }
 
 /* ------------------------------------------------------------------ helpers */
+
+void nqs_sr_set_weights(struct nqs_sr *sr, const double *w) { sr->wt = w; }
 
 void nqs_sr_options_default(struct nqs_sr_options *opt)
 {
@@ -456,18 +466,25 @@ static int sr_energy(struct nqs_sr *sr, const double complex *eloc, double compl
     *ntot = (long)sr->n_chains * pc;
     for (int c = 0; c < sr->n_local; c++) {
         double re = 0, im = 0;
-        for (int s = c * pc; s < (c + 1) * pc; s++) {
-            re += creal(eloc[s]);
-            im += cimag(eloc[s]);
+        if (sr->wt) {
+            for (int s = c * pc; s < (c + 1) * pc; s++) {
+                re += sr->wt[s] * creal(eloc[s]);
+                im += sr->wt[s] * cimag(eloc[s]);
+            }
+        } else {
+            for (int s = c * pc; s < (c + 1) * pc; s++) {
+                re += creal(eloc[s]);
+                im += cimag(eloc[s]);
+            }
         }
         sr->part[c] = CMPLX(re, im);
     }
     double complex sum;
     NQS_TRY(nqs_rsum_terms((const double *)sr->part, sr->n_local, 2, 2, sr->n_chains, sr->racc,
                            (double *)&sum));
-    *E = sum / (double)*ntot;
+    *E = sr->wt ? sum : sum / (double)*ntot;
     double scale = 1.0 / sqrt((double)*ntot);
-    for (int s = 0; s < n; s++) sr->ebar[s] = (eloc[s] - *E) * scale;
+    for (int s = 0; s < n; s++) sr->ebar[s] = (eloc[s] - *E) * sr_row_scale(sr, s, scale);
     return NQS_OK;
 }
 
@@ -519,8 +536,11 @@ int nqs_sr_gradient(struct nqs_sr *sr, const double complex *O, int ld,
     double fnorm;
     long ntot;
     NQS_TRY(sr_energy(sr, eloc, &E, &ntot));
-    /* sum_s ebar_s = 0, so O^H ebar / sqrt(N_s) = Obar^H ebar without centring O. */
-    NQS_TRY(sr_force(sr, O, ld, 1.0 / sqrt((double)ntot), F, E, &fnorm));
+    /* sum_s ebar_s sqrt(w_s) = 0, so O^H (ebar sqrt(w)) = Obar^H ebar without
+     * centring O; without weights sqrt(w_s) = 1/sqrt(N_s), applied as alpha. */
+    if (sr->wt)
+        for (int s = 0; s < n_samples; s++) sr->ebar[s] *= sqrt(sr->wt[s]);
+    NQS_TRY(sr_force(sr, O, ld, sr->wt ? 1.0 : 1.0 / sqrt((double)ntot), F, E, &fnorm));
     if (info) sr_info_init(info, NQS_SR_NONE, E, fnorm, ntot);
     return NQS_OK;
 }
@@ -536,16 +556,21 @@ static int sr_centre(struct nqs_sr *sr, const double complex *O, int ld, long nt
         memset(y, 0, (size_t)P * sizeof *y);
         for (int s = c * pc; s < (c + 1) * pc; s++) {
             const double complex *row = O + (size_t)s * ld;
-            for (int p = 0; p < P; p++) y[p] += row[p];
+            if (sr->wt)
+                for (int p = 0; p < P; p++) y[p] += sr->wt[s] * row[p];
+            else
+                for (int p = 0; p < P; p++) y[p] += row[p];
         }
     }
     NQS_TRY(sr_reduce_part(sr, (size_t)P, mean));
-    for (int p = 0; p < P; p++) mean[p] /= (double)ntot;
+    if (!sr->wt)
+        for (int p = 0; p < P; p++) mean[p] /= (double)ntot;
     const double scale = 1.0 / sqrt((double)ntot);
     for (int s = 0; s < n; s++) {
         const double complex *row = O + (size_t)s * ld;
         double complex *out = sr->obar + (size_t)s * P;
-        for (int p = 0; p < P; p++) out[p] = (row[p] - mean[p]) * scale;
+        const double rs = sr_row_scale(sr, s, scale);
+        for (int p = 0; p < P; p++) out[p] = (row[p] - mean[p]) * rs;
     }
     return NQS_OK;
 }
@@ -618,20 +643,34 @@ static int sr_centre_mixed(struct nqs_sr *sr, const double complex *O, int ld, l
     for (int c = 0; c < sr->n_local; c++) {
         double complex *y = sr->part + (size_t)c * P;
         memset(y, 0, (size_t)P * sizeof *y);
-        sr_rows_sum(P, (const double *)(O + (size_t)c * pc * ld), (size_t)ld, pc, (double *)y);
+        if (sr->wt)
+            for (int s = c * pc; s < (c + 1) * pc; s++) {
+                const double complex *row = O + (size_t)s * ld;
+                for (int p = 0; p < P; p++) y[p] += sr->wt[s] * row[p];
+            }
+        else
+            sr_rows_sum(P, (const double *)(O + (size_t)c * pc * ld), (size_t)ld, pc, (double *)y);
     }
     NQS_TRY(sr_reduce_part(sr, (size_t)P, mean));
-    for (int p = 0; p < P; p++) mean[p] /= (double)ntot;
+    if (!sr->wt)
+        for (int p = 0; p < P; p++) mean[p] /= (double)ntot;
     const double scale = 1.0 / sqrt((double)ntot);
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < sr->n_local; c++) {
         double *f = (double *)(sr->part + (size_t)c * P), *d = sr->dpart + (size_t)c * P;
         memset(f, 0, 2 * (size_t)P * sizeof *f);
         memset(d, 0, (size_t)P * sizeof *d);
-        sr_rows_centre_mixed(P, (const double *)(O + (size_t)c * pc * ld), (size_t)ld, pc,
-                             (const double *)mean, scale,
-                             (const double *)(sr->ebar + (size_t)c * pc), f, d,
-                             sr->obar_s + 2 * (size_t)c * pc * P);
+        if (sr->wt) /* one row at a time, each with its own scale sqrt(w_s) */
+            for (int s = c * pc; s < (c + 1) * pc; s++)
+                sr_rows_centre_mixed(P, (const double *)(O + (size_t)s * ld), (size_t)ld, 1,
+                                     (const double *)mean, sqrt(sr->wt[s]),
+                                     (const double *)(sr->ebar + s), f, d,
+                                     sr->obar_s + 2 * (size_t)s * P);
+        else
+            sr_rows_centre_mixed(P, (const double *)(O + (size_t)c * pc * ld), (size_t)ld, pc,
+                                 (const double *)mean, scale,
+                                 (const double *)(sr->ebar + (size_t)c * pc), f, d,
+                                 sr->obar_s + 2 * (size_t)c * pc * P);
     }
     NQS_TRY(sr_reduce_part(sr, (size_t)P, F));
     double *dp = (double *)sr->part; /* diag partials as doubles with stride 2P (sr_diag_part) */
@@ -933,13 +972,16 @@ static int sr_apply_o(struct nqs_sr *sr, const double complex *O, int ld, long n
         for (int s0 = 0; s0 < pc; s0 += block) {
             int b = pc - s0 < block ? pc - s0 : block;
             for (int s = s0; s < s0 + b; s++) {
-                w[s] = (sr_dot_row(P, rows + (size_t)s * ld, v) - mv) * scale;
+                /* weighted: w_s (O_s - <O>) . v, and no common factor after the sum */
+                double a = sr->wt ? sr->wt[(size_t)c * pc + s] : scale;
+                w[s] = (sr_dot_row(P, rows + (size_t)s * ld, v) - mv) * a;
                 wr += creal(w[s]);
                 wi += cimag(w[s]);
             }
             sr_adjoint_rows(P, rows + (size_t)s0 * ld, (size_t)ld, w + s0, b, y);
         }
-        for (int p = 0; p < P; p++) y[p] = (y[p] - conj(sr->mean[p]) * CMPLX(wr, wi)) * scale;
+        const double fin = sr->wt ? 1.0 : scale;
+        for (int p = 0; p < P; p++) y[p] = (y[p] - conj(sr->mean[p]) * CMPLX(wr, wi)) * fin;
     }
     NQS_TRY(sr_reduce_part(sr, (size_t)P, out));
     for (int p = 0; p < P; p++) out[p] += (eps + rho * sr->diag[p]) * v[p];

@@ -5,7 +5,8 @@
  * Inputs per iteration (PHYSICS.md "Stochastic reconfiguration"):
  *   O    n_samples x n_par complex, row-major with leading dimension ld:
  *        O[s*ld + p] = d log psi(sigma_s) / d theta_p, NOT centred;
- *   eloc n_samples complex local energies. Samples are equally weighted.
+ *   eloc n_samples complex local energies. Samples are equally weighted
+ *        (or carry probabilities w_s, see nqs_sr_set_weights).
  * With N_s the number of samples (over all MPI ranks),
  *   Obar_sp = (O_sp - <O_p>)/sqrt(N_s),  ebar_s = (E_loc(s) - E)/sqrt(N_s),
  *   E = <E_loc>,  S = Obar^H Obar (P x P),  F = Obar^H ebar (dE/dtheta*).
@@ -186,6 +187,16 @@ void nqs_sr_free(struct nqs_sr *sr);
  * layout (more rows than allocated, a block outside 0..n_chains-1);
  * NQS_ENOMEM as nqs_sr_check for N_s, or when an allocation fails. */
 int nqs_sr_set_chains(struct nqs_sr *sr, int n_chains, int first_chain, int n_local, int per_chain);
+
+/* Weighted samples (exact enumeration, sampler.h): w holds one probability
+ * per local row of the following solves (n_local * per_chain entries, the
+ * weights of all ranks summing to 1), and every average over samples becomes
+ * a weighted one: E = sum_s w_s E_loc(s), <O> = sum_s w_s O_s,
+ * Obar_s = sqrt(w_s) (O_s - <O>), ebar_s = sqrt(w_s) (E_loc(s) - E), so S and
+ * F are the exact expectations of the state. w is borrowed (the caller keeps
+ * it alive and may change its values between solves); NULL restores equal
+ * weights 1/N_s. Rows of weight 0 (padding) contribute nothing. */
+void nqs_sr_set_weights(struct nqs_sr *sr, const double *w);
 
 /* Solver a solve with these shifts would use (never NQS_SR_AUTO unless the
  * object was allocated with NQS_SR_NONE, which returns NQS_SR_NONE). */

@@ -421,6 +421,73 @@ static void test_sr_cg_returns_best_iterate(void **state)
  * to float differs from the double one by 1e-6..4e-6 (measured), and the
  * mixed solution must be 100 times closer, so the accuracy comes from the
  * double-precision residuals. */
+/* Weighted rows (nqs_sr_set_weights, the exact sampler's SR): rows with
+ * probabilities w_s = k_s / K must give the E, F and delta of the uniform
+ * solve over the K rows in which row s appears k_s times (k_s = 0 included:
+ * a padding row of weight 0 contributes nothing). Independent of the weighted
+ * code: the reference is the unweighted path on replicated data. Tolerances
+ * as check_agree (1e-8; mixed cg at cg_tol 1e-11 like check_mixed, 1e-7);
+ * a missing sqrt(w) or an unweighted mean is off by O(1). Every solver,
+ * the gradient-only path, and a 4-chain layout. */
+static void test_sr_weights_equal_replicated_rows(void **state)
+{
+    (void)state;
+    enum { P = 14, N = 20, NCH = 4 };
+    int ld = P + 2, mult[N], K = 0;
+    for (int s = 0; s < N; s++) K += mult[s] = (s * 7 + 3) % 4; /* 0..3, some zero */
+    double complex *O = malloc((size_t)N * ld * sizeof *O), eloc[N];
+    make_data(P, N, ld, 71, O, eloc);
+    double complex *Or = malloc((size_t)K * ld * sizeof *Or), *er = malloc((size_t)K * sizeof *er);
+    double w[N];
+    for (int s = 0, r = 0; s < N; s++) {
+        w[s] = (double)mult[s] / K;
+        for (int k = 0; k < mult[s]; k++, r++) {
+            memcpy(Or + (size_t)r * ld, O + (size_t)s * ld, (size_t)ld * sizeof *O);
+            er[r] = eloc[s];
+        }
+    }
+    double complex Fr[P], dr[P], F[P], d[P];
+    const double eps = 1e-2;
+    struct nqs_sr_info ri, info;
+    assert_int_equal(solve_with(NQS_SR_DENSE, P, K, ld, Or, er, eps, 0.0, Fr, dr, &ri), NQS_OK);
+
+    struct { enum nqs_sr_solver solver; enum nqs_sr_precision prec; double tol; } cases[] = {
+        {NQS_SR_DENSE, NQS_SR_PREC_DOUBLE, 1e-8}, {NQS_SR_CG, NQS_SR_PREC_DOUBLE, 1e-8},
+        {NQS_SR_CG, NQS_SR_PREC_MIXED, 1e-7}, {NQS_SR_MINSR, NQS_SR_PREC_DOUBLE, 1e-8}};
+    for (int layout = 0; layout < 2; layout++)
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            struct nqs_sr_options so;
+            nqs_sr_options_default(&so);
+            so.solver = cases[k].solver;
+            so.cg_precision = cases[k].prec;
+            so.cg_tol = cases[k].prec == NQS_SR_PREC_MIXED ? 1e-11 : 1e-13;
+            so.cg_maxiter = 5000;
+            struct nqs_sr *sr = nqs_sr_alloc(P, N, &so);
+            assert_non_null(sr);
+            if (layout) assert_int_equal(nqs_sr_set_chains(sr, NCH, 0, NCH, N / NCH), NQS_OK);
+            nqs_sr_set_weights(sr, w);
+            assert_int_equal(nqs_sr_solve(sr, O, ld, eloc, N, eps, 0.0, F, d, &info), NQS_OK);
+            assert_true(cabs(info.energy - ri.energy) < 1e-12 * cabs(ri.energy));
+            assert_true(rel_diff(P, F, Fr) < 1e-12);
+            assert_true(rel_diff(P, d, dr) < cases[k].tol);
+            nqs_sr_set_weights(sr, NULL); /* back to equal weights: a different answer */
+            assert_int_equal(nqs_sr_solve(sr, O, ld, eloc, N, eps, 0.0, F, d, &info), NQS_OK);
+            assert_true(rel_diff(P, F, Fr) > 1e-3);
+            nqs_sr_free(sr);
+        }
+    struct nqs_sr_options so;
+    nqs_sr_options_default(&so);
+    so.solver = NQS_SR_NONE;
+    struct nqs_sr *sr = nqs_sr_alloc(P, N, &so);
+    assert_non_null(sr);
+    nqs_sr_set_weights(sr, w);
+    assert_int_equal(nqs_sr_gradient(sr, O, ld, eloc, N, F, &info), NQS_OK);
+    assert_true(rel_diff(P, F, Fr) < 1e-12);
+    assert_true(cabs(info.energy - ri.energy) < 1e-12 * cabs(ri.energy));
+    nqs_sr_free(sr);
+    free(O); free(Or); free(er);
+}
+
 static void check_mixed(int P, int n, double rho, enum nqs_sr_precond pc, unsigned long seed)
 {
     int ld = P + 3;
@@ -875,6 +942,7 @@ int main(void)
         cmocka_unit_test(test_sr_centring_removes_constant_shift),
         cmocka_unit_test(test_sr_cg_not_converged_is_status),
         cmocka_unit_test(test_sr_cg_returns_best_iterate),
+        cmocka_unit_test(test_sr_weights_equal_replicated_rows),
         cmocka_unit_test(test_sr_mixed_cg_reaches_double_accuracy),
         cmocka_unit_test(test_sr_mixed_cg_chains_and_threads),
         cmocka_unit_test(test_sr_cg_option_errors),
