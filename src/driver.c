@@ -114,6 +114,7 @@ struct driver {
     int sampling_failed;        /* the last driver_iteration failed while sampling */
     double complex *eloc_all;   /* every chain's local energies, global chain order */
     double complex *obs_all;    /* rank 0: every chain's observables (final evaluation) */
+    double *logp_all, *w_all;   /* exact enumeration: every row's 2 Re log psi and probability */
     double *opt_state;
     int8_t *ck_chains;          /* every chain (rank 0), this rank's block at chain `first` */
     uint8_t *ck_rng;
@@ -268,6 +269,7 @@ static int driver_setup_local(struct driver *d)
     NQS_TRY(nqs_optimizer_set_chains(d->opt, nc, d->first, d->n_local, per_chain));
     long fs = d->out[OUT_FINAL_SAMPLES].i > 0 ? d->out[OUT_FINAL_SAMPLES].i : 4L * d->so.n_samples;
     d->n_final = (int)((fs + nc - 1) / nc) * nc;
+    if (d->so.exact) d->n_final = d->smp->n_samples; /* the same enumeration, exact */
     int per_max = per_chain > d->n_final / nc ? per_chain : d->n_final / nc;
     size_t rows = (size_t)d->n_local * (size_t)per_max, rows_all = (size_t)nc * (size_t)per_max;
     size_t P = (size_t)m->n_par, n_obs = (size_t)(d->obs.n > 0 ? d->obs.n : 1);
@@ -281,6 +283,13 @@ static int driver_setup_local(struct driver *d)
     d->opt_state = malloc((nqs_optimizer_state_size(d->opt) + 1) * sizeof *d->opt_state);
     d->ck_chains = malloc((size_t)nc * (size_t)m->n_sites);
     d->ck_rng = malloc((size_t)nc * nqs_sampler_rng_size());
+    if (d->so.exact) {
+        d->logp_all = malloc(rows_all * sizeof *d->logp_all);
+        d->w_all = malloc(rows_all * sizeof *d->w_all);
+        if (!d->logp_all || !d->w_all) NQS_ERROR(NQS_ENOMEM, "out of memory for the exact enumeration");
+        /* SR averages with this rank's rows' probabilities (set every iteration) */
+        nqs_optimizer_set_weights(d->opt, d->w_all + (size_t)d->first * (size_t)per_chain);
+    }
     if (!d->eloc || !d->eloc_all || !d->O || !d->par_good || !d->par_prev || !d->obs_vals || !d->obs_all ||
         !d->opt_state || !d->ck_chains || !d->ck_rng)
         NQS_ERROR(NQS_ENOMEM, "out of memory for %d samples x %d parameters (%.1f GiB)", d->ns_local,
@@ -383,6 +392,22 @@ static int driver_checkpoint(struct driver *d, long iterations_done)
     return nqs_comm_check(rc);
 }
 
+/* Exact enumeration: every row's logp to every rank (all = 1) or to rank 0,
+ * then the probabilities w_all in global row order (the same bits everywhere). */
+static int driver_exact_weights(struct driver *d, int all)
+{
+    int per_chain = d->smp->per_chain, nc = d->so.n_chains;
+    size_t bytes = (size_t)per_chain * sizeof *d->logp_all;
+    if (all)
+        NQS_TRY(nqs_comm_allgather_chains(d->smp->logp, d->logp_all, bytes, nc));
+    else
+        NQS_TRY(nqs_comm_gather_chains(d->smp->logp, d->logp_all, bytes, nc));
+    int rc = all || d->rank == 0
+                 ? nqs_sampler_exact_weights(d->logp_all, (long)per_chain * nc, d->w_all)
+                 : NQS_OK;
+    return nqs_comm_check(rc);
+}
+
 /* Sampling, statistics and one update; fills the history row. */
 static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
 {
@@ -393,13 +418,18 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
     int rc = nqs_sampler_run(d->smp, m, p->ham, it == 0, d->eloc, d->O, (size_t)m->n_par);
     if (rc == NQS_OK && it == d->it0) rc = driver_test_fault(d, "sample");
     rc = nqs_comm_check(rc);
+    if (rc == NQS_OK && d->so.exact) rc = driver_exact_weights(d, 1);
     d->sampling_failed = rc != NQS_OK;
     NQS_TRY(rc);
     /* Statistics from every chain, in global order, on every rank. */
     NQS_TRY(nqs_comm_allgather_chains(d->eloc, d->eloc_all, (size_t)per_chain * sizeof *d->eloc,
                                       d->so.n_chains));
     struct nqs_stats st;
-    NQS_TRY(nqs_comm_check(nqs_stats_compute(d->eloc_all, d->so.n_chains, per_chain, &st)));
+    if (d->so.exact)
+        rc = nqs_stats_weighted(d->eloc_all, d->w_all, (long)per_chain * d->so.n_chains, &st);
+    else
+        rc = nqs_stats_compute(d->eloc_all, d->so.n_chains, per_chain, &st);
+    NQS_TRY(nqs_comm_check(rc));
     long acc[2];
     nqs_sampler_acceptance(d->smp, &acc[0], &acc[1]);
     NQS_TRY(nqs_comm_sum_long(acc, 2));
@@ -420,14 +450,14 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
     row->energy_error = st.error;
     row->energy_variance = st.variance;
     row->v_score = nqs_stats_vscore(m->n_sites, st.variance, st.mean);
-    row->acceptance = n_prop > 0 ? (double)n_acc / (double)n_prop : 0.0;
+    row->acceptance = d->so.exact ? NAN : n_prop > 0 ? (double)n_acc / (double)n_prop : 0.0;
     row->rhat = st.rhat;
     row->tau = st.tau;
     row->learning_rate = info.learning_rate;
     row->diag_shift = info.diag_shift;
     row->sr_residual = info.residual;
     row->grad_norm = info.grad_norm;
-    row->n_samples = (double)per_chain * d->so.n_chains;
+    row->n_samples = d->so.exact ? (double)d->smp->dim : (double)per_chain * d->so.n_chains;
     return NQS_OK;
 }
 
@@ -439,9 +469,11 @@ static void driver_progress(const struct driver *d, const struct nqs_h5_row *row
     char ref[64] = "";
     if (isfinite(d->ref_energy))
         snprintf(ref, sizeof ref, "  rel.err %.2e", fabs((row->energy - d->ref_energy) / d->ref_energy));
-    fprintf(stderr, "%s%6ld/%ld  E = %.6f +- %.6f  var %.4g%s  acc %.2f  ETA %.0fs%s",
+    char acc[32] = "  exact";
+    if (!d->so.exact) snprintf(acc, sizeof acc, "  acc %.2f", row->acceptance);
+    fprintf(stderr, "%s%6ld/%ld  E = %.6f +- %.6f  var %.4g%s%s  ETA %.0fs%s",
             tty ? "\r" : "", row->iteration + 1, total, row->energy, row->energy_error,
-            row->energy_variance, ref, row->acceptance, eta, tty ? "   " : "\n");
+            row->energy_variance, ref, acc, eta, tty ? "   " : "\n");
     fflush(stderr);
 }
 
@@ -518,11 +550,14 @@ static int driver_final_write(struct driver *d, struct nqs_h5_result *res, long 
     struct nqs_model *m = d->prob->model;
     int nc = d->so.n_chains, per = d->n_final / nc;
     struct nqs_stats st;
-    NQS_TRY(nqs_stats_compute(d->eloc_all, nc, per, &st));
+    const int exact = d->so.exact;
+    if (exact) NQS_TRY(nqs_stats_weighted(d->eloc_all, d->w_all, d->n_final, &st));
+    else NQS_TRY(nqs_stats_compute(d->eloc_all, nc, per, &st));
     *res = (struct nqs_h5_result){
         .energy = st.mean, .energy_error = st.error, .energy_variance = st.variance,
         .v_score = nqs_stats_vscore(m->n_sites, st.variance, st.mean), .tau = st.tau, .rhat = st.rhat,
-        .acceptance = n_prop > 0 ? (double)n_acc / (double)n_prop : 0.0, .n_samples = d->n_final,
+        .acceptance = exact ? NAN : n_prop > 0 ? (double)n_acc / (double)n_prop : 0.0,
+        .n_samples = exact ? d->smp->dim : d->n_final,
     };
     struct nqs_h5_observable obs[NQS_OBS_MAX];
     int n_obs = d->obs.n;
@@ -530,7 +565,8 @@ static int driver_final_write(struct driver *d, struct nqs_h5_result *res, long 
     for (int k = 0; k < n_obs; k++) {
         for (int r = 0; r < d->n_final; r++) col[r] = d->obs_all[(size_t)r * (size_t)n_obs + (size_t)k];
         struct nqs_stats so;
-        NQS_TRY(nqs_stats_compute(col, nc, per, &so));
+        if (exact) NQS_TRY(nqs_stats_weighted(col, d->w_all, d->n_final, &so));
+        else NQS_TRY(nqs_stats_compute(col, nc, per, &so));
         obs[k] = (struct nqs_h5_observable){d->obs.name[k], so.mean, so.error};
     }
     struct nqs_h5_reference ref = {d->ref_energy, d->ref_source};
@@ -555,6 +591,7 @@ static int driver_final(struct driver *d, struct nqs_h5_result *res)
     NQS_TRY(nqs_comm_gather_chains(d->eloc, d->eloc_all, (size_t)per * sizeof *d->eloc, d->so.n_chains));
     NQS_TRY(nqs_comm_gather_chains(d->obs_vals, d->obs_all, (size_t)per * n_obs * sizeof *d->obs_vals,
                                    d->so.n_chains));
+    if (d->so.exact) NQS_TRY(driver_exact_weights(d, 0));
     long acc[2];
     nqs_sampler_acceptance(d->smp, &acc[0], &acc[1]);
     NQS_TRY(nqs_comm_sum_long(acc, 2));
@@ -618,8 +655,12 @@ static void driver_report(const struct driver *d, const struct nqs_h5_result *re
     printf("model        %s (%s, %d parameters)\n", p->model_ops->name,
            p->model_ops->shared ? "shared" : "unshared", p->model->n_par);
     printf("system       %s, %s\n", d->lattice_desc, p->ham_ops->name);
-    printf("energy       %.8f +- %.8f (Pauli units, %ld samples)\n", res->energy, res->energy_error,
-           res->n_samples);
+    if (d->so.exact)
+        printf("energy       %.10f (Pauli units, exact over %ld configurations)\n", res->energy,
+               res->n_samples);
+    else
+        printf("energy       %.8f +- %.8f (Pauli units, %ld samples)\n", res->energy,
+               res->energy_error, res->n_samples);
     printf("per site     %.8f\n", res->energy / p->model->n_sites);
     printf("variance     %.6g   V-score %.4g\n", res->energy_variance, res->v_score);
     if (isfinite(d->ref_energy))
@@ -641,6 +682,8 @@ static void driver_free(struct driver *d)
     free(d->eloc);
     free(d->eloc_all);
     free(d->obs_all);
+    free(d->logp_all);
+    free(d->w_all);
     free(d->O);
     free(d->par_good);
     free(d->par_prev);

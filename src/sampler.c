@@ -39,10 +39,15 @@ const struct nqs_opt_def nqs_sampler_options[] = {
      "auto|flip|exchange|bond_exchange", 0, 0},
     {"seed", NQS_OPT_INT, "1", "seed of the chains' random streams (chain c uses stream (seed, c))",
      NULL, 0, 4294967295.0},
+    {"method", NQS_OPT_CHOICE, "metropolis",
+     "metropolis = Markov chains; exact = every configuration of the space the moves explore "
+     "(2^N, or the magnetisation sector for exchange moves) weighted by |psi|^2, for N <= 20: exact "
+     "expectation values, error 0 (samples, sweep, burn_in are then unused)",
+     "metropolis|exact", 0, 0},
 };
 const int nqs_sampler_n_options = sizeof nqs_sampler_options / sizeof nqs_sampler_options[0];
 
-enum { SMP_CHAINS, SMP_SAMPLES, SMP_SWEEP, SMP_BURN, SMP_BURN_FIRST, SMP_MOVE, SMP_SEED };
+enum { SMP_CHAINS, SMP_SAMPLES, SMP_SWEEP, SMP_BURN, SMP_BURN_FIRST, SMP_MOVE, SMP_SEED, SMP_METHOD };
 
 int nqs_sampler_opts_from(const struct nqs_opt_val *v, const struct nqs_ham *h,
                           struct nqs_sampler_opts *o)
@@ -62,6 +67,11 @@ int nqs_sampler_opts_from(const struct nqs_opt_val *v, const struct nqs_ham *h,
     o->magnetisation = h->n_sites % 2;
     if (o->move != NQS_MOVE_FLIP && h->n_sites < 2)
         NQS_ERROR(NQS_EINVAL, "[sampler] move: exchange moves need at least two sites");
+    o->exact = v[SMP_METHOD].i == 1;
+    if (o->exact && h->n_sites > NQS_EXACT_MAX_SITES)
+        NQS_ERROR(NQS_EINVAL, "[sampler] method = exact enumerates every configuration and is limited "
+                  "to %d sites (the lattice has %d): use method = metropolis", NQS_EXACT_MAX_SITES,
+                  h->n_sites);
     return NQS_OK;
 }
 
@@ -91,6 +101,54 @@ static void sampler_random_config(const struct nqs_sampler *smp, gsl_rng *rng, i
         s[i] = s[j];
         s[j] = t;
     }
+}
+
+/* Exact enumeration: the bit patterns of the space (all 2^N, or those with
+ * n_up set bits, in increasing order by Gosper's hack), D into *dim. */
+static uint32_t *sampler_exact_basis(const struct nqs_sampler_opts *o, int N, long *dim)
+{
+    if (o->move == NQS_MOVE_FLIP) {
+        *dim = 1L << N;
+        uint32_t *b = malloc((size_t)*dim * sizeof *b);
+        if (b)
+            for (long x = 0; x < *dim; x++) b[x] = (uint32_t)x;
+        return b;
+    }
+    int n_up = (N + o->magnetisation) / 2;
+    double d = 1;
+    for (int k = 0; k < n_up; k++) d = d * (N - k) / (k + 1);
+    *dim = lround(d);
+    uint32_t *b = malloc((size_t)(*dim > 0 ? *dim : 1) * sizeof *b);
+    if (!b) return NULL;
+    if (n_up == 0) {
+        b[0] = 0;
+        return b;
+    }
+    uint64_t x = (1ULL << n_up) - 1;
+    for (long k = 0; k < *dim; k++) {
+        b[k] = (uint32_t)x;
+        uint64_t c = x & -x, r = x + c; /* next pattern with the same number of set bits */
+        x = (((r ^ x) >> 2) / c) | r;
+    }
+    return b;
+}
+
+/* Exact mode: basis, rows per chain and the logp buffer; NQS_OK or a message. */
+static int sampler_exact_setup(struct nqs_sampler *smp, const struct nqs_model *m)
+{
+    smp->basis = sampler_exact_basis(&smp->o, smp->n_sites, &smp->dim);
+    if (!smp->basis) NQS_ERROR(NQS_ENOMEM, "out of memory for the exact enumeration");
+    smp->per_chain = (int)((smp->dim + smp->o.n_chains - 1) / smp->o.n_chains);
+    smp->n_samples = smp->per_chain * smp->o.n_chains;
+    double bytes = 16.0 * (double)smp->n_samples * (double)m->n_par;
+    if (bytes > NQS_EXACT_MAX_BYTES)
+        NQS_ERROR(NQS_ENOMEM, "[sampler] method = exact: %ld configurations x %d parameters need "
+                  "%.1f GiB of log-derivatives (limit %.0f GiB): use method = metropolis", smp->dim,
+                  m->n_par, bytes / 1073741824.0, NQS_EXACT_MAX_BYTES / 1073741824.0);
+    smp->logp = malloc((size_t)(smp->n_local > 0 ? smp->n_local : 1) * (size_t)smp->per_chain *
+                       sizeof *smp->logp);
+    if (!smp->logp) NQS_ERROR(NQS_ENOMEM, "out of memory for the exact enumeration");
+    return NQS_OK;
 }
 
 struct nqs_sampler *nqs_sampler_alloc(const struct nqs_sampler_opts *o, const struct nqs_model *m,
@@ -131,6 +189,10 @@ struct nqs_sampler *nqs_sampler_alloc(const struct nqs_sampler_opts *o, const st
         gsl_rng_set(ch->rng, sampler_chain_seed(o->seed, ch->global_index));
         sampler_random_config(smp, ch->rng, ch->s);
     }
+    if (o->exact && sampler_exact_setup(smp, m) != NQS_OK) { /* the message stays set */
+        nqs_sampler_free(smp);
+        return NULL;
+    }
     return smp;
 nomem:
     nqs_sampler_free(smp);
@@ -150,6 +212,8 @@ void nqs_sampler_free(struct nqs_sampler *smp)
     free(smp->chains);
     free(smp->conn);
     free(smp->nn_pairs);
+    free(smp->basis);
+    free(smp->logp);
     free(smp);
 }
 
@@ -265,9 +329,58 @@ static int sampler_run(struct nqs_sampler *smp, const struct nqs_model *m, const
     return NQS_OK;
 }
 
+/* Exact enumeration: row k of local chain c is configuration
+ * global_index * per_chain + k (the last one for padding rows). */
+static int sampler_run_exact(struct nqs_sampler *smp, const struct nqs_model *m,
+                             const struct nqs_ham *h, double complex *eloc, double complex *O,
+                             size_t ld, const struct nqs_obs *obs, double complex *obs_out)
+{
+    int bad = 0;
+    const int pc = smp->per_chain, N = smp->n_sites;
+#pragma omp parallel for schedule(dynamic, 1) reduction(| : bad)
+    for (int c = 0; c < smp->n_local; c++) {
+        struct nqs_chain *ch = &smp->chains[c];
+        ch->n_prop = ch->n_acc = 0;
+        ch->t_move = ch->t_eloc = ch->t_grad = 0.0;
+        for (int k = 0; k < pc; k++) {
+            long idx = (long)ch->global_index * pc + k;
+            uint32_t x = smp->basis[idx < smp->dim ? idx : smp->dim - 1];
+            for (int i = 0; i < N; i++) ch->s[i] = (x >> i) & 1u ? 1 : -1;
+            size_t row = (size_t)c * (size_t)pc + (size_t)k;
+            double lp = 2.0 * creal(m->ops->cache_init(m, ch->s, ch->cache));
+            if (isnan(lp) || lp == INFINITY) bad = 1;
+            smp->logp[row] = idx < smp->dim ? lp : -INFINITY;
+            eloc[row] = nqs_local_energy(m, h, ch->cache, ch->s, smp->conn[c]);
+            if (!isfinite(creal(eloc[row])) || !isfinite(cimag(eloc[row]))) bad = 1;
+            if (O) m->ops->grad_log_psi(m, ch->cache, ch->s, O + row * ld);
+            if (obs) nqs_obs_eval(obs, m, ch->cache, ch->s, obs_out + row * (size_t)obs->n);
+        }
+    }
+    if (bad)
+        NQS_ERROR(NQS_ENUMERIC, "the wavefunction produced a non-finite amplitude or local energy "
+                                "in the exact enumeration (parameters diverged)");
+    return NQS_OK;
+}
+
+int nqs_sampler_exact_weights(const double *logp, long n, double *w)
+{
+    double lmax = -INFINITY;
+    for (long r = 0; r < n; r++) {
+        if (isnan(logp[r]) || logp[r] == INFINITY)
+            NQS_ERROR(NQS_ENUMERIC, "exact enumeration: |psi|^2 is not finite at row %ld", r);
+        if (logp[r] > lmax) lmax = logp[r];
+    }
+    if (lmax == -INFINITY) NQS_ERROR(NQS_ENUMERIC, "exact enumeration: psi vanishes everywhere");
+    double z = 0;
+    for (long r = 0; r < n; r++) z += w[r] = exp(logp[r] - lmax);
+    for (long r = 0; r < n; r++) w[r] /= z;
+    return NQS_OK;
+}
+
 int nqs_sampler_run(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
                     int first, double complex *eloc, double complex *O, size_t ld)
 {
+    if (smp->o.exact) return sampler_run_exact(smp, m, h, eloc, O, ld, NULL, NULL);
     return sampler_run(smp, m, h, first, eloc, O, ld, NULL, NULL);
 }
 
@@ -275,6 +388,7 @@ int nqs_sampler_measure(struct nqs_sampler *smp, const struct nqs_model *m, cons
                         int first, const struct nqs_obs *obs, double complex *eloc,
                         double complex *obs_out)
 {
+    if (smp->o.exact) return sampler_run_exact(smp, m, h, eloc, NULL, 0, obs, obs_out);
     return sampler_run(smp, m, h, first, eloc, NULL, 0, obs, obs_out);
 }
 

@@ -40,7 +40,22 @@ struct nqs_sampler_opts {
     enum nqs_move move;
     unsigned long seed;
     int magnetisation;   /* sum of s_i for exchange moves (chains start in this sector) */
+    int exact;           /* 1: exact enumeration instead of Metropolis (see below) */
 };
+
+/* Exact enumeration ([sampler] method = exact, N <= NQS_EXACT_MAX_SITES):
+ * every configuration of the space the moves would explore (all 2^N for
+ * flip moves, the sector sum(s) = magnetisation for exchange moves) is a
+ * row, with probability w = |psi|^2 / sum |psi|^2 over the rows. The D
+ * configurations, in increasing order of their bit patterns (bit i set =
+ * spin i up), are split over the chains in contiguous blocks of
+ * per_chain = ceil(D / n_chains) rows; rows past D (padding) repeat the last
+ * configuration with probability 0. n_samples = per_chain * n_chains, every
+ * iteration is the same enumeration (no burn-in, no randomness: the RNG
+ * streams are untouched), and a run's averages are exact expectation values
+ * of the current state (error 0). */
+#define NQS_EXACT_MAX_SITES 20
+#define NQS_EXACT_MAX_BYTES (4.0 * 1073741824.0) /* log-derivatives of all rows */
 
 struct nqs_chain {
     int8_t *s;               /* current configuration */
@@ -68,6 +83,10 @@ struct nqs_sampler {
     int *nn_pairs;           /* 2 * n_bonds site indices */
     struct nqs_conn **conn;  /* one connected-elements workspace per local chain */
     int profile;             /* 1: fill the chains' t_move, t_eloc, t_grad (bench) */
+    /* exact enumeration (o.exact) */
+    long dim;                /* D: configurations enumerated */
+    uint32_t *basis;         /* D bit patterns, increasing */
+    double *logp;            /* per local row: 2 Re log psi (-inf for padding rows) */
 };
 
 /* Options table of the [sampler] section and the parsed values -> opts. */
@@ -99,6 +118,12 @@ struct nqs_obs;
 int nqs_sampler_measure(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
                         int first, const struct nqs_obs *obs, double complex *eloc,
                         double complex *obs_out);
+
+/* Exact enumeration: probabilities w_r = exp(logp_r - max) / sum over the n
+ * rows of every chain in global order (logp gathered from every rank), in a
+ * fixed summation order, so every rank computes the same bits. NQS_ENUMERIC
+ * if no row has a finite logp or a logp is NaN/+inf. */
+int nqs_sampler_exact_weights(const double *logp, long n, double *w);
 
 /* Acceptance rate of the last run over the local chains (proposals, accepted). */
 void nqs_sampler_acceptance(const struct nqs_sampler *smp, long *n_prop, long *n_acc);

@@ -195,3 +195,31 @@ double nqs_stats_vscore(int n_sites, double variance, double energy)
 {
     return n_sites * variance / (energy * energy);
 }
+
+int nqs_stats_weighted(const double complex *x, const double *w, long n, struct nqs_stats *out)
+{
+    out->mean = out->mean_imag = out->variance = out->error = out->tau = out->rhat = NAN;
+    out->n = 0;
+    out->window = 0;
+    double re = 0, im = 0;
+    for (long r = 0; r < n; r++) {
+        if (w[r] == 0) continue;
+        if (!isfinite(creal(x[r])) || !isfinite(cimag(x[r])))
+            NQS_ERROR(NQS_ENUMERIC, "non-finite value %g%+gi in enumerated row %ld", creal(x[r]),
+                      cimag(x[r]), r);
+        re += w[r] * creal(x[r]);
+        im += w[r] * cimag(x[r]);
+        out->n++;
+    }
+    double var = 0;
+    for (long r = 0; r < n; r++) {
+        if (w[r] == 0) continue;
+        double dr = creal(x[r]) - re, di = cimag(x[r]) - im;
+        var += w[r] * (dr * dr + di * di);
+    }
+    out->mean = re;
+    out->mean_imag = im;
+    out->variance = var;
+    out->error = 0.0;
+    return NQS_OK;
+}

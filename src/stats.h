@@ -106,4 +106,11 @@ int nqs_stats_blocking(const double complex *x, int n_chains, int n_per_chain, d
  * (or NAN if the variance is also 0). */
 double nqs_stats_vscore(int n_sites, double variance, double energy);
 
+/* Exact expectation values from enumerated rows with probabilities w
+ * (sum w = 1; sampler.h "Exact enumeration"): mean = sum w Re x, mean_imag,
+ * variance = sum w |x - xbar|^2, error = 0 (no sampling), tau = rhat = NAN
+ * (no chains), n = rows with w > 0, window = 0. Sums in row order.
+ * NQS_ENUMERIC (every double NAN) if a row of weight > 0 is not finite. */
+int nqs_stats_weighted(const double complex *x, const double *w, long n, struct nqs_stats *out);
+
 #endif

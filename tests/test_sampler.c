@@ -224,6 +224,68 @@ static void test_sampler_energy_matches_exact(void **state)
     }
 }
 
+/* method = exact: the rows are every configuration of the space once (2^10
+ * for flips, the C(10,5) = 252 of the sector for exchange moves, checked by
+ * popcount and strict order), split over 3 chains with padding rows of
+ * probability 0; the probabilities are |psi|^2 / Z of a full evaluation
+ * (nqs_model_log_psi, 1e-12), and the weighted energy and variance equal
+ * nqs_exact_expectation's own enumeration to 1e-10 (sums of <= 1024 terms). */
+static void test_sampler_exact_enumeration(void **state)
+{
+    (void)state;
+    const char *hams[] = {"ising", "heisenberg"};
+    for (int k = 0; k < 2; k++) {
+        struct fixture *f = make(hams[k], NULL, NULL, 10, 23 + (unsigned long)k);
+        struct nqs_sampler_opts o = {.n_chains = 3, .n_samples = 1, .sweep = 10,
+                                     .move = k ? NQS_MOVE_EXCHANGE : NQS_MOVE_FLIP, .seed = 5,
+                                     .exact = 1};
+        struct nqs_sampler *smp = nqs_sampler_alloc(&o, f->model, f->ham, 0, o.n_chains);
+        assert_non_null(smp);
+        long D = k ? 252 : 1024;
+        assert_int_equal(smp->dim, D);
+        assert_int_equal(smp->per_chain, (D + 2) / 3);
+        for (long r = 0; r < D; r++) {
+            if (k) assert_int_equal(__builtin_popcount(smp->basis[r]), 5);
+            if (r) assert_true(smp->basis[r] > smp->basis[r - 1]);
+        }
+        int n = smp->n_samples;
+        double complex *eloc = malloc(sizeof *eloc * (size_t)n);
+        double *w = malloc(sizeof *w * (size_t)n);
+        assert_int_equal(nqs_sampler_run(smp, f->model, f->ham, 1, eloc, NULL, 0), NQS_OK);
+        assert_int_equal(nqs_sampler_exact_weights(smp->logp, n, w), NQS_OK);
+        double z = 0;
+        int8_t s[10];
+        for (long r = 0; r < D; r++) {
+            for (int i = 0; i < 10; i++) s[i] = (smp->basis[r] >> i) & 1u ? 1 : -1;
+            z += exp(2.0 * creal(nqs_model_log_psi(f->model, s)));
+        }
+        for (long r = 0; r < n; r++) {
+            if (r >= D) {
+                assert_true(w[r] == 0.0);
+                continue;
+            }
+            for (int i = 0; i < 10; i++) s[i] = (smp->basis[r] >> i) & 1u ? 1 : -1;
+            double want = exp(2.0 * creal(nqs_model_log_psi(f->model, s))) / z;
+            assert_rel_close(w[r], want, 1e-12);
+        }
+        double complex e_exact;
+        double var_exact;
+        assert_int_equal(nqs_exact_expectation(f->model, f->ham, &e_exact, &var_exact), NQS_OK);
+        struct nqs_stats st;
+        assert_int_equal(nqs_stats_weighted(eloc, w, n, &st), NQS_OK);
+        assert_rel_close(st.mean, creal(e_exact), 1e-10);
+        assert_rel_close(st.variance, var_exact, 1e-10);
+        assert_true(st.error == 0.0 && st.n == D);
+        /* a vanishing wavefunction is an error, not a division by zero */
+        for (long r = 0; r < n; r++) smp->logp[r] = -INFINITY;
+        assert_int_equal(nqs_sampler_exact_weights(smp->logp, n, w), NQS_ENUMERIC);
+        free(eloc);
+        free(w);
+        nqs_sampler_free(smp);
+        destroy(f);
+    }
+}
+
 static void run_once(struct fixture *f, int threads, double complex *eloc, double complex *O,
                      unsigned char *rng_out)
 {
@@ -348,6 +410,7 @@ int main(void)
         cmocka_unit_test(test_sampler_exchange_histogram),
         cmocka_unit_test(test_sampler_bond_exchange_histogram),
         cmocka_unit_test(test_sampler_energy_matches_exact),
+        cmocka_unit_test(test_sampler_exact_enumeration),
         cmocka_unit_test(test_sampler_independent_of_threads),
         cmocka_unit_test(test_sampler_state_roundtrip),
         cmocka_unit_test(test_sampler_profile_changes_nothing),
