@@ -60,6 +60,11 @@
 #include "stats.h"
 
 #define DRIVER_MAX_RETRIES 3
+/* Frozen chains: below this acceptance, or above this split-R-hat (1.1 is
+ * the usual "not mixed" threshold; 1.5 leaves room for short chains), a run
+ * warns once on stderr. Diagnostic only: the run goes on. */
+#define DRIVER_LOW_ACCEPTANCE 1e-3
+#define DRIVER_HIGH_RHAT 1.5
 
 enum { OUT_FILE, OUT_CKPT_EVERY, OUT_FINAL_SAMPLES, OUT_EXACT_REF, OUT_PRINT_EVERY, OUT_N };
 
@@ -485,6 +490,7 @@ static int driver_loop(struct driver *d)
     long every = d->out[OUT_CKPT_EVERY].i, print_every = d->out[OUT_PRINT_EVERY].i;
     double t0 = d->t_loop = driver_now();
     int have_prev = 0; /* par_prev holds the parameters before the last update */
+    int warned = 0;    /* the frozen-chain warning is given once per run */
     for (long it = d->it0; it < total; it++) {
         struct nqs_h5_row row;
         memset(&row, 0, sizeof row);
@@ -530,6 +536,15 @@ static int driver_loop(struct driver *d)
         int stop = (int)driver_stop_signal;
         NQS_TRY(nqs_comm_max_int(&stop, 1));
         if ((it + 1) % every == 0 || it + 1 == total || stop) NQS_TRY(driver_checkpoint(d, it + 1));
+        if (d->verbose && !warned && !d->so.exact &&
+            (row.acceptance < DRIVER_LOW_ACCEPTANCE || row.rhat > DRIVER_HIGH_RHAT)) {
+            warned = 1;
+            fprintf(stderr, "%swarning: iteration %ld: acceptance %.2g, split-R-hat %.3g: the "
+                    "Markov chains barely move (|psi|^2 sharply peaked), so the energy and its "
+                    "error may be biased; if it persists, lower [optimizer] learning_rate, raise "
+                    "diag_shift, or use more chains or a longer sweep\n",
+                    tty ? "\n" : "", it, row.acceptance, row.rhat);
+        }
         if (d->verbose && (tty || (it + 1) % print_every == 0 || it + 1 == total || it == d->it0))
             driver_progress(d, &row, total, elapsed, tty);
         if (stop) {

@@ -1111,6 +1111,29 @@ static void test_run_exact_sampler_refuses_large_lattice(void **state)
     assert_int_equal(access(tp("ex22.h5"), F_OK), -1);
 }
 
+/* Frozen chains: a dense RBM with init_std = 3 has |psi|^2 so peaked that the
+ * exchange moves are almost never accepted (measured acceptance ~0.02,
+ * split-R-hat ~2.6): the run warns once on stderr and still finishes; a
+ * well-mixed run (init_std 0.01, acceptance ~0.9) does not warn. */
+static void count_warnings(const char *extra, int want)
+{
+    write_text("fz.ini", "[lattice]\ntype = chain\nextent = 12\n[hamiltonian]\ntype = heisenberg\n"
+                         "[model]\ntype = rbm\nalpha = 1\nseed = 4\n"
+                         "[sampler]\nchains = 4\nsamples = 64\n[optimizer]\niterations = 3\n");
+    assert_status(nqs(1, "run", tp("fz.ini"), "-o", tp("fz.h5"), "--force", "--set", extra, NULL), 0);
+    int n = 0;
+    for (const char *q = g_err; (q = strstr(q, "warning: iteration")) != NULL; q++) n++;
+    if (n != want) fail_msg("%d warnings, expected %d; stderr:\n%s", n, want, g_err);
+    if (want) assert_non_null(strstr(g_err, "barely move"));
+}
+
+static void test_run_warns_once_about_frozen_chains(void **state)
+{
+    (void)state;
+    count_warnings("model.init_std=3", 1);
+    count_warnings("model.init_std=0.01", 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1134,6 +1157,7 @@ int main(void)
         cmocka_unit_test(test_run_exact_sampler_matches_enumeration),
         cmocka_unit_test(test_run_exact_sampler_reaches_ground_state),
         cmocka_unit_test(test_run_exact_sampler_refuses_large_lattice),
+        cmocka_unit_test(test_run_warns_once_about_frozen_chains),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     free(g_out);
