@@ -281,6 +281,17 @@ static void bench_vmc_threads_set(int n)
     openblas_set_num_threads(n);
 }
 
+/* Undo bench_vmc_threads_set: the OpenMP and OpenBLAS counts saved before. */
+static void bench_vmc_threads_restore(int omp, int blas)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(omp);
+#else
+    (void)omp;
+#endif
+    openblas_set_num_threads(blas);
+}
+
 static double bench_vmc_peak_mib(void)
 {
     struct rusage ru;
@@ -386,10 +397,7 @@ int nqs_bench_iteration(struct nqs_bench_out *o, struct nqs_config *cfg)
         for (int k = 0; k < n && rc == NQS_OK; k++)
             rc = bench_vmc_iteration_case(o, &bench_vmc_targets[k], NULL, threads);
     }
-#ifdef _OPENMP
-    omp_set_num_threads(saved);
-#endif
-    openblas_set_num_threads(saved_blas);
+    bench_vmc_threads_restore(saved, saved_blas);
     return rc;
 }
 
@@ -475,10 +483,7 @@ int nqs_bench_sampler(struct nqs_bench_out *o)
                 rc = bench_vmc_sampler_row(o, label, ini, threads);
             }
     }
-#ifdef _OPENMP
-    omp_set_num_threads(saved);
-#endif
-    openblas_set_num_threads(saved_blas);
+    bench_vmc_threads_restore(saved, saved_blas);
     return rc;
 }
 
@@ -596,10 +601,7 @@ int nqs_bench_sr_real(struct nqs_bench_out *o)
                       "tolerance, cg-old = the former defaults (Jacobi, double, 1e-6) ==\n");
     int rc = bench_vmc_sr_case(o, &bench_vmc_targets[1], all, 8, 1000);
     if (rc == NQS_OK) rc = bench_vmc_sr_case(o, &bench_vmc_targets[2], big, 3, 300);
-#ifdef _OPENMP
-    omp_set_num_threads(saved);
-#endif
-    openblas_set_num_threads(saved_blas);
+    bench_vmc_threads_restore(saved, saved_blas);
     return rc;
 }
 
@@ -816,9 +818,6 @@ int nqs_bench_sr_sweep(struct nqs_bench_out *o)
     int rc = NQS_OK;
     const int n = (int)(sizeof bench_sweep_cases / sizeof bench_sweep_cases[0]);
     for (int k = 0; k < n && rc == NQS_OK; k++) rc = bench_sweep_case(o, &bench_sweep_cases[k]);
-#ifdef _OPENMP
-    omp_set_num_threads(saved);
-#endif
-    openblas_set_num_threads(saved_blas);
+    bench_vmc_threads_restore(saved, saved_blas);
     return rc;
 }
