@@ -22,10 +22,11 @@
  * layers.
  *
  * The other sections live in bench_vmc.c ("sampler", "iteration", the
- * real-O part of "sr") and bench_sr.c (synthetic part of "sr"); bench.h is
- * their common interface. `nqs bench [SECTION...]` runs the named sections
- * (comma- or space-separated; none or "all": every section, in the order of
- * bench_sections), each a table, or with --json one member of one object.
+ * real-O part of "sr", "srsweep") and bench_sr.c (synthetic part of "sr");
+ * bench.h is their common interface. `nqs bench [SECTION...]` runs the named
+ * sections (comma- or space-separated; none or "all": every section but the
+ * long "srsweep", in the order of bench_sections), each a table, or with
+ * --json one member of one object.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -370,6 +371,12 @@ static int bench_models_section(struct nqs_bench_out *out, struct nqs_config *cf
     return bench_models(out);
 }
 
+static int bench_sr_sweep_section(struct nqs_bench_out *out, struct nqs_config *cfg)
+{
+    (void)cfg;
+    return nqs_bench_sr_sweep(out);
+}
+
 /* "sr": the synthetic SR-like O (bench_sr.c), then real O from the models. */
 static int bench_sr_section(struct nqs_bench_out *out, struct nqs_config *cfg)
 {
@@ -386,8 +393,10 @@ static const struct {
     {"sampler", bench_sampler_section},
     {"iteration", nqs_bench_iteration},
     {"sr", bench_sr_section},
+    {"srsweep", bench_sr_sweep_section}, /* long: not part of "all" */
 };
 #define BENCH_N_SECTIONS ((int)(sizeof bench_sections / sizeof bench_sections[0]))
+#define BENCH_ALL_MASK 15u /* "all": the first four sections */
 
 unsigned nqs_bench_sections(const char *word)
 {
@@ -396,7 +405,7 @@ unsigned nqs_bench_sections(const char *word)
     while (*p) {
         size_t len = strcspn(p, ",");
         unsigned bit = 0;
-        if (len == 3 && strncmp(p, "all", 3) == 0) bit = (1u << BENCH_N_SECTIONS) - 1;
+        if (len == 3 && strncmp(p, "all", 3) == 0) bit = BENCH_ALL_MASK;
         for (int k = 0; k < BENCH_N_SECTIONS; k++)
             if (strlen(bench_sections[k].name) == len && strncmp(p, bench_sections[k].name, len) == 0)
                 bit = 1u << k;
@@ -413,7 +422,7 @@ int nqs_cmd_bench(const struct nqs_cli *cli)
 {
     struct nqs_bench_out out = {stdout, cli ? cli->json : 0, 0};
     unsigned mask = cli && cli->bench_sections ? cli->bench_sections
-                                               : (1u << BENCH_N_SECTIONS) - 1;
+                                               : BENCH_ALL_MASK;
     struct nqs_config *cfg = cli && cli->config_path ? cli->cfg : NULL;
     int rc = NQS_OK, n_done = 0;
     if (out.json) fprintf(out.f, "{\n");

@@ -58,4 +58,9 @@ int nqs_bench_sr_real(struct nqs_bench_out *out);
 /* Section "sr", synthetic part (bench_sr.c). */
 int nqs_bench_sr_synthetic(struct nqs_bench_out *out);
 
+/* Section "srsweep" (bench_vmc.c; not part of "all", several minutes): SR
+ * step per solver and shift on real O over a range of P and N_s, the
+ * measurements behind the `auto` rule of sr.h. */
+int nqs_bench_sr_sweep(struct nqs_bench_out *out);
+
 #endif

@@ -11,7 +11,9 @@
  *              for the target problems below or the problem of a CONFIG;
  *   sr (real)  one SR step per solver on log-derivatives sampled from the
  *              model (after warm-up iterations, so S has the structure of a
- *              run rather than of the initial, almost uniform state).
+ *              run rather than of the initial, almost uniform state);
+ *   srsweep    the same per solver and shift over a range of P and N_s: the
+ *              measurements behind the `auto` rule of sr.h (not in "all").
  *
  * Problems are built through the input layer (INI text -> config -> problem,
  * sampler and optimiser options), so they are what `nqs run` would build.
@@ -279,6 +281,17 @@ static void bench_vmc_threads_set(int n)
     openblas_set_num_threads(n);
 }
 
+/* Undo bench_vmc_threads_set: the OpenMP and OpenBLAS counts saved before. */
+static void bench_vmc_threads_restore(int omp, int blas)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(omp);
+#else
+    (void)omp;
+#endif
+    openblas_set_num_threads(blas);
+}
+
 static double bench_vmc_peak_mib(void)
 {
     struct rusage ru;
@@ -384,10 +397,7 @@ int nqs_bench_iteration(struct nqs_bench_out *o, struct nqs_config *cfg)
         for (int k = 0; k < n && rc == NQS_OK; k++)
             rc = bench_vmc_iteration_case(o, &bench_vmc_targets[k], NULL, threads);
     }
-#ifdef _OPENMP
-    omp_set_num_threads(saved);
-#endif
-    openblas_set_num_threads(saved_blas);
+    bench_vmc_threads_restore(saved, saved_blas);
     return rc;
 }
 
@@ -473,10 +483,7 @@ int nqs_bench_sampler(struct nqs_bench_out *o)
                 rc = bench_vmc_sampler_row(o, label, ini, threads);
             }
     }
-#ifdef _OPENMP
-    omp_set_num_threads(saved);
-#endif
-    openblas_set_num_threads(saved_blas);
+    bench_vmc_threads_restore(saved, saved_blas);
     return rc;
 }
 
@@ -594,9 +601,223 @@ int nqs_bench_sr_real(struct nqs_bench_out *o)
                       "tolerance, cg-old = the former defaults (Jacobi, double, 1e-6) ==\n");
     int rc = bench_vmc_sr_case(o, &bench_vmc_targets[1], all, 8, 1000);
     if (rc == NQS_OK) rc = bench_vmc_sr_case(o, &bench_vmc_targets[2], big, 3, 300);
-#ifdef _OPENMP
-    omp_set_num_threads(saved);
-#endif
-    openblas_set_num_threads(saved_blas);
+    bench_vmc_threads_restore(saved, saved_blas);
+    return rc;
+}
+
+/* ------------------------------------------------------------ sr sweep */
+
+/* Section "srsweep": the measurements behind the `auto` rule of sr.h. For
+ * each problem, O and E_loc are sampled once after `warmup` iterations (SR,
+ * cg, eps = 0.01, learning rate 0.02); then one SR step on that O is timed
+ * (CPU seconds, one thread, OpenBLAS one thread, best of 3 when under
+ * BENCH_SWEEP_REPEAT seconds) for dense and minsr (their cost does not depend
+ * on the shift: timed at eps = 0.01; dense only for P <= BENCH_SWEEP_DENSE_MAX,
+ * minsr only for P >= N_s / 2) and for cg (defaults: mixed precision, no
+ * preconditioner, cg_tol 1e-4) at each shift of bench_sweep_shifts, rho = 0;
+ * last column: the solver `auto` picks at each shift (nqs_sr_choose). */
+#define BENCH_SWEEP_REPEAT 0.3
+#define BENCH_SWEEP_DENSE_MAX 6000
+#define BENCH_SWEEP_MAXITER 1000
+
+static const double bench_sweep_shifts[] = {0.1, 0.01, 0.001, 1e-4};
+#define BENCH_SWEEP_N_SHIFTS ((int)(sizeof bench_sweep_shifts / sizeof bench_sweep_shifts[0]))
+
+#define BENCH_SWEEP_TFIM(N)                                                                    \
+    "[lattice]\ntype = chain\nextent = " #N "\nboundary = periodic\n"                          \
+    "[hamiltonian]\ntype = ising\nJ = 1\nh = 1\n[model]\ntype = rbm\nalpha = 1\nseed = 1\n"
+#define BENCH_SWEEP_HEIS(N)                                                                    \
+    "[lattice]\ntype = chain\nextent = " #N "\nboundary = periodic\n"                          \
+    "[hamiltonian]\ntype = heisenberg\nJ = 1\n[model]\ntype = rbm\nalpha = 1\nseed = 1\n"
+#define BENCH_SWEEP_HEIS2D(A)                                                                  \
+    "[lattice]\ntype = square\nextent = 10,10\nboundary = periodic\n"                          \
+    "[hamiltonian]\ntype = heisenberg\nJ = 1\n[model]\ntype = rbm\nalpha = " #A "\nseed = 1\n"
+#define BENCH_SWEEP_LCN                                                                        \
+    "[lattice]\ntype = square\nextent = 6,6\nboundary = periodic\n"                            \
+    "[hamiltonian]\ntype = heisenberg\nJ = 1\n[model]\ntype = lcn\nchannels = 4\nseed = 1\n"
+
+struct bench_sweep_case {
+    const char *label;
+    const char *physics; /* [lattice] [hamiltonian] [model] */
+    int samples, warmup;
+};
+
+/* Dense rbm alpha 1 on chains N = 13, 21, 31, 38, 44, 62, 77, 88, 99: P =
+ * N^2 + 2N = 195, 483, 1023, 1520, 2024, 3968, 6083, 7920, 9999; Heisenberg
+ * 10x10 rbm: P = 10200 (alpha 1), 40500 (alpha 4); lcn with one layer of 4
+ * channels (3x3 kernels) on 6x6: P = 1440. The long warm-ups show S later in
+ * a run (cg needs more iterations there). About 20 minutes in all. */
+static const struct bench_sweep_case bench_sweep_cases[] = {
+    {"tfim chain13 rbm", BENCH_SWEEP_TFIM(13), 1000, 30},
+    {"tfim chain21 rbm", BENCH_SWEEP_TFIM(21), 1000, 30},
+    {"tfim chain31 rbm", BENCH_SWEEP_TFIM(31), 1000, 30},
+    {"tfim chain31 rbm", BENCH_SWEEP_TFIM(31), 1000, 300},
+    {"tfim chain38 rbm", BENCH_SWEEP_TFIM(38), 1000, 30},
+    {"tfim chain44 rbm", BENCH_SWEEP_TFIM(44), 1000, 30},
+    {"tfim chain62 rbm", BENCH_SWEEP_TFIM(62), 1000, 30},
+    {"tfim chain99 rbm", BENCH_SWEEP_TFIM(99), 1000, 30},
+    {"tfim chain13 rbm", BENCH_SWEEP_TFIM(13), 4000, 30},
+    {"tfim chain21 rbm", BENCH_SWEEP_TFIM(21), 4000, 30},
+    {"tfim chain31 rbm", BENCH_SWEEP_TFIM(31), 4000, 30},
+    {"tfim chain44 rbm", BENCH_SWEEP_TFIM(44), 4000, 30},
+    {"tfim chain62 rbm", BENCH_SWEEP_TFIM(62), 4000, 30},
+    {"tfim chain77 rbm", BENCH_SWEEP_TFIM(77), 4000, 30},
+    {"tfim chain88 rbm", BENCH_SWEEP_TFIM(88), 4000, 30},
+    {"heis chain13 rbm", BENCH_SWEEP_HEIS(13), 1000, 30},
+    {"heis chain21 rbm", BENCH_SWEEP_HEIS(21), 1000, 30},
+    {"heis chain31 rbm", BENCH_SWEEP_HEIS(31), 1000, 30},
+    {"heis chain38 rbm", BENCH_SWEEP_HEIS(38), 1000, 30},
+    {"heis chain44 rbm", BENCH_SWEEP_HEIS(44), 1000, 30},
+    {"heis chain44 rbm", BENCH_SWEEP_HEIS(44), 1000, 300},
+    {"heis chain62 rbm", BENCH_SWEEP_HEIS(62), 1000, 30},
+    {"heis chain44 rbm", BENCH_SWEEP_HEIS(44), 2000, 30},
+    {"heis chain62 rbm", BENCH_SWEEP_HEIS(62), 2000, 30},
+    {"heis chain13 rbm", BENCH_SWEEP_HEIS(13), 4000, 30},
+    {"heis chain21 rbm", BENCH_SWEEP_HEIS(21), 4000, 30},
+    {"heis chain31 rbm", BENCH_SWEEP_HEIS(31), 4000, 30},
+    {"heis chain31 rbm", BENCH_SWEEP_HEIS(31), 4000, 300},
+    {"heis chain44 rbm", BENCH_SWEEP_HEIS(44), 4000, 30},
+    {"heis chain62 rbm", BENCH_SWEEP_HEIS(62), 4000, 30},
+    {"heis 6x6 lcn c=4", BENCH_SWEEP_LCN, 1000, 30},
+    {"heis 6x6 lcn c=4", BENCH_SWEEP_LCN, 2000, 30},
+    {"heis 10x10 rbm a=1", BENCH_SWEEP_HEIS2D(1), 1000, 30},
+    {"heis 10x10 rbm a=4", BENCH_SWEEP_HEIS2D(4), 1000, 1},
+    {"heis 10x10 rbm a=4", BENCH_SWEEP_HEIS2D(4), 1000, 200},
+};
+
+/* CPU seconds of one SR step with `solver` at shift eps (best of 3 when
+ * short); *info from the last step. Returns a status. */
+static int bench_sweep_time(struct bench_vmc *v, double complex *F, double complex *delta,
+                            enum nqs_sr_solver solver, double eps, double *cpu,
+                            struct nqs_sr_info *info)
+{
+    const struct nqs_model *m = v->prob->model;
+    struct nqs_sr_options so = v->op.sr;
+    so.solver = solver;
+    so.cg_maxiter = BENCH_SWEEP_MAXITER;
+    NQS_TRY(nqs_sr_check(m->n_par, v->smp->n_samples, &so));
+    struct nqs_sr *sr = nqs_sr_alloc(m->n_par, v->smp->n_samples, &so);
+    if (!sr) return NQS_ENOMEM;
+    int rc = nqs_sr_set_chains(sr, v->so.n_chains, 0, v->so.n_chains, v->smp->per_chain);
+    *cpu = INFINITY;
+    for (int rep = 0; rc == NQS_OK && rep < 3; rep++) {
+        double c0 = nqs_bench_clock(CLOCK_PROCESS_CPUTIME_ID);
+        int r = nqs_sr_solve(sr, v->O, m->n_par, v->eloc, v->smp->n_samples, eps, 0.0, F, delta,
+                             info);
+        double c = nqs_bench_clock(CLOCK_PROCESS_CPUTIME_ID) - c0;
+        if (r != NQS_OK && r != NQS_NOTCONV) rc = r;
+        nqs_error_clear();
+        *cpu = fmin(*cpu, c);
+        if (c > BENCH_SWEEP_REPEAT) break;
+    }
+    nqs_sr_free(sr);
+    return rc;
+}
+
+static void bench_sweep_json(struct nqs_bench_out *o, const struct bench_sweep_case *c,
+                             const struct nqs_model *m, int ns, const char *solver, double eps,
+                             double cpu, const struct nqs_sr_info *info)
+{
+    nqs_bench_json_item(o);
+    fprintf(o->f, "\"case\": ");
+    nqs_bench_json_string(o->f, c->label);
+    fprintf(o->f, ", \"warmup\": %d, \"n_par\": %d, \"n_samples\": %d, \"solver\": \"%s\", "
+                  "\"diag_shift\": %g, \"seconds_cpu\": %.6f, \"cg_iterations\": %d, "
+                  "\"converged\": %s}",
+            c->warmup, m->n_par, ns, solver, eps, cpu, info->iterations,
+            info->converged ? "true" : "false");
+}
+
+static int bench_sweep_case(struct nqs_bench_out *o, const struct bench_sweep_case *c)
+{
+    char ini[1024];
+    snprintf(ini, sizeof ini,
+             "%s[sampler]\nchains = 8\nsamples = %d\n[optimizer]\nmethod = sr\n"
+             "learning_rate = 0.02\ndiag_shift = 0.01\nsolver = cg\n",
+             c->physics, c->samples);
+    struct bench_vmc v;
+    struct bench_phase ph;
+    int rc = bench_vmc_build(&v, ini, NULL, 0);
+    for (int k = 0; rc == NQS_OK && k < c->warmup; k++) rc = bench_vmc_iteration(&v, &ph);
+    if (rc == NQS_OK) rc = bench_vmc_sample(&v, 1, &ph);
+    const struct nqs_model *m = rc == NQS_OK ? v.prob->model : NULL;
+    double complex *F = NULL, *delta = NULL;
+    if (rc == NQS_OK) {
+        F = malloc((size_t)m->n_par * sizeof *F);
+        delta = malloc((size_t)m->n_par * sizeof *delta);
+        if (!F || !delta) rc = nqs_error_set(NQS_ENOMEM, __FILE__, __LINE__, "bench: out of memory");
+    }
+    int ns = rc == NQS_OK ? v.smp->n_samples : 0;
+    double t_dense = NAN, t_minsr = NAN, t_cg[BENCH_SWEEP_N_SHIFTS];
+    int it_cg[BENCH_SWEEP_N_SHIFTS], conv_cg[BENCH_SWEEP_N_SHIFTS];
+    struct nqs_sr_info info;
+    if (rc == NQS_OK && m->n_par <= BENCH_SWEEP_DENSE_MAX) {
+        rc = bench_sweep_time(&v, F, delta, NQS_SR_DENSE, 0.01, &t_dense, &info);
+        if (rc == NQS_OK && o->json) bench_sweep_json(o, c, m, ns, "dense", 0.01, t_dense, &info);
+    }
+    if (rc == NQS_OK && 2L * m->n_par >= ns) {
+        rc = bench_sweep_time(&v, F, delta, NQS_SR_MINSR, 0.01, &t_minsr, &info);
+        if (rc == NQS_OK && o->json) bench_sweep_json(o, c, m, ns, "minsr", 0.01, t_minsr, &info);
+    }
+    for (int k = 0; rc == NQS_OK && k < BENCH_SWEEP_N_SHIFTS; k++) {
+        rc = bench_sweep_time(&v, F, delta, NQS_SR_CG, bench_sweep_shifts[k], &t_cg[k], &info);
+        it_cg[k] = info.iterations;
+        conv_cg[k] = info.converged;
+        if (rc == NQS_OK && o->json)
+            bench_sweep_json(o, c, m, ns, "cg", bench_sweep_shifts[k], t_cg[k], &info);
+    }
+    /* what auto picks at each shift (nqs_sr_choose on an auto object) */
+    char picks[BENCH_SWEEP_N_SHIFTS + 1] = "";
+    if (rc == NQS_OK) {
+        struct nqs_sr_options so = v.op.sr;
+        so.solver = NQS_SR_AUTO;
+        struct nqs_sr *sr = nqs_sr_alloc(m->n_par, ns, &so);
+        if (!sr) rc = NQS_ENOMEM;
+        if (rc == NQS_OK)
+            rc = nqs_sr_set_chains(sr, v.so.n_chains, 0, v.so.n_chains, v.smp->per_chain);
+        for (int k = 0; rc == NQS_OK && k < BENCH_SWEEP_N_SHIFTS; k++)
+            picks[k] = nqs_sr_solver_name(nqs_sr_choose(sr, bench_sweep_shifts[k], 0.0))[0];
+        nqs_sr_free(sr);
+    }
+    if (rc == NQS_OK && !o->json) {
+        fprintf(o->f, "%-20s %4d %6d %5d", c->label, c->warmup, m->n_par, ns);
+        if (isnan(t_dense)) fprintf(o->f, " %8s", "-");
+        else fprintf(o->f, " %8.3f", t_dense);
+        if (isnan(t_minsr)) fprintf(o->f, " %8s", "-");
+        else fprintf(o->f, " %8.3f", t_minsr);
+        for (int k = 0; k < BENCH_SWEEP_N_SHIFTS; k++)
+            fprintf(o->f, " %8.3f %4d%s", t_cg[k], it_cg[k], conv_cg[k] ? " " : "*");
+        fprintf(o->f, " %s\n", picks);
+    }
+    fflush(o->f);
+    free(F);
+    free(delta);
+    bench_vmc_free(&v);
+    return rc;
+}
+
+int nqs_bench_sr_sweep(struct nqs_bench_out *o)
+{
+    int saved = bench_vmc_threads_get(), saved_blas = openblas_get_num_threads();
+    bench_vmc_threads_set(1);
+    if (!o->json) {
+        fprintf(o->f, "== srsweep: CPU seconds per SR step on real O (after `warm` iterations), "
+                      "one thread; dense and minsr at eps = 0.01 (shift-independent cost), cg "
+                      "(defaults) at each eps with its iterations; * = not converged in %d; "
+                      "auto: the solver auto picks at each eps (d dense, m minsr, c cg) ==\n",
+                BENCH_SWEEP_MAXITER);
+        fprintf(o->f, "%-20s %4s %6s %5s %8s %8s", "problem", "warm", "P", "N_s", "dense",
+                "minsr");
+        for (int k = 0; k < BENCH_SWEEP_N_SHIFTS; k++) {
+            char h[24];
+            snprintf(h, sizeof h, "cg@%g", bench_sweep_shifts[k]);
+            fprintf(o->f, " %8s %4s ", h, "it");
+        }
+        fprintf(o->f, " auto\n");
+    }
+    int rc = NQS_OK;
+    const int n = (int)(sizeof bench_sweep_cases / sizeof bench_sweep_cases[0]);
+    for (int k = 0; k < n && rc == NQS_OK; k++) rc = bench_sweep_case(o, &bench_sweep_cases[k]);
+    bench_vmc_threads_restore(saved, saved_blas);
     return rc;
 }

@@ -194,7 +194,9 @@ static void exact_matvec(const struct exact_ctx *c, const double *x, double *y)
     const struct exact_basis *b = c->b;
     const int N = b->n_sites;
     const int64_t dim = b->dim;
+#ifdef _OPENMP
 #pragma omp parallel num_threads(c->n_threads)
+#endif
     {
         int t = 0;
 #ifdef _OPENMP
@@ -202,7 +204,9 @@ static void exact_matvec(const struct exact_ctx *c, const double *x, double *y)
 #endif
         struct nqs_conn *conn = c->conn[t];
         int8_t *s = c->s + (size_t)t * (size_t)N;
+#ifdef _OPENMP
 #pragma omp for schedule(static, 8192)
+#endif
         for (int64_t r = 0; r < dim; r++) {
             uint64_t p = exact_pattern(b, r);
             exact_spins((const int8_t(*)[8])c->byte_spins, p, N, s);
@@ -296,7 +300,9 @@ static int exact_arpack(const struct exact_ctx *c, const struct nqs_exact_opts *
                            "out of memory for %d Lanczos vectors of dimension %d", (int)ncv, (int)n);
         goto done;
     }
+#ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(c->n_threads)
+#endif
     for (a_int r = 0; r < n; r++) resid[r] = exact_start_value(r);
 
     a_int iparam[11] = {0}, ipntr[14] = {0};
@@ -402,7 +408,9 @@ static double exact_translation(const struct exact_ctx *c, const double *psi, co
     const struct exact_basis *b = c->b;
     const int N = b->n_sites;
     double acc = 0.0;
+#ifdef _OPENMP
 #pragma omp parallel for schedule(static, 8192) reduction(+ : acc) num_threads(c->n_threads)
+#endif
     for (int64_t r = 0; r < b->dim; r++) {
         uint64_t x = exact_pattern(b, r), y = 0;
         for (int i = 0; i < N; i++) y |= ((x >> i) & 1) << perm[i];

@@ -78,7 +78,9 @@ static const struct main_command main_commands[] = {
      "  iteration  one full VMC iteration with its per-phase breakdown, one thread, for the\n"
      "             built-in target problems, or for the problem of CONFIG when given\n"
      "  sr         one SR step per solver, synthetic and real log-derivatives\n"
-     "  all        every section\n"
+     "  srsweep    SR step per solver and shift over a range of P and N_s (several minutes;\n"
+     "             the measurements behind solver = auto)\n"
+     "  all        every section but srsweep\n"
      "Several sections may be given, separated by spaces or commas.\n",
      MAIN_F_SET | MAIN_F_JSON | MAIN_F_OUTPUT | MAIN_F_FORCE | MAIN_F_QUIET,
      MAIN_CONFIG_OPTIONAL, nqs_cmd_bench},

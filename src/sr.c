@@ -257,6 +257,12 @@ int nqs_sr_check(int n_par, int n_samples, const struct nqs_sr_options *opt)
     return NQS_OK;
 }
 
+/* auto never picks a direct solver when P >= NQS_SR_CG_MIN_RATIO N_s (sr.h). */
+static int sr_auto_cg_only(int n_par, int n_total)
+{
+    return (double)n_par >= NQS_SR_CG_MIN_RATIO * (double)n_total;
+}
+
 /* Buffers that depend on the chain layout: which solvers are possible (from
  * the total sample count N_s of all ranks), S and its accumulators, the minsr
  * matrix and vector, the per-chain partial sums, and on several ranks the
@@ -283,11 +289,14 @@ static int sr_layout_alloc(struct nqs_sr *sr, int n_total)
     case NQS_SR_DENSE: sr->can_dense = 1; break;
     case NQS_SR_MINSR: sr->can_minsr = 1; break;
     case NQS_SR_AUTO:
-        /* minsr first (P > N_s, rho = 0); dense as the rho > 0 alternative when
-         * both matrices fit together, or as the first choice for P <= N_s. */
-        sr->can_minsr = sr->n_par > n_total && bytes_t <= sr->opt.mem_budget;
-        sr->can_dense = sr->n_par <= NQS_SR_DENSE_MAX_PAR &&
-                        bytes_s + (sr->can_minsr ? bytes_t : 0.0) <= sr->opt.mem_budget;
+        /* The direct solvers only where nqs_sr_choose can pick them (P below
+         * NQS_SR_CG_MIN_RATIO N_s): minsr for P > N_s; dense for P <= N_s, and
+         * as the rho > 0 alternative to minsr when both matrices fit together. */
+        if (!sr_auto_cg_only(sr->n_par, n_total)) {
+            sr->can_minsr = sr->n_par > n_total && bytes_t <= sr->opt.mem_budget;
+            sr->can_dense = sr->n_par <= NQS_SR_DENSE_MAX_PAR &&
+                            bytes_s + (sr->can_minsr ? bytes_t : 0.0) <= sr->opt.mem_budget;
+        }
         break;
     case NQS_SR_CG:
     case NQS_SR_NONE: break;
@@ -336,12 +345,10 @@ struct nqs_sr *nqs_sr_alloc(int n_par, int n_samples, const struct nqs_sr_option
     sr->racc = malloc(2.0 * NQS_RSUM_LEVELS * P * sizeof *sr->racc);
     sr->mean = malloc(P * sizeof *sr->mean);
     if (!sr->ebar || !sr->racc || !sr->mean) goto nomem;
-    /* Mixed cg when cg can be chosen (forced, or auto without a dense matrix:
-     * auto falls back to cg when minsr does not apply) and the precision asks
-     * for it; forced cg then needs no double copy of Obar. */
-    int cg_possible = opt->solver == NQS_SR_CG ||
-                      (opt->solver == NQS_SR_AUTO &&
-                       !(n_par <= NQS_SR_DENSE_MAX_PAR && sr_dense_bytes(P) <= opt->mem_budget));
+    /* Mixed cg when cg can be chosen (forced, or auto: auto picks cg at large
+     * enough shifts for any size) and the precision asks for it; forced cg
+     * then needs no double copy of Obar. */
+    int cg_possible = opt->solver == NQS_SR_CG || opt->solver == NQS_SR_AUTO;
     sr->mixed = cg_possible && (opt->cg_precision == NQS_SR_PREC_MIXED ||
                                 (opt->cg_precision == NQS_SR_PREC_AUTO &&
                                  n_par >= NQS_SR_MIXED_MIN_PAR));
@@ -434,9 +441,16 @@ void nqs_sr_free(struct nqs_sr *sr)
     free(sr);
 }
 
+/* The auto rule of sr.h. Everything it reads is the same on every rank: P,
+ * the N_s of all ranks the buffers were sized for (n_total_max), the shifts,
+ * and can_dense / can_minsr, which depend only on P, N_s and the budget. */
 enum nqs_sr_solver nqs_sr_choose(const struct nqs_sr *sr, double diag_shift, double diag_scale)
 {
     if (sr->opt.solver != NQS_SR_AUTO) return sr->opt.solver;
+    const double m = sr->n_par < sr->n_total_max ? sr->n_par : sr->n_total_max;
+    if (sr_auto_cg_only(sr->n_par, sr->n_total_max) ||
+        m * sqrt(diag_shift) > NQS_SR_DIRECT_MAX_SCALE)
+        return NQS_SR_CG;
     if (sr->can_minsr && diag_shift > 0 && diag_scale == 0) return NQS_SR_MINSR;
     if (sr->can_dense) return NQS_SR_DENSE;
     return NQS_SR_CG;

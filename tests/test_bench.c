@@ -90,7 +90,7 @@ static int run_nqs(const char *const *args, char *out, size_t out_len, char *err
 
 /* Section words: single names, comma lists, "all"; anything else is 0 (then
  * main.c takes the word as the CONFIG path). Bits follow the section order
- * models, sampler, iteration, sr. */
+ * models, sampler, iteration, sr, srsweep; "all" leaves out the long srsweep. */
 static void test_bench_sections_parse(void **state)
 {
     (void)state;
@@ -101,6 +101,8 @@ static void test_bench_sections_parse(void **state)
     assert_int_equal(nqs_bench_sections("sampler,sr"), 10u);
     assert_int_equal(nqs_bench_sections("all"), 15u);
     assert_int_equal(nqs_bench_sections("models,all"), 15u);
+    assert_int_equal(nqs_bench_sections("srsweep"), 16u);
+    assert_int_equal(nqs_bench_sections("all,srsweep"), 31u);
     assert_int_equal(nqs_bench_sections("run.ini"), 0u);
     assert_int_equal(nqs_bench_sections("models,foo"), 0u);
     assert_int_equal(nqs_bench_sections("model"), 0u);

@@ -662,30 +662,54 @@ static void test_sr_error_paths(void **state)
     nqs_sr_free(sr);
 }
 
-/* The automatic choice follows sr.h: minsr for P > N_s when eps > 0 and
- * rho = 0 and it fits, dense otherwise when S and its accumulators fit, else cg. */
+/* The automatic choice follows sr.h: with m = min(P, N_s), cg when
+ * P >= 1.5 N_s or m sqrt(eps) > 40; otherwise minsr for P > N_s when eps > 0,
+ * rho = 0 and 16 N_s^2 bytes fit; otherwise dense when P <= 4000 and S fits;
+ * otherwise cg. Each expected value is worked out from these inequalities in
+ * the comment next to it (shifts kept away from the boundaries by >= 3 %). */
 static void test_sr_auto_choice(void **state)
 {
     (void)state;
     struct nqs_sr_options so;
     nqs_sr_options_default(&so);
-    struct nqs_sr *sr = nqs_sr_alloc(300, 100, &so);
-    assert_int_equal(nqs_sr_choose(sr, 0.01, 0.0), NQS_SR_MINSR);
-    assert_int_equal(nqs_sr_choose(sr, 0.01, 0.1), NQS_SR_DENSE);
-    assert_int_equal(nqs_sr_choose(sr, 0.0, 0.0), NQS_SR_DENSE);
+    /* P = 130 > N_s = 100 > P / 1.5, m = 100 */
+    struct nqs_sr *sr = nqs_sr_alloc(130, 100, &so);
+    assert_int_equal(nqs_sr_choose(sr, 0.01, 0.0), NQS_SR_MINSR); /* 100 x 0.1 = 10 */
+    assert_int_equal(nqs_sr_choose(sr, 0.15, 0.0), NQS_SR_MINSR); /* 38.7 <= 40 */
+    assert_int_equal(nqs_sr_choose(sr, 0.17, 0.0), NQS_SR_CG);    /* 41.2 > 40 */
+    assert_int_equal(nqs_sr_choose(sr, 0.01, 0.1), NQS_SR_DENSE); /* rho > 0: no minsr */
+    assert_int_equal(nqs_sr_choose(sr, 0.0, 0.0), NQS_SR_DENSE);  /* eps = 0: no minsr */
     nqs_sr_free(sr);
+    /* P = 50 < N_s = 100, m = 50 */
     sr = nqs_sr_alloc(50, 100, &so);
-    assert_int_equal(nqs_sr_choose(sr, 0.01, 0.0), NQS_SR_DENSE);
+    assert_int_equal(nqs_sr_choose(sr, 0.01, 0.0), NQS_SR_DENSE); /* 5 */
+    assert_int_equal(nqs_sr_choose(sr, 0.6, 0.0), NQS_SR_DENSE);  /* 38.7 */
+    assert_int_equal(nqs_sr_choose(sr, 0.7, 0.0), NQS_SR_CG);     /* 41.8 */
     nqs_sr_free(sr);
-    so.mem_budget = 16.0 * 100 * 100; /* minsr fits, S (16 * 300^2 + more) does not */
-    sr = nqs_sr_alloc(300, 100, &so);
+    /* P = 1.5 N_s: cg at any shift; just below, minsr at a small one */
+    sr = nqs_sr_alloc(150, 100, &so);
+    assert_int_equal(nqs_sr_choose(sr, 1e-6, 0.0), NQS_SR_CG);
+    assert_int_equal(nqs_sr_choose(sr, 0.0, 0.1), NQS_SR_CG);
+    nqs_sr_free(sr);
+    sr = nqs_sr_alloc(149, 100, &so);
+    assert_int_equal(nqs_sr_choose(sr, 1e-6, 0.0), NQS_SR_MINSR);
+    nqs_sr_free(sr);
+    so.mem_budget = 16.0 * 100 * 100; /* minsr fits, S (16 * 130^2 + more) does not */
+    sr = nqs_sr_alloc(130, 100, &so);
     assert_int_equal(nqs_sr_choose(sr, 0.01, 0.0), NQS_SR_MINSR);
     assert_int_equal(nqs_sr_choose(sr, 0.01, 0.1), NQS_SR_CG);
     nqs_sr_free(sr);
-    so.mem_budget = 1e12; /* above the dense size limit cg replaces dense */
+    /* N_s is that of all chains (nqs_sr_set_chains), not this process's rows:
+     * here 1 of 27 chains of 100 samples. Before the layout N_s = 100 and
+     * P = 4001 >= 1.5 N_s; after it N_s = 2700, m = 2700. Above the dense
+     * limit (P > 4000) a relative shift, which rules minsr out, gives cg. */
+    so.mem_budget = 1e12;
     sr = nqs_sr_alloc(NQS_SR_DENSE_MAX_PAR + 1, 100, &so);
-    assert_int_equal(nqs_sr_choose(sr, 0.01, 0.0), NQS_SR_MINSR);
-    assert_int_equal(nqs_sr_choose(sr, 0.01, 0.1), NQS_SR_CG);
+    assert_int_equal(nqs_sr_choose(sr, 1e-4, 0.0), NQS_SR_CG);
+    assert_int_equal(nqs_sr_set_chains(sr, 27, 0, 1, 100), NQS_OK);
+    assert_int_equal(nqs_sr_choose(sr, 1e-4, 0.0), NQS_SR_MINSR); /* 27 */
+    assert_int_equal(nqs_sr_choose(sr, 1e-3, 0.0), NQS_SR_CG);    /* 85.4 */
+    assert_int_equal(nqs_sr_choose(sr, 1e-4, 0.1), NQS_SR_CG);
     nqs_sr_free(sr);
     assert_string_equal(nqs_sr_solver_name(NQS_SR_MINSR), "minsr");
 }
