@@ -42,8 +42,8 @@ const struct nqs_opt_def nqs_optimizer_options[] = {
     [NQS_OPTK_DIAG_SCALE] = {"diag_scale", NQS_OPT_REAL, "0",
         "SR: relative shift rho, S + eps I + rho diag(S) (not with solver = minsr)", NULL, 0, 1e6},
     [NQS_OPTK_SOLVER] = {"solver", NQS_OPT_CHOICE, "auto",
-        "SR linear solver: auto (from n_params, n_samples, memory_budget), dense Cholesky, "
-        "matrix-free conjugate gradient, or minsr (sample space)",
+        "SR linear solver: auto (per step from n_params, n_samples, diag_shift, memory_budget; "
+        "rule in the README), dense Cholesky, matrix-free conjugate gradient, or minsr (sample space)",
         "auto|dense|cg|minsr", 0, 0},
     [NQS_OPTK_CG_TOL] = {"cg_tol", NQS_OPT_REAL, "1e-4",
         "SR cg: relative residual at which conjugate gradient stops", NULL, 1e-16, 1},
