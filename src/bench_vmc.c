@@ -146,6 +146,9 @@ static int bench_vmc_build(struct bench_vmc *v, const char *ini, struct nqs_conf
     NQS_TRY(nqs_config_get(v->cfg, "optimizer", nqs_optimizer_options, nqs_optimizer_n_options,
                            ov));
     NQS_TRY(nqs_sampler_opts_from(sv, v->prob->ham, &v->so));
+    if (v->so.exact)
+        NQS_ERROR(NQS_EINVAL, "nqs bench times Metropolis sampling; [sampler] method = exact is not "
+                  "benchmarked (accepted: method = metropolis)");
     NQS_TRY(nqs_optimizer_params_from_options(ov, &v->op));
     struct nqs_model *m = v->prob->model;
     v->smp = nqs_sampler_alloc(&v->so, m, v->prob->ham, 0, v->so.n_chains);

@@ -162,6 +162,10 @@ static const struct bad_row bad_rows[] = {
      "--set: [lattice] extent: '4,x' is not a comma-separated list"},
     {LAT, {"info", "@", "--set", "lattice.boundary=open", "--set", "lattice.bc=open"}, 2,
      "--set: [lattice] bc: unknown key (accepted: type, extent, boundary)"},
+    {LAT "[hamiltonian]\ntype = heisenberg\n[sampler]\nmethod = exact\n", {"bench", "iteration", "@"}, 2,
+     "[sampler] method = exact is not benchmarked (accepted: method = metropolis)"},
+    {LAT "[hamiltonian]\ntype = heisenberg\n[sampler]\nmethod = enumerate\n", {"run", "@"}, 2,
+     "in.ini:7: [sampler] method: 'enumerate'"},
     /* usage */
     {LAT, {"frobnicate", "@"}, 2, "unknown command 'frobnicate' (accepted: run, exact, info, bench)"},
     {LAT, {"info", "@", "--frob"}, 2, "unknown option '--frob'"},
