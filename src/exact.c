@@ -37,6 +37,7 @@
 #include "config.h"
 #include "error.h"
 #include "problem.h"
+#include "version.h"
 
 #define EXACT_DENSE_MAX 64 /* dimension up to which dsyev is used instead of ARPACK */
 #define EXACT_MAX_SITES 62

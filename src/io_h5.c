@@ -33,6 +33,7 @@
 #include <hdf5.h>
 
 #include "error.h"
+#include "version.h"
 
 const struct nqs_h5_column nqs_h5_columns[NQS_H5_N_COLS] = {
 #define IO_H5_COLUMN_(name, meaning) {#name, meaning, offsetof(struct nqs_h5_row, name)},

@@ -21,6 +21,7 @@
 #include "comm.h"
 #include "error.h"
 #include "problem.h"
+#include "version.h"
 
 enum {
     MAIN_F_SET = 1 << 0,

@@ -18,6 +18,7 @@
 
 #include "hamiltonian.h"
 #include "model.h"
+#include "version.h"
 
 static char tmpdir[64];
 static char input_path[128];
@@ -228,7 +229,9 @@ static void test_cli_version(void **state)
     static char out[4096], err[4096];
     const char *args[] = {"--version", NULL};
     assert_int_equal(run_nqs(args, 0, out, sizeof out, err, sizeof err), 0);
-    assert_string_equal(out, "nqs " NQS_VERSION " (git " NQS_GIT_COMMIT ")\n");
+    char want[128];
+    snprintf(want, sizeof want, "nqs %s (git %s)\n", NQS_VERSION, NQS_GIT_COMMIT);
+    assert_string_equal(out, want);
     assert_string_equal(err, "");
 }
 

@@ -29,6 +29,7 @@
 
 #include "error.h"
 #include "io_h5.h"
+#include "version.h"
 
 enum { N_SITES = 6, N_PARAMS = 5, N_CHAINS = 3, RNG_BYTES = 7, OPT_LEN = 4 };
 
