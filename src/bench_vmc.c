@@ -492,6 +492,24 @@ int nqs_bench_sampler(struct nqs_bench_out *o)
 
 /* ------------------------------------------------------------ sr, real O */
 
+/* The problem of `ini` after `warmup` optimisation iterations, with one more
+ * sample of O and E_loc in v, and buffers F and delta of n_par entries (the
+ * caller frees them and v, also on error). */
+static int bench_vmc_sampled(struct bench_vmc *v, const char *ini, int warmup, double complex **F,
+                             double complex **delta)
+{
+    struct bench_phase ph;
+    int rc = bench_vmc_build(v, ini, NULL, 0);
+    for (int k = 0; rc == NQS_OK && k < warmup; k++) rc = bench_vmc_iteration(v, &ph);
+    if (rc == NQS_OK) rc = bench_vmc_sample(v, 1, &ph);
+    if (rc != NQS_OK) return rc;
+    size_t P = (size_t)v->prob->model->n_par;
+    *F = malloc(P * sizeof **F);
+    *delta = malloc(P * sizeof **delta);
+    if (!*F || !*delta) NQS_ERROR(NQS_ENOMEM, "bench: out of memory");
+    return NQS_OK;
+}
+
 /* One SR step per solver on O sampled from the model of `t` after its
  * warm-up iterations. */
 static int bench_vmc_sr_case(struct nqs_bench_out *o, const struct bench_vmc_target *t,
@@ -499,17 +517,9 @@ static int bench_vmc_sr_case(struct nqs_bench_out *o, const struct bench_vmc_tar
                              int cg_maxiter)
 {
     struct bench_vmc v;
-    int rc = bench_vmc_build(&v, t->ini, NULL, 0);
-    struct bench_phase ph;
-    for (int k = 0; rc == NQS_OK && k < t->warmup; k++) rc = bench_vmc_iteration(&v, &ph);
-    if (rc == NQS_OK) rc = bench_vmc_sample(&v, 1, &ph);
-    const struct nqs_model *m = rc == NQS_OK ? v.prob->model : NULL;
     double complex *F = NULL, *delta = NULL;
-    if (rc == NQS_OK) {
-        F = malloc((size_t)m->n_par * sizeof *F);
-        delta = malloc((size_t)m->n_par * sizeof *delta);
-        if (!F || !delta) rc = nqs_error_set(NQS_ENOMEM, __FILE__, __LINE__, "bench: out of memory");
-    }
+    int rc = bench_vmc_sampled(&v, t->ini, t->warmup, &F, &delta);
+    const struct nqs_model *m = rc == NQS_OK ? v.prob->model : NULL;
     for (int k = 0; rc == NQS_OK && k < n_solvers; k++) {
         struct nqs_sr_options so = v.op.sr;
         so.solver = (enum nqs_sr_solver)solvers[k].solver;
@@ -739,17 +749,9 @@ static int bench_sweep_case(struct nqs_bench_out *o, const struct bench_sweep_ca
              "learning_rate = 0.02\ndiag_shift = 0.01\nsolver = cg\n",
              c->physics, c->samples);
     struct bench_vmc v;
-    struct bench_phase ph;
-    int rc = bench_vmc_build(&v, ini, NULL, 0);
-    for (int k = 0; rc == NQS_OK && k < c->warmup; k++) rc = bench_vmc_iteration(&v, &ph);
-    if (rc == NQS_OK) rc = bench_vmc_sample(&v, 1, &ph);
-    const struct nqs_model *m = rc == NQS_OK ? v.prob->model : NULL;
     double complex *F = NULL, *delta = NULL;
-    if (rc == NQS_OK) {
-        F = malloc((size_t)m->n_par * sizeof *F);
-        delta = malloc((size_t)m->n_par * sizeof *delta);
-        if (!F || !delta) rc = nqs_error_set(NQS_ENOMEM, __FILE__, __LINE__, "bench: out of memory");
-    }
+    int rc = bench_vmc_sampled(&v, ini, c->warmup, &F, &delta);
+    const struct nqs_model *m = rc == NQS_OK ? v.prob->model : NULL;
     int ns = rc == NQS_OK ? v.smp->n_samples : 0;
     double t_dense = NAN, t_minsr = NAN, t_cg[BENCH_SWEEP_N_SHIFTS];
     int it_cg[BENCH_SWEEP_N_SHIFTS], conv_cg[BENCH_SWEEP_N_SHIFTS];
