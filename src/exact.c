@@ -131,6 +131,31 @@ static void exact_basis_free(struct exact_basis *b)
     free(b->rank_lo);
 }
 
+int nqs_exact_patterns(int n_sites, int n_up, uint64_t **out, int64_t *dim)
+{
+    *out = NULL;
+    *dim = 0;
+    if (n_sites < 0 || n_sites > EXACT_MAX_SITES || (n_up < 0 && n_sites > 30))
+        NQS_ERROR(NQS_EINVAL, "cannot list the configurations of %d sites", n_sites);
+    int64_t d = n_up < 0 ? (int64_t)1 << n_sites : (int64_t)exact_binomial(n_sites, n_up);
+    uint64_t *x = malloc((size_t)(d > 0 ? d : 1) * sizeof *x);
+    if (!x) NQS_ERROR(NQS_ENOMEM, "out of memory for a basis of %lld states", (long long)d);
+    if (n_up < 0) {
+        for (int64_t r = 0; r < d; r++) x[r] = (uint64_t)r;
+    } else if (d > 0) {
+        /* Gosper's hack: the next larger pattern with the same popcount. */
+        uint64_t v = ((uint64_t)1 << n_up) - 1;
+        for (int64_t r = 0; r < d; r++) {
+            x[r] = v;
+            uint64_t c = v & (~v + 1), rr = v + c;
+            v = c ? (((rr ^ v) >> 2) / c) | rr : 0; /* n_up = 0: the single pattern 0 */
+        }
+    }
+    *out = x;
+    *dim = d;
+    return NQS_OK;
+}
+
 static int exact_basis_build(struct exact_basis *b, const struct nqs_ham *h, int64_t dim)
 {
     int N = h->n_sites;
@@ -145,27 +170,23 @@ static int exact_basis_build(struct exact_basis *b, const struct nqs_ham *h, int
     b->n_lo = N / 2;
     b->lo_mask = ((uint64_t)1 << b->n_lo) - 1;
     size_t n_lo_tab = (size_t)1 << b->n_lo, n_hi_tab = (size_t)1 << (N - b->n_lo);
-    b->state = malloc((size_t)dim * sizeof *b->state);
+    int64_t d;
+    NQS_TRY(nqs_exact_patterns(N, b->n_up, &b->state, &d));
     b->start = calloc(n_hi_tab, sizeof *b->start);
     b->rank_lo = malloc(n_lo_tab * sizeof *b->rank_lo);
-    if (!b->state || !b->start || !b->rank_lo) {
+    if (!b->start || !b->rank_lo) {
         exact_basis_free(b);
         NQS_ERROR(NQS_ENOMEM, "out of memory for a basis of %lld states", (long long)dim);
     }
     uint32_t count[EXACT_MAX_SITES + 1] = {0};
     for (size_t lo = 0; lo < n_lo_tab; lo++) b->rank_lo[lo] = count[__builtin_popcountll(lo)]++;
-    /* Gosper's hack: the next larger pattern with the same popcount. */
-    uint64_t x = ((uint64_t)1 << b->n_up) - 1;
     uint64_t prev_hi = UINT64_MAX;
     for (int64_t r = 0; r < dim; r++) {
-        b->state[r] = x;
-        uint64_t hi = x >> b->n_lo;
+        uint64_t hi = b->state[r] >> b->n_lo;
         if (hi != prev_hi) {
             b->start[hi] = (uint32_t)r; /* first pattern of the group has rank_lo 0 */
             prev_hi = hi;
         }
-        uint64_t c = x & (~x + 1), rr = x + c;
-        x = (((rr ^ x) >> 2) / c) | rr;
     }
     return NQS_OK;
 }

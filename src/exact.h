@@ -66,6 +66,13 @@ void nqs_exact_opts_default(struct nqs_exact_opts *o);
  * -1 if it does not fit in int64_t. */
 int64_t nqs_exact_dimension(const struct nqs_ham *h);
 
+/* The bit patterns (bit i set = spin i up) of N <= 62 sites with n_up set
+ * bits, or of all 2^N configurations for n_up < 0, in increasing order (the
+ * basis order of this solver; exact sampling in sampler.c uses it too).
+ * *out is malloc'd, *dim its length. NQS_EINVAL for N > 62 (or the full space
+ * beyond 2^30), NQS_ENOMEM. */
+int nqs_exact_patterns(int n_sites, int n_up, uint64_t **out, int64_t *dim);
+
 /* Bytes the solve needs for h with options o (NULL = defaults): Lanczos
  * vectors (ncv + 3) * dim doubles, the diagonal (dim doubles), the basis
  * (dim 8-byte patterns) and the lookup tables. SIZE_MAX if that overflows. */

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "error.h"
+#include "exact.h"
 #include "observables.h"
 
 #ifdef _OPENMP
@@ -103,41 +104,13 @@ static void sampler_random_config(const struct nqs_sampler *smp, gsl_rng *rng, i
     }
 }
 
-/* Exact enumeration: the bit patterns of the space (all 2^N, or those with
- * n_up set bits, in increasing order by Gosper's hack), D into *dim. */
-static uint32_t *sampler_exact_basis(const struct nqs_sampler_opts *o, int N, long *dim)
-{
-    if (o->move == NQS_MOVE_FLIP) {
-        *dim = 1L << N;
-        uint32_t *b = malloc((size_t)*dim * sizeof *b);
-        if (b)
-            for (long x = 0; x < *dim; x++) b[x] = (uint32_t)x;
-        return b;
-    }
-    int n_up = (N + o->magnetisation) / 2;
-    double d = 1;
-    for (int k = 0; k < n_up; k++) d = d * (N - k) / (k + 1);
-    *dim = lround(d);
-    uint32_t *b = malloc((size_t)(*dim > 0 ? *dim : 1) * sizeof *b);
-    if (!b) return NULL;
-    if (n_up == 0) {
-        b[0] = 0;
-        return b;
-    }
-    uint64_t x = (1ULL << n_up) - 1;
-    for (long k = 0; k < *dim; k++) {
-        b[k] = (uint32_t)x;
-        uint64_t c = x & -x, r = x + c; /* next pattern with the same number of set bits */
-        x = (((r ^ x) >> 2) / c) | r;
-    }
-    return b;
-}
-
 /* Exact mode: basis, rows per chain and the logp buffer; NQS_OK or a message. */
 static int sampler_exact_setup(struct nqs_sampler *smp, const struct nqs_model *m)
 {
-    smp->basis = sampler_exact_basis(&smp->o, smp->n_sites, &smp->dim);
-    if (!smp->basis) NQS_ERROR(NQS_ENOMEM, "out of memory for the exact enumeration");
+    int n_up = smp->o.move == NQS_MOVE_FLIP ? -1 : (smp->n_sites + smp->o.magnetisation) / 2;
+    int64_t dim;
+    NQS_TRY(nqs_exact_patterns(smp->n_sites, n_up, &smp->basis, &dim));
+    smp->dim = (long)dim;
     smp->per_chain = (int)((smp->dim + smp->o.n_chains - 1) / smp->o.n_chains);
     smp->n_samples = smp->per_chain * smp->o.n_chains;
     double bytes = 16.0 * (double)smp->n_samples * (double)m->n_par;
@@ -344,7 +317,7 @@ static int sampler_run_exact(struct nqs_sampler *smp, const struct nqs_model *m,
         ch->t_move = ch->t_eloc = ch->t_grad = 0.0;
         for (int k = 0; k < pc; k++) {
             long idx = (long)ch->global_index * pc + k;
-            uint32_t x = smp->basis[idx < smp->dim ? idx : smp->dim - 1];
+            uint64_t x = smp->basis[idx < smp->dim ? idx : smp->dim - 1];
             for (int i = 0; i < N; i++) ch->s[i] = (x >> i) & 1u ? 1 : -1;
             size_t row = (size_t)c * (size_t)pc + (size_t)k;
             double lp = 2.0 * creal(m->ops->cache_init(m, ch->s, ch->cache));
