@@ -413,6 +413,22 @@ static int driver_exact_weights(struct driver *d, int all)
     return nqs_comm_check(rc);
 }
 
+/* Statistics of per_chain values per chain, every chain in global order:
+ * weighted by the enumeration's probabilities w_all for exact sampling. */
+static int driver_stats(const struct driver *d, const double complex *x, int per_chain,
+                        struct nqs_stats *st)
+{
+    if (d->so.exact) return nqs_stats_weighted(x, d->w_all, (long)per_chain * d->so.n_chains, st);
+    return nqs_stats_compute(x, d->so.n_chains, per_chain, st);
+}
+
+/* Acceptance rate; NaN for exact sampling (no Markov chain). */
+static double driver_acceptance(const struct driver *d, long n_prop, long n_acc)
+{
+    if (d->so.exact) return NAN;
+    return n_prop > 0 ? (double)n_acc / (double)n_prop : 0.0;
+}
+
 /* Sampling, statistics and one update; fills the history row. */
 static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
 {
@@ -430,11 +446,7 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
     NQS_TRY(nqs_comm_allgather_chains(d->eloc, d->eloc_all, (size_t)per_chain * sizeof *d->eloc,
                                       d->so.n_chains));
     struct nqs_stats st;
-    if (d->so.exact)
-        rc = nqs_stats_weighted(d->eloc_all, d->w_all, (long)per_chain * d->so.n_chains, &st);
-    else
-        rc = nqs_stats_compute(d->eloc_all, d->so.n_chains, per_chain, &st);
-    NQS_TRY(nqs_comm_check(rc));
+    NQS_TRY(nqs_comm_check(driver_stats(d, d->eloc_all, per_chain, &st)));
     long acc[2];
     nqs_sampler_acceptance(d->smp, &acc[0], &acc[1]);
     NQS_TRY(nqs_comm_sum_long(acc, 2));
@@ -455,7 +467,7 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
     row->energy_error = st.error;
     row->energy_variance = st.variance;
     row->v_score = nqs_stats_vscore(m->n_sites, st.variance, st.mean);
-    row->acceptance = d->so.exact ? NAN : n_prop > 0 ? (double)n_acc / (double)n_prop : 0.0;
+    row->acceptance = driver_acceptance(d, n_prop, n_acc);
     row->rhat = st.rhat;
     row->tau = st.tau;
     row->learning_rate = info.learning_rate;
@@ -565,14 +577,12 @@ static int driver_final_write(struct driver *d, struct nqs_h5_result *res, long 
     struct nqs_model *m = d->prob->model;
     int nc = d->so.n_chains, per = d->n_final / nc;
     struct nqs_stats st;
-    const int exact = d->so.exact;
-    if (exact) NQS_TRY(nqs_stats_weighted(d->eloc_all, d->w_all, d->n_final, &st));
-    else NQS_TRY(nqs_stats_compute(d->eloc_all, nc, per, &st));
+    NQS_TRY(driver_stats(d, d->eloc_all, per, &st));
     *res = (struct nqs_h5_result){
         .energy = st.mean, .energy_error = st.error, .energy_variance = st.variance,
         .v_score = nqs_stats_vscore(m->n_sites, st.variance, st.mean), .tau = st.tau, .rhat = st.rhat,
-        .acceptance = exact ? NAN : n_prop > 0 ? (double)n_acc / (double)n_prop : 0.0,
-        .n_samples = exact ? d->smp->dim : d->n_final,
+        .acceptance = driver_acceptance(d, n_prop, n_acc),
+        .n_samples = d->so.exact ? d->smp->dim : d->n_final,
     };
     struct nqs_h5_observable obs[NQS_OBS_MAX];
     int n_obs = d->obs.n;
@@ -580,8 +590,7 @@ static int driver_final_write(struct driver *d, struct nqs_h5_result *res, long 
     for (int k = 0; k < n_obs; k++) {
         for (int r = 0; r < d->n_final; r++) col[r] = d->obs_all[(size_t)r * (size_t)n_obs + (size_t)k];
         struct nqs_stats so;
-        if (exact) NQS_TRY(nqs_stats_weighted(col, d->w_all, d->n_final, &so));
-        else NQS_TRY(nqs_stats_compute(col, nc, per, &so));
+        NQS_TRY(driver_stats(d, col, per, &so));
         obs[k] = (struct nqs_h5_observable){d->obs.name[k], so.mean, so.error};
     }
     struct nqs_h5_reference ref = {d->ref_energy, d->ref_source};
