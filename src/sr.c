@@ -566,27 +566,47 @@ int nqs_sr_gradient(struct nqs_sr *sr, const double complex *O, int ld,
     return NQS_OK;
 }
 
-/* Obar = (O - <O>)/sqrt(N_s) into the solver's buffer. */
-static int sr_centre(struct nqs_sr *sr, const double complex *O, int ld, long ntot)
+/* y += sum of `rows` rows of O (leading dimension ld), as 2P doubles. */
+SR_MULTIVERSION static void sr_rows_sum(int P, const double *restrict O, size_t ld, int rows,
+                                        double *restrict y)
 {
-    const int P = sr->n_par, pc = sr->per_chain, n = sr->n_local * pc;
-    double complex *mean = sr->mean;
+    for (int s = 0; s < rows; s++) {
+        const double *row = O + 2 * (size_t)s * ld;
+        for (int k = 0; k < 2 * P; k++) y[k] += row[k];
+    }
+}
+
+/* sr->mean = <O>: per-chain partial sums (weighted by w_s when set, else
+ * divided by N_s), summed exactly over chains and ranks. */
+static int sr_mean(struct nqs_sr *sr, const double complex *O, int ld, long ntot)
+{
+    const int P = sr->n_par, pc = sr->per_chain;
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < sr->n_local; c++) {
         double complex *y = sr->part + (size_t)c * P;
         memset(y, 0, (size_t)P * sizeof *y);
-        for (int s = c * pc; s < (c + 1) * pc; s++) {
-            const double complex *row = O + (size_t)s * ld;
-            if (sr->wt)
+        if (sr->wt)
+            for (int s = c * pc; s < (c + 1) * pc; s++) {
+                const double complex *row = O + (size_t)s * ld;
                 for (int p = 0; p < P; p++) y[p] += sr->wt[s] * row[p];
-            else
-                for (int p = 0; p < P; p++) y[p] += row[p];
-        }
+            }
+        else
+            sr_rows_sum(P, (const double *)(O + (size_t)c * pc * ld), (size_t)ld, pc, (double *)y);
     }
-    NQS_TRY(sr_reduce_part(sr, (size_t)P, mean));
+    NQS_TRY(sr_reduce_part(sr, (size_t)P, sr->mean));
     if (!sr->wt)
-        for (int p = 0; p < P; p++) mean[p] /= (double)ntot;
+        for (int p = 0; p < P; p++) sr->mean[p] /= (double)ntot;
+    return NQS_OK;
+}
+
+/* Obar = (O - <O>)/sqrt(N_s) into the solver's buffer. */
+static int sr_centre(struct nqs_sr *sr, const double complex *O, int ld, long ntot)
+{
+    const int P = sr->n_par, n = sr->n_local * sr->per_chain;
+    NQS_TRY(sr_mean(sr, O, ld, ntot));
+    const double complex *mean = sr->mean;
     const double scale = 1.0 / sqrt((double)ntot);
+#pragma omp parallel for schedule(static)
     for (int s = 0; s < n; s++) {
         const double complex *row = O + (size_t)s * ld;
         double complex *out = sr->obar + (size_t)s * P;
@@ -614,16 +634,6 @@ static void sr_diag_part(struct nqs_sr *sr)
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < sr->n_local; c++)
         sr_diag_rows(P, sr->obar + (size_t)c * pc * P, pc, d + 2 * (size_t)c * P);
-}
-
-/* y += sum of `rows` rows of O (leading dimension ld), as 2P doubles. */
-SR_MULTIVERSION static void sr_rows_sum(int P, const double *restrict O, size_t ld, int rows,
-                                        double *restrict y)
-{
-    for (int s = 0; s < rows; s++) {
-        const double *row = O + 2 * (size_t)s * ld;
-        for (int k = 0; k < 2 * P; k++) y[k] += row[k];
-    }
 }
 
 /* One chain's pass of mixed cg: o = (O_s - <O>) scale per row; f += conj(o)
@@ -659,22 +669,8 @@ static int sr_centre_mixed(struct nqs_sr *sr, const double complex *O, int ld, l
                            double complex *F)
 {
     const int P = sr->n_par, pc = sr->per_chain;
-    double complex *mean = sr->mean;
-#pragma omp parallel for schedule(static)
-    for (int c = 0; c < sr->n_local; c++) {
-        double complex *y = sr->part + (size_t)c * P;
-        memset(y, 0, (size_t)P * sizeof *y);
-        if (sr->wt)
-            for (int s = c * pc; s < (c + 1) * pc; s++) {
-                const double complex *row = O + (size_t)s * ld;
-                for (int p = 0; p < P; p++) y[p] += sr->wt[s] * row[p];
-            }
-        else
-            sr_rows_sum(P, (const double *)(O + (size_t)c * pc * ld), (size_t)ld, pc, (double *)y);
-    }
-    NQS_TRY(sr_reduce_part(sr, (size_t)P, mean));
-    if (!sr->wt)
-        for (int p = 0; p < P; p++) mean[p] /= (double)ntot;
+    NQS_TRY(sr_mean(sr, O, ld, ntot));
+    const double complex *mean = sr->mean;
     const double scale = 1.0 / sqrt((double)ntot);
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < sr->n_local; c++) {
