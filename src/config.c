@@ -33,10 +33,10 @@
 #include "error.h"
 
 /* Known sections, in the order of the data flow (also the order of the dump). */
-static const char *const config_sections[] = {"lattice", "hamiltonian", "model", "sampler",
+static const char *const config_sections[] = {"lattice", "hamiltonian", "symmetry", "model", "sampler",
                                               "optimizer", "output", "observables"};
 #define CONFIG_N_SECTIONS ((int)(sizeof config_sections / sizeof config_sections[0]))
-#define CONFIG_SECTION_LIST "lattice, hamiltonian, model, sampler, optimizer, output, observables"
+#define CONFIG_SECTION_LIST "lattice, hamiltonian, symmetry, model, sampler, optimizer, output, observables"
 
 struct config_entry {
     int section;  /* index in config_sections */

@@ -812,7 +812,7 @@ static int exact_write_h5(const struct nqs_cli *cli, const struct exact_report *
 
 int nqs_cmd_exact(const struct nqs_cli *cli)
 {
-    static const char *const sections[] = {"lattice", "hamiltonian", NULL};
+    static const char *const sections[] = {"lattice", "hamiltonian", "symmetry", NULL};
     struct nqs_problem *p = NULL;
     NQS_TRY(nqs_problem_build(cli->cfg, 0, &p));
     int rc = nqs_config_check_unused_sections(cli->cfg, sections);

@@ -141,7 +141,7 @@ static void info_print_json(const struct nqs_problem *p, const struct info_twin 
 
 int nqs_cmd_info(const struct nqs_cli *cli)
 {
-    static const char *const sections[] = {"lattice", "hamiltonian", "model", NULL};
+    static const char *const sections[] = {"lattice", "hamiltonian", "symmetry", "model", NULL};
     struct nqs_problem *p = NULL;
     NQS_TRY(nqs_problem_build(cli->cfg, NQS_PROBLEM_MODEL, &p));
 

@@ -73,6 +73,27 @@ static const struct nqs_opt_def problem_model_opts[] = {
 };
 enum { MOD_TYPE, MOD_SEED, MOD_STD };
 
+/* [symmetry]: the sector of the state sought (symmetry.h for the conventions). */
+static const struct nqs_opt_def problem_symmetry_opts[] = {
+    {"momentum", NQS_OPT_INTLIST, "0",
+     "crystal momentum of the sector: integers m_d, k_d = 2 pi m_d / L_d, one per lattice "
+     "direction (0 along open directions); psi(T_d s) = exp(i k.d) psi(s)",
+     NULL, -65536, 65536},
+    {"point_group", NQS_OPT_CHOICE, "none",
+     "one-dimensional irrep of the little co-group of k: A1 (symmetric), A2 (odd under "
+     "mirrors), B1, B2 (odd under the 90/60-degree rotation; B1 even under the axis mirrors); "
+     "none = the point group is not part of the sector",
+     "none|A1|A2|B1|B2", 0, 0},
+    {"spin_flip", NQS_OPT_CHOICE, "none",
+     "parity under the global spin flip s -> -s (even|odd; magnetisation 0 only), or none",
+     "none|even|odd", 0, 0},
+    {"magnetisation", NQS_OPT_INT, "",
+     "total magnetisation sum_i s_i = N_up - N_down of the sector, for Hamiltonians that conserve "
+     "it (not set: 0 for even N, 1 for odd N)",
+     NULL, -65536, 65536},
+};
+enum { SYM_MOMENTUM, SYM_POINT_GROUP, SYM_SPIN_FLIP, SYM_MAGNETISATION };
+
 /* Prefix the current message with the location of a key. */
 static int problem_key_error(const struct nqs_config *cfg, int code, const char *section,
                              const char *key)
@@ -246,6 +267,62 @@ struct nqs_model *nqs_problem_model_alloc(struct nqs_config *cfg, const struct n
     return m;
 }
 
+/* Read [symmetry]; when a sector is asked for, build its group, check that
+ * the Hamiltonian has that symmetry and compute the characters. */
+static int problem_symmetry(struct nqs_config *cfg, struct nqs_problem *p)
+{
+    struct nqs_opt_val sv[PROBLEM_N(problem_symmetry_opts)];
+    NQS_TRY(nqs_config_get(cfg, "symmetry", problem_symmetry_opts, PROBLEM_N(problem_symmetry_opts),
+                           sv));
+    const struct nqs_lattice *lat = p->lat;
+    int N = lat->n_sites;
+    p->magnetisation = N % 2;
+    if (sv[SYM_MAGNETISATION].str[0]) {
+        long M = sv[SYM_MAGNETISATION].i;
+        if (!p->ham->conserves_sz)
+            return nqs_config_error(cfg, NQS_EINVAL, "symmetry", "magnetisation",
+                                    "the %s Hamiltonian does not conserve the magnetisation "
+                                    "(accepted: leave it unset)", p->ham_ops->name);
+        if (labs(M) > N || (M - N) % 2 != 0)
+            return nqs_config_error(cfg, NQS_EINVAL, "symmetry", "magnetisation",
+                                    "%ld is impossible for %d spins (accepted: -%d..%d in steps of 2)",
+                                    M, N, N, N);
+        p->magnetisation = (int)M;
+    }
+    struct nqs_sector *sec = &p->sector;
+    memset(sec, 0, sizeof *sec);
+    if (sv[SYM_MOMENTUM].n_list > lat->dim)
+        return nqs_config_error(cfg, NQS_EINVAL, "symmetry", "momentum",
+                                "%d entries for a %d-dimensional lattice (accepted: %s)",
+                                sv[SYM_MOMENTUM].n_list, lat->dim, lat->dim == 1 ? "m" : "mx,my");
+    for (int d = 0; d < sv[SYM_MOMENTUM].n_list; d++) sec->momentum[d] = sv[SYM_MOMENTUM].list[d];
+    sec->irrep = (int)sv[SYM_POINT_GROUP].i - 1; /* none = -1 = NQS_IRREP_NONE */
+    sec->spin_flip = sv[SYM_SPIN_FLIP].i == 0 ? 0 : sv[SYM_SPIN_FLIP].i == 1 ? 1 : -1;
+    p->sector_given = sv[SYM_MOMENTUM].given || sv[SYM_POINT_GROUP].given || sv[SYM_SPIN_FLIP].given;
+    if (sec->spin_flip != 0) {
+        if (p->ham->conserves_sz && p->magnetisation != 0)
+            return nqs_config_error(cfg, NQS_EINVAL, "symmetry", "spin_flip",
+                                    "the spin flip maps magnetisation %d to %d, so it has no parity "
+                                    "there (accepted: none, or magnetisation = 0)",
+                                    p->magnetisation, -p->magnetisation);
+        if (!nqs_symmetry_ham_flip_invariant(p->ham))
+            return nqs_config_error(cfg, NQS_EINVAL, "symmetry", "spin_flip",
+                                    "the %s Hamiltonian does not commute with the global spin flip "
+                                    "(accepted: none)", p->ham_ops->name);
+    }
+    if (!p->sector_given) return NQS_OK;
+    p->sym = nqs_symmetry_alloc(lat, sec->irrep == NQS_IRREP_NONE ? NQS_GROUP_TRANSLATIONS
+                                                                   : NQS_GROUP_SPACE);
+    if (!p->sym) return NQS_ENOMEM;
+    p->chi = malloc((size_t)p->sym->n_elem * sizeof *p->chi);
+    if (!p->chi) NQS_ERROR(NQS_ENOMEM, "out of memory for %d characters", p->sym->n_elem);
+    const char *key = sv[SYM_POINT_GROUP].given ? "point_group" : "momentum";
+    if (nqs_symmetry_characters(p->sym, lat, sec, p->chi) != NQS_OK ||
+        nqs_symmetry_check_hamiltonian(p->sym, p->ham) != NQS_OK)
+        return problem_key_error(cfg, NQS_EINVAL, "symmetry", key);
+    return NQS_OK;
+}
+
 int nqs_problem_build(struct nqs_config *cfg, int flags, struct nqs_problem **out)
 {
     *out = NULL;
@@ -279,6 +356,7 @@ int nqs_problem_build(struct nqs_config *cfg, int flags, struct nqs_problem **ou
         rc = problem_plugin_error(cfg, "hamiltonian", p->ham_ops->name);
         goto fail;
     }
+    if ((rc = problem_symmetry(cfg, p)) != NQS_OK) goto fail;
 
     if (flags & NQS_PROBLEM_MODEL) {
         rc = nqs_config_get(cfg, "model", problem_model_opts, PROBLEM_N(problem_model_opts), mv);
@@ -312,6 +390,8 @@ void nqs_problem_free(struct nqs_problem *p)
     if (!p) return;
     nqs_model_free(p->model);
     nqs_ham_free(p->ham);
+    nqs_symmetry_free(p->sym);
+    free(p->chi);
     nqs_lattice_free(p->lat);
     free(p);
 }
@@ -320,6 +400,9 @@ void nqs_problem_print_help(FILE *out)
 {
     fprintf(out, "[lattice]\n");
     nqs_opt_print_help(out, problem_lattice_opts, PROBLEM_N(problem_lattice_opts));
+
+    fprintf(out, "\n[symmetry] (the sector sought; conventions in docs/symmetry.md)\n");
+    nqs_opt_print_help(out, problem_symmetry_opts, PROBLEM_N(problem_symmetry_opts));
 
     fprintf(out, "\n[hamiltonian]\n");
     nqs_opt_print_help(out, problem_ham_opts, PROBLEM_N(problem_ham_opts));

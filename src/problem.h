@@ -9,6 +9,8 @@
  *               replacing the nearest-neighbour couplings), disorder = none|uniform
  *               with disorder_min, disorder_max, disorder_seed,
  *               reference_energy (Pauli units) and reference_source (text)
+ * [symmetry]    momentum = 0 | mx,my, point_group = none|A1|A2|B1|B2,
+ *               spin_flip = none|even|odd, magnetisation = sum_i s_i
  * [model]       type = <registry name>, seed, init_std, the model's own keys
  */
 #ifndef NQS_PROBLEM_H
@@ -18,6 +20,7 @@
 #include "hamiltonian.h"
 #include "lattice.h"
 #include "model.h"
+#include "symmetry.h"
 
 #define NQS_MAX_PLUGIN_OPTIONS 32
 
@@ -26,6 +29,17 @@ struct nqs_problem {
     const struct nqs_ham_ops *ham_ops;
     struct nqs_opt_val ham_opt[NQS_MAX_PLUGIN_OPTIONS];
     struct nqs_ham *ham;
+
+    /* [symmetry]: the sector sought (symmetry.h). magnetisation = sum_i s_i
+     * (default N mod 2); sector_given = 1 when momentum, point_group or
+     * spin_flip was set, and then sym is the sector's group (the space group
+     * if point_group != none, else the translations), checked against the
+     * Hamiltonian, with chi its characters (0 outside the sector's group). */
+    int magnetisation;
+    int sector_given;
+    struct nqs_sector sector;
+    struct nqs_symmetry *sym;
+    double complex *chi;
 
     /* reference energy from the input, NAN when not given */
     double reference_energy;

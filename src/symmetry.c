@@ -202,21 +202,32 @@ struct nqs_symmetry *nqs_symmetry_alloc(const struct nqs_lattice *lat, enum nqs_
             sym->elem_of[(size_t)t * (size_t)np + (size_t)p] = g;
         }
     sym->n_elem = ne;
-    sym->product = malloc((size_t)ne * (size_t)ne * sizeof *sym->product);
     sym->inv = malloc((size_t)ne * sizeof *sym->inv);
-    if (!sym->product || !sym->inv) goto nomem;
+    if (!sym->inv) goto nomem;
     for (int g = 0; g < ne; g++) {
         const int *pg = sym->perm + (size_t)g * (size_t)N;
-        for (int h = 0; h < ne; h++) {
-            const int *ph = sym->perm + (size_t)h * (size_t)N;
-            for (int i = 0; i < N; i++) tmp[i] = pg[ph[i]]; /* h first, then g */
-            int gh = sym_find(&tb, sym->perm, N, tmp);
-            if (gh < 0) {
-                NQS_SET_ERROR(NQS_EINTERNAL, "symmetry group of %d elements is not closed", ne);
-                goto fail;
+        for (int i = 0; i < N; i++) tmp[pg[i]] = i;
+        sym->inv[g] = sym_find(&tb, sym->perm, N, tmp);
+        if (sym->inv[g] < 0) {
+            NQS_SET_ERROR(NQS_EINTERNAL, "symmetry group of %d elements is not closed", ne);
+            goto fail;
+        }
+    }
+    if (ne <= NQS_SYM_MAX_PRODUCT) {
+        sym->product = malloc((size_t)ne * (size_t)ne * sizeof *sym->product);
+        if (!sym->product) goto nomem;
+        for (int g = 0; g < ne; g++) {
+            const int *pg = sym->perm + (size_t)g * (size_t)N;
+            for (int h = 0; h < ne; h++) {
+                const int *ph = sym->perm + (size_t)h * (size_t)N;
+                for (int i = 0; i < N; i++) tmp[i] = pg[ph[i]]; /* h first, then g */
+                int gh = sym_find(&tb, sym->perm, N, tmp);
+                if (gh < 0) {
+                    NQS_SET_ERROR(NQS_EINTERNAL, "symmetry group of %d elements is not closed", ne);
+                    goto fail;
+                }
+                sym->product[(size_t)g * (size_t)ne + (size_t)h] = gh;
             }
-            sym->product[(size_t)g * (size_t)ne + (size_t)h] = gh;
-            if (gh == 0) sym->inv[g] = h;
         }
     }
     if (kind == NQS_GROUP_TRANSLATIONS)

@@ -62,6 +62,7 @@
 #include "lattice.h"
 
 #define NQS_SYM_MAX_POINT 12
+#define NQS_SYM_MAX_PRODUCT 4096 /* largest group with a multiplication table (64 MiB) */
 
 enum nqs_sym_group {
     NQS_GROUP_TRANSLATIONS = 0, /* the lattice's translations (lattice.h) */
@@ -90,7 +91,8 @@ struct nqs_symmetry {
     int *point_of;      /* n_elem: point operation p of g */
     int *elem_of;       /* n_trans x n_point: element index of T_t P_p (several (t, p) may
                            give one element on tiny lattices) */
-    int *product;       /* n_elem x n_elem: index of g h (h applied first) */
+    int *product;       /* n_elem x n_elem: index of g h (h applied first); NULL when
+                           n_elem > NQS_SYM_MAX_PRODUCT (the table would be too large) */
     char name[96];      /* e.g. "translations (16)", "space group: 16 translations x 8 point operations (128)" */
 };
 

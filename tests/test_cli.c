@@ -120,7 +120,7 @@ struct bad_row {
 static const struct bad_row bad_rows[] = {
     /* input file structure */
     {LAT "\n[lattis]\nx = 1\n", {"info", "@"}, 2,
-     "in.ini:5: unknown section [lattis] (accepted: lattice, hamiltonian, model"},
+     "in.ini:5: unknown section [lattis] (accepted: lattice, hamiltonian, symmetry, model"},
     {LAT "extend = 8\n", {"info", "@"}, 2,
      "in.ini:4: [lattice] extend: unknown key (accepted: type, extent, boundary)"},
     {"[lattice]\ntype = chain\ntype = square\n", {"info", "@"}, 2,
