@@ -239,7 +239,7 @@ static void test_config_unknown_section(void **state)
     (void)state;
     struct nqs_config *c;
     assert_int_equal(parse(&c, "[lattice]\ntype = chain\n\n[sampeler]\nn = 3\n"), NQS_EINVAL);
-    assert_msg("t.ini:4: unknown section [sampeler] (accepted: lattice, hamiltonian, model, "
+    assert_msg("t.ini:4: unknown section [sampeler] (accepted: lattice, hamiltonian, symmetry, model, "
                "sampler, optimizer, output, observables)");
     nqs_config_free(c);
     /* An empty unknown section is still reported. */
