@@ -10,10 +10,11 @@
  * Reproducibility (sr.h "Chains and ranks"): every sum over samples is a sum
  * over chains of per-chain partial sums. A chain's partial sum is computed
  * by one thread from that chain's rows, by the loops below or by zherk (whose
- * bits do not depend on the OpenBLAS thread count, unlike zgemv with a
- * transposed row-major matrix, zgemm, ztrsm and zpotrf: measured with
- * OpenBLAS 0.3.21); the sum over chains and ranks is exact (rsum.h). The
- * Cholesky factorisations run on one OpenBLAS thread. Scalars that steer
+ * bits do not depend on the OpenBLAS thread count when it sums over a chain's
+ * few rows, unlike zgemv with a transposed row-major matrix, zgemm, ztrsm and
+ * zpotrf: measured with OpenBLAS 0.3.21); the sum over chains and ranks is
+ * exact (rsum.h). The Cholesky factorisations and minSR's sample-space zherk
+ * (a sum over all parameters) run on one OpenBLAS thread. Scalars that steer
  * conjugate gradient (dot products, norms) are plain loops, so every rank
  * takes the same decisions.
  *
@@ -790,7 +791,15 @@ static int sr_solve_minsr(struct nqs_sr *sr, double eps, double complex *delta)
         eb = sr->ebar_all;
     }
     double complex *t = sr->tmat, *y = sr->y;
+    /* One OpenBLAS thread: with K = P much larger than N = N_s, OpenBLAS's
+     * Zen kernels split the sum over parameters between threads, so the bits
+     * of Obar Obar^H (and of the whole trajectory) depended on the thread
+     * count (measured with OpenBLAS 0.3.21 on AMD EPYC; the Intel kernels
+     * split the output instead). */
+    int threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
     cblas_zherk(CblasColMajor, CblasLower, CblasConjTrans, nt, P, 1.0, rows, P, 0.0, t, nt);
+    openblas_set_num_threads(threads);
     for (int s = 0; s < nt; s++) t[(size_t)s * nt + s] = creal(t[(size_t)s * nt + s]) + eps;
     int info = sr_potrf(nt, t);
     if (info != 0) return sr_cholesky_fail(info, "sample-space (minsr)", eps);
