@@ -330,16 +330,13 @@ static void driver_catch_signals(struct driver *d)
 }
 
 /* Rank 0, restart: what the checkpoint holds besides sizes (io_h5.c checks
- * those) must be usable, before the file is changed: finite parameters, an
- * optimiser state of this method with values in range, spins of +-1 in the
- * sampler's sector, and sound RNG states. */
+ * those) must be usable, before the file is changed: an optimiser state of
+ * this method with values in range, spins of +-1 in the sampler's sector, and
+ * sound RNG states. (Parameters that are not finite are the guard rail's
+ * business: the first iteration fails, retries and stops with the file
+ * intact.) */
 static int driver_check_checkpoint(struct driver *d)
 {
-    struct nqs_model *m = d->prob->model;
-    for (int k = 0; k < m->n_par; k++)
-        if (!isfinite(creal(m->par[k])) || !isfinite(cimag(m->par[k])))
-            NQS_ERROR(NQS_EIO, "cannot restart from %s: parameter %d of the checkpoint is not "
-                      "finite", d->path, k);
     size_t n_state = nqs_optimizer_state_size(d->opt);
     int rc = nqs_optimizer_state_set(d->opt, d->opt_state, n_state);
     if (rc == NQS_OK)

@@ -85,6 +85,8 @@ static herr_t io_h5_walk_cb(unsigned n, const H5E_error2_t *e, void *data)
     return 0;
 }
 
+#define IO_H5_NO_REASON "unknown HDF5 error"
+
 /* Innermost message of the current HDF5 error stack, reduced to the system's
  * reason when HDF5 recorded one ("..., error message = 'Permission denied'"). */
 static void io_h5_reason(char *buf, size_t len)
@@ -98,7 +100,7 @@ static void io_h5_reason(char *buf, size_t len)
         size_t k = strcspn(p, "'");
         snprintf(buf, len, "%.*s", (int)k, p);
     } else {
-        snprintf(buf, len, "%s", desc[0] ? desc : "unknown HDF5 error");
+        snprintf(buf, len, "%s", desc[0] ? desc : IO_H5_NO_REASON);
     }
 }
 
@@ -115,6 +117,8 @@ static int io_h5_fail(int line, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
+    if (strcmp(reason, IO_H5_NO_REASON) == 0) /* our own check failed, not an HDF5 call */
+        return nqs_error_set(NQS_EIO, __FILE__, line, "%s", what);
     return nqs_error_set(NQS_EIO, __FILE__, line, "%s: %s", what, reason);
 }
 #define IO_H5_FAIL(...) io_h5_fail(__LINE__, __VA_ARGS__)
