@@ -758,6 +758,30 @@ static void driver_report(const struct driver *d, const struct nqs_h5_result *re
            driver_threads() == 1 ? "" : "s");
 }
 
+/* Rank 0, after the final write: a wavefunction whose parameters ran off (a
+ * step far too large, init_std far too wide) puts |psi|^2 on a few
+ * configurations; every ratio to a neighbour is then ~0, E_loc is the
+ * diagonal energy of those configurations, and the variance collapses to
+ * ~0, which looks like an eigenstate. Say so instead of reporting it
+ * silently. Thresholds: a V-score below 1e-12 is beyond what a converged
+ * run reaches except for single-configuration ground states, and converged
+ * parameters stay well below 10 in magnitude. */
+#define DRIVER_COLLAPSED_VSCORE 1e-12
+#define DRIVER_COLLAPSED_PARAM 10.0
+static void driver_warn_collapsed(const struct driver *d, const struct nqs_h5_result *res)
+{
+    const struct nqs_model *m = d->prob->model;
+    double pmax = 0;
+    for (int k = 0; k < m->n_par; k++)
+        if (cabs(m->par[k]) > pmax || !isfinite(cabs(m->par[k]))) pmax = cabs(m->par[k]);
+    if (!(res->v_score < DRIVER_COLLAPSED_VSCORE) || !(pmax > DRIVER_COLLAPSED_PARAM)) return;
+    fprintf(stderr, "nqs: warning: the final state has collapsed onto a few configurations "
+            "(energy variance %.3g, V-score %.3g, largest |parameter| %.3g): E = %.6f is their "
+            "diagonal energy, not a converged variational estimate (expected only if the ground "
+            "state is a single configuration); lower [optimizer] learning_rate or [model] "
+            "init_std\n", res->energy_variance, res->v_score, pmax, res->energy);
+}
+
 static void driver_free(struct driver *d)
 {
     nqs_h5_close(d->h5);
@@ -796,6 +820,7 @@ int nqs_cmd_run(const struct nqs_cli *cli)
     if (rc == NQS_OK) rc = driver_setup(&d);
     if (rc == NQS_OK) rc = driver_loop(&d);
     if (rc == NQS_OK) rc = driver_final(&d, &res);
+    if (rc == NQS_OK && d.rank == 0) driver_warn_collapsed(&d, &res);
     if (rc == NQS_OK && d.rank == 0) driver_report(&d, &res, driver_now() - t0);
     driver_free(&d);
     if (d.signals_caught)

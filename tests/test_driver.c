@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -866,6 +867,45 @@ static void test_run_refuses_output_over_input(void **state)
     }
 }
 
+/* A stop signal during setup (here: a long exact reference energy, before the
+ * result file exists) ends the process at once: nothing is written. Before,
+ * the handler was installed first, so the signal was only noticed after the
+ * whole setup and one iteration (and a setup that never ended ignored it). */
+static void test_run_signal_during_setup_ends_at_once(void **state)
+{
+    (void)state;
+    TP(path, "setup_sig.h5");
+    write_text("slow.ini", "[lattice]\ntype = chain\nextent = 20\n[hamiltonian]\ntype = heisenberg\n"
+                           "J = 0.7\n[model]\ntype = rbm_symm\nalpha = 1\n[sampler]\nchains = 2\n"
+                           "samples = 64\n[optimizer]\niterations = 3\n"
+                           "[output]\nexact_reference = true\n");
+    pid_t pid = nqs_spawn(1, "run", tp("slow.ini"), "-q", "-o", path, NULL);
+    nanosleep(&(struct timespec){0, 300000000}, NULL);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    assert_status(nqs_finish(pid), 128 + SIGTERM);
+    assert_int_equal(access(path, F_OK), -1);
+}
+
+/* Plain gradient descent with a step of 100 runs the parameters off until
+ * |psi|^2 sits on a few configurations: E_loc is then their diagonal energy
+ * with ~0 variance. The run completes (the file has everything) but says so
+ * on stderr, also with -q; a normal run does not. */
+static void test_run_warns_about_collapsed_state(void **state)
+{
+    (void)state;
+    TP(path, "collapsed.h5");
+    assert_status(nqs(2, "run", tp("a.ini"), "-q", "-o", path, "--set", "optimizer.method=sgd",
+                      "--set", "optimizer.learning_rate=100", "--set", "optimizer.iterations=30",
+                      NULL),
+                  0);
+    assert_contains(g_err, "nqs: warning: the final state has collapsed onto a few configurations");
+    assert_true(isfinite(attr(path, "/result", "energy")));
+    assert_status(nqs(2, "run", tp("a.ini"), "-q", "-o", path, "--force", "--set",
+                      "optimizer.iterations=30", NULL),
+                  0);
+    assert_null(strstr(g_err, "collapsed"));
+}
+
 /* ----------------------------------------------------- 5. guard rail */
 
 /* Parameters that are not finite (as a non-finite update would leave them;
@@ -1289,6 +1329,8 @@ int main(void)
         cmocka_unit_test(test_run_refused_restart_keeps_results),
         cmocka_unit_test(test_run_finishes_while_a_reader_holds_the_file),
         cmocka_unit_test(test_run_refuses_output_over_input),
+        cmocka_unit_test(test_run_signal_during_setup_ends_at_once),
+        cmocka_unit_test(test_run_warns_about_collapsed_state),
         cmocka_unit_test(test_run_guard_rail_stops_after_bounded_retries),
         cmocka_unit_test(test_run_guard_rail_recovers_from_failed_cholesky),
         cmocka_unit_test(test_run_guard_rail_rolls_back_blown_up_update),
