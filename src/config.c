@@ -361,6 +361,15 @@ static int config_handler(void *user, const char *section, const char *name, con
                                "%s:%d: syntax error: key name missing", st->name, st->line);
         return 0;
     }
+    /* "key =# x" gives the value "# x", which the stored effective input
+     * ("key = # x") would read back as a comment (found by fuzzing). */
+    if (value[0] == ';' || value[0] == '#') {
+        st->rc = nqs_error_set(NQS_EINVAL, __FILE__, __LINE__,
+                               "%s:%d: [%s] %s: a value cannot start with '%c' (it starts a "
+                               "comment after 'key = '; accepted: a value, or a comment after a "
+                               "space)", st->name, st->line, section, name, value[0]);
+        return 0;
+    }
     struct config_entry *e = config_find(st->c, sec, name);
     if (e && e->gen == st->c->gen) {
         st->rc = nqs_error_set(NQS_EINVAL, __FILE__, __LINE__,

@@ -192,7 +192,10 @@ static const struct bad_row bad_rows[] = {
      "conserve it (accepted: auto or flip)"},
     {LAT "[hamiltonian]\ntype = ising\n[sampler]\nmove = bond_exchange\n", {"run", "@", "-q"}, 2,
      "[sampler] move: bond_exchange keeps the magnetisation fixed"},
-    /* --set values that would not read back from the stored input */
+    /* values that would not read back from the stored input: 'key =# x'
+     * (found by tests/fuzz/fuzz_config), --set with a newline or a comment */
+    {LAT "[hamiltonian]\ntype =# heisenberg\n", {"info", "@"}, 2,
+     "in.ini:5: [hamiltonian] type: a value cannot start with '#'"},
     {LAT "[hamiltonian]\ntype = heisenberg\n",
      {"info", "@", "--set", "hamiltonian.reference_source=x\n[lattice]\nextent = 9"}, 2,
      "--set: control character 0x0a at position 31 of the override"},
