@@ -780,24 +780,33 @@ static void test_run_refused_restart_keeps_results(void **state)
     struct {
         const char *set;    /* --set of the restart, or the dataset to poke */
         size_t offset;      /* poke: byte offset */
-        const char *bytes;  /* poke: bytes written (len 4), NULL for a --set case */
+        const char *bytes;  /* poke: bytes written, NULL for a --set case */
         const char *msg;
+        size_t len;         /* poke: bytes (0: 4) */
     } cases[] = {
         {"optimizer.method=sgd", 0, NULL,
-         "optimizer state was written with [optimizer] method = sr, this run uses method = sgd"},
-        {"chains", 5, "\x05\x05\x05\x05", "checkpoint: chain 0 holds a spin value 5 (accepted: -1, +1)"},
+         "optimizer state was written with [optimizer] method = sr, this run uses method = sgd", 0},
+        {"chains", 5, "\x05\x05\x05\x05", "checkpoint: chain 0 holds a spin value 5 (accepted: -1, +1)", 0},
         /* mt19937 index (after 624 unsigned longs) of chain 1 = 0x7f7f7f7f */
         {"rng_state", 5000 + 624 * sizeof(unsigned long), "\x7f\x7f\x7f\x7f",
-         "checkpoint: chain 1 has a corrupt random number generator state (mt19937 index"},
+         "checkpoint: chain 1 has a corrupt random number generator state (mt19937 index", 0},
         {"rng_state", 3 * 8 + 4, "\x01\x00\x00\x00",
-         "checkpoint: chain 0 has a corrupt random number generator state (mt19937 word 3"},
+         "checkpoint: chain 0 has a corrupt random number generator state (mt19937 word 3", 0},
+        /* the step counter (optimizer.h: tag, method, n_par, step, eta, eps) = 1e300, which
+         * went through an undefined (long) conversion */
+        {"optimizer_state", 3 * sizeof(double), (const char *)&(const double){1e300},
+         "optimizer state: step counter 1e+300 is not an integer in [0, 1e15]", sizeof(double)},
+        {"optimizer_state", 4 * sizeof(double), (const char *)&(const double){NAN},
+         "optimizer state: learning rate nan or shift", sizeof(double)},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         FILE *fp = fopen(path, "wb");
         assert_non_null(fp);
         assert_int_equal(fwrite(orig, 1, len, fp), len);
         fclose(fp);
-        if (cases[c].bytes) ckpt_poke(path, cases[c].set, cases[c].offset, cases[c].bytes, 4);
+        if (cases[c].bytes)
+            ckpt_poke(path, cases[c].set, cases[c].offset, cases[c].bytes,
+                      cases[c].len ? cases[c].len : 4);
         struct snap s = snap_take(path);
         if (cases[c].bytes)
             assert_status(nqs(2, "run", "--restart", path, "-q", "--set", "optimizer.iterations=6", NULL), 1);
