@@ -1078,11 +1078,11 @@ static int io_h5_check_dataset(const struct nqs_h5 *f, hid_t file, const struct 
     hid_t ds = H5Dopen2(file, e->obj, H5P_DEFAULT);
     if (ds < 0) return IO_H5_FAIL("%s is corrupt: cannot open %s", f->path, e->obj);
     hid_t sp = H5Dget_space(ds);
-    hsize_t dims[2] = {0, 0};
+    hsize_t dims[2] = {0, 0}, maxdims[2] = {0, 0};
     int rank = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
     H5S_class_t sc = sp < 0 ? H5S_NO_CLASS : H5Sget_simple_extent_type(sp);
     hssize_t npoints = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
-    if (rank >= 1 && rank <= 2) H5Sget_simple_extent_dims(sp, dims, NULL);
+    if (rank >= 1 && rank <= 2) H5Sget_simple_extent_dims(sp, dims, maxdims);
     if (sp >= 0) H5Sclose(sp);
     int type_ok = io_h5_type_ok(ds, e->cl);
     H5Dclose(ds);
@@ -1095,8 +1095,8 @@ static int io_h5_check_dataset(const struct nqs_h5 *f, hid_t file, const struct 
     int ok;
     if (e->rank == 0)
         ok = (sc == H5S_SCALAR || sc == H5S_SIMPLE) && npoints == 1;
-    else if (e->any_rows)
-        ok = sc == H5S_SIMPLE && rank == 1;
+    else if (e->any_rows) /* appended to and truncated: extendible */
+        ok = sc == H5S_SIMPLE && rank == 1 && maxdims[0] == H5S_UNLIMITED;
     else
         ok = sc == H5S_SIMPLE && rank == e->rank && dims[0] == e->dims[0] &&
              (rank < 2 || dims[1] == e->dims[1]);
@@ -1104,7 +1104,7 @@ static int io_h5_check_dataset(const struct nqs_h5 *f, hid_t file, const struct 
         char have[64], want[64];
         if (sc == H5S_NULL) snprintf(have, sizeof have, "no data (null dataspace)");
         else io_h5_fmt_dims(rank, dims, have, sizeof have);
-        if (e->any_rows) snprintf(want, sizeof want, "one dimension");
+        if (e->any_rows) snprintf(want, sizeof want, "one extendible dimension");
         else io_h5_fmt_dims(e->rank, e->dims, want, sizeof want);
         NQS_ERROR(NQS_EIO, "%s is corrupt: %s has %s, expected %s", f->path, e->obj, have, want);
     }

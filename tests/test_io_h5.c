@@ -758,7 +758,8 @@ static void test_io_h5_refuses_hostile_datasets(void **state)
         {"/checkpoint/slot1/chains", 1, 2, {N_CHAINS, N_SITES}, "/checkpoint/slot1/chains is not integer data"},
         {"/checkpoint/slot1/rng_state", 3, 2, {2 * N_CHAINS, RNG_BYTES}, "/checkpoint/slot1/rng_state has shape [6, 7], expected shape [3, 7]"},
         {"/checkpoint/slot0/rng_state", 3, 1, {RNG_BYTES, 0}, "/checkpoint/slot0/rng_state is missing or not 2-dimensional"},
-        {"/history/energy", 1, 2, {4, 4}, "/history/energy has shape [4, 4], expected one dimension"},
+        {"/history/energy", 1, 2, {4, 4}, "/history/energy has shape [4, 4], expected one extendible dimension"},
+        {"/history/tau", 1, 1, {4, 0}, "/history/tau has shape [4], expected one extendible dimension"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         make_good(path);
