@@ -978,5 +978,7 @@ int main(void)
         cmocka_unit_test(test_io_h5_survives_sigkill),
         cmocka_unit_test(test_io_h5_append_cost),
     };
+    /* NQS_TEST_FILTER=pattern (cmocka wildcards) runs only matching tests */
+    if (getenv("NQS_TEST_FILTER")) cmocka_set_test_filter(getenv("NQS_TEST_FILTER"));
     return cmocka_run_group_tests(tests, setup, teardown);
 }
