@@ -240,7 +240,7 @@ static int driver_setup_local(struct driver *d)
     NQS_TRY(nqs_config_get(d->cfg, "output", driver_output_options, OUT_N, d->out));
     NQS_TRY(nqs_config_get(d->cfg, "observables", nqs_obs_options, nqs_obs_n_options, obv));
     NQS_TRY(nqs_config_check_unused(d->cfg));
-    NQS_TRY(nqs_sampler_opts_from(sv, p->ham, &d->so));
+    NQS_TRY(nqs_sampler_opts_from(sv, p->ham, p->magnetisation, &d->so));
     NQS_TRY(nqs_optimizer_params_from_options(ov, &d->op));
     NQS_TRY(nqs_obs_setup(&d->obs, obv, p->lat));
     for (int k = 0; k < d->obs.n; k++)
