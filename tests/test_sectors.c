@@ -32,6 +32,7 @@
 
 #include "error.h"
 #include "exact.h"
+#include "io_h5.h"
 #include "ham_test_util.h"
 #include "nqs_test.h"
 #include "nqs_test_run.h"
@@ -602,6 +603,88 @@ static void test_sectors_cli_errors(void **state)
     }
 }
 
+/* `nqs run --json` of `text` with -o e.h5: the parsed members. */
+static int run_json(const char *text, struct nqs_json_kv *kv, int max)
+{
+    char out_h5[128];
+    snprintf(out_h5, sizeof out_h5, "%s/e.h5", tmpdir);
+    char in[128], po[128], pe[128];
+    snprintf(in, sizeof in, "%s/in.ini", tmpdir);
+    snprintf(po, sizeof po, "%s/out.txt", tmpdir);
+    snprintf(pe, sizeof pe, "%s/err.txt", tmpdir);
+    FILE *f = fopen(in, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    char *argv[] = {(char *)NQS_BINARY, "run", in, "--json", "-q", "--force", "-o", out_h5, NULL};
+    pid_t pid = nqs_test_start(argv, 1, po, pe);
+    assert_true(pid > 0);
+    int st = nqs_test_wait(pid);
+    char *out = nqs_test_slurp(po, NULL), *err = nqs_test_slurp(pe, NULL);
+    if (st != 0) fail_msg("nqs run: exit %d: %s", st, err);
+    int n = nqs_json_parse(out, kv, max);
+    if (n <= 0) fail_msg("nqs run: no JSON object in '%s'", out);
+    free(out);
+    free(err);
+    return n;
+}
+
+/* A run at sum s = 2 samples that block (exact enumeration: C(8,5) = 56
+ * configurations, energies never below the block's ground state) and takes
+ * the block's exact energy as its reference, recorded with the sector; the
+ * literature table (4x4: -44.9139) is not used outside the default sector. */
+static void test_sectors_run_reference(void **state)
+{
+    (void)state;
+    struct nqs_json_kv kv[64];
+    const char *chain = "[lattice]\ntype = chain\nextent = 8\n[hamiltonian]\ntype = heisenberg\n"
+                        "[symmetry]\nmagnetisation = 2\n[model]\ntype = rbm_symm\nalpha = 2\n"
+                        "[sampler]\nmethod = exact\nchains = 2\n[optimizer]\niterations = 60\n"
+                        "learning_rate = 0.05\n";
+    int n = run_json(chain, kv, 64);
+    struct nqs_lattice *lat = util_lattice(NQS_LATTICE_CHAIN, 8, 1, 1, 0);
+    struct nqs_ham *h = util_ham("heisenberg", lat, NULL);
+    double e2 = lanczos_block(h, 5);
+    nqs_ham_free(h);
+    nqs_lattice_free(lat);
+    const struct nqs_json_kv *ref = nqs_json_find(kv, n, "reference_energy");
+    const struct nqs_json_kv *en = nqs_json_find(kv, n, "energy");
+    const struct nqs_json_kv *ns = nqs_json_find(kv, n, "n_samples");
+    assert_non_null(ref);
+    assert_non_null(en);
+    assert_non_null(ns);
+    if (fabs(ref->num - e2) > 1e-9 || ns->num != 56 || en->num < e2 - 1e-9)
+        fail_msg("reference %.12f (block sum s = 2: %.12f), samples %g (56), energy %.9f", ref->num, e2,
+                 ns->num, en->num);
+    char path[128], *sector = NULL;
+    snprintf(path, sizeof path, "%s/e.h5", tmpdir);
+    assert_int_equal(nqs_h5_read_attr_string(path, "/reference", "sector", &sector), NQS_OK);
+    assert_string_equal(sector, "sum_i s_i = +2");
+    free(sector);
+
+    const char *sq = "[lattice]\ntype = square\nextent = 4,4\n[hamiltonian]\ntype = heisenberg\n"
+                     "[symmetry]\nmagnetisation = %s\n[sampler]\nchains = 2\nsamples = 16\n"
+                     "burn_in_first = 1\n[optimizer]\niterations = 1\n";
+    char text[512];
+    snprintf(text, sizeof text, sq, "2");
+    n = run_json(text, kv, 64);
+    lat = util_lattice(NQS_LATTICE_SQUARE, 4, 4, 1, 1);
+    h = util_ham("heisenberg", lat, NULL);
+    e2 = lanczos_block(h, 9);
+    nqs_ham_free(h);
+    nqs_lattice_free(lat);
+    ref = nqs_json_find(kv, n, "reference_energy");
+    const struct nqs_json_kv *src = nqs_json_find(kv, n, "reference_source");
+    if (fabs(ref->num - e2) > 1e-9 || !strstr(src->str, "sum_i s_i = +2"))
+        fail_msg("4x4 sum s = 2: reference %.12f (%s), block %.12f", ref->num, src->str, e2);
+    snprintf(text, sizeof text, sq, "0"); /* the default block: the table */
+    n = run_json(text, kv, 64);
+    ref = nqs_json_find(kv, n, "reference_energy");
+    src = nqs_json_find(kv, n, "reference_source");
+    if (fabs(ref->num - -44.913932834) > 1e-8 || strstr(src->str, "ARPACK"))
+        fail_msg("4x4 default block: reference %.12f (%s)", ref->num, src->str);
+}
+
 /* `nqs exact --json` and `-o` name the sector. */
 static void test_sectors_cli_output(void **state)
 {
@@ -636,6 +719,7 @@ int main(void)
         cmocka_unit_test(test_sectors_nonconserving_full_space),
         cmocka_unit_test(test_sectors_cli_errors),
         cmocka_unit_test(test_sectors_cli_output),
+        cmocka_unit_test(test_sectors_run_reference),
     };
     const char *only = getenv("NQS_TEST_FILTER"); /* e.g. "*tfim*" while developing */
     if (only && *only) cmocka_set_test_filter(only);
