@@ -707,6 +707,22 @@ static void test_sectors_cli_output(void **state)
     assert_non_null(strstr(out, "point group A1"));
     free(out);
     free(err);
+    /* nqs info: the lattice's group, the sector and the order of its group
+     * (k = (pi/2, 0): 16 translations x {E, mirror y -> -y}) */
+    st = run_nqs("info", text, "--json", &out, &err);
+    if (st != 0) fail_msg("exit %d: %s", st, err);
+    assert_non_null(strstr(out, "\"space_group_order\": 128"));
+    assert_non_null(strstr(out, "\"sector_group_order\": 32"));
+    assert_non_null(strstr(out, "\"point_group\": \"A1\""));
+    assert_non_null(strstr(out, "\"magnetisation\": 2"));
+    free(out);
+    free(err);
+    st = run_nqs("info", text, NULL, &out, &err);
+    assert_int_equal(st, 0);
+    assert_non_null(strstr(out, "order 32"));
+    assert_non_null(strstr(out, "point group A1, sum_i s_i = +2"));
+    free(out);
+    free(err);
 }
 
 int main(void)
