@@ -10,6 +10,38 @@
  * patterns sorted numerically are grouped by their high bits, and within a
  * group ordered by their low bits, all of one popcount.
  *
+ * Symmetry sectors (docs/symmetry.md): a basis of orbit representatives, the
+ * standard momentum-basis method (e.g. Sandvik, AIP Conf. Proc. 1297, 135
+ * (2010), sec. 4). The sector's group G is the set of lattice permutations
+ * with a nonzero character (translations and the little co-group of k), times
+ * {1, spin flip} when a flip parity is asked. Within the magnetisation block,
+ * the smallest pattern r of each orbit whose stabiliser has character 1 is a
+ * representative, with the normalised state
+ *   |r~> = O_r^-1/2 sum_{s in orbit(r)} chi(h_s) |s>,   h_s r = s,
+ * which satisfies psi(g s) = chi(g) psi(s) (symmetry.h). Since H commutes with
+ * G, H|r~> is evaluated at the representative patterns only:
+ *   <r'~|H|r~> = sum_{s connected to r', rep(s) = r} H_{r' s} chi(h_s) sqrt(O_r' / O_r),
+ * so a product is a gather over the rows r' with one table lookup per
+ * connected pattern: rep_of (int32) and elem_of (uint16, the element h_s) for
+ * every block state, filled in one pass over the block (the first pattern not
+ * yet reached is its orbit's minimum; |G| bit permutations per orbit, by
+ * byte tables). Why this rather than Lanczos on P H P in the block: the
+ * vectors are |G| times shorter (|G| = 96 for a 24-site ring with reflection
+ * and flip, 256 on the 4x4 lattice), which is what makes N = 24 fit in
+ * 50-250 MB, and P never has to be applied.
+ * Complex characters (k != 0, pi) give a complex Hermitian H = A + iB; it is
+ * diagonalised as the real symmetric [[A, -B], [B, A]] acting on the
+ * interleaved (Re, Im) vector, which has the same eigenvalues, each twice, so
+ * the same ARPACK dsaupd path (and dense dsyev for <= 64 doubles) serves both
+ * cases; Lanczos converges to the doubly degenerate lowest level as to a
+ * simple one (the Krylov space of one start vector sees one copy).
+ * Figures (2 threads of a busy 2-core machine, wall / CPU): 4x4 Heisenberg
+ * sectors (100-800 representatives of 12870) 0.04 s on one thread; ring
+ * N = 24, sum s = 0 (2704156 states): k = 0 A1 flip-even 28968
+ * representatives 1.3 s / 0.5 s, 48 MiB; k = 2 pi 5/24 (complex) 112632
+ * representatives 12.9 s / 5.5 s, 127 MiB; TFIM ring N = 24 (2^24 states):
+ * k = 0 A1 flip-even 176906 representatives 17.7 s / 6.9 s, 150 MB RSS.
+ *
  * Also `nqs exact` (cli.h): text or JSON on stdout, optional HDF5 file whose
  * root attributes hold the result (docs/results-format.md conventions).
  */
