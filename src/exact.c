@@ -12,7 +12,7 @@
  *
  * Symmetry sectors (docs/symmetry.md): a basis of orbit representatives, the
  * standard momentum-basis method (e.g. Sandvik, AIP Conf. Proc. 1297, 135
- * (2010), sec. 4). The sector's group G is the set of lattice permutations
+ * (2010)). The sector's group G is the set of lattice permutations
  * with a nonzero character (translations and the little co-group of k), times
  * {1, spin flip} when a flip parity is asked. Within the magnetisation block,
  * the smallest pattern r of each orbit whose stabiliser has character 1 is a
