@@ -35,12 +35,15 @@
 #include "error.h"
 #include "exact.h"
 #include "io_h5.h"
+#include "model.h"
+#include "sampler.h"
 #include "ham_test_util.h"
 #include "nqs_test.h"
 #include "nqs_test_run.h"
 #include "symmetry.h"
 
 #define E_TOL 1e-9
+#define NQS_MAX_OPTIONS_TEST 32
 
 /* A sector built with the symmetry module (its own tests check the
  * characters); the solver under test only receives it. */
@@ -548,6 +551,97 @@ static void test_sectors_nonconserving_full_space(void **state)
     nqs_lattice_free(lat);
 }
 
+/* ------------------------------------------------ sampler */
+
+/* [sampler] values: defaults, then "key=value" overrides. */
+static void sampler_values(struct nqs_opt_val *v, const char *const *set)
+{
+    assert_true(nqs_sampler_n_options <= 16);
+    for (int k = 0; k < nqs_sampler_n_options; k++)
+        util_opt_parse(&nqs_sampler_options[k], nqs_sampler_options[k].def, &v[k]);
+    for (int s = 0; set && set[s]; s++) {
+        const char *eq = strchr(set[s], '=');
+        for (int k = 0; k < nqs_sampler_n_options; k++)
+            if (strncmp(nqs_sampler_options[k].name, set[s], (size_t)(eq - set[s])) == 0 &&
+                nqs_sampler_options[k].name[eq - set[s]] == '\0')
+                util_opt_parse(&nqs_sampler_options[k], eq + 1, &v[k]);
+    }
+}
+
+/* Chains start and stay at sum s = magnetisation (exchange and bond-exchange
+ * moves), exact enumeration lists that block, flip moves and single-state
+ * blocks are refused for Metropolis. */
+static void test_sectors_sampler_magnetisation(void **state)
+{
+    (void)state;
+    struct nqs_lattice *lat = util_lattice(NQS_LATTICE_CHAIN, 10, 1, 1, 0);
+    struct nqs_ham *h = util_ham("heisenberg", lat, NULL);
+    const struct nqs_model_ops *mops = nqs_model_find("rbm");
+    assert_non_null(mops);
+    struct nqs_opt_val mv[NQS_MAX_OPTIONS_TEST];
+    for (int k = 0; k < mops->n_options; k++) util_opt_parse(&mops->options[k], mops->options[k].def, &mv[k]);
+    struct nqs_model *m = nqs_model_alloc(mops, lat, mv);
+    assert_non_null(m);
+    nqs_model_init(m, 7, 0.2);
+    struct nqs_opt_val v[16];
+    struct nqs_sampler_opts o;
+    const char *const moves[] = {"move=exchange", "move=bond_exchange", "move=auto"};
+    for (int mv_k = 0; mv_k < 3; mv_k++) {
+        for (int M = -6; M <= 8; M += 2) {
+            const char *set[] = {moves[mv_k], "chains=3", "samples=30", "sweep=10", NULL};
+            sampler_values(v, set);
+            assert_int_equal(nqs_sampler_opts_from(v, h, M, &o), NQS_OK);
+            assert_int_equal(o.magnetisation, M);
+            struct nqs_sampler *smp = nqs_sampler_alloc(&o, m, h, 0, o.n_chains);
+            assert_non_null(smp);
+            double complex eloc[30];
+            for (int c = 0; c < smp->n_local; c++) {
+                int sum = 0;
+                for (int i = 0; i < 10; i++) sum += smp->chains[c].s[i];
+                assert_int_equal(sum, M); /* initial configuration */
+            }
+            assert_int_equal(nqs_sampler_run(smp, m, h, 1, eloc, NULL, 0), NQS_OK);
+            for (int c = 0; c < smp->n_local; c++) {
+                int sum = 0;
+                for (int i = 0; i < 10; i++) sum += smp->chains[c].s[i];
+                assert_int_equal(sum, M);
+            }
+            nqs_sampler_free(smp);
+        }
+    }
+    const char *ex[] = {"method=exact", "chains=2", NULL};
+    sampler_values(v, ex);
+    assert_int_equal(nqs_sampler_opts_from(v, h, 4, &o), NQS_OK);
+    struct nqs_sampler *smp = nqs_sampler_alloc(&o, m, h, 0, o.n_chains);
+    assert_non_null(smp);
+    assert_int_equal(smp->dim, 120); /* C(10, 7) */
+    for (long r = 0; r < smp->dim; r++) assert_int_equal(__builtin_popcountll(smp->basis[r]), 7);
+    nqs_sampler_free(smp);
+    assert_int_equal(nqs_sampler_opts_from(v, h, 10, &o), NQS_OK); /* one state, enumerated */
+    const char *fl[] = {"move=flip", NULL};
+    sampler_values(v, fl);
+    assert_int_equal(nqs_sampler_opts_from(v, h, 0, &o), NQS_OK); /* default block: allowed as before */
+    assert_int_equal(nqs_sampler_opts_from(v, h, 2, &o), NQS_EINVAL);
+    assert_non_null(strstr(nqs_last_error(), "move"));
+    sampler_values(v, NULL);
+    assert_int_equal(nqs_sampler_opts_from(v, h, 10, &o), NQS_EINVAL);
+    assert_non_null(strstr(nqs_last_error(), "magnetisation"));
+    assert_int_equal(nqs_sampler_opts_from(v, h, 3, &o), NQS_EINVAL);
+    nqs_model_free(m);
+    nqs_ham_free(h);
+    nqs_lattice_free(lat);
+
+    /* a Hamiltonian without conserved magnetisation: flip moves, any block value ignored */
+    lat = util_lattice(NQS_LATTICE_CHAIN, 8, 1, 1, 0);
+    const char *tf[] = {"h=0.5", NULL};
+    h = util_ham("ising", lat, tf);
+    sampler_values(v, NULL);
+    assert_int_equal(nqs_sampler_opts_from(v, h, 0, &o), NQS_OK);
+    assert_int_equal(o.move, NQS_MOVE_FLIP);
+    nqs_ham_free(h);
+    nqs_lattice_free(lat);
+}
+
 /* ------------------------------------------------ the binary */
 
 static char tmpdir[64];
@@ -757,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_sectors_tfim_parity),
         cmocka_unit_test(test_sectors_heisenberg_ring_triplet),
         cmocka_unit_test(test_sectors_nonconserving_full_space),
+        cmocka_unit_test(test_sectors_sampler_magnetisation),
         cmocka_unit_test(test_sectors_cli_errors),
         cmocka_unit_test(test_sectors_cli_output),
         cmocka_unit_test(test_sectors_run_reference),
