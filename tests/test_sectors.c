@@ -819,6 +819,17 @@ static void test_sectors_cli_output(void **state)
     assert_non_null(strstr(out, "\"spin_flip\": null"));
     free(out);
     free(err);
+    /* keys at their defaults, as in the effective input of a result file
+     * (what `nqs run --restart` reads back), select no sector */
+    const char *defaults = "[lattice]\ntype = chain\nextent = 10\n[hamiltonian]\ntype = heisenberg\n"
+                           "[symmetry]\nmomentum = \npoint_group = none\nspin_flip = none\n"
+                           "magnetisation = \n";
+    st = run_nqs("exact", defaults, "--json", &out, &err);
+    if (st != 0) fail_msg("exit %d: %s", st, err);
+    assert_non_null(strstr(out, "\"sector\": \"magnetisation\""));
+    assert_non_null(strstr(out, "\"dim\": 252"));
+    free(out);
+    free(err);
     st = run_nqs("exact", text, NULL, &out, &err);
     assert_int_equal(st, 0);
     assert_non_null(strstr(out, "momentum (1,0)"));
