@@ -133,6 +133,7 @@ struct driver {
     double t_sample, t_opt;     /* seconds in sampling (+ statistics) and in the optimiser */
     double ref_energy;
     char ref_source[256];
+    char ref_sector[256]; /* the run's sector (nqs_exact_sector_describe), /reference sector */
     long it0;
     double wall_offset, samples_total;
     double t_loop;              /* monotonic time at the start of the loop */
@@ -187,30 +188,39 @@ static int driver_read_config(struct driver *d)
     return NQS_OK;
 }
 
-/* Reference energy: the input's, else the literature table, else exact
- * diagonalisation when allowed and small enough. */
+/* Reference energy: the input's, else the literature table (default sector
+ * only: its values are ground states of the whole space), else exact
+ * diagonalisation in the run's sector ([symmetry]) when allowed and small
+ * enough. */
 static int driver_reference(struct driver *d)
 {
     struct nqs_problem *p = d->prob;
     d->ref_energy = NAN;
     d->ref_source[0] = '\0';
+    struct nqs_exact_sector sec;
+    nqs_exact_sector_of_problem(p, &sec);
+    nqs_exact_sector_describe(&sec, p->ham, p->lat, d->ref_sector, sizeof d->ref_sector);
     if (isfinite(p->reference_energy)) {
         d->ref_energy = p->reference_energy;
         snprintf(d->ref_source, sizeof d->ref_source, "%s",
                  p->reference_source[0] ? p->reference_source : "input");
         return NQS_OK;
     }
-    if (nqs_reference_lookup(p->lat, p->ham_ops, p->ham_opt, &d->ref_energy, d->ref_source,
-                             sizeof d->ref_source))
+    if (nqs_reference_lookup_problem(p, &d->ref_energy, d->ref_source, sizeof d->ref_source))
         return NQS_OK;
     long mode = d->out[OUT_EXACT_REF].i; /* 0 auto, 1 true, 2 false */
     if (mode == 2) return NQS_OK;
-    if (mode == 0 && nqs_exact_dimension(p->ham) > 3000000) return NQS_OK;
+    if (mode == 0 && nqs_exact_block_dimension(p->ham, sec.magnetisation) > 3000000) return NQS_OK;
     struct nqs_exact_result r;
-    NQS_TRY(nqs_exact_energy(p->ham, &r));
+    NQS_TRY(nqs_exact_energy_sector(p->ham, &sec, &r));
     d->ref_energy = r.energy;
-    snprintf(d->ref_source, sizeof d->ref_source, "exact diagonalisation (ARPACK Lanczos, %ld states)",
-             r.dim);
+    if (nqs_exact_sector_is_default(&sec, p->ham))
+        snprintf(d->ref_source, sizeof d->ref_source,
+                 "exact diagonalisation (ARPACK Lanczos, %lld states)", (long long)r.dim);
+    else
+        snprintf(d->ref_source, sizeof d->ref_source,
+                 "exact diagonalisation (ARPACK Lanczos, %lld states; sector %.160s)",
+                 (long long)r.dim, d->ref_sector);
     return NQS_OK;
 }
 
@@ -245,7 +255,7 @@ static int driver_setup_local(struct driver *d)
     NQS_TRY(nqs_config_get(d->cfg, "output", driver_output_options, OUT_N, d->out));
     NQS_TRY(nqs_config_get(d->cfg, "observables", nqs_obs_options, nqs_obs_n_options, obv));
     NQS_TRY(nqs_config_check_unused(d->cfg));
-    NQS_TRY(nqs_sampler_opts_from(sv, p->ham, &d->so));
+    NQS_TRY(nqs_sampler_opts_from(sv, p->ham, p->magnetisation, &d->so));
     NQS_TRY(nqs_optimizer_params_from_options(ov, &d->op));
     NQS_TRY(nqs_obs_setup(&d->obs, obv, p->lat));
     for (int k = 0; k < d->obs.n; k++)
@@ -656,7 +666,7 @@ static int driver_final_write(struct driver *d, struct nqs_h5_result *res, long 
         NQS_TRY(driver_stats(d, col, per, &so));
         obs[k] = (struct nqs_h5_observable){d->obs.name[k], so.mean, so.error};
     }
-    struct nqs_h5_reference ref = {d->ref_energy, d->ref_source};
+    struct nqs_h5_reference ref = {d->ref_energy, d->ref_source, d->ref_sector};
     return nqs_h5_finish(d->h5, res, isfinite(d->ref_energy) ? &ref : NULL, obs, n_obs);
 }
 

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "problem.h"
+
 struct reference_entry {
     const char *family; /* Heisenberg-type: "heisenberg" (xxz with delta 1, j1j2 with J2/J) */
     enum nqs_lattice_kind kind;
@@ -82,4 +84,12 @@ int nqs_reference_lookup(const struct nqs_lattice *lat, const struct nqs_ham_ops
         }
     }
     return 0;
+}
+
+int nqs_reference_lookup_problem(const struct nqs_problem *p, double *energy, char *source,
+                                 size_t len)
+{
+    if (p->sector_given) return 0;
+    if (p->ham->conserves_sz && p->magnetisation != p->lat->n_sites % 2) return 0;
+    return nqs_reference_lookup(p->lat, p->ham_ops, p->ham_opt, energy, source, len);
 }
