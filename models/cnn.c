@@ -21,12 +21,17 @@
  * P = sum_l C_l (C_{l-1} k^d + 1), C_0 = 1, independent of N.
  * Sigma = +-1, complex parameters, holomorphic; layout and fast updates in
  * convnet.h / convnet.c.
+ * [model] group = space_group (default translations) builds instead the
+ * group-convolutional network over translations x point operations (gcnn.c).
  */
 #include "convnet.h"
 
+/* [model] group (opt[3]): 0 translations (this engine), 1 space_group (the
+ * group-convolutional network of gcnn.c, which installs its own ops table). */
 static int cnn_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
                      const struct nqs_opt_val *opt)
 {
+    if (opt[3].i == 1) return nqs_gcnn_alloc(m, lat, opt, 1);
     return nqs_convnet_alloc(m, lat, opt, 0);
 }
 
