@@ -89,12 +89,14 @@ struct gcnn {
     double complex *par;         /* n_par, owned */
     int n_par;
     size_t off_K[GCNN_MAX_LAYERS + 1], off_b[GCNN_MAX_LAYERS + 1];
-    double *kt;                  /* kernel copy [j][c'][Re c..., Im c...], owned */
+    double *kt;                  /* gather copy [j][c'][Re c..., Im c...], owned */
     size_t off_kt[GCNN_MAX_LAYERS + 1];
+    double *ks;                  /* scatter copy [c'][Re, Im][j][c], owned */
+    size_t off_ks[GCNN_MAX_LAYERS + 1];
     /* cache: offsets in complex numbers, then ints from int_base bytes */
     size_t c_act[GCNN_MAX_LAYERS + 1]; /* a_0 .. a_{L-1}, q_L at L */
     size_t c_pre[GCNN_MAX_LAYERS + 1]; /* z_1 .. z_L */
-    size_t c_da0, c_da[2], c_dz, c_grad[2];
+    size_t c_da0, c_da[2], c_dz, c_w, c_grad[2];
     size_t int_base, i_mark, i_list0, i_list[2];
 };
 
@@ -109,6 +111,7 @@ static void gcnn_free(void *state)
     free(net->rdr);
     free(net->par);
     free(net->kt);
+    free(net->ks);
     free(net);
 }
 
@@ -129,10 +132,14 @@ static void gcnn_refresh(struct nqs_model *m)
         for (int j = 0; j < nj; j++)
             for (int ci = 0; ci < Ci; ci++) {
                 double *row = (double *)gcnn_kt(net, l, j, ci);
+                double *sr = net->ks + net->off_ks[l] + 2 * (size_t)ci * nj * Co + (size_t)j * Co;
+                double *si = sr + (size_t)nj * Co;
                 for (int co = 0; co < Co; co++) {
                     double complex k = K[((size_t)co * Ci + ci) * nj + j];
                     row[co] = creal(k);
                     row[Co + co] = cimag(k);
+                    sr[co] = creal(k);
+                    si[co] = cimag(k);
                 }
             }
     }
@@ -220,11 +227,13 @@ static inline void gcnn_prod_mul(struct gcnn_prod *a, double complex q)
 #define GCNN_NOINLINE
 #endif
 
-/* z_l at element g into z[0..C_l), and a_l = f(z_l) (or q_L) into a. */
-static GCNN_NOINLINE void gcnn_position(const struct gcnn *net, const double complex *C, int l,
-                                        int g, double complex *z, double complex *a)
+/* z_l at element g into z[0..C_l). The body is instantiated with constant
+ * channel counts for the common small ones (unrolled, vectorised channel
+ * loop); the arithmetic is the same for every instance. */
+static inline void gcnn_point_co(const struct gcnn *net, const double complex *C, int l, int g,
+                                 double complex *z, const int Co)
 {
-    const int Ci = net->ch[l - 1], Co = net->ch[l];
+    const int Ci = net->ch[l - 1];
     const int nj = l == 1 ? net->n_d : net->n_k;
     const int *src = l == 1 ? net->in1 + (size_t)g * nj : net->inp + (size_t)g * nj;
     const double complex *b = net->par + net->off_b[l];
@@ -247,6 +256,20 @@ static GCNN_NOINLINE void gcnn_position(const struct gcnn *net, const double com
         }
     }
     for (int co = 0; co < Co; co++) z[co] = CMPLX(acc[co], acc[Co + co]);
+}
+
+/* z_l at element g into z[0..C_l), and a_l = f(z_l) (or q_L) into a. */
+static GCNN_NOINLINE void gcnn_position(const struct gcnn *net, const double complex *C, int l,
+                                        int g, double complex *z, double complex *a)
+{
+    const int Co = net->ch[l];
+    switch (Co) {
+    case 1: gcnn_point_co(net, C, l, g, z, 1); break;
+    case 2: gcnn_point_co(net, C, l, g, z, 2); break;
+    case 4: gcnn_point_co(net, C, l, g, z, 4); break;
+    case 8: gcnn_point_co(net, C, l, g, z, 8); break;
+    default: gcnn_point_co(net, C, l, g, z, Co); break;
+    }
     if (l < net->n_layers)
         for (int co = 0; co < Co; co++) a[co] = gcnn_act(net, z[co]);
     else
@@ -309,29 +332,65 @@ static int gcnn_flipped(const struct gcnn *net, const double complex *a0, int *m
     return nz;
 }
 
-/* dz[slot of g] += K_l[.][.][j] dv (C_l outputs from C_{l-1} inputs);
- * lists g in S on its first change (mark = slot + 1). */
-static inline void gcnn_add(const struct gcnn *net, int l, int g, int j, const double complex *dv,
-                            int *mark, int *S, int *nS, double *dz)
+/* The changes of layer l from those of layer l-1: for each changed input q
+ * (a site for l = 1, an element otherwise) with change dap[t], first the
+ * contributions w[j] = K_l[.][.][j] da(q) to all its readers in one
+ * contiguous loop over kernel entries and channels (the scatter copy ks),
+ * then dz[slot of reader] += w[j]. Lists the changed elements in S (mark =
+ * slot + 1) and returns their number. Instantiated with constant C_l. */
+static inline int gcnn_scatter_co(const struct gcnn *net, double complex *C, int *mark, int l,
+                                  const int *Sp, int nSp, const double complex *dap, int *S,
+                                  double *dz, const int Co)
 {
-    const int Ci = net->ch[l - 1], Co = net->ch[l];
-    int slot = mark[g] - 1;
-    if (slot < 0) {
-        slot = (*nS)++;
-        S[slot] = g;
-        mark[g] = slot + 1;
-        memset(dz + 2 * (size_t)slot * Co, 0, 2 * (size_t)Co * sizeof *dz);
-    }
-    double *restrict dr = dz + 2 * (size_t)slot * Co, *restrict di = dr + Co;
-    const double *kt = gcnn_kt(net, l, j, 0);
-    for (int ci = 0; ci < Ci; ci++, kt += 2 * Co) {
-        const double vr = creal(dv[ci]), vi = cimag(dv[ci]);
-        const double *restrict kr = kt, *restrict ki = kt + Co;
-        for (int co = 0; co < Co; co++) {
-            dr[co] += kr[co] * vr - ki[co] * vi;
-            di[co] += kr[co] * vi + ki[co] * vr;
+    const int Ci = net->ch[l - 1], nj = l == 1 ? net->n_d : net->n_k;
+    const size_t row = (size_t)nj * Co;
+    double *wr = (double *)(C + net->c_w), *wi = wr + row;
+    int nS = 0;
+    for (int t = 0; t < nSp; t++) {
+        const double complex *dv = dap + (size_t)t * Ci;
+        const double *ks = net->ks + net->off_ks[l];
+        for (int ci = 0; ci < Ci; ci++, ks += 2 * row) {
+            const double vr = creal(dv[ci]), vi = cimag(dv[ci]);
+            const double *restrict kr = ks, *restrict ki = ks + row;
+            double *restrict xr = wr, *restrict xi = wi;
+            if (ci == 0) {
+                for (size_t e = 0; e < row; e++) {
+                    xr[e] = kr[e] * vr - ki[e] * vi;
+                    xi[e] = kr[e] * vi + ki[e] * vr;
+                }
+            } else {
+                for (size_t e = 0; e < row; e++) {
+                    xr[e] += kr[e] * vr - ki[e] * vi;
+                    xi[e] += kr[e] * vi + ki[e] * vr;
+                }
+            }
+        }
+        /* readers: (g, j) pairs of the site (l = 1), or g = q h_j^-1 for all j */
+        const int q = Sp[t];
+        const int nr = l == 1 ? net->rd1_beg[q + 1] - net->rd1_beg[q] : net->n_k;
+        const int *rd = l == 1 ? net->rd1 + net->rd1_beg[q] : net->rdr + (size_t)q * net->n_k;
+        for (int r = 0; r < nr; r++) {
+            const int g = l == 1 ? rd[r] / net->n_d : rd[r];
+            const int j = l == 1 ? rd[r] % net->n_d : r;
+            const double *restrict ur = wr + (size_t)j * Co, *restrict ui = wi + (size_t)j * Co;
+            int slot = mark[g] - 1;
+            double *restrict dr = dz + 2 * (size_t)(slot < 0 ? nS : slot) * Co, *restrict di = dr + Co;
+            if (slot < 0) {
+                S[nS++] = g;
+                mark[g] = nS;
+                for (int co = 0; co < Co; co++) {
+                    dr[co] = ur[co];
+                    di[co] = ui[co];
+                }
+            } else {
+                for (int co = 0; co < Co; co++) {
+                    dr[co] += ur[co];
+                    di[co] += ui[co];
+                }
+            }
         }
     }
+    return nS;
 }
 
 static double complex gcnn_log_psi_ratio(const struct nqs_model *m, void *cache, const int8_t *s,
@@ -354,22 +413,14 @@ static double complex gcnn_log_psi_ratio(const struct nqs_model *m, void *cache,
     double complex u_sum = 0;
     struct gcnn_prod Pn = {1.0, 0.0}, Po = {1.0, 0.0};
     for (int l = 1; l <= L; l++) {
-        const int Ci = net->ch[l - 1], Co = net->ch[l];
-        int *S = ib + net->i_list[l & 1], nS = 0;
-        if (l == 1) {
-            for (int t = 0; t < nSp; t++) {
-                const int i = Sp[t];
-                for (int r = net->rd1_beg[i]; r < net->rd1_beg[i + 1]; r++) {
-                    const int code = net->rd1[r];
-                    gcnn_add(net, 1, code / net->n_d, code % net->n_d, dap + t, mark, S, &nS, dz);
-                }
-            }
-        } else {
-            for (int t = 0; t < nSp; t++) {
-                const int *rd = net->rdr + (size_t)Sp[t] * net->n_k;
-                const double complex *dv = dap + (size_t)t * Ci;
-                for (int j = 0; j < net->n_k; j++) gcnn_add(net, l, rd[j], j, dv, mark, S, &nS, dz);
-            }
+        const int Co = net->ch[l];
+        int *S = ib + net->i_list[l & 1], nS;
+        switch (Co) {
+        case 1: nS = gcnn_scatter_co(net, C, mark, l, Sp, nSp, dap, S, dz, 1); break;
+        case 2: nS = gcnn_scatter_co(net, C, mark, l, Sp, nSp, dap, S, dz, 2); break;
+        case 4: nS = gcnn_scatter_co(net, C, mark, l, Sp, nSp, dap, S, dz, 4); break;
+        case 8: nS = gcnn_scatter_co(net, C, mark, l, Sp, nSp, dap, S, dz, 8); break;
+        default: nS = gcnn_scatter_co(net, C, mark, l, Sp, nSp, dap, S, dz, Co); break;
         }
         const double complex *z = C + net->c_pre[l], *a = C + net->c_act[l];
         double complex *da = l < L ? C + net->c_da[l & 1] : NULL;
@@ -686,6 +737,7 @@ int nqs_gcnn_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
         net->off_K[l] = off;
         net->off_b[l] = off + nk;
         net->off_kt[l] = off_kt;
+        net->off_ks[l] = off_kt;
         off += nk + (size_t)net->ch[l];
         off_kt += 2 * nk;
     }
@@ -698,7 +750,8 @@ int nqs_gcnn_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
     net->n_par = (int)off;
     net->par = calloc(off, sizeof *net->par);
     net->kt = calloc(off_kt, sizeof *net->kt);
-    if (!net->par || !net->kt) goto fail;
+    net->ks = calloc(off_kt, sizeof *net->ks);
+    if (!net->par || !net->kt || !net->ks) goto fail;
 
     /* cache layout */
     size_t c = 0;
@@ -719,6 +772,8 @@ int nqs_gcnn_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
     c += gc;
     net->c_dz = c; /* 2 C doubles = C complex per changed element */
     c += gc;
+    net->c_w = c; /* one input's contributions: (n_d or n_k) x C_max */
+    c += (size_t)(net->n_d > net->n_k ? net->n_d : net->n_k) * net->c_max;
     net->c_grad[0] = c;
     c += gc;
     net->c_grad[1] = c;
