@@ -38,7 +38,9 @@ static int cnn_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
 const struct nqs_model_ops nqs_model_cnn = {
     .name = "cnn",
     .summary = "log psi = sum of last-layer log cosh of shared periodic/zero-padded convolutions "
-               "(hidden layers: poly or logcosh activation); P = sum_l C_l (C_{l-1} k^d + 1)",
+               "(hidden layers: poly or logcosh activation); P = sum_l C_l (C_{l-1} k^d + 1); "
+               "group = space_group: the group-convolutional network over translations x point "
+               "operations",
     .shared = 1,
     .twin = "lcn",
     .options = nqs_convnet_options,
