@@ -49,13 +49,17 @@
  * change at g' changes z_l at its readers g = g' h_j^-1, j < n_k: layer l
  * changes at most |P| (|cone_l| translations) elements, so a ratio costs
  * O(|P|^2 cone k^d C^2) per layer instead of O(|G| ...). log_psi_ratio
- * propagates the changes only (scatter), leaving the cache untouched;
+ * propagates the changes only (scatter: the contributions of one changed
+ * input to all its readers in one contiguous loop over a scatter copy of the
+ * kernels, then added into the readers' slots), leaving the cache untouched;
  * cache_update recomputes the changed elements in place with the function of
  * the full pass, so the updated cache equals a fresh one bit for bit.
  * Per-chain cache (complex numbers, then ints): a_0[N] (sigma), z_l[|G|][C_l],
  * a_l[|G|][C_l] (q_L = 1 + exp(-2 z') for the last layer), scratch: da_0[N],
- * two da buffers and dz [|G|][C_max], two back-propagation buffers, lists and
- * a mark array (zero between calls). No allocation after alloc.
+ * two da buffers and dz [|G|][C_max], one input's contributions
+ * [max(n_d, n_k)][C_max], two back-propagation buffers, lists and a mark
+ * array (zero between calls). No allocation after alloc. refresh builds the
+ * gather and scatter copies of the kernels (4 doubles per weight).
  */
 #include "convnet.h"
 
@@ -374,7 +378,8 @@ static inline int gcnn_scatter_co(const struct gcnn *net, double complex *C, int
             const int j = l == 1 ? rd[r] % net->n_d : r;
             const double *restrict ur = wr + (size_t)j * Co, *restrict ui = wi + (size_t)j * Co;
             int slot = mark[g] - 1;
-            double *restrict dr = dz + 2 * (size_t)(slot < 0 ? nS : slot) * Co, *restrict di = dr + Co;
+            double *restrict dr = dz + 2 * (size_t)(slot < 0 ? nS : slot) * Co;
+            double *restrict di = dr + Co;
             if (slot < 0) {
                 S[nS++] = g;
                 mark[g] = nS;
@@ -460,7 +465,8 @@ static void gcnn_cache_update(const struct nqs_model *m, void *cache, const int8
     double complex *a0 = C + net->c_act[0];
     int *Sp = ib + net->i_list0;
     int nSp = gcnn_flipped(net, a0, mark, n_flip, sites, Sp, C + net->c_da0);
-    for (int t = 0; t < nSp; t++) a0[Sp[t]] = -creal(a0[Sp[t]]); /* +0 imaginary, as a fresh cache */
+    /* real assignment: +0 imaginary part, as in a fresh cache */
+    for (int t = 0; t < nSp; t++) a0[Sp[t]] = -creal(a0[Sp[t]]);
     for (int l = 1; l <= net->n_layers; l++) {
         int *S = ib + net->i_list[l & 1], nS = 0;
         for (int t = 0; t < nSp; t++) {

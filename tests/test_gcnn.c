@@ -298,8 +298,10 @@ static void test_gcnn_grad_matches_finite_differences(void **state)
     /* Two layers: three poly layers with std 0.3 weights reach |log psi| ~ 1e5
      * on the triangular lattice, where a central difference of the phase
      * cannot be resolved modulo 2 pi. */
-    static const char *const nets[] = {"group=space_group;channels=2,3;kernel=2",
-                                       "group=space_group;channels=2,3;kernel=3;activation=logcosh"};
+    static const char *const nets[] = {
+        "group=space_group;channels=2,3;kernel=2",
+        "group=space_group;channels=2,3;kernel=3;activation=logcosh",
+    };
     for (size_t pc = 0; pc < sizeof pick / sizeof *pick; pc++)
         for (size_t k = 0; k < sizeof nets / sizeof *nets; k++) {
             const struct lat_case *lc = &cases[pick[pc]];
