@@ -117,6 +117,10 @@ struct driver {
     char command_line[4096];
     double complex *eloc, *O, *par_good, *par_prev, *obs_vals;
     int sampling_failed;        /* the last driver_iteration failed while sampling */
+    int rejected;               /* the last driver_iteration rejected the previous update */
+    int unrecoverable;          /* the step review gave up (no retry helps) */
+    int reburn;                 /* the next sampling starts with burn_in_first sweeps */
+    char reject_why[256];
     double complex *eloc_all;   /* every chain's local energies, global chain order */
     double complex *obs_all;    /* rank 0: every chain's observables (final evaluation) */
     double *logp_all, *w_all;   /* exact enumeration: every row's 2 Re log psi and probability */
@@ -436,7 +440,10 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
     struct nqs_model *m = p->model;
     int per_chain = d->smp->per_chain;
     double t0 = driver_now();
-    int rc = nqs_sampler_run(d->smp, m, p->ham, it == 0, d->eloc, d->O, (size_t)m->n_par);
+    d->rejected = 0;
+    int rc = nqs_sampler_run(d->smp, m, p->ham, it == 0 || d->reburn, d->eloc, d->O,
+                             (size_t)m->n_par);
+    d->reburn = 0;
     if (rc == NQS_OK && it == d->it0) rc = driver_test_fault(d, "sample");
     rc = nqs_comm_check(rc);
     if (rc == NQS_OK && d->so.exact) rc = driver_exact_weights(d, 1);
@@ -453,6 +460,22 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
     long n_prop = acc[0], n_acc = acc[1];
     double t1 = driver_now();
     d->t_sample += t1 - t0;
+    /* Step review (optimizer.h): the statistics are the same on every rank,
+     * so is the verdict. A rejected update is redone shorter by the
+     * optimiser; the caller samples again. */
+    struct nqs_optimizer_sample now = {st.mean, st.error, driver_acceptance(d, n_prop, n_acc),
+                                       st.rhat};
+    rc = nqs_optimizer_review(d->opt, &now, m->par, &d->rejected, d->reject_why,
+                              sizeof d->reject_why);
+    if (rc != NQS_OK) {
+        d->unrecoverable = 1;
+        m->ops->refresh(m);
+        return rc;
+    }
+    if (d->rejected) {
+        m->ops->refresh(m);
+        return NQS_OK;
+    }
     struct nqs_optimizer_info info;
     rc = nqs_optimizer_step(d->opt, d->O, m->n_par, d->eloc, d->ns_local, m->par, &info);
     NQS_TRY(nqs_comm_check(rc));
@@ -508,9 +531,20 @@ static int driver_loop(struct driver *d)
         memset(&row, 0, sizeof row);
         memcpy(d->par_good, m->par, (size_t)m->n_par * sizeof *m->par);
         int rc;
-        for (int attempt = 0;; attempt++) {
+        for (int attempt = 0;;) {
             rc = driver_iteration(d, it, &row);
-            if (rc != NQS_ENUMERIC || attempt == DRIVER_MAX_RETRIES) break;
+            if (rc == NQS_OK && d->rejected) {
+                /* the previous update, redone shorter: sample it again */
+                memcpy(d->par_good, m->par, (size_t)m->n_par * sizeof *m->par);
+                have_prev = 0;
+                d->reburn = 1;
+                if (d->verbose)
+                    fprintf(stderr, "%siteration %ld: %s: the last update is rejected and redone "
+                            "%g times shorter, learning rate halved\n", tty ? "\n" : "", it,
+                            d->reject_why, 1.0 / NQS_OPT_REJECT_SHRINK);
+                continue;
+            }
+            if (rc != NQS_ENUMERIC || d->unrecoverable || attempt == DRIVER_MAX_RETRIES) break;
             char msg[512];
             snprintf(msg, sizeof msg, "%s", nqs_last_error());
             const char *to = "";
@@ -526,11 +560,12 @@ static int driver_loop(struct driver *d)
                 fprintf(stderr, "%siteration %ld: %s; parameters rolled back%s%s (retry %d of %d)\n",
                         tty ? "\n" : "", it, msg, to, s > 0 ? ", SR shift raised" : "", attempt + 1,
                         DRIVER_MAX_RETRIES);
+            attempt++;
         }
         if (rc != NQS_OK) {
-            char msg[512];
+            char msg[1024];
             snprintf(msg, sizeof msg, "%s", nqs_last_error());
-            if (rc != NQS_ENUMERIC)
+            if (rc != NQS_ENUMERIC || d->unrecoverable)
                 NQS_ERROR(rc, "iteration %ld failed: %s; %s keeps %ld completed iterations and its "
                               "last checkpoint", it, msg, d->path, it);
             NQS_ERROR(rc, "iteration %ld failed after %d retries: %s; %s keeps %ld completed iterations "

@@ -17,8 +17,8 @@
 #define ADAM_BETA1 0.9
 #define ADAM_BETA2 0.999
 #define ADAM_EPS 1e-8
-#define OPTIMIZER_STATE_TAG 20261126.0 /* format of the exported state, version 1 */
-#define OPTIMIZER_STATE_HEADER 6
+#define OPTIMIZER_STATE_TAG 20261204.0 /* format of the exported state, version 2 */
+#define OPTIMIZER_STATE_HEADER 13
 #define OPTIMIZER_GIB (1024.0 * 1024.0 * 1024.0)
 
 const struct nqs_opt_def nqs_optimizer_options[] = {
@@ -61,6 +61,14 @@ const struct nqs_opt_def nqs_optimizer_options[] = {
         "SR cg: none, or jacobi ((1 + diag_scale) diag S + diag_shift; helps when parameters "
         "differ in scale by orders of magnitude)",
         "none|jacobi", 0, 0},
+    [NQS_OPTK_MAX_STEP] = {"max_step", NQS_OPT_REAL, "0.1",
+        "SR: bound on the Fubini-Study length of one update, eta sqrt(delta^H S delta); a longer "
+        "update is shortened to it (0 = no bound)", NULL, 0, 10},
+    [NQS_OPTK_STEP_CHECK] = {"step_check", NQS_OPT_BOOL, "true",
+        "judge every update on the samples drawn after it: an energy rise of more than 5 error "
+        "bars, an acceptance collapse (below 1/4) or a split-R-hat jump above 1.5 rejects it and "
+        "redoes it 4 times shorter with eta halved; after 4 rejections in a row the run stops",
+        NULL, 0, 0},
 };
 const int nqs_optimizer_n_options = NQS_OPTK_COUNT;
 
@@ -72,6 +80,13 @@ struct nqs_optimizer {
     double *m, *v;             /* adam: 2 n_par each, (re, im) interleaved */
     long step;                 /* successful steps so far */
     double eta, eps;           /* current schedule values */
+    /* step review (nqs_optimizer_review), part of the exported state */
+    double complex *before;    /* n_par: parameters before the last step */
+    double complex *dstep;     /* n_par: the last step, par = before - dstep */
+    int have_last;             /* a step was taken from samples whose statistics are in last */
+    struct nqs_optimizer_sample last;
+    int rejections;            /* consecutive rejections of the last step */
+    long n_rejected;           /* rejections in the whole run */
 };
 
 static int optimizer_validate(const struct nqs_optimizer_params *p);
@@ -88,6 +103,8 @@ void nqs_optimizer_params_default(struct nqs_optimizer_params *p)
     p->diag_shift_decay = 1.0;
     p->diag_shift_min = 1e-4;
     p->diag_scale = 0.0;
+    p->max_step = 0.1;
+    p->step_check = 1;
     nqs_sr_options_default(&p->sr);
 }
 
@@ -111,6 +128,8 @@ int nqs_optimizer_params_from_options(const struct nqs_opt_val *val,
     p->diag_shift_decay = val[NQS_OPTK_DIAG_SHIFT_DECAY].x;
     p->diag_shift_min = val[NQS_OPTK_DIAG_SHIFT_MIN].x;
     p->diag_scale = val[NQS_OPTK_DIAG_SCALE].x;
+    p->max_step = val[NQS_OPTK_MAX_STEP].x;
+    p->step_check = val[NQS_OPTK_STEP_CHECK].i != 0;
     p->sr.solver = solvers[s];
     p->sr.cg_tol = val[NQS_OPTK_CG_TOL].x;
     p->sr.cg_maxiter = (int)val[NQS_OPTK_CG_MAXITER].i;
@@ -128,9 +147,10 @@ static int optimizer_validate(const struct nqs_optimizer_params *p)
                   (int)p->method);
     if (!(p->learning_rate >= 0) || !(p->learning_rate_decay >= 0) ||
         !(p->learning_rate_min >= 0) || !(p->diag_shift >= 0) || !(p->diag_shift_decay >= 0) ||
-        !(p->diag_shift_min >= 0) || !(p->diag_scale >= 0))
+        !(p->diag_shift_min >= 0) || !(p->diag_scale >= 0) || !(p->max_step >= 0) ||
+        !isfinite(p->max_step))
         NQS_ERROR(NQS_EINVAL, "[optimizer] learning_rate, diag_shift, diag_scale, their decays "
-                  "and floors must be >= 0");
+                  "and floors, and max_step must be finite and >= 0");
     if (p->method == NQS_METHOD_SR && p->sr.solver == NQS_SR_MINSR) {
         if (p->diag_scale != 0)
             NQS_ERROR(NQS_EINVAL, "[optimizer] diag_scale = %g cannot be used with solver = minsr "
@@ -170,7 +190,9 @@ struct nqs_optimizer *nqs_optimizer_alloc(const struct nqs_optimizer_params *p, 
     if (!opt->sr) goto fail;
     opt->F = malloc((size_t)n_par * sizeof *opt->F);
     opt->delta = malloc((size_t)n_par * sizeof *opt->delta);
-    if (!opt->F || !opt->delta) goto nomem;
+    opt->before = calloc((size_t)n_par, sizeof *opt->before);
+    opt->dstep = calloc((size_t)n_par, sizeof *opt->dstep);
+    if (!opt->F || !opt->delta || !opt->before || !opt->dstep) goto nomem;
     if (p->method == NQS_METHOD_ADAM) {
         opt->m = calloc(2 * (size_t)n_par, sizeof *opt->m);
         opt->v = calloc(2 * (size_t)n_par, sizeof *opt->v);
@@ -190,6 +212,8 @@ void nqs_optimizer_free(struct nqs_optimizer *opt)
     nqs_sr_free(opt->sr);
     free(opt->F);
     free(opt->delta);
+    free(opt->before);
+    free(opt->dstep);
     free(opt->m);
     free(opt->v);
     free(opt);
@@ -259,6 +283,19 @@ int nqs_optimizer_step(struct nqs_optimizer *opt, const double complex *O, int l
         if (!isfinite(creal(opt->delta[k])) || !isfinite(cimag(opt->delta[k])))
             NQS_ERROR(NQS_ENUMERIC, "optimizer: the update is NaN/Inf at parameter %d", k);
 
+    /* Step control: the Fubini-Study length of the update, to first order
+     * eta sqrt(delta^H S delta), is at most max_step (optimizer.h). */
+    double eta = opt->eta, metric = NAN;
+    int bounded = 0;
+    if (opt->par.method == NQS_METHOD_SR && opt->par.max_step > 0) {
+        int mrc = nqs_sr_metric(opt->sr, O, ld, opt->delta, &metric);
+        if (mrc != NQS_OK) return mrc;
+        if (eta * sqrt(metric) > opt->par.max_step) {
+            eta = opt->par.max_step / sqrt(metric);
+            bounded = 1;
+        }
+    }
+
     info->method = opt->par.method;
     info->solver = si.solver;
     info->iterations = si.iterations;
@@ -267,12 +304,21 @@ int nqs_optimizer_step(struct nqs_optimizer *opt, const double complex *O, int l
     info->energy = si.energy;
     info->grad_norm = si.grad_norm;
     info->delta_norm = cblas_dznrm2(P, opt->delta, 1);
-    info->learning_rate = opt->eta;
+    info->learning_rate = eta;
+    info->learning_rate_schedule = opt->eta;
+    info->metric = metric;
+    info->fs_step = eta * sqrt(metric);
+    info->bounded = bounded;
     info->diag_shift = opt->eps;
     info->step = opt->step;
 
     if (opt->par.method == NQS_METHOD_ADAM) optimizer_adam_commit(opt);
-    for (int k = 0; k < P; k++) par[k] -= opt->eta * opt->delta[k];
+    for (int k = 0; k < P; k++) {
+        opt->before[k] = par[k];
+        opt->dstep[k] = eta * opt->delta[k];
+        par[k] -= opt->dstep[k];
+    }
+    opt->rejections = 0;
     opt->step++;
     opt->eta = fmax(opt->eta * opt->par.learning_rate_decay, opt->par.learning_rate_min);
     if (opt->par.method == NQS_METHOD_SR)
@@ -280,6 +326,80 @@ int nqs_optimizer_step(struct nqs_optimizer *opt, const double complex *O, int l
     if (rc == NQS_NOTCONV) nqs_error_clear(); /* reported through info->converged */
     return NQS_OK;
 }
+
+/* Why the samples `now`, drawn after the last step, condemn it (NULL: they
+ * do not). Thresholds: optimizer.h "Step review". */
+static const char *optimizer_verdict(const struct nqs_optimizer_sample *last,
+                                     const struct nqs_optimizer_sample *now, char *buf, size_t len)
+{
+    double sig = sqrt(last->error * last->error + now->error * now->error);
+    double rise = now->energy - last->energy;
+    if (!isfinite(now->energy) || !isfinite(now->error)) {
+        snprintf(buf, len, "the energy is not finite");
+        return buf;
+    }
+    if (rise > NQS_OPT_REJECT_SIGMAS * sig + NQS_OPT_REJECT_REL * fabs(last->energy)) {
+        snprintf(buf, len, "the energy rose from %.6g +- %.2g to %.6g +- %.2g", last->energy,
+                 last->error, now->energy, now->error);
+        return buf;
+    }
+    if (isfinite(last->acceptance) && isfinite(now->acceptance) &&
+        last->acceptance >= NQS_OPT_REJECT_ACC_MIN &&
+        now->acceptance < NQS_OPT_REJECT_ACC_FACTOR * last->acceptance) {
+        snprintf(buf, len, "the acceptance fell from %.3g to %.3g", last->acceptance,
+                 now->acceptance);
+        return buf;
+    }
+    if (isfinite(last->rhat) && isfinite(now->rhat) && now->rhat > NQS_OPT_REJECT_RHAT &&
+        now->rhat > NQS_OPT_REJECT_RHAT_FACTOR * last->rhat) {
+        snprintf(buf, len, "split-R-hat rose from %.3g to %.3g", last->rhat, now->rhat);
+        return buf;
+    }
+    return NULL;
+}
+
+int nqs_optimizer_reject(struct nqs_optimizer *opt, double complex *par, const char *why)
+{
+    const int P = opt->n_par;
+    if (!opt->have_last || opt->step == 0)
+        NQS_ERROR(NQS_ENUMERIC, "%s before any update could be taken back", why);
+    opt->n_rejected++;
+    if (++opt->rejections > NQS_OPT_MAX_REJECTIONS) {
+        memcpy(par, opt->before, (size_t)P * sizeof *par);
+        NQS_ERROR(NQS_ENUMERIC, "the optimisation cannot recover: %s, and the update was "
+                  "rejected %d times in a row (each 4 times shorter, the last %.3g of its original "
+                  "length); the parameters are those before it. Lower [optimizer] learning_rate "
+                  "or max_step, raise diag_shift, or check the sampler", why,
+                  NQS_OPT_MAX_REJECTIONS, pow(NQS_OPT_REJECT_SHRINK, NQS_OPT_MAX_REJECTIONS));
+    }
+    for (int k = 0; k < P; k++) {
+        opt->dstep[k] *= NQS_OPT_REJECT_SHRINK;
+        par[k] = opt->before[k] - opt->dstep[k];
+    }
+    opt->eta *= 0.5;
+    return NQS_OK;
+}
+
+int nqs_optimizer_review(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now,
+                         double complex *par, int *rejected, char *why, size_t len)
+{
+    char buf[256];
+    const char *v = NULL;
+    *rejected = 0;
+    if (opt->par.step_check && opt->have_last && opt->step > 0)
+        v = optimizer_verdict(&opt->last, now, buf, sizeof buf);
+    if (!v) {
+        opt->last = *now;
+        opt->have_last = 1;
+        if (why && len) why[0] = '\0';
+        return NQS_OK;
+    }
+    if (why && len) snprintf(why, len, "%s", v);
+    *rejected = 1;
+    return nqs_optimizer_reject(opt, par, v);
+}
+
+long nqs_optimizer_rejected(const struct nqs_optimizer *opt) { return opt->n_rejected; }
 
 double nqs_optimizer_raise_shift(struct nqs_optimizer *opt, double factor)
 {
@@ -306,30 +426,41 @@ double nqs_optimizer_learning_rate(const struct nqs_optimizer *opt) { return opt
 
 size_t nqs_optimizer_state_size(const struct nqs_optimizer *opt)
 {
-    return OPTIMIZER_STATE_HEADER + (opt->m ? 4 * (size_t)opt->n_par : 0);
+    return OPTIMIZER_STATE_HEADER + 4 * (size_t)opt->n_par + (opt->m ? 4 * (size_t)opt->n_par : 0);
 }
 
 void nqs_optimizer_state_get(const struct nqs_optimizer *opt, double *state)
 {
+    const size_t P2 = 2 * (size_t)opt->n_par;
     state[0] = OPTIMIZER_STATE_TAG;
     state[1] = (double)opt->par.method;
     state[2] = (double)opt->n_par;
     state[3] = (double)opt->step;
     state[4] = opt->eta;
     state[5] = opt->eps;
+    state[6] = (double)opt->have_last;
+    state[7] = opt->last.energy;
+    state[8] = opt->last.error;
+    state[9] = opt->last.acceptance;
+    state[10] = opt->last.rhat;
+    state[11] = (double)opt->rejections;
+    state[12] = (double)opt->n_rejected;
+    double *x = state + OPTIMIZER_STATE_HEADER;
+    memcpy(x, opt->before, P2 * sizeof *x);
+    memcpy(x + P2, opt->dstep, P2 * sizeof *x);
     if (opt->m) {
-        memcpy(state + OPTIMIZER_STATE_HEADER, opt->m, 2 * (size_t)opt->n_par * sizeof *opt->m);
-        memcpy(state + OPTIMIZER_STATE_HEADER + 2 * (size_t)opt->n_par, opt->v,
-               2 * (size_t)opt->n_par * sizeof *opt->v);
+        memcpy(x + 2 * P2, opt->m, P2 * sizeof *opt->m);
+        memcpy(x + 3 * P2, opt->v, P2 * sizeof *opt->v);
     }
 }
 
 int nqs_optimizer_state_set(struct nqs_optimizer *opt, const double *state, size_t n)
 {
     static const char *names[] = {"sr", "adam", "sgd"};
+    const size_t P2 = 2 * (size_t)opt->n_par;
     if (n < OPTIMIZER_STATE_HEADER || state[0] != OPTIMIZER_STATE_TAG)
-        NQS_ERROR(NQS_EIO, "optimizer state: unknown format (%zu values, tag %g)", n,
-                  n ? state[0] : 0.0);
+        NQS_ERROR(NQS_EIO, "optimizer state: unknown format (%zu values, tag %g; this version "
+                  "writes tag %.1f)", n, n ? state[0] : 0.0, OPTIMIZER_STATE_TAG);
     if (state[1] != (double)opt->par.method)
         NQS_ERROR(NQS_EIO, "optimizer state was written by method %g, this run uses method = %s",
                   state[1], names[opt->par.method]);
@@ -339,15 +470,25 @@ int nqs_optimizer_state_set(struct nqs_optimizer *opt, const double *state, size
     if (n != nqs_optimizer_state_size(opt))
         NQS_ERROR(NQS_EIO, "optimizer state has %zu values, expected %zu", n,
                   nqs_optimizer_state_size(opt));
-    if (!(state[3] >= 0) || !(state[4] >= 0) || !(state[5] >= 0))
-        NQS_ERROR(NQS_EIO, "optimizer state: negative step, learning rate or shift");
+    if (!(state[3] >= 0) || !(state[4] >= 0) || !(state[5] >= 0) || !(state[11] >= 0) ||
+        !(state[12] >= 0))
+        NQS_ERROR(NQS_EIO, "optimizer state: negative step, learning rate, shift or count");
     opt->step = (long)state[3];
     opt->eta = state[4];
     opt->eps = state[5];
+    opt->have_last = state[6] != 0;
+    opt->last.energy = state[7];
+    opt->last.error = state[8];
+    opt->last.acceptance = state[9];
+    opt->last.rhat = state[10];
+    opt->rejections = (int)state[11];
+    opt->n_rejected = (long)state[12];
+    const double *x = state + OPTIMIZER_STATE_HEADER;
+    memcpy(opt->before, x, P2 * sizeof *x);
+    memcpy(opt->dstep, x + P2, P2 * sizeof *x);
     if (opt->m) {
-        memcpy(opt->m, state + OPTIMIZER_STATE_HEADER, 2 * (size_t)opt->n_par * sizeof *opt->m);
-        memcpy(opt->v, state + OPTIMIZER_STATE_HEADER + 2 * (size_t)opt->n_par,
-               2 * (size_t)opt->n_par * sizeof *opt->v);
+        memcpy(opt->m, x + 2 * P2, P2 * sizeof *opt->m);
+        memcpy(opt->v, x + 3 * P2, P2 * sizeof *opt->v);
     }
     return NQS_OK;
 }

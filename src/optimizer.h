@@ -27,9 +27,41 @@
  *   diag_scale = 0                 solver = auto (auto|dense|cg|minsr)
  *   cg_tol = 1e-4                  cg_maxiter = 1000         memory_budget = 4 (GiB)
  *   cg_precision = auto (auto|double|mixed)   cg_preconditioner = none (none|jacobi); sr.h
+ *   max_step = 0.1                 step_check = true
  * The defaults favour robustness over speed: eta = 0.01 with eps = 0.01 is a
  * conservative SR step (NetKet's examples use 0.01-0.05 and 0.01-0.1); for
  * Adam the same eta = 0.01 is at the upper end of the usual range.
+ *
+ * Step control (sr only, max_step > 0). An SR update theta -> theta - eta delta
+ * changes the state by a Fubini-Study length, to first order,
+ *   d = eta sqrt(delta^H S delta) = eta ||Obar delta||
+ * (sr.h nqs_sr_metric; ||Obar delta||^2 is the variance of the change of
+ * log psi over the samples). When d > max_step the update is shortened to
+ * eta_eff = max_step / ||Obar delta||, so d = max_step; otherwise eta_eff = eta.
+ * The schedule value eta_t is not changed by the bound. Why: with small
+ * initial parameters S is tiny and ill-conditioned, delta = S^-1 F is huge and
+ * a fixed eta moves the state by most of the way to an orthogonal one in one
+ * step (the chains then freeze); the bound caps exactly that, and it is
+ * inactive once d < max_step (near convergence d ~ eta sqrt(Var E_loc) -> 0).
+ *
+ * Step review (step_check = true, every method). The driver samples the
+ * parameters an update produced and hands the statistics to
+ * nqs_optimizer_review before the next update. Compared with the statistics
+ * of the samples the update came from, the update is rejected when
+ *   E_new - E_old > NQS_OPT_REJECT_SIGMAS sqrt(err_old^2 + err_new^2)
+ *                   + NQS_OPT_REJECT_REL |E_old|           (energy rise), or
+ *   acc_new < NQS_OPT_REJECT_ACC_FACTOR acc_old, acc_old >= NQS_OPT_REJECT_ACC_MIN
+ *                                                          (acceptance collapse), or
+ *   rhat_new > NQS_OPT_REJECT_RHAT and rhat_new > NQS_OPT_REJECT_RHAT_FACTOR rhat_old
+ *                                                          (chains stop mixing), or
+ *   E_new is not finite.
+ * A rejected update is redone NQS_OPT_REJECT_SHRINK times as long from the
+ * parameters before it (theta_old - dstep/4), and the schedule's eta_t is
+ * halved for the following updates; the driver then samples again. After
+ * NQS_OPT_MAX_REJECTIONS rejections in a row the parameters go back to
+ * theta_old and the review returns NQS_ENUMERIC ("cannot recover").
+ * Exact sampling has error 0 and NaN acceptance: only the energy test
+ * applies, with the relative tolerance NQS_OPT_REJECT_REL.
  */
 #ifndef NQS_OPTIMIZER_H
 #define NQS_OPTIMIZER_H
@@ -42,6 +74,16 @@
 
 enum nqs_opt_method { NQS_METHOD_SR = 0, NQS_METHOD_ADAM = 1, NQS_METHOD_SGD = 2 };
 
+/* Step review thresholds (see above). */
+#define NQS_OPT_REJECT_SIGMAS 5.0
+#define NQS_OPT_REJECT_REL 1e-9
+#define NQS_OPT_REJECT_ACC_FACTOR 0.25
+#define NQS_OPT_REJECT_ACC_MIN 0.01
+#define NQS_OPT_REJECT_RHAT 1.5
+#define NQS_OPT_REJECT_RHAT_FACTOR 1.2
+#define NQS_OPT_REJECT_SHRINK 0.25
+#define NQS_OPT_MAX_REJECTIONS 4
+
 /* The [optimizer] section as typed values. */
 struct nqs_optimizer_params {
     enum nqs_opt_method method;
@@ -49,6 +91,8 @@ struct nqs_optimizer_params {
     double learning_rate, learning_rate_decay, learning_rate_min;
     double diag_shift, diag_shift_decay, diag_shift_min; /* eps, absolute (sr only) */
     double diag_scale;             /* rho, relative to diag(S) (sr only) */
+    double max_step;               /* bound on the Fubini-Study step length (sr only; 0 = off) */
+    int step_check;                /* review every update on the next samples */
     struct nqs_sr_options sr;      /* solver, cg_tol, cg_maxiter, mem_budget (bytes), cg_precision */
 };
 
@@ -61,7 +105,7 @@ enum nqs_optimizer_key {
     NQS_OPTK_LEARNING_RATE_MIN, NQS_OPTK_DIAG_SHIFT, NQS_OPTK_DIAG_SHIFT_DECAY,
     NQS_OPTK_DIAG_SHIFT_MIN, NQS_OPTK_DIAG_SCALE, NQS_OPTK_SOLVER, NQS_OPTK_CG_TOL,
     NQS_OPTK_CG_MAXITER, NQS_OPTK_MEMORY_BUDGET,
-    NQS_OPTK_CG_PRECISION, NQS_OPTK_CG_PRECONDITIONER,
+    NQS_OPTK_CG_PRECISION, NQS_OPTK_CG_PRECONDITIONER, NQS_OPTK_MAX_STEP, NQS_OPTK_STEP_CHECK,
     NQS_OPTK_COUNT
 };
 
@@ -116,7 +160,11 @@ struct nqs_optimizer_info {
     double complex energy;      /* E = <E_loc> of the samples */
     double grad_norm;           /* ||F||_2 */
     double delta_norm;          /* ||delta||_2 */
-    double learning_rate;       /* eta_t used */
+    double learning_rate;       /* eta used: eta_t, or less when the step bound shortened it */
+    double learning_rate_schedule; /* eta_t of the schedule */
+    double metric;              /* delta^H S delta (NaN unless sr with max_step > 0) */
+    double fs_step;             /* learning_rate sqrt(metric): the step's Fubini-Study length */
+    int bounded;                /* 1 if max_step shortened the update */
     double diag_shift;          /* eps_t used (0 for adam/sgd) */
     long step;                  /* t of this step, from 0 */
 };
@@ -126,12 +174,43 @@ struct nqs_optimizer_info {
  * (par: n_par entries, e.g. model->par), then advances the schedules and the
  * step counter. A cg solve that stops at cg_maxiter is not an error: the best
  * iterate is applied, info->converged = 0 and NQS_OK is returned.
+ * With step control the update is shortened to the Fubini-Study length
+ * max_step (above). The parameters before the update and the update itself
+ * are kept for nqs_optimizer_review.
  * Errors leave par, the schedules, the Adam moments and the counter untouched:
  * NQS_ENUMERIC if E, F or delta is NaN/Inf or the Cholesky factorisation fails
  * (a caller may raise the shift and retry), NQS_EINVAL for bad sizes. */
 int nqs_optimizer_step(struct nqs_optimizer *opt, const double complex *O, int ld,
                        const double complex *eloc, int n_samples, double complex *par,
                        struct nqs_optimizer_info *info);
+
+/* Statistics of the samples of one iteration, for the step review: the
+ * energy, its error bar (0 for exact expectations), the acceptance rate and
+ * split-R-hat (NaN when unknown, e.g. exact sampling). */
+struct nqs_optimizer_sample {
+    double energy, error, acceptance, rhat;
+};
+
+/* Step review (above), called after sampling the parameters of the last
+ * update and before the next one. Accepted (*rejected = 0): `now` becomes the
+ * reference for the next review; also the case before the first update and
+ * with step_check = false. Rejected (*rejected = 1, the reason in why[len]):
+ * par is set to the parameters before the last update minus that update
+ * shortened NQS_OPT_REJECT_SHRINK times, eta_t is halved; the caller
+ * refreshes the model and samples again. Returns NQS_ENUMERIC (message
+ * "cannot recover", par = the parameters before the update) after
+ * NQS_OPT_MAX_REJECTIONS rejections of the same update. */
+int nqs_optimizer_review(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now,
+                         double complex *par, int *rejected, char *why, size_t len);
+
+/* Reject the last update without statistics (e.g. its samples met a
+ * non-finite amplitude), exactly as a rejected review; `why` goes into the
+ * message. NQS_ENUMERIC when no update can be taken back (none taken since
+ * the last review) or after NQS_OPT_MAX_REJECTIONS rejections in a row. */
+int nqs_optimizer_reject(struct nqs_optimizer *opt, double complex *par, const char *why);
+
+/* Rejections over the whole run (exported with the state). */
+long nqs_optimizer_rejected(const struct nqs_optimizer *opt);
 
 /* Guard rail for retries: multiply the current diagonal shift eps_t by
  * `factor` (> 1, e.g. 10; a zero shift becomes max(diag_shift_min, 1e-4)).
@@ -145,7 +224,9 @@ void nqs_optimizer_set_shift(struct nqs_optimizer *opt, double shift);
 double nqs_optimizer_learning_rate(const struct nqs_optimizer *opt);
 
 /* Checkpoint state as an array of doubles: a format tag, method, n_par, step
- * counter, current eta and eps, then for adam the moments m and v (4 n_par).
+ * counter, current eta and eps, the step review's reference statistics and
+ * counters, the parameters before the last update and that update (4 n_par),
+ * then for adam the moments m and v (4 n_par).
  * Importing it into an optimizer built from the same parameters makes the
  * following steps bitwise identical to an uninterrupted run. */
 size_t nqs_optimizer_state_size(const struct nqs_optimizer *opt);

@@ -798,7 +798,9 @@ static void test_run_guard_rail_recovers_from_failed_cholesky(void **state)
 }
 
 /* learning_rate = 100 for the first step only (decay 0, floor 0.01) blows the
- * parameters up; sampling at iteration 1 meets non-finite ratios (burn_in = 0
+ * parameters up when the step bound and the step review are off (max_step = 0,
+ * step_check = false: the old behaviour, still reachable by these keys);
+ * sampling at iteration 1 meets non-finite ratios (burn_in = 0
  * keeps the chains away from the new maximum). The driver must go back to the
  * parameters before that update, raise the shift (0.1 -> 1) and go on: row 1
  * is then measured with the initial, nearly uniform wavefunction (|theta| ~
@@ -811,7 +813,8 @@ static void test_run_guard_rail_rolls_back_blown_up_update(void **state)
     assert_status(nqs(2, "run", tp("a.ini"), "-o", path, "--set", "optimizer.learning_rate=100",
                       "--set", "optimizer.learning_rate_decay=0", "--set",
                       "optimizer.learning_rate_min=0.01", "--set", "sampler.burn_in=0", "--set",
-                      "optimizer.iterations=5", NULL),
+                      "optimizer.iterations=5", "--set", "optimizer.max_step=0", "--set",
+                      "optimizer.step_check=false", NULL),
                   0);
     assert_contains(g_err, "iteration 1: the wavefunction produced a non-finite amplitude ratio");
     assert_contains(g_err, "parameters rolled back to before the last update, SR shift raised "

@@ -801,6 +801,7 @@ static void test_optimizer_schedules(void **state)
     p.diag_shift = 0.04;
     p.diag_shift_decay = 0.1;
     p.diag_shift_min = 1e-4;
+    p.max_step = 0; /* the schedule itself, without the step bound */
     struct nqs_optimizer *opt = nqs_optimizer_alloc(&p, P, n);
     for (int t = 0; t < 4; t++) {
         struct nqs_optimizer_info info;
@@ -873,7 +874,7 @@ static void test_optimizer_state_roundtrip_bitwise(void **state)
         assert_int_equal(nqs_optimizer_step(a, O[0], P, eloc[0], n, pa, NULL), NQS_OK);
         assert_int_equal(nqs_optimizer_step(a, O[1], P, eloc[1], n, pa, NULL), NQS_OK);
         size_t ns = nqs_optimizer_state_size(a);
-        assert_int_equal(ns, 6 + (m == 0 ? 4 * P : 0));
+        assert_int_equal(ns, 13 + 4 * P + (m == 0 ? 4 * P : 0));
         double *st = malloc(ns * sizeof *st);
         nqs_optimizer_state_get(a, st);
         memcpy(pb, pa, sizeof pa);
@@ -908,6 +909,8 @@ static void test_optimizer_options_table(void **state)
         if (d->type == NQS_OPT_CHOICE) {
             v[k].i = 0; /* the defaults are the first choice */
             assert_int_equal(strncmp(d->choices, d->def, strlen(d->def)), 0);
+        } else if (d->type == NQS_OPT_BOOL) {
+            v[k].i = strcmp(d->def, "true") == 0;
         } else {
             v[k].x = strtod(d->def, NULL);
             v[k].i = strtol(d->def, NULL, 10);
@@ -924,6 +927,8 @@ static void test_optimizer_options_table(void **state)
                 a.learning_rate_min == b.learning_rate_min);
     assert_true(a.diag_shift_decay == b.diag_shift_decay && a.diag_shift_min == b.diag_shift_min);
     assert_true(a.diag_scale == b.diag_scale);
+    assert_true(a.max_step == b.max_step);
+    assert_int_equal(a.step_check, b.step_check);
     assert_int_equal(a.sr.solver, b.sr.solver);
     assert_true(a.sr.cg_tol == b.sr.cg_tol && a.sr.cg_maxiter == b.sr.cg_maxiter);
     assert_true(a.sr.mem_budget == b.sr.mem_budget);
