@@ -476,6 +476,11 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
         m->ops->refresh(m);
         return NQS_OK;
     }
+    if (d->reject_why[0] && d->verbose)
+        fprintf(stderr, "\nwarning: iteration %ld: %s even after %d rejections of the last update "
+                "(now %g of its length): a fluctuation, not the update's doing; going on\n", it,
+                d->reject_why, NQS_OPT_MAX_REJECTIONS,
+                pow(NQS_OPT_REJECT_SHRINK, NQS_OPT_MAX_REJECTIONS));
     struct nqs_optimizer_info info;
     rc = nqs_optimizer_step(d->opt, d->O, m->n_par, d->eloc, d->ns_local, m->par, &info);
     NQS_TRY(nqs_comm_check(rc));

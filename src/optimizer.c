@@ -18,7 +18,7 @@
 #define ADAM_BETA2 0.999
 #define ADAM_EPS 1e-8
 #define OPTIMIZER_STATE_TAG 20261204.0 /* format of the exported state, version 2 */
-#define OPTIMIZER_STATE_HEADER 13
+#define OPTIMIZER_STATE_HEADER 14
 #define OPTIMIZER_GIB (1024.0 * 1024.0 * 1024.0)
 
 const struct nqs_opt_def nqs_optimizer_options[] = {
@@ -67,8 +67,12 @@ const struct nqs_opt_def nqs_optimizer_options[] = {
     [NQS_OPTK_STEP_CHECK] = {"step_check", NQS_OPT_BOOL, "true",
         "judge every update on the samples drawn after it: an energy rise of more than 5 error "
         "bars, an acceptance collapse (below 1/4) or a split-R-hat jump above 1.5 rejects it and "
-        "redoes it 4 times shorter with eta halved; after 4 rejections in a row the run stops",
+        "redoes it 4 times shorter with eta halved; the run stops when 4 rejections in a row "
+        "leave the energy non-finite or the chains frozen",
         NULL, 0, 0},
+    [NQS_OPTK_LEARNING_RATE_MAX] = {"learning_rate_max", NQS_OPT_REAL, "0.05",
+        "step control: eta grows by 10% after every update the step bound did not shorten, up to "
+        "this value (0 = never; a learning_rate above it is kept)", NULL, 0, 100},
 };
 const int nqs_optimizer_n_options = NQS_OPTK_COUNT;
 
@@ -86,6 +90,7 @@ struct nqs_optimizer {
     int have_last;             /* a step was taken from samples whose statistics are in last */
     struct nqs_optimizer_sample last;
     int rejections;            /* consecutive rejections of the last step */
+    double damp;               /* factor on eta_t after rejections, back to 1 by 1.2 per step */
     long n_rejected;           /* rejections in the whole run */
 };
 
@@ -105,6 +110,7 @@ void nqs_optimizer_params_default(struct nqs_optimizer_params *p)
     p->diag_scale = 0.0;
     p->max_step = 0.1;
     p->step_check = 1;
+    p->learning_rate_max = 0.05;
     nqs_sr_options_default(&p->sr);
 }
 
@@ -129,6 +135,7 @@ int nqs_optimizer_params_from_options(const struct nqs_opt_val *val,
     p->diag_shift_min = val[NQS_OPTK_DIAG_SHIFT_MIN].x;
     p->diag_scale = val[NQS_OPTK_DIAG_SCALE].x;
     p->max_step = val[NQS_OPTK_MAX_STEP].x;
+    p->learning_rate_max = val[NQS_OPTK_LEARNING_RATE_MAX].x;
     p->step_check = val[NQS_OPTK_STEP_CHECK].i != 0;
     p->sr.solver = solvers[s];
     p->sr.cg_tol = val[NQS_OPTK_CG_TOL].x;
@@ -183,6 +190,7 @@ struct nqs_optimizer *nqs_optimizer_alloc(const struct nqs_optimizer_params *p, 
     opt->n_par = n_par;
     opt->n_samples = n_samples;
     opt->eta = p->learning_rate;
+    opt->damp = 1.0;
     opt->eps = p->method == NQS_METHOD_SR ? p->diag_shift : 0.0;
     struct nqs_sr_options so = p->sr;
     if (p->method != NQS_METHOD_SR) so.solver = NQS_SR_NONE;
@@ -285,7 +293,7 @@ int nqs_optimizer_step(struct nqs_optimizer *opt, const double complex *O, int l
 
     /* Step control: the Fubini-Study length of the update, to first order
      * eta sqrt(delta^H S delta), is at most max_step (optimizer.h). */
-    double eta = opt->eta, metric = NAN;
+    double eta = opt->eta * opt->damp, metric = NAN;
     int bounded = 0;
     if (opt->par.method == NQS_METHOD_SR && opt->par.max_step > 0) {
         int mrc = nqs_sr_metric(opt->sr, O, ld, opt->delta, &metric);
@@ -320,7 +328,10 @@ int nqs_optimizer_step(struct nqs_optimizer *opt, const double complex *O, int l
     }
     opt->rejections = 0;
     opt->step++;
+    opt->damp = fmin(1.0, opt->damp * NQS_OPT_DAMP_RECOVER);
     opt->eta = fmax(opt->eta * opt->par.learning_rate_decay, opt->par.learning_rate_min);
+    if (opt->par.learning_rate_max > 0 && !bounded && opt->eta < opt->par.learning_rate_max)
+        opt->eta = fmin(opt->eta * NQS_OPT_GROW, opt->par.learning_rate_max);
     if (opt->par.method == NQS_METHOD_SR)
         opt->eps = fmax(opt->eps * opt->par.diag_shift_decay, opt->par.diag_shift_min);
     if (rc == NQS_NOTCONV) nqs_error_clear(); /* reported through info->converged */
@@ -358,26 +369,52 @@ static const char *optimizer_verdict(const struct nqs_optimizer_sample *last,
     return NULL;
 }
 
-int nqs_optimizer_reject(struct nqs_optimizer *opt, double complex *par, const char *why)
+/* The review's give-up test: after NQS_OPT_MAX_REJECTIONS rejections the
+ * update is 4^-4 of its length, so the parameters are practically those the
+ * reference statistics were measured with. If the samples are then still
+ * non-finite or frozen, no step length helps: stop. Any other complaint
+ * (energy, acceptance drop, R-hat) is the reference's fluctuation or the
+ * sampler's, not the update's: accept. */
+static int optimizer_hopeless(const struct nqs_optimizer_sample *now)
+{
+    return !now || !isfinite(now->energy) || !isfinite(now->error) ||
+           (isfinite(now->acceptance) && now->acceptance < NQS_OPT_FROZEN_ACC);
+}
+
+static int optimizer_reject(struct nqs_optimizer *opt, double complex *par, const char *why,
+                            const struct nqs_optimizer_sample *now, int *rejected)
 {
     const int P = opt->n_par;
     if (!opt->have_last || opt->step == 0)
         NQS_ERROR(NQS_ENUMERIC, "%s before any update could be taken back", why);
-    opt->n_rejected++;
-    if (++opt->rejections > NQS_OPT_MAX_REJECTIONS) {
-        memcpy(par, opt->before, (size_t)P * sizeof *par);
-        NQS_ERROR(NQS_ENUMERIC, "the optimisation cannot recover: %s, and the update was "
-                  "rejected %d times in a row (each 4 times shorter, the last %.3g of its original "
-                  "length); the parameters are those before it. Lower [optimizer] learning_rate "
-                  "or max_step, raise diag_shift, or check the sampler", why,
-                  NQS_OPT_MAX_REJECTIONS, pow(NQS_OPT_REJECT_SHRINK, NQS_OPT_MAX_REJECTIONS));
+    if (opt->rejections >= NQS_OPT_MAX_REJECTIONS) {
+        if (optimizer_hopeless(now)) {
+            memcpy(par, opt->before, (size_t)P * sizeof *par);
+            NQS_ERROR(NQS_ENUMERIC, "the optimisation cannot recover: %s, after the update was "
+                      "rejected %d times in a row (the last try %.3g of its original length); the "
+                      "parameters are those before it. Lower [optimizer] learning_rate or max_step, "
+                      "raise diag_shift, or check the sampler", why, NQS_OPT_MAX_REJECTIONS,
+                      pow(NQS_OPT_REJECT_SHRINK, NQS_OPT_MAX_REJECTIONS));
+        }
+        *rejected = 0; /* the tiny update stays; `now` becomes the reference */
+        opt->last = *now;
+        return NQS_OK;
     }
+    opt->n_rejected++;
+    opt->rejections++;
+    *rejected = 1;
     for (int k = 0; k < P; k++) {
         opt->dstep[k] *= NQS_OPT_REJECT_SHRINK;
         par[k] = opt->before[k] - opt->dstep[k];
     }
-    opt->eta *= 0.5;
+    opt->damp *= 0.5;
     return NQS_OK;
+}
+
+int nqs_optimizer_reject(struct nqs_optimizer *opt, double complex *par, const char *why)
+{
+    int rejected = 0;
+    return optimizer_reject(opt, par, why, NULL, &rejected);
 }
 
 int nqs_optimizer_review(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now,
@@ -388,15 +425,13 @@ int nqs_optimizer_review(struct nqs_optimizer *opt, const struct nqs_optimizer_s
     *rejected = 0;
     if (opt->par.step_check && opt->have_last && opt->step > 0)
         v = optimizer_verdict(&opt->last, now, buf, sizeof buf);
+    if (why && len) snprintf(why, len, "%s", v ? v : "");
     if (!v) {
         opt->last = *now;
         opt->have_last = 1;
-        if (why && len) why[0] = '\0';
         return NQS_OK;
     }
-    if (why && len) snprintf(why, len, "%s", v);
-    *rejected = 1;
-    return nqs_optimizer_reject(opt, par, v);
+    return optimizer_reject(opt, par, v, now, rejected);
 }
 
 long nqs_optimizer_rejected(const struct nqs_optimizer *opt) { return opt->n_rejected; }
@@ -445,6 +480,7 @@ void nqs_optimizer_state_get(const struct nqs_optimizer *opt, double *state)
     state[10] = opt->last.rhat;
     state[11] = (double)opt->rejections;
     state[12] = (double)opt->n_rejected;
+    state[13] = opt->damp;
     double *x = state + OPTIMIZER_STATE_HEADER;
     memcpy(x, opt->before, P2 * sizeof *x);
     memcpy(x + P2, opt->dstep, P2 * sizeof *x);
@@ -471,7 +507,7 @@ int nqs_optimizer_state_set(struct nqs_optimizer *opt, const double *state, size
         NQS_ERROR(NQS_EIO, "optimizer state has %zu values, expected %zu", n,
                   nqs_optimizer_state_size(opt));
     if (!(state[3] >= 0) || !(state[4] >= 0) || !(state[5] >= 0) || !(state[11] >= 0) ||
-        !(state[12] >= 0))
+        !(state[12] >= 0) || !(state[13] > 0))
         NQS_ERROR(NQS_EIO, "optimizer state: negative step, learning rate, shift or count");
     opt->step = (long)state[3];
     opt->eta = state[4];
@@ -483,6 +519,7 @@ int nqs_optimizer_state_set(struct nqs_optimizer *opt, const double *state, size
     opt->last.rhat = state[10];
     opt->rejections = (int)state[11];
     opt->n_rejected = (long)state[12];
+    opt->damp = state[13];
     const double *x = state + OPTIMIZER_STATE_HEADER;
     memcpy(opt->before, x, P2 * sizeof *x);
     memcpy(opt->dstep, x + P2, P2 * sizeof *x);

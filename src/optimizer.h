@@ -27,7 +27,7 @@
  *   diag_scale = 0                 solver = auto (auto|dense|cg|minsr)
  *   cg_tol = 1e-4                  cg_maxiter = 1000         memory_budget = 4 (GiB)
  *   cg_precision = auto (auto|double|mixed)   cg_preconditioner = none (none|jacobi); sr.h
- *   max_step = 0.1                 step_check = true
+ *   max_step = 0.1                 step_check = true         learning_rate_max = 0.05
  * The defaults favour robustness over speed: eta = 0.01 with eps = 0.01 is a
  * conservative SR step (NetKet's examples use 0.01-0.05 and 0.01-0.1); for
  * Adam the same eta = 0.01 is at the upper end of the usual range.
@@ -56,10 +56,21 @@
  *                                                          (chains stop mixing), or
  *   E_new is not finite.
  * A rejected update is redone NQS_OPT_REJECT_SHRINK times as long from the
- * parameters before it (theta_old - dstep/4), and the schedule's eta_t is
- * halved for the following updates; the driver then samples again. After
- * NQS_OPT_MAX_REJECTIONS rejections in a row the parameters go back to
- * theta_old and the review returns NQS_ENUMERIC ("cannot recover").
+ * parameters before it (theta_old - dstep/4), and eta is damped by 1/2 for
+ * the following updates (the damping recovers by NQS_OPT_DAMP_RECOVER per
+ * update); the driver then samples again (with burn_in_first sweeps). After
+ * NQS_OPT_MAX_REJECTIONS rejections in a row the update is 4^-4 of its length,
+ * the parameters are practically those of the reference: if the samples are
+ * still non-finite or frozen (acceptance < NQS_OPT_FROZEN_ACC) the review
+ * returns NQS_ENUMERIC ("cannot recover", parameters = theta_old); any other
+ * complaint is then a fluctuation of the reference or of the sampler, not the
+ * update's doing, and the tiny update is kept.
+ *
+ * Growth (learning_rate_max > 0): after every update that the step bound did
+ * not shorten, eta_t <- min(1.1 eta_t, learning_rate_max) (after the decay of
+ * the schedule), so a small learning_rate is not a slow run; a learning_rate
+ * above learning_rate_max is left alone. learning_rate_max = 0 restores the
+ * plain schedule.
  * Exact sampling has error 0 and NaN acceptance: only the energy test
  * applies, with the relative tolerance NQS_OPT_REJECT_REL.
  */
@@ -83,6 +94,9 @@ enum nqs_opt_method { NQS_METHOD_SR = 0, NQS_METHOD_ADAM = 1, NQS_METHOD_SGD = 2
 #define NQS_OPT_REJECT_RHAT_FACTOR 1.2
 #define NQS_OPT_REJECT_SHRINK 0.25
 #define NQS_OPT_MAX_REJECTIONS 4
+#define NQS_OPT_FROZEN_ACC 1e-3   /* acceptance of frozen chains (give-up test) */
+#define NQS_OPT_DAMP_RECOVER 1.2  /* the rejection damping recovers by this per update */
+#define NQS_OPT_GROW 1.1          /* eta growth per unshortened update (learning_rate_max) */
 
 /* The [optimizer] section as typed values. */
 struct nqs_optimizer_params {
@@ -93,6 +107,7 @@ struct nqs_optimizer_params {
     double diag_scale;             /* rho, relative to diag(S) (sr only) */
     double max_step;               /* bound on the Fubini-Study step length (sr only; 0 = off) */
     int step_check;                /* review every update on the next samples */
+    double learning_rate_max;      /* eta_t grows up to this (0 = no growth) */
     struct nqs_sr_options sr;      /* solver, cg_tol, cg_maxiter, mem_budget (bytes), cg_precision */
 };
 
@@ -106,7 +121,7 @@ enum nqs_optimizer_key {
     NQS_OPTK_DIAG_SHIFT_MIN, NQS_OPTK_DIAG_SCALE, NQS_OPTK_SOLVER, NQS_OPTK_CG_TOL,
     NQS_OPTK_CG_MAXITER, NQS_OPTK_MEMORY_BUDGET,
     NQS_OPTK_CG_PRECISION, NQS_OPTK_CG_PRECONDITIONER, NQS_OPTK_MAX_STEP, NQS_OPTK_STEP_CHECK,
-    NQS_OPTK_COUNT
+    NQS_OPTK_LEARNING_RATE_MAX, NQS_OPTK_COUNT
 };
 
 /* Defaults of the table, as typed values (for tests and library users). */
@@ -196,10 +211,11 @@ struct nqs_optimizer_sample {
  * reference for the next review; also the case before the first update and
  * with step_check = false. Rejected (*rejected = 1, the reason in why[len]):
  * par is set to the parameters before the last update minus that update
- * shortened NQS_OPT_REJECT_SHRINK times, eta_t is halved; the caller
- * refreshes the model and samples again. Returns NQS_ENUMERIC (message
- * "cannot recover", par = the parameters before the update) after
- * NQS_OPT_MAX_REJECTIONS rejections of the same update. */
+ * shortened NQS_OPT_REJECT_SHRINK times, eta damped by 1/2; the caller
+ * refreshes the model and samples again. After NQS_OPT_MAX_REJECTIONS
+ * rejections of the same update: NQS_ENUMERIC (message "cannot recover",
+ * par = the parameters before the update) if the samples are non-finite or
+ * frozen, else accepted with the complaint still in why (the caller may warn). */
 int nqs_optimizer_review(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now,
                          double complex *par, int *rejected, char *why, size_t len);
 
