@@ -121,6 +121,7 @@ struct driver {
     int unrecoverable;          /* the step review gave up (no retry helps) */
     int reburn;                 /* the next sampling starts with burn_in_first sweeps */
     char reject_why[256];
+    int test_review_done;       /* NQS_TEST_STEP_REVIEW=rise:K fired */
     double complex *eloc_all;   /* every chain's local energies, global chain order */
     double complex *obs_all;    /* rank 0: every chain's observables (final evaluation) */
     double *logp_all, *w_all;   /* exact enumeration: every row's 2 Re log psi and probability */
@@ -228,6 +229,25 @@ static int driver_test_fault(const struct driver *d, const char *phase)
     if (end == v || r != d->rank || strcmp(want, phase) != 0) return NQS_OK;
     NQS_ERROR(NQS_EIO, "test fault on rank %d while %s (NQS_TEST_FAIL_RANK=%s, a test hook)",
               d->rank, strcmp(phase, "sample") == 0 ? "sampling" : "setting up", v);
+}
+
+/* Test hook, read here only: NQS_TEST_STEP_REVIEW=rise:K reports to the step
+ * review, at the first sampling of iteration K, an energy 100 error bars
+ * above the measured one (a forced bad update, to be rejected and redone);
+ * NQS_TEST_STEP_REVIEW=frozen:K reports acceptance 0 at every sampling from
+ * iteration K on (chains that never move again, to be given up on). The
+ * samples themselves are untouched. For tests only; not a user option. */
+static void driver_test_review(struct driver *d, long it, struct nqs_optimizer_sample *now)
+{
+    const char *v = getenv("NQS_TEST_STEP_REVIEW");
+    if (!v || !*v) return;
+    long k = -1;
+    if (sscanf(v, "rise:%ld", &k) == 1 && it == k && !d->test_review_done) {
+        d->test_review_done = 1;
+        now->energy += 100.0 * (now->error > 0 ? now->error : 1.0);
+    } else if (sscanf(v, "frozen:%ld", &k) == 1 && it >= k) {
+        now->acceptance = 0.0;
+    }
 }
 
 /* Everything every rank builds for itself: problem, options, its chains, the
@@ -465,6 +485,7 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
      * optimiser; the caller samples again. */
     struct nqs_optimizer_sample now = {st.mean, st.error, driver_acceptance(d, n_prop, n_acc),
                                        st.rhat};
+    driver_test_review(d, it, &now);
     rc = nqs_optimizer_review(d->opt, &now, m->par, &d->rejected, d->reject_why,
                               sizeof d->reject_why);
     if (rc != NQS_OK) {
@@ -477,10 +498,8 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
         return NQS_OK;
     }
     if (d->reject_why[0] && d->verbose)
-        fprintf(stderr, "\nwarning: iteration %ld: %s even after %d rejections of the last update "
-                "(now %g of its length): a fluctuation, not the update's doing; going on\n", it,
-                d->reject_why, NQS_OPT_MAX_REJECTIONS,
-                pow(NQS_OPT_REJECT_SHRINK, NQS_OPT_MAX_REJECTIONS));
+        fprintf(stderr, "warning: iteration %ld: %s: a fluctuation of the sampler, not an update's "
+                "doing; going on from there\n", it, d->reject_why);
     struct nqs_optimizer_info info;
     rc = nqs_optimizer_step(d->opt, d->O, m->n_par, d->eloc, d->ns_local, m->par, &info);
     NQS_TRY(nqs_comm_check(rc));
@@ -544,9 +563,8 @@ static int driver_loop(struct driver *d)
                 have_prev = 0;
                 d->reburn = 1;
                 if (d->verbose)
-                    fprintf(stderr, "%siteration %ld: %s: the last update is rejected and redone "
-                            "%g times shorter, learning rate halved\n", tty ? "\n" : "", it,
-                            d->reject_why, 1.0 / NQS_OPT_REJECT_SHRINK);
+                    fprintf(stderr, "%siteration %ld: %s, learning rate halved\n",
+                            tty ? "\n" : "", it, d->reject_why);
                 continue;
             }
             if (rc != NQS_ENUMERIC || d->unrecoverable || attempt == DRIVER_MAX_RETRIES) break;

@@ -67,8 +67,8 @@ const struct nqs_opt_def nqs_optimizer_options[] = {
     [NQS_OPTK_STEP_CHECK] = {"step_check", NQS_OPT_BOOL, "true",
         "judge every update on the samples drawn after it: an energy rise of more than 5 error "
         "bars, an acceptance collapse (below 1/4) or a split-R-hat jump above 1.5 rejects it and "
-        "redoes it 4 times shorter with eta halved; the run stops when 4 rejections in a row "
-        "leave the energy non-finite or the chains frozen",
+        "redoes it 4 times shorter with eta halved (the 4th rejection takes it back); the run "
+        "stops if the energy is then non-finite or the chains frozen",
         NULL, 0, 0},
     [NQS_OPTK_LEARNING_RATE_MAX] = {"learning_rate_max", NQS_OPT_REAL, "0.05",
         "step control: eta grows by 10% after every update the step bound did not shorten, up to "
@@ -369,12 +369,12 @@ static const char *optimizer_verdict(const struct nqs_optimizer_sample *last,
     return NULL;
 }
 
-/* The review's give-up test: after NQS_OPT_MAX_REJECTIONS rejections the
- * update is 4^-4 of its length, so the parameters are practically those the
- * reference statistics were measured with. If the samples are then still
+/* The review's give-up test. The last of NQS_OPT_MAX_REJECTIONS rejections
+ * takes the update back entirely, so the next samples are of the very
+ * parameters the reference statistics were measured with. If they are still
  * non-finite or frozen, no step length helps: stop. Any other complaint
- * (energy, acceptance drop, R-hat) is the reference's fluctuation or the
- * sampler's, not the update's: accept. */
+ * (energy, acceptance drop, R-hat) is then a fluctuation of the reference or
+ * of the sampler, not an update's doing: accept. */
 static int optimizer_hopeless(const struct nqs_optimizer_sample *now)
 {
     return !now || !isfinite(now->energy) || !isfinite(now->error) ||
@@ -382,7 +382,8 @@ static int optimizer_hopeless(const struct nqs_optimizer_sample *now)
 }
 
 static int optimizer_reject(struct nqs_optimizer *opt, double complex *par, const char *why,
-                            const struct nqs_optimizer_sample *now, int *rejected)
+                            const struct nqs_optimizer_sample *now, int *rejected, char *act,
+                            size_t len)
 {
     const int P = opt->n_par;
     if (!opt->have_last || opt->step == 0)
@@ -390,31 +391,36 @@ static int optimizer_reject(struct nqs_optimizer *opt, double complex *par, cons
     if (opt->rejections >= NQS_OPT_MAX_REJECTIONS) {
         if (optimizer_hopeless(now)) {
             memcpy(par, opt->before, (size_t)P * sizeof *par);
-            NQS_ERROR(NQS_ENUMERIC, "the optimisation cannot recover: %s, after the update was "
-                      "rejected %d times in a row (the last try %.3g of its original length); the "
-                      "parameters are those before it. Lower [optimizer] learning_rate or max_step, "
-                      "raise diag_shift, or check the sampler", why, NQS_OPT_MAX_REJECTIONS,
-                      pow(NQS_OPT_REJECT_SHRINK, NQS_OPT_MAX_REJECTIONS));
+            NQS_ERROR(NQS_ENUMERIC, "the optimisation cannot recover: %s with the parameters "
+                      "before the last update, after it was rejected %d times and taken back; "
+                      "lower [optimizer] learning_rate or max_step, raise diag_shift, or check "
+                      "the sampler", why, NQS_OPT_MAX_REJECTIONS);
         }
-        *rejected = 0; /* the tiny update stays; `now` becomes the reference */
+        *rejected = 0; /* the update stays taken back; `now` becomes the reference */
         opt->last = *now;
+        if (act && len) snprintf(act, len, "%s with the update taken back", why);
         return NQS_OK;
     }
     opt->n_rejected++;
     opt->rejections++;
     *rejected = 1;
+    const int back = opt->rejections == NQS_OPT_MAX_REJECTIONS;
     for (int k = 0; k < P; k++) {
-        opt->dstep[k] *= NQS_OPT_REJECT_SHRINK;
+        opt->dstep[k] = back ? 0.0 : opt->dstep[k] * NQS_OPT_REJECT_SHRINK;
         par[k] = opt->before[k] - opt->dstep[k];
     }
     opt->damp *= 0.5;
+    if (act && len)
+        snprintf(act, len, "%s: the last update is rejected (%d of %d) and %s", why,
+                 opt->rejections, NQS_OPT_MAX_REJECTIONS,
+                 back ? "taken back" : "redone 4 times shorter");
     return NQS_OK;
 }
 
 int nqs_optimizer_reject(struct nqs_optimizer *opt, double complex *par, const char *why)
 {
     int rejected = 0;
-    return optimizer_reject(opt, par, why, NULL, &rejected);
+    return optimizer_reject(opt, par, why, NULL, &rejected, NULL, 0);
 }
 
 int nqs_optimizer_review(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now,
@@ -425,13 +431,13 @@ int nqs_optimizer_review(struct nqs_optimizer *opt, const struct nqs_optimizer_s
     *rejected = 0;
     if (opt->par.step_check && opt->have_last && opt->step > 0)
         v = optimizer_verdict(&opt->last, now, buf, sizeof buf);
-    if (why && len) snprintf(why, len, "%s", v ? v : "");
+    if (why && len) why[0] = '\0';
     if (!v) {
         opt->last = *now;
         opt->have_last = 1;
         return NQS_OK;
     }
-    return optimizer_reject(opt, par, v, now, rejected);
+    return optimizer_reject(opt, par, v, now, rejected, why, len);
 }
 
 long nqs_optimizer_rejected(const struct nqs_optimizer *opt) { return opt->n_rejected; }

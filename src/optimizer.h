@@ -58,13 +58,14 @@
  * A rejected update is redone NQS_OPT_REJECT_SHRINK times as long from the
  * parameters before it (theta_old - dstep/4), and eta is damped by 1/2 for
  * the following updates (the damping recovers by NQS_OPT_DAMP_RECOVER per
- * update); the driver then samples again (with burn_in_first sweeps). After
- * NQS_OPT_MAX_REJECTIONS rejections in a row the update is 4^-4 of its length,
- * the parameters are practically those of the reference: if the samples are
- * still non-finite or frozen (acceptance < NQS_OPT_FROZEN_ACC) the review
- * returns NQS_ENUMERIC ("cannot recover", parameters = theta_old); any other
- * complaint is then a fluctuation of the reference or of the sampler, not the
- * update's doing, and the tiny update is kept.
+ * update); the driver then samples again (with burn_in_first sweeps). The
+ * NQS_OPT_MAX_REJECTIONS-th rejection in a row takes the update back
+ * entirely (theta_old). If the samples of theta_old, the parameters the
+ * reference was measured with, still draw a complaint, the step is not to
+ * blame: non-finite or frozen samples (acceptance < NQS_OPT_FROZEN_ACC) make
+ * the review return NQS_ENUMERIC ("cannot recover", parameters = theta_old);
+ * any other complaint is a fluctuation of the reference or of the sampler
+ * and the run goes on from theta_old with these samples as the reference.
  *
  * Growth (learning_rate_max > 0): after every update that the step bound did
  * not shorten, eta_t <- min(1.1 eta_t, learning_rate_max) (after the decay of
@@ -211,11 +212,12 @@ struct nqs_optimizer_sample {
  * reference for the next review; also the case before the first update and
  * with step_check = false. Rejected (*rejected = 1, the reason in why[len]):
  * par is set to the parameters before the last update minus that update
- * shortened NQS_OPT_REJECT_SHRINK times, eta damped by 1/2; the caller
- * refreshes the model and samples again. After NQS_OPT_MAX_REJECTIONS
- * rejections of the same update: NQS_ENUMERIC (message "cannot recover",
- * par = the parameters before the update) if the samples are non-finite or
- * frozen, else accepted with the complaint still in why (the caller may warn). */
+ * shortened NQS_OPT_REJECT_SHRINK times (the NQS_OPT_MAX_REJECTIONS-th
+ * time: taken back), eta damped by 1/2; why says which. The caller
+ * refreshes the model and samples again. A complaint about the samples of
+ * the taken-back update: NQS_ENUMERIC (message "cannot recover", par = the
+ * parameters before the update) if they are non-finite or frozen, else
+ * accepted (*rejected = 0) with the complaint in why (the caller may warn). */
 int nqs_optimizer_review(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now,
                          double complex *par, int *rejected, char *why, size_t len);
 
