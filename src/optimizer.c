@@ -18,7 +18,7 @@
 #define ADAM_BETA2 0.999
 #define ADAM_EPS 1e-8
 #define OPTIMIZER_STATE_TAG 20261204.0 /* format of the exported state, version 2 */
-#define OPTIMIZER_STATE_HEADER 14
+#define OPTIMIZER_STATE_HEADER 15
 #define OPTIMIZER_GIB (1024.0 * 1024.0 * 1024.0)
 
 const struct nqs_opt_def nqs_optimizer_options[] = {
@@ -66,7 +66,8 @@ const struct nqs_opt_def nqs_optimizer_options[] = {
         "update is shortened to it (0 = no bound)", NULL, 0, 10},
     [NQS_OPTK_STEP_CHECK] = {"step_check", NQS_OPT_BOOL, "true",
         "judge every update on the samples drawn after it: an energy rise of more than 5 error "
-        "bars, an acceptance collapse (below 1/4) or a split-R-hat jump above 1.5 rejects it and "
+        "bars, an acceptance collapse (below 1/4) or split-R-hat jumping from <= 1.2 above 1.5 "
+        "rejects it and "
         "redoes it 4 times shorter with eta halved (the 4th rejection takes it back); the run "
         "stops if the energy is then non-finite or the chains frozen",
         NULL, 0, 0},
@@ -91,6 +92,7 @@ struct nqs_optimizer {
     struct nqs_optimizer_sample last;
     int rejections;            /* consecutive rejections of the last step */
     double damp;               /* factor on eta_t after rejections, back to 1 by 1.2 per step */
+    double damp_before;        /* damp before the first rejection of the last update */
     long n_rejected;           /* rejections in the whole run */
 };
 
@@ -190,7 +192,7 @@ struct nqs_optimizer *nqs_optimizer_alloc(const struct nqs_optimizer_params *p, 
     opt->n_par = n_par;
     opt->n_samples = n_samples;
     opt->eta = p->learning_rate;
-    opt->damp = 1.0;
+    opt->damp = opt->damp_before = 1.0;
     opt->eps = p->method == NQS_METHOD_SR ? p->diag_shift : 0.0;
     struct nqs_sr_options so = p->sr;
     if (p->method != NQS_METHOD_SR) so.solver = NQS_SR_NONE;
@@ -362,7 +364,7 @@ static const char *optimizer_verdict(const struct nqs_optimizer_sample *last,
         return buf;
     }
     if (isfinite(last->rhat) && isfinite(now->rhat) && now->rhat > NQS_OPT_REJECT_RHAT &&
-        now->rhat > NQS_OPT_REJECT_RHAT_FACTOR * last->rhat) {
+        last->rhat <= NQS_OPT_MIXED_RHAT) {
         snprintf(buf, len, "split-R-hat rose from %.3g to %.3g", last->rhat, now->rhat);
         return buf;
     }
@@ -398,9 +400,11 @@ static int optimizer_reject(struct nqs_optimizer *opt, double complex *par, cons
         }
         *rejected = 0; /* the update stays taken back; `now` becomes the reference */
         opt->last = *now;
+        opt->damp = opt->damp_before; /* not the step's fault: no damping either */
         if (act && len) snprintf(act, len, "%s with the update taken back", why);
         return NQS_OK;
     }
+    if (opt->rejections == 0) opt->damp_before = opt->damp;
     opt->n_rejected++;
     opt->rejections++;
     *rejected = 1;
@@ -487,6 +491,7 @@ void nqs_optimizer_state_get(const struct nqs_optimizer *opt, double *state)
     state[11] = (double)opt->rejections;
     state[12] = (double)opt->n_rejected;
     state[13] = opt->damp;
+    state[14] = opt->damp_before;
     double *x = state + OPTIMIZER_STATE_HEADER;
     memcpy(x, opt->before, P2 * sizeof *x);
     memcpy(x + P2, opt->dstep, P2 * sizeof *x);
@@ -513,7 +518,7 @@ int nqs_optimizer_state_set(struct nqs_optimizer *opt, const double *state, size
         NQS_ERROR(NQS_EIO, "optimizer state has %zu values, expected %zu", n,
                   nqs_optimizer_state_size(opt));
     if (!(state[3] >= 0) || !(state[4] >= 0) || !(state[5] >= 0) || !(state[11] >= 0) ||
-        !(state[12] >= 0) || !(state[13] > 0))
+        !(state[12] >= 0) || !(state[13] > 0) || !(state[14] > 0))
         NQS_ERROR(NQS_EIO, "optimizer state: negative step, learning rate, shift or count");
     opt->step = (long)state[3];
     opt->eta = state[4];
@@ -526,6 +531,7 @@ int nqs_optimizer_state_set(struct nqs_optimizer *opt, const double *state, size
     opt->rejections = (int)state[11];
     opt->n_rejected = (long)state[12];
     opt->damp = state[13];
+    opt->damp_before = state[14];
     const double *x = state + OPTIMIZER_STATE_HEADER;
     memcpy(opt->before, x, P2 * sizeof *x);
     memcpy(opt->dstep, x + P2, P2 * sizeof *x);

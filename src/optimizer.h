@@ -52,7 +52,7 @@
  *                   + NQS_OPT_REJECT_REL |E_old|           (energy rise), or
  *   acc_new < NQS_OPT_REJECT_ACC_FACTOR acc_old, acc_old >= NQS_OPT_REJECT_ACC_MIN
  *                                                          (acceptance collapse), or
- *   rhat_new > NQS_OPT_REJECT_RHAT and rhat_new > NQS_OPT_REJECT_RHAT_FACTOR rhat_old
+ *   rhat_new > NQS_OPT_REJECT_RHAT and rhat_old <= NQS_OPT_MIXED_RHAT
  *                                                          (chains stop mixing), or
  *   E_new is not finite.
  * A rejected update is redone NQS_OPT_REJECT_SHRINK times as long from the
@@ -65,7 +65,8 @@
  * blame: non-finite or frozen samples (acceptance < NQS_OPT_FROZEN_ACC) make
  * the review return NQS_ENUMERIC ("cannot recover", parameters = theta_old);
  * any other complaint is a fluctuation of the reference or of the sampler
- * and the run goes on from theta_old with these samples as the reference.
+ * and the run goes on from theta_old with these samples as the reference
+ * and the damping of eta undone (the step was not to blame).
  *
  * Growth (learning_rate_max > 0): after every update that the step bound did
  * not shorten, eta_t <- min(1.1 eta_t, learning_rate_max) (after the decay of
@@ -92,7 +93,7 @@ enum nqs_opt_method { NQS_METHOD_SR = 0, NQS_METHOD_ADAM = 1, NQS_METHOD_SGD = 2
 #define NQS_OPT_REJECT_ACC_FACTOR 0.25
 #define NQS_OPT_REJECT_ACC_MIN 0.01
 #define NQS_OPT_REJECT_RHAT 1.5
-#define NQS_OPT_REJECT_RHAT_FACTOR 1.2
+#define NQS_OPT_MIXED_RHAT 1.2
 #define NQS_OPT_REJECT_SHRINK 0.25
 #define NQS_OPT_MAX_REJECTIONS 4
 #define NQS_OPT_FROZEN_ACC 1e-3   /* acceptance of frozen chains (give-up test) */
