@@ -541,7 +541,31 @@ static void driver_progress(const struct driver *d, const struct nqs_h5_row *row
     fflush(stderr);
 }
 
+static int driver_loop_body(struct driver *d, int8_t *snap_s, unsigned char *snap_rng);
+
 static int driver_loop(struct driver *d)
+{
+    struct nqs_model *m = d->prob->model;
+    /* The chains as they were before an iteration's first sampling, i.e. in
+     * equilibrium with the parameters the step review's reference came from:
+     * a rejected update is sampled again from there (with the RNG streams
+     * going on), not from wherever the bad update drove the chains. */
+    size_t n_spins = (size_t)d->n_local * (size_t)m->n_sites;
+    size_t n_rng = (size_t)d->n_local * nqs_sampler_rng_size();
+    int8_t *snap_s = malloc(2 * n_spins + 1);
+    unsigned char *snap_rng = malloc(2 * n_rng + 1);
+    if (!snap_s || !snap_rng) {
+        free(snap_s);
+        free(snap_rng);
+        NQS_ERROR(NQS_ENOMEM, "out of memory for the chain snapshot");
+    }
+    int rc_loop = driver_loop_body(d, snap_s, snap_rng);
+    free(snap_s);
+    free(snap_rng);
+    return rc_loop;
+}
+
+static int driver_loop_body(struct driver *d, int8_t *snap_s, unsigned char *snap_rng)
 {
     struct nqs_model *m = d->prob->model;
     long total = d->op.iterations;
@@ -550,18 +574,26 @@ static int driver_loop(struct driver *d)
     double t0 = d->t_loop = driver_now();
     int have_prev = 0; /* par_prev holds the parameters before the last update */
     int warned = 0;    /* the frozen-chain warning is given once per run */
+    size_t n_spins = (size_t)d->n_local * (size_t)m->n_sites;
+    size_t n_rng = (size_t)d->n_local * nqs_sampler_rng_size();
     for (long it = d->it0; it < total; it++) {
         struct nqs_h5_row row;
         memset(&row, 0, sizeof row);
         memcpy(d->par_good, m->par, (size_t)m->n_par * sizeof *m->par);
+        if (!d->so.exact) nqs_sampler_get_state(d->smp, snap_s, snap_rng);
         int rc;
         for (int attempt = 0;;) {
             rc = driver_iteration(d, it, &row);
             if (rc == NQS_OK && d->rejected) {
-                /* the previous update, redone shorter: sample it again */
+                /* the previous update, redone shorter: sample it again, from
+                 * the chains of before this iteration, RNG streams going on */
                 memcpy(d->par_good, m->par, (size_t)m->n_par * sizeof *m->par);
                 have_prev = 0;
                 d->reburn = 1;
+                if (!d->so.exact) {
+                    nqs_sampler_get_state(d->smp, snap_s + n_spins, snap_rng + n_rng);
+                    NQS_TRY(nqs_sampler_set_state(d->smp, snap_s, snap_rng + n_rng));
+                }
                 if (d->verbose)
                     fprintf(stderr, "%siteration %ld: %s, learning rate halved\n",
                             tty ? "\n" : "", it, d->reject_why);

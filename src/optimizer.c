@@ -28,7 +28,8 @@ const struct nqs_opt_def nqs_optimizer_options[] = {
     [NQS_OPTK_ITERATIONS] = {"iterations", NQS_OPT_INT, "300",
         "number of optimisation iterations (parameter updates)", NULL, 0, 1e9},
     [NQS_OPTK_LEARNING_RATE] = {"learning_rate", NQS_OPT_REAL, "0.01",
-        "initial step size eta: theta <- theta - eta delta", NULL, 0, 100},
+        "initial step size eta (at most learning_rate_max): theta <- theta - eta delta", NULL, 0,
+        100},
     [NQS_OPTK_LEARNING_RATE_DECAY] = {"learning_rate_decay", NQS_OPT_REAL, "1",
         "factor applied to eta after every iteration (1 = constant)", NULL, 0, 1},
     [NQS_OPTK_LEARNING_RATE_MIN] = {"learning_rate_min", NQS_OPT_REAL, "0",
@@ -72,8 +73,9 @@ const struct nqs_opt_def nqs_optimizer_options[] = {
         "stops if the energy is then non-finite or the chains frozen",
         NULL, 0, 0},
     [NQS_OPTK_LEARNING_RATE_MAX] = {"learning_rate_max", NQS_OPT_REAL, "0.05",
-        "step control: eta grows by 10% after every update the step bound did not shorten, up to "
-        "this value (0 = never; a learning_rate above it is kept)", NULL, 0, 100},
+        "ceiling of eta: a larger learning_rate starts at this value, a smaller one grows by 10% "
+        "after every update the step bound did not shorten, up to it (no growth with "
+        "learning_rate_decay < 1); 0 = no ceiling and no growth", NULL, 0, 100},
 };
 const int nqs_optimizer_n_options = NQS_OPTK_COUNT;
 
@@ -191,7 +193,8 @@ struct nqs_optimizer *nqs_optimizer_alloc(const struct nqs_optimizer_params *p, 
     opt->par = *p;
     opt->n_par = n_par;
     opt->n_samples = n_samples;
-    opt->eta = p->learning_rate;
+    opt->eta = p->learning_rate_max > 0 ? fmin(p->learning_rate, p->learning_rate_max)
+                                        : p->learning_rate;
     opt->damp = opt->damp_before = 1.0;
     opt->eps = p->method == NQS_METHOD_SR ? p->diag_shift : 0.0;
     struct nqs_sr_options so = p->sr;
@@ -332,7 +335,8 @@ int nqs_optimizer_step(struct nqs_optimizer *opt, const double complex *O, int l
     opt->step++;
     opt->damp = fmin(1.0, opt->damp * NQS_OPT_DAMP_RECOVER);
     opt->eta = fmax(opt->eta * opt->par.learning_rate_decay, opt->par.learning_rate_min);
-    if (opt->par.learning_rate_max > 0 && !bounded && opt->eta < opt->par.learning_rate_max)
+    if (opt->par.learning_rate_max > 0 && opt->par.learning_rate_decay == 1 && !bounded &&
+        opt->eta < opt->par.learning_rate_max)
         opt->eta = fmin(opt->eta * NQS_OPT_GROW, opt->par.learning_rate_max);
     if (opt->par.method == NQS_METHOD_SR)
         opt->eps = fmax(opt->eps * opt->par.diag_shift_decay, opt->par.diag_shift_min);
@@ -345,9 +349,11 @@ int nqs_optimizer_step(struct nqs_optimizer *opt, const double complex *O, int l
 static const char *optimizer_verdict(const struct nqs_optimizer_sample *last,
                                      const struct nqs_optimizer_sample *now, char *buf, size_t len)
 {
-    double sig = sqrt(last->error * last->error + now->error * now->error);
+    /* an error bar that cannot be estimated (NaN) counts as 0 */
+    double e0 = isfinite(last->error) ? last->error : 0, e1 = isfinite(now->error) ? now->error : 0;
+    double sig = sqrt(e0 * e0 + e1 * e1);
     double rise = now->energy - last->energy;
-    if (!isfinite(now->energy) || !isfinite(now->error)) {
+    if (!isfinite(now->energy)) {
         snprintf(buf, len, "the energy is not finite");
         return buf;
     }
@@ -379,7 +385,7 @@ static const char *optimizer_verdict(const struct nqs_optimizer_sample *last,
  * of the sampler, not an update's doing: accept. */
 static int optimizer_hopeless(const struct nqs_optimizer_sample *now)
 {
-    return !now || !isfinite(now->energy) || !isfinite(now->error) ||
+    return !now || !isfinite(now->energy) ||
            (isfinite(now->acceptance) && now->acceptance < NQS_OPT_FROZEN_ACC);
 }
 

@@ -722,6 +722,7 @@ static struct nqs_optimizer *make_opt(enum nqs_opt_method method, double lr, int
     nqs_optimizer_params_default(&p);
     p.method = method;
     p.learning_rate = lr;
+    p.learning_rate_max = 0; /* the plain schedule: eta = lr */
     struct nqs_optimizer *opt = nqs_optimizer_alloc(&p, P, n);
     assert_non_null(opt);
     return opt;
@@ -982,6 +983,7 @@ static void test_optimizer_step_bound_by_hand(void **state)
         struct nqs_optimizer_params p;
         nqs_optimizer_params_default(&p);
         p.learning_rate = 0.1;
+        p.learning_rate_max = 0;
         p.max_step = bounds[c];
         struct nqs_optimizer *opt = nqs_optimizer_alloc(&p, 2, 2);
         assert_non_null(opt);
@@ -1124,7 +1126,8 @@ static void test_optimizer_review_rejects_and_redoes(void **state)
 }
 
 /* Growth: with learning_rate_max = 0.04, eta = 0.02 grows by 10% per update
- * the bound did not shorten: 0.02, 0.022, 0.0242, ... capped at 0.04. */
+ * the bound did not shorten: 0.02, 0.022, 0.0242, ... capped at 0.04; a
+ * learning_rate of 0.1 starts at the ceiling 0.04. */
 static void test_optimizer_learning_rate_growth(void **state)
 {
     (void)state;
@@ -1144,6 +1147,11 @@ static void test_optimizer_learning_rate_growth(void **state)
         assert_true(fabs(info.learning_rate - want) < 1e-15);
         want = fmin(want * 1.1, 0.04);
     }
+    assert_true(nqs_optimizer_learning_rate(opt) == 0.04);
+    nqs_optimizer_free(opt);
+    /* a learning_rate above the ceiling starts at it */
+    p.learning_rate = 0.1;
+    opt = nqs_optimizer_alloc(&p, P, n);
     assert_true(nqs_optimizer_learning_rate(opt) == 0.04);
     nqs_optimizer_free(opt);
 }
