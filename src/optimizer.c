@@ -73,9 +73,9 @@ const struct nqs_opt_def nqs_optimizer_options[] = {
         "stops if the energy is then non-finite or the chains frozen",
         NULL, 0, 0},
     [NQS_OPTK_LEARNING_RATE_MAX] = {"learning_rate_max", NQS_OPT_REAL, "0.05",
-        "ceiling of eta: a larger learning_rate starts at this value, a smaller one grows by 10% "
-        "after every update the step bound did not shorten, up to it (no growth with "
-        "learning_rate_decay < 1); 0 = no ceiling and no growth", NULL, 0, 100},
+        "ceiling of eta: a larger learning_rate starts at this value; with SR and max_step > 0 a "
+        "smaller one grows by 10% after every update the step bound did not shorten, up to it "
+        "(no growth with learning_rate_decay < 1); 0 = no ceiling and no growth", NULL, 0, 100},
 };
 const int nqs_optimizer_n_options = NQS_OPTK_COUNT;
 
@@ -335,7 +335,8 @@ int nqs_optimizer_step(struct nqs_optimizer *opt, const double complex *O, int l
     opt->step++;
     opt->damp = fmin(1.0, opt->damp * NQS_OPT_DAMP_RECOVER);
     opt->eta = fmax(opt->eta * opt->par.learning_rate_decay, opt->par.learning_rate_min);
-    if (opt->par.learning_rate_max > 0 && opt->par.learning_rate_decay == 1 && !bounded &&
+    if (opt->par.method == NQS_METHOD_SR && opt->par.max_step > 0 &&
+        opt->par.learning_rate_max > 0 && opt->par.learning_rate_decay == 1 && !bounded &&
         opt->eta < opt->par.learning_rate_max)
         opt->eta = fmin(opt->eta * NQS_OPT_GROW, opt->par.learning_rate_max);
     if (opt->par.method == NQS_METHOD_SR)

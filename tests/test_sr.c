@@ -1138,7 +1138,7 @@ static void test_optimizer_learning_rate_growth(void **state)
     nqs_optimizer_params_default(&p);
     p.learning_rate = 0.02;
     p.learning_rate_max = 0.04;
-    p.max_step = 0;
+    p.max_step = 10; /* on (growth needs it), never reached here */
     struct nqs_optimizer *opt = nqs_optimizer_alloc(&p, P, n);
     double want = 0.02;
     for (int t = 0; t < 12; t++) {
@@ -1149,6 +1149,19 @@ static void test_optimizer_learning_rate_growth(void **state)
     }
     assert_true(nqs_optimizer_learning_rate(opt) == 0.04);
     nqs_optimizer_free(opt);
+    /* without the bound, or with Adam, eta does not grow */
+    p.max_step = 0;
+    opt = nqs_optimizer_alloc(&p, P, n);
+    assert_int_equal(nqs_optimizer_step(opt, O, P, eloc, n, par, NULL), NQS_OK);
+    assert_true(nqs_optimizer_learning_rate(opt) == 0.02);
+    nqs_optimizer_free(opt);
+    p.max_step = 10;
+    p.method = NQS_METHOD_ADAM;
+    opt = nqs_optimizer_alloc(&p, P, n);
+    assert_int_equal(nqs_optimizer_step(opt, O, P, eloc, n, par, NULL), NQS_OK);
+    assert_true(nqs_optimizer_learning_rate(opt) == 0.02);
+    nqs_optimizer_free(opt);
+    p.method = NQS_METHOD_SR;
     /* a learning_rate above the ceiling starts at it */
     p.learning_rate = 0.1;
     opt = nqs_optimizer_alloc(&p, P, n);
