@@ -18,7 +18,9 @@
  *              the file unchanged byte for byte
  *   guard rail bounded retries then a stop with the completed rows intact; a
  *              failed Cholesky factorisation recovered by the raised shift; a
- *              blown-up update rolled back
+ *              blown-up update rolled back (step control off); the step
+ *              review rejecting a forced bad update and redoing it, and
+ *              giving up (status 1, file and checkpoint intact) on frozen chains
  *   --json     one valid JSON object matching /result and /reference
  *   final      the observables and the energy of /result against exact
  *              enumeration over all 2^8 configurations of the final model
