@@ -31,6 +31,9 @@ static const struct reference_entry reference_table[] = {
      "quantum Monte Carlo, Sandvik, PRB 56, 11678 (1997): E/N = -0.673487(4) (spin-1/2 units)"},
     {"heisenberg", NQS_LATTICE_SQUARE, 10, 10, 0.0, -0.671549 * 4 * 100,
      "quantum Monte Carlo, Sandvik, PRB 56, 11678 (1997): E/N = -0.671549(4) (spin-1/2 units)"},
+    {"heisenberg", NQS_LATTICE_CHAIN, 40, 1, 0.0, -70.9860911533,
+     "Bethe ansatz (periodic chain, N = 40; the same solution gives -28.5691854425 at N = 16 "
+     "and -141.8483046 at N = 80)"},
     {"heisenberg", NQS_LATTICE_CHAIN, 80, 1, 0.0, -141.8483046, "Bethe ansatz (periodic chain, N = 80)"},
 };
 
