@@ -760,7 +760,9 @@ static int driver_final_write(struct driver *d, struct nqs_h5_result *res, long 
     return nqs_h5_finish(d->h5, res, isfinite(d->ref_energy) ? &ref : NULL, obs, n_obs);
 }
 
-static int driver_final(struct driver *d, struct nqs_h5_result *res)
+/* The final samples (every chain's local energies to every rank, the
+ * observables to rank 0). `fresh`: the chains start with the first burn-in. */
+static int driver_final_measure(struct driver *d, int fresh)
 {
     struct nqs_problem *p = d->prob;
     struct nqs_model *m = p->model;
@@ -769,19 +771,47 @@ static int driver_final(struct driver *d, struct nqs_h5_result *res)
     size_t n_obs = (size_t)(d->obs.n > 0 ? d->obs.n : 1);
     d->smp->per_chain = per;
     d->smp->n_samples = d->n_final;
-    /* chains that never ran (iterations = 0) get the first burn-in */
-    int fresh = d->op.iterations == 0 && d->it0 == 0;
     int rc = nqs_sampler_measure(d->smp, m, p->ham, fresh, &d->obs, d->eloc, d->obs_vals);
     d->smp->per_chain = per_chain;
     d->smp->n_samples = n_samples;
     NQS_TRY(nqs_comm_check(rc));
-    NQS_TRY(nqs_comm_gather_chains(d->eloc, d->eloc_all, (size_t)per * sizeof *d->eloc, d->so.n_chains));
+    NQS_TRY(nqs_comm_allgather_chains(d->eloc, d->eloc_all, (size_t)per * sizeof *d->eloc,
+                                      d->so.n_chains));
     NQS_TRY(nqs_comm_gather_chains(d->obs_vals, d->obs_all, (size_t)per * n_obs * sizeof *d->obs_vals,
                                    d->so.n_chains));
-    if (d->so.exact) NQS_TRY(driver_exact_weights(d, 0));
+    if (d->so.exact) NQS_TRY(driver_exact_weights(d, 1));
+    return NQS_OK;
+}
+
+static int driver_final(struct driver *d, struct nqs_h5_result *res)
+{
+    struct nqs_model *m = d->prob->model;
+    int per = d->n_final / d->so.n_chains;
+    /* chains that never ran (iterations = 0) get the first burn-in */
+    NQS_TRY(driver_final_measure(d, d->op.iterations == 0 && d->it0 == 0));
     long acc[2];
     nqs_sampler_acceptance(d->smp, &acc[0], &acc[1]);
     NQS_TRY(nqs_comm_sum_long(acc, 2));
+    /* The last update was never reviewed (no iteration followed it): the
+     * final samples review it like any other, on every rank alike (same
+     * statistics everywhere). If they condemn it, the parameters before it
+     * are evaluated instead, from freshly equilibrated chains. */
+    if (d->op.iterations > d->it0) {
+        struct nqs_stats st;
+        NQS_TRY(nqs_comm_check(driver_stats(d, d->eloc_all, per, &st)));
+        struct nqs_optimizer_sample now = {st.mean, st.error, driver_acceptance(d, acc[0], acc[1]),
+                                           st.rhat};
+        char why[256];
+        if (nqs_optimizer_final_review(d->opt, &now, m->par, why, sizeof why)) {
+            if (d->verbose)
+                fprintf(stderr, "final evaluation: %s, so the last update is taken back and the "
+                        "parameters before it are evaluated\n", why);
+            m->ops->refresh(m);
+            NQS_TRY(driver_final_measure(d, 1));
+            nqs_sampler_acceptance(d->smp, &acc[0], &acc[1]);
+            NQS_TRY(nqs_comm_sum_long(acc, 2));
+        }
+    }
     return nqs_comm_check(d->rank == 0 ? driver_final_write(d, res, acc[0], acc[1]) : NQS_OK);
 }
 

@@ -451,6 +451,19 @@ int nqs_optimizer_review(struct nqs_optimizer *opt, const struct nqs_optimizer_s
     return optimizer_reject(opt, par, v, now, rejected, why, len);
 }
 
+int nqs_optimizer_final_review(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now,
+                               double complex *par, char *why, size_t len)
+{
+    char buf[256];
+    if (why && len) why[0] = '\0';
+    if (!opt->par.step_check || !opt->have_last || opt->step == 0) return 0;
+    const char *v = optimizer_verdict(&opt->last, now, buf, sizeof buf);
+    if (!v) return 0;
+    memcpy(par, opt->before, (size_t)opt->n_par * sizeof *par);
+    if (why && len) snprintf(why, len, "%s", v);
+    return 1;
+}
+
 long nqs_optimizer_rejected(const struct nqs_optimizer *opt) { return opt->n_rejected; }
 
 double nqs_optimizer_raise_shift(struct nqs_optimizer *opt, double factor)

@@ -242,6 +242,15 @@ int nqs_optimizer_review(struct nqs_optimizer *opt, const struct nqs_optimizer_s
  * the last review) or after NQS_OPT_MAX_REJECTIONS rejections in a row. */
 int nqs_optimizer_reject(struct nqs_optimizer *opt, double complex *par, const char *why);
 
+/* Review of the last update by the final evaluation, which has no next
+ * update to redo: when `now` (the final samples) condemns it as a review
+ * would, par is set to the parameters before it and 1 is returned with the
+ * reason in why[len] (the caller evaluates again); else 0 and par unchanged.
+ * Always 0 with step_check = false or before any update. The optimiser state
+ * is not changed (a restart continues from the last checkpoint). */
+int nqs_optimizer_final_review(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now,
+                               double complex *par, char *why, size_t len);
+
 /* Rejections over the whole run (exported with the state). */
 long nqs_optimizer_rejected(const struct nqs_optimizer *opt);
 

@@ -905,8 +905,11 @@ static void test_run_warns_about_collapsed_state(void **state)
 {
     (void)state;
     TP(path, "collapsed.h5");
+    /* With the step review and the learning-rate ceiling (the defaults) this
+     * run does not collapse; switched off, SGD at 100 does. */
     assert_status(nqs(2, "run", tp("a.ini"), "-q", "-o", path, "--set", "optimizer.method=sgd",
                       "--set", "optimizer.learning_rate=100", "--set", "optimizer.iterations=30",
+                      "--set", "optimizer.step_check=false", "--set", "optimizer.learning_rate_max=0",
                       NULL),
                   0);
     assert_contains(g_err, "nqs: warning: the final state has collapsed onto a few configurations");
@@ -915,6 +918,41 @@ static void test_run_warns_about_collapsed_state(void **state)
                       "optimizer.iterations=30", NULL),
                   0);
     assert_null(strstr(g_err, "collapsed"));
+}
+
+/* The last update has no next iteration to review it: the final evaluation
+ * does. SGD at learning rate 100 (the review keeps the run going) leaves a
+ * last update that raises the energy by about 2 (about 40 error bars) on
+ * this input; the final evaluation must say so, take it back and report an
+ * energy within 5 combined error bars of the last history row (whose samples
+ * are of the parameters before that update). */
+static void test_run_final_evaluation_reviews_last_update(void **state)
+{
+    (void)state;
+    TP(path, "final.h5");
+    assert_status(nqs(2, "run", tp("a.ini"), "-o", path, "--set", "optimizer.method=sgd",
+                      "--set", "optimizer.learning_rate=100", "--set", "optimizer.iterations=30",
+                      NULL),
+                  0);
+    assert_contains(g_err, "final evaluation: the energy rose");
+    struct hist h;
+    hist_read(path, &h);
+    int ke = 0, kerr = 0;
+    for (int k = 1; k <= NQS_H5_N_COLS; k++) {
+        if (strcmp(col_name(k), "energy") == 0) ke = k;
+        if (strcmp(col_name(k), "energy_error") == 0) kerr = k;
+    }
+    assert_true(ke > 0 && kerr > 0 && h.n == 30);
+    double e_last = h.c[ke][h.n - 1], s_last = h.c[kerr][h.n - 1];
+    double e = attr(path, "/result", "energy"), s = attr(path, "/result", "energy_error");
+    assert_true(fabs(e - e_last) < 5 * sqrt(s * s + s_last * s_last));
+    hist_free(&h);
+    /* switched off, the same run reports the condemned state */
+    assert_status(nqs(2, "run", tp("a.ini"), "-q", "-o", path, "--force", "--set",
+                      "optimizer.method=sgd", "--set", "optimizer.learning_rate=100", "--set",
+                      "optimizer.iterations=30", "--set", "optimizer.step_check=false", NULL),
+                  0);
+    assert_null(strstr(g_err, "final evaluation"));
 }
 
 /* ----------------------------------------------------- 5. guard rail */
@@ -1412,6 +1450,7 @@ int main(void)
         cmocka_unit_test(test_run_refuses_output_over_input),
         cmocka_unit_test(test_run_signal_during_setup_ends_at_once),
         cmocka_unit_test(test_run_warns_about_collapsed_state),
+        cmocka_unit_test(test_run_final_evaluation_reviews_last_update),
         cmocka_unit_test(test_run_guard_rail_stops_after_bounded_retries),
         cmocka_unit_test(test_run_guard_rail_recovers_from_failed_cholesky),
         cmocka_unit_test(test_run_guard_rail_rolls_back_blown_up_update),
