@@ -363,13 +363,19 @@ struct nqs_model *nqs_model_project(struct nqs_model *base, const struct nqs_sym
     st = calloc(1, sizeof *st);
     m = calloc(1, sizeof *m);
     if (!acc || !st || !m) goto nomem;
-    double cmax = 0;
-    for (int g = 0; g < G; g++) acc[proj_rep(sym, base->invariance, g)] += conj(chi[g]);
-    for (int g = 0; g < G; g++)
+    /* Coefficients of the coset representatives; a sum that cancels to
+     * rounding (relative to the number of terms) is zero. */
+    double cmax = 0, cnorm = 0;
+    for (int g = 0; g < G; g++) {
+        acc[proj_rep(sym, base->invariance, g)] += conj(chi[g]);
+        cnorm += cabs(chi[g]);
+    }
+    for (int g = 0; g < G; g++) {
+        if (!(cabs(acc[g]) > 1e-9 * cnorm)) acc[g] = 0;
         if (cabs(acc[g]) > cmax) cmax = cabs(acc[g]);
+    }
     int n_rep = 0;
-    for (int g = 0; g < G; g++)
-        if (cabs(acc[g]) > 1e-9 * cmax && cmax > 0) n_rep++;
+    for (int g = 0; g < G; g++) n_rep += acc[g] != 0;
     if (n_rep == 0) {
         NQS_SET_ERROR(NQS_EINVAL,
                       "the projection onto this sector vanishes identically: "
@@ -391,7 +397,7 @@ struct nqs_model *nqs_model_project(struct nqs_model *base, const struct nqs_sym
     if (!st->perm || !st->sign || !st->coef) goto nomem;
     int r = 0;
     for (int g = 0; g < G; g++) {
-        if (!(cabs(acc[g]) > 1e-9 * cmax)) continue;
+        if (acc[g] == 0) continue;
         for (int f = 0; f < nsf; f++, r++) {
             memcpy(st->perm + (size_t)r * N, sym->perm + (size_t)g * N, (size_t)N * sizeof(int));
             st->sign[r] = (int8_t)(f ? -1 : 1);
