@@ -322,7 +322,7 @@ static int bench_model_row(struct nqs_bench_out *out, const struct nqs_model_ops
         c->pair[r][0] = i, c->pair[r][1] = j;
     }
 #undef BENCH_RAND
-    ops->cache_init(m, c->s, c->cache);
+    m->ops->cache_init(m, c->s, c->cache);
     double cpu = 0, wall = 0;
     double t_ratio = bench_time(bench_ratio1, c, &cpu, &wall);
     double t_exch = bench_time(bench_ratio2, c, &cpu, &wall);
