@@ -353,7 +353,7 @@ struct nqs_model *nqs_model_project(struct nqs_model *base, const struct nqs_sym
     struct proj_state *st = NULL;
     double complex *acc = NULL;
     int G = sym->n_elem, N = base->n_sites;
-    static const char *const inv_name[] = {"nothing", "translations", "the space group"};
+    static const char *const inv_name[] = {"no declared group", "translations", "the space group"};
     if (sym->n_sites != N) {
         NQS_SET_ERROR(NQS_EINVAL, "projection: the group acts on %d sites, the model has %d",
                       sym->n_sites, N);
