@@ -33,12 +33,12 @@
 
 enum heis_marshall_choice { HEIS_MARSHALL_AUTO, HEIS_MARSHALL_TRUE, HEIS_MARSHALL_FALSE };
 
-/* Reals with min == max == 0 have no range: any finite value. */
+/* Couplings in [-NQS_COUPLING_MAX, NQS_COUPLING_MAX] (lattice.h). */
 #define HEIS_OPT_J                                                                             \
     {"J", NQS_OPT_REAL, "1",                                                                   \
      "nearest-neighbour exchange, H = J sum_<ij> sigma_i.sigma_j (J > 0 antiferromagnetic; "   \
      "ignored with custom couplings, which are absolute)",                                     \
-     NULL, 0, 0}
+     NULL, -NQS_COUPLING_MAX, NQS_COUPLING_MAX}
 #define HEIS_OPT_MARSHALL                                                                      \
     {"marshall_sign", NQS_OPT_CHOICE, "auto",                                                  \
      "rotate the basis by the Marshall sign (-1)^N_up(A): exchange across sublattices becomes " \
@@ -56,7 +56,7 @@ static const struct nqs_opt_def xxz_options[XXZ_N_OPT] = {
     [XXZ_J] = HEIS_OPT_J,
     [XXZ_DELTA] = {"delta", NQS_OPT_REAL, "1",
                    "anisotropy: H = sum J_ij (sx sx + sy sy + delta sz sz); delta = 1 is Heisenberg",
-                   NULL, 0, 0},
+                   NULL, -NQS_COUPLING_MAX, NQS_COUPLING_MAX},
     [XXZ_MARSHALL] = HEIS_OPT_MARSHALL,
 };
 
@@ -65,7 +65,7 @@ static const struct nqs_opt_def j1j2_options[J1J2_N_OPT] = {
     [J1J2_J] = HEIS_OPT_J,
     [J1J2_J2] = {"J2", NQS_OPT_REAL, "0",
                  "next-nearest-neighbour exchange, H = ... + J2 sum_<<ij>> sigma_i.sigma_j", NULL,
-                 0, 0},
+                 -NQS_COUPLING_MAX, NQS_COUPLING_MAX},
     [J1J2_MARSHALL] = HEIS_OPT_MARSHALL,
 };
 

@@ -17,16 +17,16 @@
 #include "error.h"
 #include "hamiltonian.h"
 
-/* Reals with min == max == 0 have no range: any finite value. */
+/* Couplings in [-NQS_COUPLING_MAX, NQS_COUPLING_MAX] (lattice.h). */
 enum { ISING_J, ISING_H, ISING_N_OPT };
 
 static const struct nqs_opt_def ising_options[ISING_N_OPT] = {
     [ISING_J] = {"J", NQS_OPT_REAL, "1",
                  "zz coupling, H = -J sum_<ij> sz_i sz_j (J > 0 ferromagnetic; ignored with custom "
                  "couplings, which are absolute)",
-                 NULL, 0, 0},
+                 NULL, -NQS_COUPLING_MAX, NQS_COUPLING_MAX},
     [ISING_H] = {"h", NQS_OPT_REAL, "1", "transverse field, H = ... - h sum_i sx_i", NULL,
-                 0, 0},
+                 -NQS_COUPLING_MAX, NQS_COUPLING_MAX},
 };
 
 struct ising_state {

@@ -201,7 +201,6 @@ int nqs_convnet_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
                   "poly, logcosh)", name, o_act->i);
     if (lat->dim < 1 || lat->dim > 2)
         NQS_ERROR(NQS_EUNSUP, "%s needs a 1-D or 2-D lattice, got dimension %d", name, lat->dim);
-
     struct convnet *net = calloc(1, sizeof *net);
     if (!net) NQS_ERROR(NQS_ENOMEM, "out of memory allocating model '%s'", name);
     int N = lat->n_sites, k = (int)o_k->i, dim = lat->dim;
@@ -252,6 +251,19 @@ int nqs_convnet_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
         NQS_ERROR(NQS_ENOMEM, "%s would have %.0f parameters (more than %d): reduce channels or "
                   "kernel", name, n_par, INT_MAX);
     }
+    /* Offsets beyond the extent wrap onto the same sites again (periodic) or
+     * reach only zero padding (open): a kernel a little longer than a small
+     * lattice is harmless, but one many times longer (64 on a 3x3 lattice)
+     * only multiplies redundant parameters. Refused beyond twice the extent. */
+    int k_max = 2 * lat->extent[0];
+    if (lat->dim > 1 && 2 * lat->extent[1] < k_max) k_max = 2 * lat->extent[1];
+    if (o_k->i > k_max) {
+        nqs_convnet_free(net);
+        NQS_ERROR(NQS_EINVAL, "[model] kernel: %s kernel extent %ld is more than twice the "
+                  "lattice extent: offsets beyond it only repeat sites (periodic) or padding "
+                  "(open) (accepted 1..%d on this lattice)", name, o_k->i, k_max);
+    }
+
     net->n_par = (int)off;
     net->par = calloc(off, sizeof *net->par);
     net->kt = calloc(2 * off_kt, sizeof *net->kt);

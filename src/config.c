@@ -361,6 +361,15 @@ static int config_handler(void *user, const char *section, const char *name, con
                                "%s:%d: syntax error: key name missing", st->name, st->line);
         return 0;
     }
+    /* "key =# x" gives the value "# x", which the stored effective input
+     * ("key = # x") would read back as a comment (found by fuzzing). */
+    if (value[0] == ';' || value[0] == '#') {
+        st->rc = nqs_error_set(NQS_EINVAL, __FILE__, __LINE__,
+                               "%s:%d: [%s] %s: a value cannot start with '%c' (it starts a "
+                               "comment after 'key = '; accepted: a value, or a comment after a "
+                               "space)", st->name, st->line, section, name, value[0]);
+        return 0;
+    }
     struct config_entry *e = config_find(st->c, sec, name);
     if (e && e->gen == st->c->gen) {
         st->rc = nqs_error_set(NQS_EINVAL, __FILE__, __LINE__,
@@ -448,6 +457,16 @@ int nqs_config_set(struct nqs_config *c, const char *assignment)
     if (strlen(assignment) >= sizeof buf)
         NQS_ERROR(NQS_EINVAL, "--set: assignment too long (at most %zu characters)",
                   sizeof buf - 1);
+    /* The effective input is stored in result files as INI text and read
+     * back by --restart: a newline would inject lines into it, and other
+     * control characters have no place in a value either. */
+    for (const char *p = assignment; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            NQS_ERROR(NQS_EINVAL, "--set: control character 0x%02x at position %d of the "
+                      "override (accepted: section.key=value on one line of printable text)",
+                      ch, (int)(p - assignment) + 1);
+    }
     strcpy(buf, assignment);
     char *eq = strchr(buf, '=');
     char *dot = strchr(buf, '.');
@@ -464,6 +483,12 @@ int nqs_config_set(struct nqs_config *c, const char *assignment)
     if (sec < 0)
         NQS_ERROR(NQS_EINVAL, "--set: unknown section [%s] in '%s' (accepted: %s)", section,
                   assignment, CONFIG_SECTION_LIST);
+    /* ...and what an input file would read as a comment would not read back. */
+    for (char *p = value; *p; p++)
+        if ((*p == ';' || *p == '#') && (p == value || config_is_space(p[-1])))
+            NQS_ERROR(NQS_EINVAL, "--set: [%s] %s: '%c' at the start of the value or after a "
+                      "space starts a comment in an input file, so the stored input would not "
+                      "read back (accepted: a value without ' ;' and ' #')", section, key, *p);
     struct config_entry *e = config_find(c, sec, key);
     if (e) return config_replace(c, e, value, "--set", 0);
     return config_add(c, sec, key, value, "--set", 0);

@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef _OPENMP
@@ -96,6 +97,8 @@ void nqs_driver_print_help(FILE *out)
 }
 
 static volatile sig_atomic_t driver_stop_signal = 0;
+static const int driver_signals[] = {SIGTERM, SIGINT, SIGUSR1};
+#define DRIVER_N_SIGNALS 3
 
 static void driver_on_signal(int sig) { driver_stop_signal = sig; }
 
@@ -134,6 +137,8 @@ struct driver {
     double wall_offset, samples_total;
     double t_loop;              /* monotonic time at the start of the loop */
     int n_final;
+    int signals_caught;         /* driver_catch_signals installed the stop handler */
+    struct sigaction old_action[DRIVER_N_SIGNALS];
 };
 
 static double driver_now(void)
@@ -309,6 +314,55 @@ static int driver_setup_local(struct driver *d)
     return NQS_OK;
 }
 
+/* Stop signals: until the first write (reading the input, the couplings, an
+ * exact reference energy) they keep their default action and end the
+ * process at once, as nothing needs saving; from here on they set the flag
+ * the loop polls, which stops after the current iteration with a checkpoint. */
+static void driver_catch_signals(struct driver *d)
+{
+    if (d->signals_caught) return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = driver_on_signal;
+    sigemptyset(&sa.sa_mask);
+    for (int k = 0; k < DRIVER_N_SIGNALS; k++) sigaction(driver_signals[k], &sa, &d->old_action[k]);
+    d->signals_caught = 1;
+}
+
+/* Rank 0, restart: what the checkpoint holds besides sizes (io_h5.c checks
+ * those) must be usable, before the file is changed: an optimiser state of
+ * this method with values in range, spins of +-1 in the sampler's sector, and
+ * sound RNG states. (Parameters that are not finite are the guard rail's
+ * business: the first iteration fails, retries and stops with the file
+ * intact.) */
+static int driver_check_checkpoint(struct driver *d)
+{
+    size_t n_state = nqs_optimizer_state_size(d->opt);
+    int rc = nqs_optimizer_state_set(d->opt, d->opt_state, n_state);
+    if (rc == NQS_OK)
+        rc = nqs_sampler_check_state(d->smp, 0, d->so.n_chains, d->ck_chains, d->ck_rng);
+    if (rc != NQS_OK) {
+        char msg[768];
+        snprintf(msg, sizeof msg, "%s", nqs_last_error());
+        NQS_ERROR(rc, "cannot restart from %s: %s", d->path, msg);
+    }
+    return NQS_OK;
+}
+
+/* Rank 0, new run: the result file must not be the input file itself, under
+ * any spelling (./a.ini, a link): --force would replace the input with HDF5.
+ * Compared by device and inode. */
+static int driver_check_output(const struct driver *d)
+{
+    struct stat out, in;
+    const char *input = d->cli->config_path;
+    if (input && stat(d->path, &out) == 0 && stat(input, &in) == 0 && in.st_dev == out.st_dev &&
+        in.st_ino == out.st_ino)
+        NQS_ERROR(NQS_EINVAL, "refusing to write the result file %s over the input file %s (the "
+                  "same file; accepted: another -o FILE or [output] file)", d->path, input);
+    return NQS_OK;
+}
+
 /* Rank 0: reference energy, then the result file (created, or opened to
  * continue with every chain of the checkpoint read). */
 static int driver_setup_files(struct driver *d)
@@ -318,6 +372,7 @@ static int driver_setup_files(struct driver *d)
     struct nqs_model *m = p->model;
     /* Refusal of an existing output comes before the (possibly long) exact
      * reference energy; nqs_h5_create checks again when it creates the file. */
+    if (!cli->restart) NQS_TRY(driver_check_output(d));
     if (!cli->restart && !cli->force && access(d->path, F_OK) == 0)
         NQS_ERROR(NQS_EIO, "refusing to overwrite %s (use --force)", d->path);
     NQS_TRY(driver_reference(d));
@@ -329,14 +384,21 @@ static int driver_setup_files(struct driver *d)
         .optimizer_state_len = (int)nqs_optimizer_state_size(d->opt),
     };
     if (cli->restart) {
-        NQS_TRY(nqs_h5_restart(d->path, &meta, &d->h5));
+        /* Everything read from the file is checked before its first change:
+         * a refused restart leaves /result, /reference and the history as
+         * they were. */
+        NQS_TRY(nqs_h5_restart_open(d->path, &meta, &d->h5));
         struct nqs_h5_checkpoint ck = {.params = m->par, .optimizer_state = d->opt_state,
                                        .chains = d->ck_chains, .rng_state = d->ck_rng};
         NQS_TRY(nqs_h5_checkpoint_read(d->h5, 0, d->so.n_chains, &ck));
+        NQS_TRY(driver_check_checkpoint(d));
         d->it0 = ck.iteration;
         d->wall_offset = ck.wall_time;
         d->samples_total = ck.samples_total;
+        driver_catch_signals(d);
+        NQS_TRY(nqs_h5_restart_commit(d->h5));
     } else {
+        driver_catch_signals(d);
         NQS_TRY(nqs_h5_create(d->path, &meta, cli->force, &d->h5));
     }
     return NQS_OK;
@@ -347,6 +409,7 @@ static int driver_setup_files(struct driver *d)
 static int driver_setup_share(struct driver *d)
 {
     struct nqs_model *m = d->prob->model;
+    driver_catch_signals(d); /* ranks > 0; rank 0 did before its first write */
     double hdr[3] = {(double)d->it0, d->wall_offset, d->samples_total};
     NQS_TRY(nqs_comm_bcast(hdr, sizeof hdr, 0));
     NQS_TRY(nqs_comm_bcast(m->par, (size_t)m->n_par * sizeof *m->par, 0));
@@ -695,6 +758,30 @@ static void driver_report(const struct driver *d, const struct nqs_h5_result *re
            driver_threads() == 1 ? "" : "s");
 }
 
+/* Rank 0, after the final write: a wavefunction whose parameters ran off (a
+ * step far too large, init_std far too wide) puts |psi|^2 on a few
+ * configurations; every ratio to a neighbour is then ~0, E_loc is the
+ * diagonal energy of those configurations, and the variance collapses to
+ * ~0, which looks like an eigenstate. Say so instead of reporting it
+ * silently. Thresholds: a V-score below 1e-12 is beyond what a converged
+ * run reaches except for single-configuration ground states, and converged
+ * parameters stay well below 10 in magnitude. */
+#define DRIVER_COLLAPSED_VSCORE 1e-12
+#define DRIVER_COLLAPSED_PARAM 10.0
+static void driver_warn_collapsed(const struct driver *d, const struct nqs_h5_result *res)
+{
+    const struct nqs_model *m = d->prob->model;
+    double pmax = 0;
+    for (int k = 0; k < m->n_par; k++)
+        if (cabs(m->par[k]) > pmax || !isfinite(cabs(m->par[k]))) pmax = cabs(m->par[k]);
+    if (!(res->v_score < DRIVER_COLLAPSED_VSCORE) || !(pmax > DRIVER_COLLAPSED_PARAM)) return;
+    fprintf(stderr, "nqs: warning: the final state has collapsed onto a few configurations "
+            "(energy variance %.3g, V-score %.3g, largest |parameter| %.3g): E = %.6f is their "
+            "diagonal energy, not a converged variational estimate (expected only if the ground "
+            "state is a single configuration); lower [optimizer] learning_rate or [model] "
+            "init_std\n", res->energy_variance, res->v_score, pmax, res->energy);
+}
+
 static void driver_free(struct driver *d)
 {
     nqs_h5_close(d->h5);
@@ -725,13 +812,7 @@ int nqs_cmd_run(const struct nqs_cli *cli)
     d.rank = nqs_comm_rank();
     d.size = nqs_comm_size();
     d.verbose = d.rank == 0 && !cli->quiet;
-    struct sigaction sa, old[3];
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = driver_on_signal;
-    sigemptyset(&sa.sa_mask);
-    const int sigs[3] = {SIGTERM, SIGINT, SIGUSR1};
     driver_stop_signal = 0;
-    for (int k = 0; k < 3; k++) sigaction(sigs[k], &sa, &old[k]);
 
     double t0 = driver_now();
     struct nqs_h5_result res;
@@ -739,8 +820,10 @@ int nqs_cmd_run(const struct nqs_cli *cli)
     if (rc == NQS_OK) rc = driver_setup(&d);
     if (rc == NQS_OK) rc = driver_loop(&d);
     if (rc == NQS_OK) rc = driver_final(&d, &res);
+    if (rc == NQS_OK && d.rank == 0) driver_warn_collapsed(&d, &res);
     if (rc == NQS_OK && d.rank == 0) driver_report(&d, &res, driver_now() - t0);
     driver_free(&d);
-    for (int k = 0; k < 3; k++) sigaction(sigs[k], &old[k], NULL);
+    if (d.signals_caught)
+        for (int k = 0; k < DRIVER_N_SIGNALS; k++) sigaction(driver_signals[k], &d.old_action[k], NULL);
     return rc;
 }

@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include <gsl/gsl_errno.h>
+
 static _Thread_local char error_msg[1024];
 static _Thread_local char error_where[256];
 
@@ -41,3 +43,15 @@ const char *nqs_status_name(int code)
     default: return "unknown status";
     }
 }
+
+/* GSL reports errors through a handler whose default prints and calls
+ * abort(). Ours records the message (an allocation failure becomes
+ * NQS_ENOMEM) and returns, so the GSL function returns its error value (NULL
+ * from gsl_rng_alloc, ...) which our callers already check. */
+static void error_gsl_handler(const char *reason, const char *file, int line, int gsl_errno)
+{
+    nqs_error_set(gsl_errno == GSL_ENOMEM ? NQS_ENOMEM : NQS_EINTERNAL, file, line,
+                  "GSL error: %s (%s)", reason ? reason : "", gsl_strerror(gsl_errno));
+}
+
+void nqs_error_install_gsl_handler(void) { gsl_set_error_handler(error_gsl_handler); }

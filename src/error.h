@@ -39,6 +39,12 @@ void nqs_error_clear(void);
 /* Short name of a status code ("invalid input", "I/O error", ...). */
 const char *nqs_status_name(int code);
 
+/* Replace GSL's error handler (which aborts) by one that records the error
+ * as a message (NQS_ENOMEM for allocation failures, else NQS_EINTERNAL) and
+ * returns, so the failing GSL call returns its error value to our caller.
+ * Process-wide; main.c installs it at start. */
+void nqs_error_install_gsl_handler(void);
+
 #define NQS_ERROR(code, ...) return nqs_error_set((code), __FILE__, __LINE__, __VA_ARGS__)
 /* Record without returning (for allocators that then `goto fail` and return NULL). */
 #define NQS_SET_ERROR(code, ...) ((void)nqs_error_set((code), __FILE__, __LINE__, __VA_ARGS__))

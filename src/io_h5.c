@@ -21,6 +21,7 @@
 #include "io_h5.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -66,6 +67,7 @@ struct nqs_h5 {
     long n_rows;
     int active;                     /* -1, 0 or 1 */
     long ckpt_iteration;
+    int restart_pending;            /* nqs_h5_restart_open done, nothing written yet */
     struct nqs_h5_meta meta;
     char *str[STR_N];
 };
@@ -83,6 +85,8 @@ static herr_t io_h5_walk_cb(unsigned n, const H5E_error2_t *e, void *data)
     return 0;
 }
 
+#define IO_H5_NO_REASON "unknown HDF5 error"
+
 /* Innermost message of the current HDF5 error stack, reduced to the system's
  * reason when HDF5 recorded one ("..., error message = 'Permission denied'"). */
 static void io_h5_reason(char *buf, size_t len)
@@ -96,7 +100,7 @@ static void io_h5_reason(char *buf, size_t len)
         size_t k = strcspn(p, "'");
         snprintf(buf, len, "%.*s", (int)k, p);
     } else {
-        snprintf(buf, len, "%s", desc[0] ? desc : "unknown HDF5 error");
+        snprintf(buf, len, "%s", desc[0] ? desc : IO_H5_NO_REASON);
     }
 }
 
@@ -113,6 +117,8 @@ static int io_h5_fail(int line, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
+    if (strcmp(reason, IO_H5_NO_REASON) == 0) /* our own check failed, not an HDF5 call */
+        return nqs_error_set(NQS_EIO, __FILE__, line, "%s", what);
     return nqs_error_set(NQS_EIO, __FILE__, line, "%s: %s", what, reason);
 }
 #define IO_H5_FAIL(...) io_h5_fail(__LINE__, __VA_ARGS__)
@@ -176,7 +182,26 @@ static herr_t io_h5_attr_double(hid_t loc, const char *name, double value)
     return io_h5_attr_write(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
 }
 
-/* Read a string attribute (variable or fixed length) into a malloc'd string. */
+/* An attribute holds exactly one element (scalar, or a simple dataspace of
+ * one point): H5Aread writes as many elements as the dataspace has, so a
+ * reader with room for one must check this first. */
+static int io_h5_attr_is_single(hid_t a)
+{
+    hid_t sp = H5Aget_space(a);
+    if (sp < 0) return 0;
+    H5S_class_t cl = H5Sget_simple_extent_type(sp);
+    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    H5Sclose(sp);
+    return (cl == H5S_SCALAR || cl == H5S_SIMPLE) && n == 1;
+}
+
+/* Largest string attribute read (the stored input is a few KiB): a bigger
+ * one is a damaged or foreign file, not worth a large allocation. */
+#define IO_H5_MAX_STR (64u << 20)
+
+/* Read a string attribute (variable or fixed length) into a malloc'd string.
+ * Defensive for files that are not ours: one element only (H5Aread writes
+ * one pointer or one string per element) and a sane fixed size. */
 static herr_t io_h5_attr_read_str(hid_t loc, const char *obj, const char *name, char **out)
 {
     *out = NULL;
@@ -184,7 +209,7 @@ static herr_t io_h5_attr_read_str(hid_t loc, const char *obj, const char *name, 
     if (a < 0) return -1;
     herr_t rc = -1;
     hid_t ft = H5Aget_type(a), mt = H5I_INVALID_HID;
-    if (ft < 0 || H5Tget_class(ft) != H5T_STRING) goto done;
+    if (ft < 0 || H5Tget_class(ft) != H5T_STRING || !io_h5_attr_is_single(a)) goto done;
     mt = H5Tcopy(ft);
     if (mt < 0) goto done;
     if (H5Tis_variable_str(ft) > 0) {
@@ -194,6 +219,7 @@ static herr_t io_h5_attr_read_str(hid_t loc, const char *obj, const char *name, 
         H5free_memory(s);
     } else {
         size_t sz = H5Tget_size(ft);
+        if (sz == 0 || sz > IO_H5_MAX_STR) goto done;
         char *s = calloc(sz + 1, 1);
         if (s == NULL) goto done;
         if (H5Aread(a, mt, s) < 0) {
@@ -219,7 +245,8 @@ static herr_t io_h5_attr_read_num(hid_t loc, const char *obj, const char *name, 
     H5T_class_t cl = ft >= 0 ? H5Tget_class(ft) : H5T_NO_CLASS;
     if (ft >= 0) H5Tclose(ft);
     herr_t rc = -1;
-    if (cl == H5T_INTEGER || cl == H5T_FLOAT) rc = H5Aread(a, H5T_NATIVE_DOUBLE, out);
+    if ((cl == H5T_INTEGER || cl == H5T_FLOAT) && io_h5_attr_is_single(a))
+        rc = H5Aread(a, H5T_NATIVE_DOUBLE, out);
     H5Aclose(a);
     return rc;
 }
@@ -720,6 +747,15 @@ int nqs_h5_checkpoint_read(struct nqs_h5 *f, int first, int count, struct nqs_h5
         what = "rng_state";
     if (what != NULL)
         return IO_H5_FAIL("%s: cannot read /checkpoint/slot%d/%s", f->path, s, what);
+    if (!(isfinite(ck->wall_time) && ck->wall_time >= 0))
+        NQS_ERROR(NQS_EIO, "%s is corrupt: /checkpoint/slot%d/wall_time = %g (expected a finite "
+                  "number >= 0)", f->path, s, ck->wall_time);
+    if (!(isfinite(ck->samples_total) && ck->samples_total >= 0))
+        NQS_ERROR(NQS_EIO, "%s is corrupt: /checkpoint/slot%d/samples_total = %g (expected a "
+                  "finite number >= 0)", f->path, s, ck->samples_total);
+    if (ck->iteration != f->ckpt_iteration)
+        NQS_ERROR(NQS_EIO, "%s is corrupt: /checkpoint/slot%d/iteration = %ld changed to %ld",
+                  f->path, s, f->ckpt_iteration, ck->iteration);
     return NQS_OK;
 }
 
@@ -829,7 +865,25 @@ int nqs_h5_finish(struct nqs_h5 *f, const struct nqs_h5_result *res,
     hid_t fapl = io_h5_fapl();
     if (fapl < 0) return IO_H5_FAIL("%s: cannot set up HDF5 file access", f->path);
     f->file = H5Fopen(f->path, H5F_ACC_RDWR, fapl);
-    int rc = f->file < 0 ? IO_H5_FAIL("cannot reopen %s to write the result", f->path) : NQS_OK;
+    if (f->file < 0) {
+        /* A reader that follows the run (h5py File(path, "r", swmr=True),
+         * nqs-analyze) holds a shared lock, and HDF5 refuses the exclusive
+         * one ("Resource temporarily unavailable"). This process was the
+         * only writer and has just closed the file: open it without the lock
+         * rather than lose the result. The reader keeps working; it sees
+         * /result after it reopens the file. */
+        char reason[256];
+        io_h5_reason(reason, sizeof reason);
+        if (H5Pset_file_locking(fapl, 0, 1) >= 0) f->file = H5Fopen(f->path, H5F_ACC_RDWR, fapl);
+        H5Eclear2(H5E_DEFAULT);
+        if (f->file < 0) {
+            H5Pclose(fapl);
+            NQS_ERROR(NQS_EIO, "cannot reopen %s to write the result: %s (the history and the "
+                      "last checkpoint are complete: `nqs run --restart %s` writes it)", f->path,
+                      reason, f->path);
+        }
+    }
+    int rc = NQS_OK;
     H5Pclose(fapl);
     if (rc == NQS_OK) rc = io_h5_write_result(f, res, ref, obs, n_obs);
     if (f->file >= 0) {
@@ -965,16 +1019,146 @@ int nqs_h5_read_attr_double(const char *path, const char *object, const char *na
 
 /* ---------------------------------------------------------------- restart */
 
-static hsize_t io_h5_dim(hid_t file, const char *obj, int which, int *ok)
+/* A restart reads every dataset with H5S_ALL into buffers sized from the
+ * root attributes, and later writes the inactive slot the same way: before
+ * any of that, every dataset the run touches must have the rank, the extents
+ * and the type class those sizes imply (a damaged or crafted file would
+ * otherwise make HDF5 read or write past the buffers). */
+struct io_h5_expect {
+    const char *obj;
+    H5T_class_t cl; /* H5T_INTEGER, H5T_FLOAT or H5T_COMPOUND (complex {r, i}) */
+    int rank;       /* 0: exactly one element (scalar); 1 or 2: the extents below */
+    hsize_t dims[2];
+    int any_rows;   /* rank 1: any length (the /history columns) */
+};
+
+static void io_h5_fmt_dims(int rank, const hsize_t *dims, char *buf, size_t len)
 {
-    hid_t ds = H5Dopen2(file, obj, H5P_DEFAULT);
-    hid_t sp = ds < 0 ? H5I_INVALID_HID : H5Dget_space(ds);
-    hsize_t dims[2] = {0, 0};
+    if (rank == 0) {
+        snprintf(buf, len, "a scalar");
+    } else if (rank == 1) {
+        snprintf(buf, len, "shape [%llu]", (unsigned long long)dims[0]);
+    } else if (rank == 2) {
+        snprintf(buf, len, "shape [%llu, %llu]", (unsigned long long)dims[0],
+                 (unsigned long long)dims[1]);
+    } else {
+        snprintf(buf, len, "rank %d", rank);
+    }
+}
+
+static const char *io_h5_class_name(H5T_class_t cl)
+{
+    switch (cl) {
+    case H5T_INTEGER: return "integer";
+    case H5T_FLOAT: return "floating-point";
+    case H5T_COMPOUND: return "complex {r, i}";
+    default: return "another type";
+    }
+}
+
+/* The type of `ds` is what `cl` asks for: an integer or float class, or a
+ * compound of two floating-point members (a complex number). */
+static int io_h5_type_ok(hid_t ds, H5T_class_t cl)
+{
+    hid_t t = H5Dget_type(ds);
+    if (t < 0) return 0;
+    int ok = H5Tget_class(t) == cl;
+    if (ok && cl == H5T_COMPOUND) {
+        ok = H5Tget_nmembers(t) == 2;
+        for (unsigned k = 0; ok && k < 2; k++) ok = H5Tget_member_class(t, k) == H5T_FLOAT;
+    }
+    H5Tclose(t);
+    return ok;
+}
+
+/* Check one dataset against `e`; *rows gets the length of a rank-1 dataset. */
+static int io_h5_check_dataset(const struct nqs_h5 *f, hid_t file, const struct io_h5_expect *e,
+                               hsize_t *rows)
+{
+    hid_t ds = H5Dopen2(file, e->obj, H5P_DEFAULT);
+    if (ds < 0) return IO_H5_FAIL("%s is corrupt: cannot open %s", f->path, e->obj);
+    hid_t sp = H5Dget_space(ds);
+    hsize_t dims[2] = {0, 0}, maxdims[2] = {0, 0};
     int rank = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
-    *ok = rank > which && rank <= 2 && H5Sget_simple_extent_dims(sp, dims, NULL) >= 0;
+    H5S_class_t sc = sp < 0 ? H5S_NO_CLASS : H5Sget_simple_extent_type(sp);
+    hssize_t npoints = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    if (rank >= 1 && rank <= 2) H5Sget_simple_extent_dims(sp, dims, maxdims);
     if (sp >= 0) H5Sclose(sp);
-    if (ds >= 0) H5Dclose(ds);
-    return dims[which];
+    int type_ok = io_h5_type_ok(ds, e->cl);
+    H5Dclose(ds);
+    H5Eclear2(H5E_DEFAULT);
+    if (rank < 0 || sc == H5S_NO_CLASS)
+        NQS_ERROR(NQS_EIO, "%s is corrupt: cannot read the dataspace of %s", f->path, e->obj);
+    if (!type_ok)
+        NQS_ERROR(NQS_EIO, "%s is corrupt: %s is not %s data", f->path, e->obj,
+                  io_h5_class_name(e->cl));
+    int ok;
+    if (e->rank == 0)
+        ok = (sc == H5S_SCALAR || sc == H5S_SIMPLE) && npoints == 1;
+    else if (e->any_rows) /* appended to and truncated: extendible */
+        ok = sc == H5S_SIMPLE && rank == 1 && maxdims[0] == H5S_UNLIMITED;
+    else
+        ok = sc == H5S_SIMPLE && rank == e->rank && dims[0] == e->dims[0] &&
+             (rank < 2 || dims[1] == e->dims[1]);
+    if (!ok) {
+        char have[64], want[64];
+        if (sc == H5S_NULL) snprintf(have, sizeof have, "no data (null dataspace)");
+        else io_h5_fmt_dims(rank, dims, have, sizeof have);
+        if (e->any_rows) snprintf(want, sizeof want, "one extendible dimension");
+        else io_h5_fmt_dims(e->rank, e->dims, want, sizeof want);
+        NQS_ERROR(NQS_EIO, "%s is corrupt: %s has %s, expected %s", f->path, e->obj, have, want);
+    }
+    if (rows) *rows = dims[0];
+    return NQS_OK;
+}
+
+/* An integer attribute in [lo, hi] (the file's sizes; a double that is not an
+ * integer in range would make the (int) conversion undefined). */
+static int io_h5_read_int_attr(const struct nqs_h5 *f, const char *obj, const char *name, int lo,
+                               int hi, int *out)
+{
+    double v;
+    if (io_h5_attr_read_num(f->file, obj, name, &v) < 0)
+        return IO_H5_FAIL("%s is corrupt: cannot read attribute %s of %s (expected one number)",
+                          f->path, name, obj);
+    if (!(v >= lo && v <= hi) || v != floor(v))
+        NQS_ERROR(NQS_EIO, "%s is corrupt: attribute %s of %s = %.17g (expected an integer in "
+                  "[%d, %d])", f->path, name, obj, v, lo, hi);
+    *out = (int)v;
+    return NQS_OK;
+}
+
+/* The extent `which` of a checkpoint dataset in both slots, which must agree
+ * (the sizes the input cannot give: optimiser state and RNG state bytes). */
+static int io_h5_slot_extent(const struct nqs_h5 *f, const char *name, int which, int *out)
+{
+    hsize_t ext[2] = {0, 0};
+    for (int s = 0; s < 2; s++) {
+        char obj[64];
+        snprintf(obj, sizeof obj, "/checkpoint/slot%d/%s", s, name);
+        hid_t ds = H5Dopen2(f->file, obj, H5P_DEFAULT);
+        hid_t sp = ds < 0 ? H5I_INVALID_HID : H5Dget_space(ds);
+        hsize_t dims[2] = {0, 0};
+        int rank = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+        int ok = rank == which + 1 && H5Sget_simple_extent_dims(sp, dims, NULL) >= 0;
+        if (sp >= 0) H5Sclose(sp);
+        if (ds >= 0) H5Dclose(ds);
+        if (!ok) {
+            H5Eclear2(H5E_DEFAULT);
+            NQS_ERROR(NQS_EIO, "%s is corrupt: %s is missing or not %d-dimensional", f->path, obj,
+                      which + 1);
+        }
+        ext[s] = dims[which];
+        if (ext[s] > (hsize_t)INT_MAX)
+            NQS_ERROR(NQS_EIO, "%s is corrupt: %s has %llu entries per row (at most %d)", f->path,
+                      obj, (unsigned long long)ext[s], INT_MAX);
+    }
+    if (ext[0] != ext[1])
+        NQS_ERROR(NQS_EIO, "%s is corrupt: /checkpoint/slot0/%s and /checkpoint/slot1/%s differ in "
+                  "size (%llu and %llu)", f->path, name, name, (unsigned long long)ext[0],
+                  (unsigned long long)ext[1]);
+    *out = (int)ext[0];
+    return NQS_OK;
 }
 
 /* Read the meta of an open nqsvmc file into the handle. */
@@ -989,36 +1173,60 @@ static int io_h5_read_meta(struct nqs_h5 *f)
     int is_ours = strcmp(prog, "nqsvmc") == 0;
     if (!is_ours) {
         nqs_error_set(NQS_EIO, __FILE__, __LINE__,
-                      "%s is not an nqsvmc result file (program = '%s')", f->path, prog);
+                      "%s is not an nqsvmc result file (program = '%.64s')", f->path, prog);
         free(prog);
         return NQS_EIO;
     }
     free(prog);
     for (int k = 0; k < STR_N; k++)
         if (io_h5_attr_read_str(f->file, "/", io_h5_root_str_names[k], &f->str[k]) < 0)
-            return IO_H5_FAIL("%s is corrupt: cannot read attribute %s of /", f->path,
-                              io_h5_root_str_names[k]);
+            return IO_H5_FAIL("%s is corrupt: cannot read attribute %s of / (expected one string)",
+                              f->path, io_h5_root_str_names[k]);
     io_h5_point_meta(f);
-    static const char *const ints[] = {"shared", "n_sites", "n_params"};
-    double v[4];
-    for (int k = 0; k < 3; k++)
-        if (io_h5_attr_read_num(f->file, "/", ints[k], &v[k]) < 0)
-            return IO_H5_FAIL("%s is corrupt: cannot read attribute %s of /", f->path, ints[k]);
-    if (io_h5_attr_read_num(f->file, "/checkpoint", "n_chains", &v[3]) < 0)
-        return IO_H5_FAIL("%s is corrupt: cannot read attribute n_chains of /checkpoint", f->path);
-    f->meta.shared = (int)v[0];
-    f->meta.n_sites = (int)v[1];
-    f->meta.n_params = (int)v[2];
-    f->meta.n_chains = (int)v[3];
-    int ok1, ok2;
-    f->meta.rng_state_bytes = (int)io_h5_dim(f->file, "/checkpoint/slot0/rng_state", 1, &ok1);
-    f->meta.optimizer_state_len =
-        (int)io_h5_dim(f->file, "/checkpoint/slot0/optimizer_state", 0, &ok2);
-    if (!ok1 || !ok2) return IO_H5_FAIL("%s is corrupt: cannot read /checkpoint/slot0", f->path);
-    return io_h5_check_meta(&f->meta) == NQS_OK
-               ? NQS_OK
-               : nqs_error_set(NQS_EIO, __FILE__, __LINE__, "%s is corrupt: impossible sizes "
-                               "in its attributes", f->path);
+    NQS_TRY(io_h5_read_int_attr(f, "/", "shared", 0, 1, &f->meta.shared));
+    NQS_TRY(io_h5_read_int_attr(f, "/", "n_sites", 1, INT_MAX, &f->meta.n_sites));
+    NQS_TRY(io_h5_read_int_attr(f, "/", "n_params", 1, INT_MAX, &f->meta.n_params));
+    NQS_TRY(io_h5_read_int_attr(f, "/checkpoint", "n_chains", 1, INT_MAX, &f->meta.n_chains));
+    NQS_TRY(io_h5_slot_extent(f, "rng_state", 1, &f->meta.rng_state_bytes));
+    NQS_TRY(io_h5_slot_extent(f, "optimizer_state", 0, &f->meta.optimizer_state_len));
+    return NQS_OK;
+}
+
+/* Every dataset of /checkpoint (both slots: the inactive one is written next)
+ * and of /history has the layout the meta implies. */
+static int io_h5_check_layout(const struct nqs_h5 *f)
+{
+    const struct nqs_h5_meta *m = &f->meta;
+    for (int s = 0; s < 2; s++)
+        for (int k = 0; k < SLOT_N; k++) {
+            struct io_h5_expect e = {NULL, H5T_FLOAT, 0, {0, 0}, 0};
+            char obj[64];
+            snprintf(obj, sizeof obj, "/checkpoint/slot%d/%s", s, io_h5_slot_names[k]);
+            e.obj = obj;
+            switch (k) {
+            case SLOT_PARAMS: e = (struct io_h5_expect){obj, H5T_COMPOUND, 1, {(hsize_t)m->n_params, 0}, 0}; break;
+            case SLOT_OPT: e = (struct io_h5_expect){obj, H5T_FLOAT, 1, {(hsize_t)m->optimizer_state_len, 0}, 0}; break;
+            case SLOT_CHAINS:
+                e = (struct io_h5_expect){obj, H5T_INTEGER, 2, {(hsize_t)m->n_chains, (hsize_t)m->n_sites}, 0};
+                break;
+            case SLOT_RNG:
+                e = (struct io_h5_expect){obj, H5T_INTEGER, 2,
+                                          {(hsize_t)m->n_chains, (hsize_t)m->rng_state_bytes}, 0};
+                break;
+            case SLOT_ITERATION: e.cl = H5T_INTEGER; break;
+            default: break; /* wall_time, samples_total: float scalars */
+            }
+            NQS_TRY(io_h5_check_dataset(f, f->file, &e, NULL));
+        }
+    struct io_h5_expect act = {"/checkpoint/active", H5T_INTEGER, 0, {0, 0}, 0};
+    NQS_TRY(io_h5_check_dataset(f, f->file, &act, NULL));
+    for (int k = 0; k <= NQS_H5_N_COLS; k++) {
+        char obj[128];
+        snprintf(obj, sizeof obj, "/history/%s", k ? nqs_h5_columns[k - 1].name : "iteration");
+        struct io_h5_expect e = {obj, k ? H5T_FLOAT : H5T_INTEGER, 1, {0, 0}, 1};
+        NQS_TRY(io_h5_check_dataset(f, f->file, &e, NULL));
+    }
+    return NQS_OK;
 }
 
 /* The file must hold the same problem as `want`. */
@@ -1030,8 +1238,8 @@ static int io_h5_check_match(const struct nqs_h5 *f, const struct nqs_h5_meta *w
     const char *sw[] = {want->lattice, want->hamiltonian, want->model};
     for (int k = 0; k < 3; k++)
         if (sw[k] != NULL && strcmp(sf[k], sw[k]) != 0)
-            NQS_ERROR(NQS_EIO, "cannot restart from %s: it holds %s '%s', the input asks for '%s'",
-                      f->path, sn[k], sf[k], sw[k]);
+            NQS_ERROR(NQS_EIO, "cannot restart from %s: it holds %s '%.200s', the input asks for "
+                      "'%s'", f->path, sn[k], sf[k], sw[k]);
     const char *in[] = {"n_sites", "n_params", "n_chains", "rng_state_bytes",
                         "optimizer_state_len"};
     int vf[] = {m->n_sites, m->n_params, m->n_chains, m->rng_state_bytes, m->optimizer_state_len};
@@ -1044,6 +1252,7 @@ static int io_h5_check_match(const struct nqs_h5 *f, const struct nqs_h5_meta *w
     return NQS_OK;
 }
 
+/* Active slot and its iteration count (the layout is checked). */
 static int io_h5_read_active(struct nqs_h5 *f)
 {
     hid_t ds = H5Dopen2(f->file, "/checkpoint/active", H5P_DEFAULT);
@@ -1070,6 +1279,22 @@ static int io_h5_read_active(struct nqs_h5 *f)
     return NQS_OK;
 }
 
+/* Every /history column holds at least the checkpoint's iteration count. */
+static int io_h5_check_history(const struct nqs_h5 *f)
+{
+    for (int k = 0; k <= NQS_H5_N_COLS; k++) {
+        char obj[128];
+        snprintf(obj, sizeof obj, "/history/%s", k ? nqs_h5_columns[k - 1].name : "iteration");
+        struct io_h5_expect e = {obj, k ? H5T_FLOAT : H5T_INTEGER, 1, {0, 0}, 1};
+        hsize_t rows = 0;
+        NQS_TRY(io_h5_check_dataset(f, f->file, &e, &rows));
+        if (rows < (hsize_t)f->ckpt_iteration)
+            NQS_ERROR(NQS_EIO, "%s is corrupt: %s has %llu rows but the checkpoint is at "
+                      "iteration %ld", f->path, obj, (unsigned long long)rows, f->ckpt_iteration);
+    }
+    return NQS_OK;
+}
+
 /* Cut every /history column to the checkpoint's iteration count. */
 static int io_h5_truncate_history(struct nqs_h5 *f)
 {
@@ -1077,12 +1302,6 @@ static int io_h5_truncate_history(struct nqs_h5 *f)
     for (int k = 0; k <= NQS_H5_N_COLS; k++) {
         char obj[128];
         snprintf(obj, sizeof obj, "/history/%s", k ? nqs_h5_columns[k - 1].name : "iteration");
-        int ok;
-        hsize_t rows = io_h5_dim(f->file, obj, 0, &ok);
-        if (!ok) return IO_H5_FAIL("%s is corrupt: cannot open %s", f->path, obj);
-        if (rows < keep)
-            NQS_ERROR(NQS_EIO, "%s is corrupt: %s has %llu rows but the checkpoint is at "
-                      "iteration %ld", f->path, obj, (unsigned long long)rows, f->ckpt_iteration);
         hid_t ds = H5Dopen2(f->file, obj, H5P_DEFAULT);
         herr_t e = ds < 0 ? -1 : H5Dset_extent(ds, &keep);
         int rc = e < 0 ? IO_H5_FAIL("%s: cannot truncate %s", f->path, obj) : NQS_OK;
@@ -1093,7 +1312,7 @@ static int io_h5_truncate_history(struct nqs_h5 *f)
     return NQS_OK;
 }
 
-int nqs_h5_restart(const char *path, const struct nqs_h5_meta *expect, struct nqs_h5 **out)
+int nqs_h5_restart_open(const char *path, const struct nqs_h5_meta *expect, struct nqs_h5 **out)
 {
     *out = NULL;
     if (path == NULL || path[0] == '\0') NQS_ERROR(NQS_EINVAL, "restart: empty file name");
@@ -1106,19 +1325,49 @@ int nqs_h5_restart(const char *path, const struct nqs_h5_meta *expect, struct nq
     if ((rc = io_h5_open_existing(path, 0, &f->file)) != NQS_OK ||
         (rc = io_h5_read_meta(f)) != NQS_OK ||
         (expect != NULL && (rc = io_h5_check_match(f, expect)) != NQS_OK) ||
-        (rc = io_h5_read_active(f)) != NQS_OK)
+        (rc = io_h5_check_layout(f)) != NQS_OK || (rc = io_h5_read_active(f)) != NQS_OK ||
+        (rc = io_h5_check_history(f)) != NQS_OK || (rc = io_h5_open_objects(f)) != NQS_OK)
         goto fail;
-    H5Fclose(f->file);
-    f->file = H5I_INVALID_HID;
-    if ((rc = io_h5_open_existing(path, 1, &f->file)) != NQS_OK ||
-        (rc = io_h5_read_active(f)) != NQS_OK || (rc = io_h5_truncate_history(f)) != NQS_OK ||
-        (rc = io_h5_delete_results(f->file, path)) != NQS_OK ||
-        (rc = io_h5_start_swmr(f)) != NQS_OK)
-        goto fail;
+    f->restart_pending = 1;
     *out = f;
     return NQS_OK;
 fail:
     io_h5_release(f, 0); /* keep the first message */
+    return rc;
+}
+
+int nqs_h5_restart_commit(struct nqs_h5 *f)
+{
+    if (!f->restart_pending)
+        NQS_ERROR(NQS_EINTERNAL, "%s: restart commit without nqs_h5_restart_open", f->path);
+    long it = f->ckpt_iteration;
+    int active = f->active;
+    io_h5_close_objects(f);
+    H5Fclose(f->file);
+    f->file = H5I_INVALID_HID;
+    NQS_TRY(io_h5_open_existing(f->path, 1, &f->file));
+    /* The same checks on the file as it is now, then the first write. */
+    NQS_TRY(io_h5_check_layout(f));
+    NQS_TRY(io_h5_read_active(f));
+    if (f->ckpt_iteration != it || f->active != active)
+        NQS_ERROR(NQS_EIO, "%s changed while the restart was being prepared (checkpoint at "
+                  "iteration %ld, now %ld)", f->path, it, f->ckpt_iteration);
+    NQS_TRY(io_h5_check_history(f));
+    NQS_TRY(io_h5_truncate_history(f));
+    NQS_TRY(io_h5_delete_results(f->file, f->path));
+    NQS_TRY(io_h5_start_swmr(f));
+    f->restart_pending = 0;
+    return NQS_OK;
+}
+
+int nqs_h5_restart(const char *path, const struct nqs_h5_meta *expect, struct nqs_h5 **out)
+{
+    NQS_TRY(nqs_h5_restart_open(path, expect, out));
+    int rc = nqs_h5_restart_commit(*out);
+    if (rc != NQS_OK) {
+        io_h5_release(*out, 0);
+        *out = NULL;
+    }
     return rc;
 }
 

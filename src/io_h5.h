@@ -9,10 +9,11 @@
  *   nqs_h5_finish()            leaves SWMR mode, writes /result, /reference
  *   nqs_h5_close()             closes (if still open) and frees the handle
  * or, to continue a run:
- *   nqs_h5_restart()           checks the file, truncates /history to the
- *                              checkpoint, drops /result and /reference,
- *                              re-enters SWMR write mode
+ *   nqs_h5_restart_open()      checks the file (read-only, nothing written)
  *   nqs_h5_checkpoint_read()   the state of any range of global chain indices
+ *   nqs_h5_restart_commit()    truncates /history to the checkpoint, drops
+ *                              /result and /reference, re-enters SWMR write
+ *                              mode (nqs_h5_restart() = open + commit)
  *
  * While the run is going the file is in single-writer/multiple-reader mode:
  * readers open it with H5F_ACC_SWMR_READ (h5py: File(path, "r", swmr=True)).
@@ -147,13 +148,18 @@ int nqs_h5_checkpoint_write(struct nqs_h5 *f, const struct nqs_h5_checkpoint *ck
 /* Read the active checkpoint: scalars, params, optimiser state, and chains
  * and RNG states of the global chains [first, first + count), so a restart may
  * spread chains over ranks differently. NQS_EIO "FILE has no checkpoint" if
- * none was written; NQS_EINVAL for a chain range outside [0, n_chains). */
+ * none was written, or "FILE is corrupt" for a negative or non-finite
+ * wall_time or samples_total; NQS_EINVAL for a chain range outside
+ * [0, n_chains). The contents of params, optimiser and RNG state are the
+ * caller's to check (nqs_optimizer_state_set, nqs_sampler_check_state). */
 int nqs_h5_checkpoint_read(struct nqs_h5 *f, int first, int count, struct nqs_h5_checkpoint *ck);
 
 /* Leave SWMR mode, reopen normally and write /result (with `res`), the
  * observables and, if ref != NULL and ref->energy is finite, /reference with
  * relative_error = |E - E_ref| / |E_ref|. Closes the file; the handle must
- * still be released with nqs_h5_close(). NQS_EINVAL for a bad observable name. */
+ * still be released with nqs_h5_close(). NQS_EINVAL for a bad observable name.
+ * A SWMR reader holding the file open does not stop it: when the locked
+ * reopen fails, the file is reopened without HDF5's file lock. */
 int nqs_h5_finish(struct nqs_h5 *f, const struct nqs_h5_result *res,
                   const struct nqs_h5_reference *ref, const struct nqs_h5_observable *obs,
                   int n_obs);
@@ -173,6 +179,19 @@ int nqs_h5_close(struct nqs_h5 *f);
  * file ...", "FILE is corrupt ...: <object>". Never call it on a file a live
  * run still writes. */
 int nqs_h5_restart(const char *path, const struct nqs_h5_meta *expect, struct nqs_h5 **out);
+
+/* The two halves of nqs_h5_restart, so that a caller can check everything it
+ * reads from the checkpoint before the file is changed. nqs_h5_restart_open
+ * makes every check of nqs_h5_restart on a read-only open and leaves the file
+ * open read-only: nqs_h5_checkpoint_read works, nothing is written, and
+ * nqs_h5_close releases it unchanged. Besides the messages above it checks
+ * every dataset of /checkpoint (both slots) and /history against the sizes in
+ * the root attributes ("FILE is corrupt: /checkpoint/slot0/params has shape
+ * [1000], expected [10]"), the integer attributes for range, and that both
+ * slots agree on the optimiser and RNG state sizes. nqs_h5_restart_commit
+ * reopens read-write, checks again, and does the writes of nqs_h5_restart. */
+int nqs_h5_restart_open(const char *path, const struct nqs_h5_meta *expect, struct nqs_h5 **out);
+int nqs_h5_restart_commit(struct nqs_h5 *f);
 
 /* The file's meta (strings owned by the handle). */
 const struct nqs_h5_meta *nqs_h5_get_meta(const struct nqs_h5 *f);

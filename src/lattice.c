@@ -8,11 +8,14 @@
 #include "lattice.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "error.h"
 
@@ -280,37 +283,123 @@ int nqs_lattice_set_couplings(struct nqs_lattice *lat, int n, const int *i, cons
     return lattice_colour(lat);
 }
 
+/* Next line of f into buf (at most NQS_COUPLINGS_MAX_LINE characters and the
+ * terminator, without the newline); *have = 0 at the end of the file. Error
+ * statuses carry a message naming path and line. Reads byte by byte, so a
+ * binary file or one endless line stops at the limit instead of filling
+ * memory. */
+static int lattice_read_line(FILE *f, const char *path, int line_no, char *buf, int *have)
+{
+    int len = 0, ch;
+    *have = 0;
+    while ((ch = getc(f)) != EOF && ch != '\n') {
+        if (ch == '\0')
+            return nqs_error_set(NQS_EINVAL, __FILE__, __LINE__,
+                                 "%s:%d: not a text file (NUL byte); accepted: lines 'i j J_ij'",
+                                 path, line_no);
+        if (len == NQS_COUPLINGS_MAX_LINE)
+            return nqs_error_set(NQS_EINVAL, __FILE__, __LINE__,
+                                 "%s:%d: line longer than %d characters (accepted: lines 'i j "
+                                 "J_ij')", path, line_no, NQS_COUPLINGS_MAX_LINE);
+        buf[len++] = (char)ch;
+    }
+    if (ferror(f))
+        return nqs_error_set(NQS_EIO, __FILE__, __LINE__, "%s:%d: read error: %s", path, line_no,
+                             strerror(errno));
+    buf[len] = '\0';
+    *have = !(ch == EOF && len == 0);
+    return NQS_OK;
+}
+
+/* One "i j J_ij" line: site indices as long (never wrapped into int) and a
+ * finite J; *is_bond = 0 for a blank or comment line. */
+static int lattice_parse_bond(char *line, const char *path, int line_no, int n_sites, int *i,
+                              int *j, double *J, int *is_bond)
+{
+    *is_bond = 0;
+    char *hash = strchr(line, '#');
+    if (hash) *hash = '\0';
+    char *p = line;
+    while (*p == ' ' || *p == '\t' || *p == '\r') p++;
+    if (*p == '\0') return NQS_OK;
+    long v[2];
+    char *end = p;
+    int ok = 1;
+    for (int k = 0; k < 2 && ok; k++) {
+        v[k] = strtol(p, &end, 10);
+        ok = end != p && (*end == ' ' || *end == '\t');
+        /* on overflow strtol gives LONG_MIN or LONG_MAX: out of range below */
+        p = end;
+    }
+    double x = 0;
+    if (ok) {
+        x = strtod(p, &end);
+        ok = end != p;
+        while (*end == ' ' || *end == '\t' || *end == '\r') end++;
+        ok = ok && *end == '\0';
+    }
+    if (!ok)
+        return nqs_error_set(NQS_EINVAL, __FILE__, __LINE__,
+                             "%s:%d: expected 'i j J_ij' (two site indices and a number)", path,
+                             line_no);
+    if (v[0] < 0 || v[0] >= n_sites || v[1] < 0 || v[1] >= n_sites || v[0] == v[1])
+        return nqs_error_set(NQS_EINVAL, __FILE__, __LINE__,
+                             "%s:%d: bond (%ld, %ld) is impossible on %d sites (accepted: two "
+                             "different sites 0..%d)",
+                             path, line_no, v[0], v[1], n_sites, n_sites - 1);
+    if (!isfinite(x) || fabs(x) > NQS_COUPLING_MAX)
+        return nqs_error_set(NQS_EINVAL, __FILE__, __LINE__,
+                             "%s:%d: J_ij = %g is out of range (accepted: a finite number in "
+                             "[-%g, %g])", path, line_no, x, NQS_COUPLING_MAX, NQS_COUPLING_MAX);
+    *i = (int)v[0];
+    *j = (int)v[1];
+    *J = x;
+    *is_bond = 1;
+    return NQS_OK;
+}
+
 int nqs_lattice_load_couplings(struct nqs_lattice *lat, const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) NQS_ERROR(NQS_EIO, "%s: cannot open couplings file: %s", path, strerror(errno));
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; a regular file
+     * is read normally whatever the flag. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) NQS_ERROR(NQS_EIO, "%s: cannot open couplings file: %s", path, strerror(errno));
+    struct stat st;
+    int stat_ok = fstat(fd, &st) == 0;
+    if (!stat_ok || !S_ISREG(st.st_mode)) {
+        int dir = stat_ok && S_ISDIR(st.st_mode);
+        close(fd);
+        NQS_ERROR(NQS_EINVAL, "%s: the couplings file is %s (accepted: a regular text file of "
+                  "'i j J_ij' lines)", path, dir ? "a directory" : "not a regular file");
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        close(fd);
+        NQS_ERROR(NQS_EIO, "%s: cannot open couplings file: %s", path, strerror(errno));
+    }
+    /* Distinct bonds are at most N(N-1)/2: more lines repeat a pair. */
+    long max_bonds = (long)lat->n_sites * (lat->n_sites - 1) / 2;
     int cap = 64, n = 0, line_no = 0, rc = NQS_OK;
     int *bi = malloc((size_t)cap * sizeof *bi), *bj = malloc((size_t)cap * sizeof *bj);
     double *bJ = malloc((size_t)cap * sizeof *bJ);
-    char line[1024];
+    char line[NQS_COUPLINGS_MAX_LINE + 1];
     if (!bi || !bj || !bJ) {
         rc = nqs_error_set(NQS_ENOMEM, __FILE__, __LINE__, "out of memory reading %s", path);
         goto done;
     }
-    while (fgets(line, sizeof line, f)) {
+    for (;;) {
         line_no++;
-        char *hash = strchr(line, '#');
-        if (hash) *hash = '\0';
-        int i, j, used = 0;
-        double J;
-        char tail;
-        if (sscanf(line, " %c", &tail) != 1) continue; /* blank or comment */
-        if (sscanf(line, "%d %d %lf %n", &i, &j, &J, &used) != 3 || line[used] != '\0') {
+        int have = 0, is_bond = 0, i = 0, j = 0;
+        double J = 0;
+        if ((rc = lattice_read_line(f, path, line_no, line, &have)) != NQS_OK) goto done;
+        if (!have) break;
+        rc = lattice_parse_bond(line, path, line_no, lat->n_sites, &i, &j, &J, &is_bond);
+        if (rc != NQS_OK) goto done;
+        if (!is_bond) continue;
+        if (n == max_bonds) {
             rc = nqs_error_set(NQS_EINVAL, __FILE__, __LINE__,
-                               "%s:%d: expected 'i j J_ij' (two site indices and a number)", path,
-                               line_no);
-            goto done;
-        }
-        if (i < 0 || i >= lat->n_sites || j < 0 || j >= lat->n_sites || i == j) {
-            rc = nqs_error_set(NQS_EINVAL, __FILE__, __LINE__,
-                               "%s:%d: bond (%d, %d) is impossible on %d sites (accepted: two "
-                               "different sites 0..%d)",
-                               path, line_no, i, j, lat->n_sites, lat->n_sites - 1);
+                               "%s:%d: more bonds than the %ld site pairs of %d sites (a pair is "
+                               "listed twice)", path, line_no, max_bonds, lat->n_sites);
             goto done;
         }
         if (n == cap) {

@@ -72,8 +72,19 @@ void nqs_lattice_free(struct nqs_lattice *lat);
 int nqs_lattice_set_couplings(struct nqs_lattice *lat, int n, const int *i, const int *j,
                               const double *J);
 
+/* Largest |coupling| accepted anywhere (J, h, delta, J2, disorder bounds,
+ * couplings files), in Pauli units: local energies sum O(N) such terms and
+ * the exact solver squares them, so far larger values end in overflow and
+ * solver noise. A Hamiltonian can always be rescaled. */
+#define NQS_COUPLING_MAX 1e6
+
 /* Read "i j J_ij" lines (blank lines and '#' comments allowed) and apply them
- * with nqs_lattice_set_couplings. Messages name path and line. */
+ * with nqs_lattice_set_couplings. Messages name path and line. Refused: a
+ * path that is not a regular file (directory, device, pipe), lines of more
+ * than NQS_COUPLINGS_MAX_LINE characters, NUL bytes, site indices outside
+ * 0..n_sites-1 (parsed as long, never wrapped), |J_ij| > NQS_COUPLING_MAX,
+ * more lines than site pairs. */
+#define NQS_COUPLINGS_MAX_LINE 1023
 int nqs_lattice_load_couplings(struct nqs_lattice *lat, const char *path);
 
 /* Draw every nearest-neighbour coupling uniformly from [lo, hi] with a GSL

@@ -217,6 +217,7 @@ static const char *main_flag_value(int argc, char **argv, int *k, const char *eq
 
 int main(int argc, char **argv)
 {
+    nqs_error_install_gsl_handler(); /* GSL errors become messages, not abort() */
     if (nqs_comm_init(&argc, &argv) != NQS_OK) {
         fprintf(stderr, "nqs: error: %s\n", nqs_last_error());
         nqs_comm_abort(1);

@@ -53,6 +53,15 @@ int nqs_obs_setup(struct nqs_obs *obs, const struct nqs_opt_val *v, const struct
                           "[observables] structure_factor: '%s' is not a momentum (accepted: auto, "
                           "none, qx or qx,qy in units of pi)",
                           q);
+            /* S(q) is periodic in q with the reciprocal lattice (period 2 in
+             * units of pi along the square axes, 4 in x for the triangular
+             * lattice): [-4, 4] holds every distinct momentum, and larger
+             * components lose every digit in q.r (1e308 pi overflows). */
+            if (fabs(qx) > 4 || fabs(qy) > 4)
+                NQS_ERROR(NQS_EINVAL,
+                          "[observables] structure_factor: '%s' is outside the accepted range "
+                          "(accepted: auto, none, qx or qx,qy in units of pi, each in [-4, 4])",
+                          q);
         }
         obs->q[0] = M_PI * qx;
         obs->q[1] = M_PI * qy;

@@ -330,17 +330,32 @@ int nqs_optimizer_state_set(struct nqs_optimizer *opt, const double *state, size
     if (n < OPTIMIZER_STATE_HEADER || state[0] != OPTIMIZER_STATE_TAG)
         NQS_ERROR(NQS_EIO, "optimizer state: unknown format (%zu values, tag %g)", n,
                   n ? state[0] : 0.0);
-    if (state[1] != (double)opt->par.method)
-        NQS_ERROR(NQS_EIO, "optimizer state was written by method %g, this run uses method = %s",
-                  state[1], names[opt->par.method]);
+    if (state[1] != (double)opt->par.method) {
+        int w = state[1] == 0 || state[1] == 1 || state[1] == 2 ? (int)state[1] : -1;
+        NQS_ERROR(NQS_EIO, "optimizer state was written with [optimizer] method = %s, this run "
+                  "uses method = %s (start a new run to change the method)",
+                  w >= 0 ? names[w] : "unknown", names[opt->par.method]);
+    }
     if (state[2] != (double)opt->n_par)
         NQS_ERROR(NQS_EIO, "optimizer state is for %g parameters, this model has %d", state[2],
                   opt->n_par);
     if (n != nqs_optimizer_state_size(opt))
         NQS_ERROR(NQS_EIO, "optimizer state has %zu values, expected %zu", n,
                   nqs_optimizer_state_size(opt));
-    if (!(state[3] >= 0) || !(state[4] >= 0) || !(state[5] >= 0))
-        NQS_ERROR(NQS_EIO, "optimizer state: negative step, learning rate or shift");
+    /* Range checks before any conversion: (long) of a double beyond the range
+     * of long is undefined behaviour. */
+    if (!(state[3] >= 0 && state[3] <= 1e15 && state[3] == floor(state[3])))
+        NQS_ERROR(NQS_EIO, "optimizer state: step counter %g is not an integer in [0, 1e15]",
+                  state[3]);
+    if (!(state[4] >= 0 && isfinite(state[4])) || !(state[5] >= 0 && isfinite(state[5])))
+        NQS_ERROR(NQS_EIO, "optimizer state: learning rate %g or shift %g is not a finite number "
+                  ">= 0", state[4], state[5]);
+    for (size_t k = OPTIMIZER_STATE_HEADER; k < n; k++) {
+        int second_moment = k >= OPTIMIZER_STATE_HEADER + 2 * (size_t)opt->n_par;
+        if (!isfinite(state[k]) || (second_moment && state[k] < 0))
+            NQS_ERROR(NQS_EIO, "optimizer state: Adam moment %zu = %g is not a finite number%s",
+                      k - OPTIMIZER_STATE_HEADER, state[k], second_moment ? " >= 0" : "");
+    }
     opt->step = (long)state[3];
     opt->eta = state[4];
     opt->eps = state[5];

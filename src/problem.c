@@ -43,9 +43,9 @@ static const struct nqs_opt_def problem_coupling_opts[] = {
      "disorder_max] in place of J",
      "none|uniform", 0, 0},
     {"disorder_min", NQS_OPT_REAL, "", "lower end of the uniform disorder (Pauli units)", NULL,
-     0, 0},
+     -NQS_COUPLING_MAX, NQS_COUPLING_MAX},
     {"disorder_max", NQS_OPT_REAL, "", "upper end of the uniform disorder (Pauli units)", NULL,
-     0, 0},
+     -NQS_COUPLING_MAX, NQS_COUPLING_MAX},
     {"disorder_seed", NQS_OPT_INT, "1", "seed of the mt19937 stream drawing the couplings",
      NULL, 0, HUGE_VAL},
 };
@@ -68,8 +68,8 @@ static const struct nqs_opt_def problem_model_opts[] = {
     {"seed", NQS_OPT_INT, "1", "seed of the Gaussian initial parameters (mt19937)", NULL, 0,
      HUGE_VAL},
     {"init_std", NQS_OPT_REAL, "0.01",
-     "standard deviation of the real and imaginary parts of the initial parameters", NULL, 0,
-     HUGE_VAL},
+     "standard deviation of the real and imaginary parts of the initial parameters (above ~1 "
+     "|psi|^2 sits on a few configurations and the chains freeze)", NULL, 0, 10},
     {"projection", NQS_OPT_CHOICE, "none",
      "none, or sector: psi_P(s) = sum_g conj(chi(g)) [psi(g s) + p psi(-g s)], the model "
      "projected onto the [symmetry] sector (cost per ratio ~ number of terms x the model's)",
@@ -346,6 +346,13 @@ int nqs_problem_build(struct nqs_config *cfg, int flags, struct nqs_problem **ou
         goto fail;
     }
     if (hv[HAM_REF].str[0]) p->reference_energy = hv[HAM_REF].x;
+    if (p->reference_energy == 0) {
+        /* relative errors |E - E_ref| / |E_ref| would all be infinite */
+        rc = nqs_config_error(cfg, NQS_EINVAL, "hamiltonian", "reference_energy",
+                              "0 gives no relative error (accepted: a nonzero finite number; "
+                              "leave the key out if the energy is unknown)");
+        goto fail;
+    }
     if (strlen(hv[HAM_REF_SOURCE].str) >= sizeof p->reference_source) {
         rc = nqs_config_error(cfg, NQS_EINVAL, "hamiltonian", "reference_source",
                               "longer than %zu characters", sizeof p->reference_source - 1);

@@ -68,6 +68,13 @@ int nqs_sampler_opts_from(const struct nqs_opt_val *v, const struct nqs_ham *h,
     o->magnetisation = h->n_sites % 2;
     if (o->move != NQS_MOVE_FLIP && h->n_sites < 2)
         NQS_ERROR(NQS_EINVAL, "[sampler] move: exchange moves need at least two sites");
+    /* Exchange moves never leave the sector sum(s) = magnetisation: for a
+     * Hamiltonian that mixes sectors the energy would be that of the sector's
+     * projection, not the ground state (TFIM chain 8: -8.46 against -10.25). */
+    if (o->move != NQS_MOVE_FLIP && !h->conserves_sz)
+        NQS_ERROR(NQS_EINVAL, "[sampler] move: %s keeps the magnetisation fixed, but this "
+                  "Hamiltonian does not conserve it (accepted: auto or flip)",
+                  o->move == NQS_MOVE_EXCHANGE ? "exchange" : "bond_exchange");
     o->exact = v[SMP_METHOD].i == 1;
     if (o->exact && h->n_sites > NQS_EXACT_MAX_SITES)
         NQS_ERROR(NQS_EINVAL, "[sampler] method = exact enumerates every configuration and is limited "
@@ -385,22 +392,55 @@ void nqs_sampler_get_state(const struct nqs_sampler *smp, int8_t *spins, unsigne
     }
 }
 
-int nqs_sampler_set_state(struct nqs_sampler *smp, const int8_t *spins, const unsigned char *rng)
+/* The state of GSL's mt19937 (mt.c of GSL 1.x and 2.x: mt_state_t). GSL does
+ * not export the type; nqs_sampler_check_state compares its size with the
+ * generator's before relying on it. */
+#define SAMPLER_MT_N 624
+struct sampler_mt_state {
+    unsigned long mt[SAMPLER_MT_N];
+    int mti;
+};
+
+int nqs_sampler_check_state(const struct nqs_sampler *smp, int first, int n_chains,
+                            const int8_t *spins, const unsigned char *rng)
 {
     size_t rs = nqs_sampler_rng_size();
-    for (int c = 0; c < smp->n_local; c++) {
+    if (rs != sizeof(struct sampler_mt_state))
+        NQS_ERROR(NQS_EINTERNAL, "this GSL's mt19937 state has %zu bytes, expected %zu: the "
+                  "checkpoint's RNG states cannot be checked", rs, sizeof(struct sampler_mt_state));
+    for (int c = 0; c < n_chains; c++) {
         const int8_t *s = spins + (size_t)c * (size_t)smp->n_sites;
         int sum = 0;
         for (int i = 0; i < smp->n_sites; i++) {
             if (s[i] != 1 && s[i] != -1)
                 NQS_ERROR(NQS_EIO, "checkpoint: chain %d holds a spin value %d (accepted: -1, +1)",
-                          smp->chains[c].global_index, s[i]);
+                          first + c, s[i]);
             sum += s[i];
         }
         if (smp->o.move != NQS_MOVE_FLIP && sum != smp->o.magnetisation)
             NQS_ERROR(NQS_EIO, "checkpoint: chain %d has magnetisation %d, the sampler needs %d",
-                      smp->chains[c].global_index, sum, smp->o.magnetisation);
-        memcpy(smp->chains[c].s, s, (size_t)smp->n_sites);
+                      first + c, sum, smp->o.magnetisation);
+        struct sampler_mt_state mt;
+        memcpy(&mt, rng + (size_t)c * rs, rs);
+        if (mt.mti < 0 || mt.mti > SAMPLER_MT_N)
+            NQS_ERROR(NQS_EIO, "checkpoint: chain %d has a corrupt random number generator state "
+                      "(mt19937 index %d, accepted: 0..%d)", first + c, mt.mti, SAMPLER_MT_N);
+        for (int k = 0; k < SAMPLER_MT_N; k++)
+            if (mt.mt[k] > 0xFFFFFFFFUL)
+                NQS_ERROR(NQS_EIO, "checkpoint: chain %d has a corrupt random number generator "
+                          "state (mt19937 word %d = %#lx is not a 32-bit value)", first + c, k,
+                          mt.mt[k]);
+    }
+    return NQS_OK;
+}
+
+int nqs_sampler_set_state(struct nqs_sampler *smp, const int8_t *spins, const unsigned char *rng)
+{
+    size_t rs = nqs_sampler_rng_size();
+    int first = smp->n_local > 0 ? smp->chains[0].global_index : 0;
+    NQS_TRY(nqs_sampler_check_state(smp, first, smp->n_local, spins, rng));
+    for (int c = 0; c < smp->n_local; c++) {
+        memcpy(smp->chains[c].s, spins + (size_t)c * (size_t)smp->n_sites, (size_t)smp->n_sites);
         memcpy(gsl_rng_state(smp->chains[c].rng), rng + (size_t)c * rs, rs);
     }
     return NQS_OK;

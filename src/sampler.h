@@ -136,6 +136,14 @@ double complex nqs_local_energy(const struct nqs_model *m, const struct nqs_ham 
 size_t nqs_sampler_rng_size(void);
 void nqs_sampler_get_state(const struct nqs_sampler *smp, int8_t *spins, unsigned char *rng);
 int nqs_sampler_set_state(struct nqs_sampler *smp, const int8_t *spins, const unsigned char *rng);
+/* Check saved states of n_chains chains (global indices first, first + 1,
+ * ...) without changing the sampler: n_sites spins per chain, each -1 or +1
+ * and, for exchange moves, summing to the sampler's magnetisation; and a GSL
+ * mt19937 state per chain (624 words below 2^32 and an index in [0, 624];
+ * anything else makes GSL read outside its state). NQS_EIO naming the chain.
+ * nqs_sampler_set_state makes the same checks on its local chains. */
+int nqs_sampler_check_state(const struct nqs_sampler *smp, int first, int n_chains,
+                            const int8_t *spins, const unsigned char *rng);
 
 /* Exact expectation over all configurations (full space, or the sector of
  * h->conserves_sz) weighted by |psi|^2: energy, variance <|E_loc - E|^2>.

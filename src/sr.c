@@ -10,10 +10,12 @@
  * Reproducibility (sr.h "Chains and ranks"): every sum over samples is a sum
  * over chains of per-chain partial sums. A chain's partial sum is computed
  * by one thread from that chain's rows, by the loops below or by zherk (whose
- * bits do not depend on the OpenBLAS thread count, unlike zgemv with a
- * transposed row-major matrix, zgemm, ztrsm and zpotrf: measured with
- * OpenBLAS 0.3.21); the sum over chains and ranks is exact (rsum.h). The
- * Cholesky factorisations run on one OpenBLAS thread. Scalars that steer
+ * bits do not depend on the OpenBLAS thread count when it sums over a chain's
+ * few rows, unlike zgemv with a transposed row-major matrix, zgemm, ztrsm and
+ * zpotrf: measured with OpenBLAS 0.3.21); the sum over chains and ranks is
+ * exact (rsum.h). The zherk calls and the Cholesky factorisations run on one
+ * OpenBLAS thread: on AMD EPYC (Zen kernels) the threaded zherk gave other
+ * last bits than the serial one. Scalars that steer
  * conjugate gradient (dot products, norms) are plain loops, so every rank
  * takes the same decisions.
  *
@@ -712,9 +714,10 @@ static int sr_cholesky_fail(int info, const char *what, double eps)
  * OpenBLAS's threaded zpotrf blocks the matrix by its thread count, so the
  * last bits of the factor, and with them a whole run's trajectory, would
  * depend on OPENBLAS_NUM_THREADS / OMP_NUM_THREADS (measured with OpenBLAS
- * 0.3.21 for P >= 64), against DESIGN.md's "same numbers on any number of
- * threads". zherk and zpotrs gave the same bits on 1 to 4 threads and keep
- * theirs; the serial factorisation costs P^3/3 against zherk's P^2 n. */
+ * 0.3.21 for P >= 64), against the rule "same numbers on any number of
+ * threads" (docs/architecture.md). zpotrs gave the same bits on 1 to 4
+ * threads and keeps its threads; the serial factorisation costs P^3/3
+ * against zherk's P^2 n. */
 static int sr_potrf(int n, double complex *a)
 {
     int threads = openblas_get_num_threads();
@@ -744,6 +747,11 @@ static int sr_solve_dense(struct nqs_sr *sr, double eps, double rho, const doubl
     NQS_TRY(nqs_comm_max_double(&bound, 1));
     struct nqs_rsum r;
     nqs_rsum_begin(&r, sr->sacc, (size_t)P * (size_t)(P + 1), bound, sr->n_chains, 1);
+    /* zherk on one OpenBLAS thread: OpenBLAS 0.3.21's threaded zherk gave
+     * other last bits on 2 threads than on 1 on AMD EPYC (P = 636, 100 rows),
+     * so the trajectory depended on the thread count. */
+    int threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
     for (int c = 0; c < sr->n_local; c++) {
         cblas_zherk(CblasColMajor, CblasLower, CblasNoTrans, P, pc, 1.0,
                     sr->obar + (size_t)c * pc * P, P, 0.0, a, P);
@@ -753,6 +761,7 @@ static int sr_solve_dense(struct nqs_sr *sr, double eps, double rho, const doubl
             nqs_rsum_add(&r, 2 * ((size_t)j * P - (size_t)j * (j - 1) / 2),
                          (const double *)(a + (size_t)j * P + j), 2 * (size_t)(P - j));
     }
+    openblas_set_num_threads(threads);
     NQS_TRY(nqs_rsum_reduce(&r));
 #pragma omp parallel for schedule(dynamic, 8)
     for (int j = 0; j < P; j++)
@@ -790,7 +799,15 @@ static int sr_solve_minsr(struct nqs_sr *sr, double eps, double complex *delta)
         eb = sr->ebar_all;
     }
     double complex *t = sr->tmat, *y = sr->y;
+    /* One OpenBLAS thread: with K = P much larger than N = N_s, OpenBLAS's
+     * Zen kernels split the sum over parameters between threads, so the bits
+     * of Obar Obar^H (and of the whole trajectory) depended on the thread
+     * count (measured with OpenBLAS 0.3.21 on AMD EPYC; the Intel kernels
+     * split the output instead). */
+    int threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
     cblas_zherk(CblasColMajor, CblasLower, CblasConjTrans, nt, P, 1.0, rows, P, 0.0, t, nt);
+    openblas_set_num_threads(threads);
     for (int s = 0; s < nt; s++) t[(size_t)s * nt + s] = creal(t[(size_t)s * nt + s]) + eps;
     int info = sr_potrf(nt, t);
     if (info != 0) return sr_cholesky_fail(info, "sample-space (minsr)", eps);

@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -727,6 +728,193 @@ static void test_run_refuses_sx_with_exchange_moves(void **state)
     assert_int_equal(access(path, F_OK), -1);
 }
 
+/* Overwrite `len` bytes at byte `offset` of the active slot's dataset `name`
+ * (read and written as raw bytes of its native type: int8 chains, uint8 RNG
+ * states). */
+static void ckpt_poke(const char *path, const char *name, size_t offset, const void *bytes,
+                      size_t len)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(f >= 0);
+    int active = -2;
+    hid_t ds = H5Dopen2(f, "/checkpoint/active", H5P_DEFAULT);
+    assert_true(H5Dread(ds, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, &active) >= 0);
+    H5Dclose(ds);
+    assert_true(active == 0 || active == 1);
+    char obj[64];
+    snprintf(obj, sizeof obj, "/checkpoint/slot%d/%s", active, name);
+    ds = H5Dopen2(f, obj, H5P_DEFAULT);
+    assert_true(ds >= 0);
+    hid_t t = H5Dget_type(ds);
+    hid_t mt = H5Tget_native_type(t, H5T_DIR_DEFAULT);
+    size_t n = (size_t)H5Dget_storage_size(ds);
+    unsigned char *buf = malloc(n);
+    assert_non_null(buf);
+    assert_true(offset + len <= n);
+    assert_true(H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+    memcpy(buf + offset, bytes, len);
+    assert_true(H5Dwrite(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+    free(buf);
+    H5Tclose(mt);
+    H5Tclose(t);
+    H5Dclose(ds);
+    H5Fclose(f);
+}
+
+/* A restart refused for what the checkpoint holds (another optimiser method,
+ * a spin of 5, a corrupt mt19937 index, an out-of-range step counter) is
+ * refused before the file changes: /result, /reference and every row stay,
+ * byte for byte. Before, /result and /reference were deleted and the history
+ * truncated first. */
+static void test_run_refused_restart_keeps_results(void **state)
+{
+    (void)state;
+    TP(path, "keep.h5");
+    TP(base, "keep_base.h5");
+    assert_status(nqs(2, "run", tp("a.ini"), "-q", "-o", base, "--set", "optimizer.iterations=3",
+                      "--set", "output.checkpoint_every=2", NULL),
+                  0);
+    size_t len = 0;
+    char *orig = nqs_test_slurp(base, &len);
+    assert_non_null(orig);
+    struct {
+        const char *set;    /* --set of the restart, or the dataset to poke */
+        size_t offset;      /* poke: byte offset */
+        const char *bytes;  /* poke: bytes written, NULL for a --set case */
+        const char *msg;
+        size_t len;         /* poke: bytes (0: 4) */
+    } cases[] = {
+        {"optimizer.method=sgd", 0, NULL,
+         "optimizer state was written with [optimizer] method = sr, this run uses method = sgd", 0},
+        {"chains", 5, "\x05\x05\x05\x05", "checkpoint: chain 0 holds a spin value 5 (accepted: -1, +1)", 0},
+        /* mt19937 index (after 624 unsigned longs) of chain 1 = 0x7f7f7f7f */
+        {"rng_state", 5000 + 624 * sizeof(unsigned long), "\x7f\x7f\x7f\x7f",
+         "checkpoint: chain 1 has a corrupt random number generator state (mt19937 index", 0},
+        {"rng_state", 3 * 8 + 4, "\x01\x00\x00\x00",
+         "checkpoint: chain 0 has a corrupt random number generator state (mt19937 word 3", 0},
+        /* the step counter (optimizer.h: tag, method, n_par, step, eta, eps) = 1e300, which
+         * went through an undefined (long) conversion */
+        {"optimizer_state", 3 * sizeof(double), (const char *)&(const double){1e300},
+         "optimizer state: step counter 1e+300 is not an integer in [0, 1e15]", sizeof(double)},
+        {"optimizer_state", 4 * sizeof(double), (const char *)&(const double){NAN},
+         "optimizer state: learning rate nan or shift", sizeof(double)},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        FILE *fp = fopen(path, "wb");
+        assert_non_null(fp);
+        assert_int_equal(fwrite(orig, 1, len, fp), len);
+        fclose(fp);
+        if (cases[c].bytes)
+            ckpt_poke(path, cases[c].set, cases[c].offset, cases[c].bytes,
+                      cases[c].len ? cases[c].len : 4);
+        struct snap s = snap_take(path);
+        if (cases[c].bytes)
+            assert_status(nqs(2, "run", "--restart", path, "-q", "--set", "optimizer.iterations=6", NULL), 1);
+        else
+            assert_status(nqs(2, "run", "--restart", path, "-q", "--set", cases[c].set, NULL), 1);
+        char want[1024];
+        snprintf(want, sizeof want, "nqs: error: cannot restart from %s: %s", path, cases[c].msg);
+        assert_contains(g_err, want);
+        assert_unchanged(&s, path);
+        assert_true(isfinite(attr(path, "/result", "energy")));
+    }
+    free(orig);
+}
+
+/* A reader following the run with SWMR (what the README suggests) holds the
+ * file open until after the run ends: the run still writes /result and
+ * exits 0. Before, the final reopen failed with 'Resource temporarily
+ * unavailable' and the run exited 1 without a result. */
+static void test_run_finishes_while_a_reader_holds_the_file(void **state)
+{
+    (void)state;
+    TP(path, "watched.h5");
+    pid_t pid = nqs_spawn(2, "run", tp("a.ini"), "-q", "-o", path, "--set",
+                          "optimizer.iterations=30", NULL);
+    hid_t h = H5I_INVALID_HID;
+    for (int k = 0; k < 2000 && h < 0; k++) {
+        H5E_BEGIN_TRY { h = H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT); }
+        H5E_END_TRY;
+        if (h < 0) nanosleep(&(struct timespec){0, 5000000}, NULL);
+    }
+    assert_true(h >= 0);
+    hid_t ds = H5Dopen2(h, "/history/energy", H5P_DEFAULT);
+    assert_true(ds >= 0);
+    int status = nqs_finish(pid); /* the reader is still open */
+    H5Dclose(ds);
+    H5Fclose(h);
+    assert_status(status, 0);
+    assert_true(isfinite(attr(path, "/result", "energy")));
+    struct hist hh;
+    hist_read(path, &hh);
+    assert_int_equal(hh.n, 30);
+    hist_free(&hh);
+}
+
+/* -o naming the input file under another spelling, with --force: refused
+ * (status 2) before anything is written, the input intact. */
+static void test_run_refuses_output_over_input(void **state)
+{
+    (void)state;
+    write_text("self.ini", input_a);
+    TP(in, "self.ini");
+    TP(other, "./self.ini");
+    TP(hard, "self_link.ini");
+    unlink(hard);
+    assert_int_equal(link(in, hard), 0);
+    const char *outs[2] = {other, hard};
+    for (int k = 0; k < 2; k++) {
+        assert_status(nqs(2, "run", in, "-q", "--force", "-o", outs[k], NULL), 2);
+        char want[1024];
+        snprintf(want, sizeof want, "nqs: error: refusing to write the result file %s over the "
+                 "input file %s", outs[k], in);
+        assert_contains(g_err, want);
+        char *text = nqs_test_slurp(in, NULL);
+        assert_non_null(text);
+        assert_string_equal(text, input_a);
+        free(text);
+    }
+}
+
+/* A stop signal during setup (here: a long exact reference energy, before the
+ * result file exists) ends the process at once: nothing is written. Before,
+ * the handler was installed first, so the signal was only noticed after the
+ * whole setup and one iteration (and a setup that never ended ignored it). */
+static void test_run_signal_during_setup_ends_at_once(void **state)
+{
+    (void)state;
+    TP(path, "setup_sig.h5");
+    write_text("slow.ini", "[lattice]\ntype = chain\nextent = 20\n[hamiltonian]\ntype = heisenberg\n"
+                           "J = 0.7\n[model]\ntype = rbm_symm\nalpha = 1\n[sampler]\nchains = 2\n"
+                           "samples = 64\n[optimizer]\niterations = 3\n"
+                           "[output]\nexact_reference = true\n");
+    pid_t pid = nqs_spawn(1, "run", tp("slow.ini"), "-q", "-o", path, NULL);
+    nanosleep(&(struct timespec){0, 300000000}, NULL);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    assert_status(nqs_finish(pid), 128 + SIGTERM);
+    assert_int_equal(access(path, F_OK), -1);
+}
+
+/* Plain gradient descent with a step of 100 runs the parameters off until
+ * |psi|^2 sits on a few configurations: E_loc is then their diagonal energy
+ * with ~0 variance. The run completes (the file has everything) but says so
+ * on stderr, also with -q; a normal run does not. */
+static void test_run_warns_about_collapsed_state(void **state)
+{
+    (void)state;
+    TP(path, "collapsed.h5");
+    assert_status(nqs(2, "run", tp("a.ini"), "-q", "-o", path, "--set", "optimizer.method=sgd",
+                      "--set", "optimizer.learning_rate=100", "--set", "optimizer.iterations=30",
+                      NULL),
+                  0);
+    assert_contains(g_err, "nqs: warning: the final state has collapsed onto a few configurations");
+    assert_true(isfinite(attr(path, "/result", "energy")));
+    assert_status(nqs(2, "run", tp("a.ini"), "-q", "-o", path, "--force", "--set",
+                      "optimizer.iterations=30", NULL),
+                  0);
+    assert_null(strstr(g_err, "collapsed"));
+}
+
 /* ----------------------------------------------------- 5. guard rail */
 
 /* Parameters that are not finite (as a non-finite update would leave them;
@@ -1147,6 +1335,11 @@ int main(void)
         cmocka_unit_test(test_run_refuses_unwritable_output),
         cmocka_unit_test(test_run_refuses_restart_with_other_output),
         cmocka_unit_test(test_run_refuses_sx_with_exchange_moves),
+        cmocka_unit_test(test_run_refused_restart_keeps_results),
+        cmocka_unit_test(test_run_finishes_while_a_reader_holds_the_file),
+        cmocka_unit_test(test_run_refuses_output_over_input),
+        cmocka_unit_test(test_run_signal_during_setup_ends_at_once),
+        cmocka_unit_test(test_run_warns_about_collapsed_state),
         cmocka_unit_test(test_run_guard_rail_stops_after_bounded_retries),
         cmocka_unit_test(test_run_guard_rail_recovers_from_failed_cholesky),
         cmocka_unit_test(test_run_guard_rail_rolls_back_blown_up_update),
@@ -1159,6 +1352,8 @@ int main(void)
         cmocka_unit_test(test_run_exact_sampler_refuses_large_lattice),
         cmocka_unit_test(test_run_warns_once_about_frozen_chains),
     };
+    /* NQS_TEST_FILTER=pattern (cmocka wildcards) runs only matching tests */
+    if (getenv("NQS_TEST_FILTER")) cmocka_set_test_filter(getenv("NQS_TEST_FILTER"));
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     free(g_out);
     free(g_err);

@@ -660,6 +660,185 @@ static void test_io_h5_bad_files(void **state)
     expect_restart_error(path, "/history/tau has 2 rows but the checkpoint is at iteration 4");
 }
 
+/* ------------------------------------------------------- hostile files */
+
+/* A good file with a checkpoint at iteration 4 (and its bytes, to check that
+ * a refused restart changed nothing). */
+static void make_good(const char *path)
+{
+    struct nqs_h5_meta meta = test_meta();
+    struct nqs_h5 *f;
+    unlink(path);
+    assert_int_equal(nqs_h5_create(path, &meta, 0, &f), NQS_OK);
+    append_rows(f, 0, 4);
+    struct ckbuf a;
+    ck_fill(&a, 1, 4);
+    assert_int_equal(nqs_h5_checkpoint_write(f, &a.ck), NQS_OK);
+    struct nqs_h5_result res = {.energy = -2.5};
+    assert_int_equal(nqs_h5_finish(f, &res, NULL, NULL, 0), NQS_OK);
+    assert_int_equal(nqs_h5_close(f), NQS_OK);
+}
+
+/* Replace dataset `obj` by one of class `type` with `rank` dims (0: scalar),
+ * filled with zeros. */
+static void replace_dataset(const char *path, const char *obj, hid_t type, int rank,
+                            const hsize_t *dims)
+{
+    hid_t h = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(h >= 0);
+    assert_true(H5Ldelete(h, obj, H5P_DEFAULT) >= 0);
+    hid_t sp = rank ? H5Screate_simple(rank, dims, NULL) : H5Screate(H5S_SCALAR);
+    hid_t ds = H5Dcreate2(h, obj, type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(ds >= 0);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Fclose(h);
+}
+
+/* Replace the root attribute `name` by one of `type` over `n` elements (0:
+ * scalar); `buf` holds the value(s). */
+static void replace_root_attr(const char *path, const char *name, hid_t type, hsize_t n,
+                              const void *buf)
+{
+    hid_t h = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(h >= 0);
+    if (H5Aexists(h, name) > 0) assert_true(H5Adelete(h, name) >= 0);
+    hid_t sp = n ? H5Screate_simple(1, &n, NULL) : H5Screate(H5S_SCALAR);
+    hid_t at = H5Acreate2(h, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(at >= 0);
+    assert_true(H5Awrite(at, type, buf) >= 0);
+    H5Aclose(at);
+    H5Sclose(sp);
+    H5Fclose(h);
+}
+
+/* A refused restart: NQS_EIO, the message names the file and `fragment`, and
+ * the file is byte for byte what it was (no /result deleted, no truncation). */
+static void expect_refused_unchanged(const char *path, const char *fragment)
+{
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    static char before[1 << 20], after[1 << 20];
+    size_t nb = fread(before, 1, sizeof before, fp);
+    fclose(fp);
+    expect_restart_error(path, fragment);
+    fp = fopen(path, "rb");
+    size_t na = fread(after, 1, sizeof after, fp);
+    fclose(fp);
+    assert_int_equal(na, nb);
+    assert_memory_equal(before, after, na);
+}
+
+/* Datasets whose size disagrees with the root attributes: each would make a
+ * plain H5S_ALL read or write run past the caller's buffers. Every one is
+ * refused on the read-only open, naming the dataset, with the file intact. */
+static void test_io_h5_refuses_hostile_datasets(void **state)
+{
+    (void)state;
+    char path[256];
+    tpath(path, sizeof path, "hostile.h5");
+    hid_t cplx = H5Tcreate(H5T_COMPOUND, 16);
+    H5Tinsert(cplx, "r", 0, H5T_IEEE_F64LE);
+    H5Tinsert(cplx, "i", 8, H5T_IEEE_F64LE);
+    static const struct {
+        const char *obj;
+        int type; /* 0 complex, 1 float64, 2 int64, 3 uint8 */
+        int rank;
+        hsize_t dims[2];
+        const char *msg;
+    } cases[] = {
+        {"/checkpoint/slot0/params", 0, 1, {1000, 0}, "/checkpoint/slot0/params has shape [1000], expected shape [5]"},
+        {"/checkpoint/slot1/params", 0, 1, {1000, 0}, "/checkpoint/slot1/params has shape [1000], expected shape [5]"},
+        {"/checkpoint/slot0/params", 1, 1, {5, 0}, "/checkpoint/slot0/params is not complex {r, i} data"},
+        {"/checkpoint/slot1/optimizer_state", 1, 1, {5006, 0}, "/checkpoint/slot0/optimizer_state and /checkpoint/slot1/optimizer_state differ in size (4 and 5006)"},
+        {"/checkpoint/slot0/iteration", 2, 1, {64, 0}, "/checkpoint/slot0/iteration has shape [64], expected a scalar"},
+        {"/checkpoint/slot1/wall_time", 1, 1, {3, 0}, "/checkpoint/slot1/wall_time has shape [3], expected a scalar"},
+        {"/checkpoint/active", 2, 1, {9, 0}, "/checkpoint/active has shape [9], expected a scalar"},
+        {"/checkpoint/slot0/chains", 3, 2, {N_CHAINS, 2 * N_SITES}, "/checkpoint/slot0/chains has shape [3, 12], expected shape [3, 6]"},
+        {"/checkpoint/slot1/chains", 1, 2, {N_CHAINS, N_SITES}, "/checkpoint/slot1/chains is not integer data"},
+        {"/checkpoint/slot1/rng_state", 3, 2, {2 * N_CHAINS, RNG_BYTES}, "/checkpoint/slot1/rng_state has shape [6, 7], expected shape [3, 7]"},
+        {"/checkpoint/slot0/rng_state", 3, 1, {RNG_BYTES, 0}, "/checkpoint/slot0/rng_state is missing or not 2-dimensional"},
+        {"/history/energy", 1, 2, {4, 4}, "/history/energy has shape [4, 4], expected one extendible dimension"},
+        {"/history/tau", 1, 1, {4, 0}, "/history/tau has shape [4], expected one extendible dimension"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        make_good(path);
+        hid_t t = cases[c].type == 0 ? cplx : cases[c].type == 1 ? H5T_IEEE_F64LE
+                  : cases[c].type == 2 ? H5T_STD_I64LE : H5T_STD_U8LE;
+        replace_dataset(path, cases[c].obj, t, cases[c].rank, cases[c].dims);
+        expect_refused_unchanged(path, cases[c].msg);
+        check_attr_num(path, "/result", "energy", -2.5);
+    }
+    H5Tclose(cplx);
+
+    /* root attributes: a size far outside int, a non-integer, several
+     * elements where one is read (H5Aread would write all of them) */
+    double big = 1e300, frac = 2.5, many[3] = {6, 6, 6};
+    make_good(path);
+    replace_root_attr(path, "n_sites", H5T_IEEE_F64LE, 0, &big);
+    expect_refused_unchanged(path, "attribute n_sites of / = 1.0000000000000001e+300 (expected an "
+                             "integer in [1, 2147483647])");
+    make_good(path);
+    replace_root_attr(path, "n_params", H5T_IEEE_F64LE, 0, &frac);
+    expect_refused_unchanged(path, "attribute n_params of / = 2.5");
+    make_good(path);
+    replace_root_attr(path, "n_sites", H5T_IEEE_F64LE, 3, many);
+    expect_refused_unchanged(path, "cannot read attribute n_sites of / (expected one number)");
+    make_good(path);
+    hid_t vs = H5Tcopy(H5T_C_S1);
+    H5Tset_size(vs, H5T_VARIABLE);
+    const char *strs[4] = {"a", "b", "c", "d"};
+    replace_root_attr(path, "input", vs, 4, strs);
+    H5Tclose(vs);
+    expect_refused_unchanged(path, "cannot read attribute input of / (expected one string)");
+    char *text = NULL;
+    assert_int_equal(nqs_h5_read_attr_string(path, "/", "input", &text), NQS_EIO);
+    assert_null(text);
+
+    /* non-finite counters in the active slot: refused by the read */
+    make_good(path);
+    hid_t h = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t ds = H5Dopen2(h, "/checkpoint/slot0/wall_time", H5P_DEFAULT);
+    double nan = NAN;
+    assert_true(H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &nan) >= 0);
+    H5Dclose(ds);
+    H5Fclose(h);
+    struct nqs_h5 *f;
+    struct nqs_h5_meta meta = test_meta();
+    assert_int_equal(nqs_h5_restart_open(path, &meta, &f), NQS_OK);
+    struct ckbuf g;
+    ck_zero(&g);
+    assert_int_equal(nqs_h5_checkpoint_read(f, 0, N_CHAINS, &g.ck), NQS_EIO);
+    assert_non_null(strstr(nqs_last_error(), "/checkpoint/slot0/wall_time = nan"));
+    assert_int_equal(nqs_h5_close(f), NQS_OK);
+    check_attr_num(path, "/result", "energy", -2.5); /* nothing written */
+}
+
+/* The two halves of a restart: the open reads the checkpoint from a file it
+ * does not change; the commit then truncates and drops /result. */
+static void test_io_h5_restart_open_writes_nothing(void **state)
+{
+    (void)state;
+    char path[256];
+    tpath(path, sizeof path, "twohalves.h5");
+    make_good(path);
+    struct nqs_h5_meta meta = test_meta();
+    struct nqs_h5 *f;
+    assert_int_equal(nqs_h5_restart_open(path, &meta, &f), NQS_OK);
+    struct ckbuf g;
+    ck_zero(&g);
+    assert_int_equal(nqs_h5_checkpoint_read(f, 0, N_CHAINS, &g.ck), NQS_OK);
+    ck_check(&g, 1, 4, 0, N_CHAINS);
+    assert_int_equal(nqs_h5_close(f), NQS_OK); /* refused by the caller */
+    check_attr_num(path, "/result", "energy", -2.5);
+    assert_int_equal(nqs_h5_restart_open(path, &meta, &f), NQS_OK);
+    assert_int_equal(nqs_h5_restart_commit(f), NQS_OK);
+    append_rows(f, 4, 6);
+    assert_int_equal(nqs_h5_close(f), NQS_OK);
+    assert_false(link_exists(path, "/result"));
+    check_history(path, 6, 1);
+}
+
 /* A child appends rows and reports each completed append through a pipe; the
  * parent reads the file with a SWMR reader while the child runs, kills it
  * with SIGKILL after at least `min_rows` reported rows and finds every
@@ -794,8 +973,12 @@ int main(void)
         cmocka_unit_test(test_io_h5_checkpoint_atomic),
         cmocka_unit_test(test_io_h5_restart_truncates),
         cmocka_unit_test(test_io_h5_bad_files),
+        cmocka_unit_test(test_io_h5_refuses_hostile_datasets),
+        cmocka_unit_test(test_io_h5_restart_open_writes_nothing),
         cmocka_unit_test(test_io_h5_survives_sigkill),
         cmocka_unit_test(test_io_h5_append_cost),
     };
+    /* NQS_TEST_FILTER=pattern (cmocka wildcards) runs only matching tests */
+    if (getenv("NQS_TEST_FILTER")) cmocka_set_test_filter(getenv("NQS_TEST_FILTER"));
     return cmocka_run_group_tests(tests, setup, teardown);
 }
