@@ -21,19 +21,26 @@
  * P = sum_l C_l (C_{l-1} k^d + 1), C_0 = 1, independent of N.
  * Sigma = +-1, complex parameters, holomorphic; layout and fast updates in
  * convnet.h / convnet.c.
+ * [model] group = space_group (default translations) builds instead the
+ * group-convolutional network over translations x point operations (gcnn.c).
  */
 #include "convnet.h"
 
+/* [model] group (opt[3]): 0 translations (this engine), 1 space_group (the
+ * group-convolutional network of gcnn.c, which installs its own ops table). */
 static int cnn_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
                      const struct nqs_opt_val *opt)
 {
+    if (opt[3].i == 1) return nqs_gcnn_alloc(m, lat, opt, 1);
     return nqs_convnet_alloc(m, lat, opt, 0);
 }
 
 const struct nqs_model_ops nqs_model_cnn = {
     .name = "cnn",
     .summary = "log psi = sum of last-layer log cosh of shared periodic/zero-padded convolutions "
-               "(hidden layers: poly or logcosh activation); P = sum_l C_l (C_{l-1} k^d + 1)",
+               "(hidden layers: poly or logcosh activation); P = sum_l C_l (C_{l-1} k^d + 1); "
+               "group = space_group: the group-convolutional network over translations x point "
+               "operations",
     .shared = 1,
     .twin = "lcn",
     .options = nqs_convnet_options,

@@ -78,6 +78,11 @@ const struct nqs_opt_def nqs_convnet_options[NQS_CONVNET_N_OPTIONS] = {
      "activation of the hidden layers (all but the last): poly = z^2/2 - z^4/12 + z^6/45 "
      "(entire); logcosh = principal log cosh, which jumps by 2 pi i across Re z = 0",
      "poly|logcosh", 0, 0},
+    {"group", NQS_OPT_CHOICE, "translations",
+     "group the weights are shared over: translations = periodic/zero-padded convolutions; "
+     "space_group = group-convolutional network (GCNN) over translations x point operations "
+     "(cnn only; lcn shares nothing)",
+     "translations|space_group", 0, 0},
 };
 
 struct convnet {

@@ -42,7 +42,7 @@
 
 #include "model.h"
 
-#define NQS_CONVNET_N_OPTIONS 3
+#define NQS_CONVNET_N_OPTIONS 4
 extern const struct nqs_opt_def nqs_convnet_options[NQS_CONVNET_N_OPTIONS];
 
 /* local = 0 builds cnn, 1 builds lcn. NQS_EINVAL for bad channels, kernel or
@@ -60,5 +60,12 @@ void nqs_convnet_cache_update(const struct nqs_model *m, void *cache, const int8
                               const int *sites);
 void nqs_convnet_grad_log_psi(const struct nqs_model *m, const void *cache, const int8_t *s,
                               double complex *O);
+
+/* The group-convolutional network (gcnn.c): cnn with group = space_group
+ * (space_group = 1) or, for tests, over the translations alone (0). Sets
+ * m->ops to its own table (name "cnn", the keys above). NQS_EINVAL for bad
+ * options, NQS_ENOMEM. */
+int nqs_gcnn_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
+                   const struct nqs_opt_val *opt, int space_group);
 
 #endif

@@ -24,7 +24,7 @@
  * overrides listed in bench_model_cases for that model, through the input
  * layer (config.h); an override whose key the model does not have is skipped.
  * Models with an `alpha` key are run at alpha = 1 and 4, cnn/lcn with two
- * layers.
+ * layers, cnn also over the space group (group = space_group).
  *
  * The other sections live in bench_vmc.c ("sampler", "iteration", the
  * real-O part of "sr", "srsweep") and bench_sr.c (synthetic part of "sr");
@@ -66,6 +66,7 @@ static const struct bench_case bench_model_cases[] = {
     {"rbm_symm", "alpha=4;group=space_group"},
     {"cnn", "channels=4,4"}, /* two layers */
     {"lcn", "channels=4,4"},
+    {"cnn", "channels=4,4;group=space_group"}, /* the group-convolutional network */
 };
 
 /* Projected rows (models/projected.c): base model, overrides, and the sector:
@@ -322,7 +323,7 @@ static int bench_model_row(struct nqs_bench_out *out, const struct nqs_model_ops
         c->pair[r][0] = i, c->pair[r][1] = j;
     }
 #undef BENCH_RAND
-    m->ops->cache_init(m, c->s, c->cache);
+    m->ops->cache_init(m, c->s, c->cache); /* m->ops: a model may install a variant table */
     double cpu = 0, wall = 0;
     double t_ratio = bench_time(bench_ratio1, c, &cpu, &wall);
     double t_exch = bench_time(bench_ratio2, c, &cpu, &wall);

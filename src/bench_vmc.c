@@ -145,7 +145,7 @@ static int bench_vmc_build(struct bench_vmc *v, const char *ini, struct nqs_conf
     NQS_TRY(nqs_config_get(v->cfg, "sampler", nqs_sampler_options, nqs_sampler_n_options, sv));
     NQS_TRY(nqs_config_get(v->cfg, "optimizer", nqs_optimizer_options, nqs_optimizer_n_options,
                            ov));
-    NQS_TRY(nqs_sampler_opts_from(sv, v->prob->ham, &v->so));
+    NQS_TRY(nqs_sampler_opts_from(sv, v->prob->ham, v->prob->magnetisation, &v->so));
     if (v->so.exact)
         NQS_ERROR(NQS_EINVAL, "nqs bench times Metropolis sampling; [sampler] method = exact is not "
                   "benchmarked (accepted: method = metropolis)");

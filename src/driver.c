@@ -120,6 +120,11 @@ struct driver {
     char command_line[4096];
     double complex *eloc, *O, *par_good, *par_prev, *obs_vals;
     int sampling_failed;        /* the last driver_iteration failed while sampling */
+    int rejected;               /* the last driver_iteration rejected the previous update */
+    int unrecoverable;          /* the step review gave up (no retry helps) */
+    int reburn;                 /* the next sampling starts with burn_in_first sweeps */
+    char reject_why[256];
+    int test_review_done;       /* NQS_TEST_STEP_REVIEW=rise:K fired */
     double complex *eloc_all;   /* every chain's local energies, global chain order */
     double complex *obs_all;    /* rank 0: every chain's observables (final evaluation) */
     double *logp_all, *w_all;   /* exact enumeration: every row's 2 Re log psi and probability */
@@ -133,6 +138,7 @@ struct driver {
     double t_sample, t_opt;     /* seconds in sampling (+ statistics) and in the optimiser */
     double ref_energy;
     char ref_source[256];
+    char ref_sector[256]; /* the run's sector (nqs_exact_sector_describe), /reference sector */
     long it0;
     double wall_offset, samples_total;
     double t_loop;              /* monotonic time at the start of the loop */
@@ -187,30 +193,39 @@ static int driver_read_config(struct driver *d)
     return NQS_OK;
 }
 
-/* Reference energy: the input's, else the literature table, else exact
- * diagonalisation when allowed and small enough. */
+/* Reference energy: the input's, else the literature table (default sector
+ * only: its values are ground states of the whole space), else exact
+ * diagonalisation in the run's sector ([symmetry]) when allowed and small
+ * enough. */
 static int driver_reference(struct driver *d)
 {
     struct nqs_problem *p = d->prob;
     d->ref_energy = NAN;
     d->ref_source[0] = '\0';
+    struct nqs_exact_sector sec;
+    nqs_exact_sector_of_problem(p, &sec);
+    nqs_exact_sector_describe(&sec, p->ham, p->lat, d->ref_sector, sizeof d->ref_sector);
     if (isfinite(p->reference_energy)) {
         d->ref_energy = p->reference_energy;
         snprintf(d->ref_source, sizeof d->ref_source, "%s",
                  p->reference_source[0] ? p->reference_source : "input");
         return NQS_OK;
     }
-    if (nqs_reference_lookup(p->lat, p->ham_ops, p->ham_opt, &d->ref_energy, d->ref_source,
-                             sizeof d->ref_source))
+    if (nqs_reference_lookup_problem(p, &d->ref_energy, d->ref_source, sizeof d->ref_source))
         return NQS_OK;
     long mode = d->out[OUT_EXACT_REF].i; /* 0 auto, 1 true, 2 false */
     if (mode == 2) return NQS_OK;
-    if (mode == 0 && nqs_exact_dimension(p->ham) > 3000000) return NQS_OK;
+    if (mode == 0 && nqs_exact_block_dimension(p->ham, sec.magnetisation) > 3000000) return NQS_OK;
     struct nqs_exact_result r;
-    NQS_TRY(nqs_exact_energy(p->ham, &r));
+    NQS_TRY(nqs_exact_energy_sector(p->ham, &sec, &r));
     d->ref_energy = r.energy;
-    snprintf(d->ref_source, sizeof d->ref_source, "exact diagonalisation (ARPACK Lanczos, %ld states)",
-             r.dim);
+    if (nqs_exact_sector_is_default(&sec, p->ham))
+        snprintf(d->ref_source, sizeof d->ref_source,
+                 "exact diagonalisation (ARPACK Lanczos, %lld states)", (long long)r.dim);
+    else
+        snprintf(d->ref_source, sizeof d->ref_source,
+                 "exact diagonalisation (ARPACK Lanczos, %lld states; sector %.160s)",
+                 (long long)r.dim, d->ref_sector);
     return NQS_OK;
 }
 
@@ -231,6 +246,25 @@ static int driver_test_fault(const struct driver *d, const char *phase)
               d->rank, strcmp(phase, "sample") == 0 ? "sampling" : "setting up", v);
 }
 
+/* Test hook, read here only: NQS_TEST_STEP_REVIEW=rise:K reports to the step
+ * review, at the first sampling of iteration K, an energy 100 error bars
+ * above the measured one (a forced bad update, to be rejected and redone);
+ * NQS_TEST_STEP_REVIEW=frozen:K reports acceptance 0 at every sampling from
+ * iteration K on (chains that never move again, to be given up on). The
+ * samples themselves are untouched. For tests only; not a user option. */
+static void driver_test_review(struct driver *d, long it, struct nqs_optimizer_sample *now)
+{
+    const char *v = getenv("NQS_TEST_STEP_REVIEW");
+    if (!v || !*v) return;
+    long k = -1;
+    if (sscanf(v, "rise:%ld", &k) == 1 && it == k && !d->test_review_done) {
+        d->test_review_done = 1;
+        now->energy += 100.0 * (now->error > 0 ? now->error : 1.0);
+    } else if (sscanf(v, "frozen:%ld", &k) == 1 && it >= k) {
+        now->acceptance = 0.0;
+    }
+}
+
 /* Everything every rank builds for itself: problem, options, its chains, the
  * optimiser and the buffers. May fail on one rank alone (memory, test hook). */
 static int driver_setup_local(struct driver *d)
@@ -245,7 +279,7 @@ static int driver_setup_local(struct driver *d)
     NQS_TRY(nqs_config_get(d->cfg, "output", driver_output_options, OUT_N, d->out));
     NQS_TRY(nqs_config_get(d->cfg, "observables", nqs_obs_options, nqs_obs_n_options, obv));
     NQS_TRY(nqs_config_check_unused(d->cfg));
-    NQS_TRY(nqs_sampler_opts_from(sv, p->ham, &d->so));
+    NQS_TRY(nqs_sampler_opts_from(sv, p->ham, p->magnetisation, &d->so));
     NQS_TRY(nqs_optimizer_params_from_options(ov, &d->op));
     NQS_TRY(nqs_obs_setup(&d->obs, obv, p->lat));
     for (int k = 0; k < d->obs.n; k++)
@@ -499,7 +533,10 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
     struct nqs_model *m = p->model;
     int per_chain = d->smp->per_chain;
     double t0 = driver_now();
-    int rc = nqs_sampler_run(d->smp, m, p->ham, it == 0, d->eloc, d->O, (size_t)m->n_par);
+    d->rejected = 0;
+    int rc = nqs_sampler_run(d->smp, m, p->ham, it == 0 || d->reburn, d->eloc, d->O,
+                             (size_t)m->n_par);
+    d->reburn = 0;
     if (rc == NQS_OK && it == d->it0) rc = driver_test_fault(d, "sample");
     rc = nqs_comm_check(rc);
     if (rc == NQS_OK && d->so.exact) rc = driver_exact_weights(d, 1);
@@ -516,6 +553,26 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
     long n_prop = acc[0], n_acc = acc[1];
     double t1 = driver_now();
     d->t_sample += t1 - t0;
+    /* Step review (optimizer.h): the statistics are the same on every rank,
+     * so is the verdict. A rejected update is redone shorter by the
+     * optimiser; the caller samples again. */
+    struct nqs_optimizer_sample now = {st.mean, st.error, driver_acceptance(d, n_prop, n_acc),
+                                       st.rhat};
+    driver_test_review(d, it, &now);
+    rc = nqs_optimizer_review(d->opt, &now, m->par, &d->rejected, d->reject_why,
+                              sizeof d->reject_why);
+    if (rc != NQS_OK) {
+        d->unrecoverable = 1;
+        m->ops->refresh(m);
+        return rc;
+    }
+    if (d->rejected) {
+        m->ops->refresh(m);
+        return NQS_OK;
+    }
+    if (d->reject_why[0] && d->verbose)
+        fprintf(stderr, "warning: iteration %ld: %s: a fluctuation of the sampler, not an update's "
+                "doing; going on from there\n", it, d->reject_why);
     struct nqs_optimizer_info info;
     rc = nqs_optimizer_step(d->opt, d->O, m->n_par, d->eloc, d->ns_local, m->par, &info);
     NQS_TRY(nqs_comm_check(rc));
@@ -557,7 +614,31 @@ static void driver_progress(const struct driver *d, const struct nqs_h5_row *row
     fflush(stderr);
 }
 
+static int driver_loop_body(struct driver *d, int8_t *snap_s, unsigned char *snap_rng);
+
 static int driver_loop(struct driver *d)
+{
+    struct nqs_model *m = d->prob->model;
+    /* The chains as they were before an iteration's first sampling, i.e. in
+     * equilibrium with the parameters the step review's reference came from:
+     * a rejected update is sampled again from there (with the RNG streams
+     * going on), not from wherever the bad update drove the chains. */
+    size_t n_spins = (size_t)d->n_local * (size_t)m->n_sites;
+    size_t n_rng = (size_t)d->n_local * nqs_sampler_rng_size();
+    int8_t *snap_s = malloc(2 * n_spins + 1);
+    unsigned char *snap_rng = malloc(2 * n_rng + 1);
+    if (!snap_s || !snap_rng) {
+        free(snap_s);
+        free(snap_rng);
+        NQS_ERROR(NQS_ENOMEM, "out of memory for the chain snapshot");
+    }
+    int rc_loop = driver_loop_body(d, snap_s, snap_rng);
+    free(snap_s);
+    free(snap_rng);
+    return rc_loop;
+}
+
+static int driver_loop_body(struct driver *d, int8_t *snap_s, unsigned char *snap_rng)
 {
     struct nqs_model *m = d->prob->model;
     long total = d->op.iterations;
@@ -566,14 +647,32 @@ static int driver_loop(struct driver *d)
     double t0 = d->t_loop = driver_now();
     int have_prev = 0; /* par_prev holds the parameters before the last update */
     int warned = 0;    /* the frozen-chain warning is given once per run */
+    size_t n_spins = (size_t)d->n_local * (size_t)m->n_sites;
+    size_t n_rng = (size_t)d->n_local * nqs_sampler_rng_size();
     for (long it = d->it0; it < total; it++) {
         struct nqs_h5_row row;
         memset(&row, 0, sizeof row);
         memcpy(d->par_good, m->par, (size_t)m->n_par * sizeof *m->par);
+        if (!d->so.exact) nqs_sampler_get_state(d->smp, snap_s, snap_rng);
         int rc;
-        for (int attempt = 0;; attempt++) {
+        for (int attempt = 0;;) {
             rc = driver_iteration(d, it, &row);
-            if (rc != NQS_ENUMERIC || attempt == DRIVER_MAX_RETRIES) break;
+            if (rc == NQS_OK && d->rejected) {
+                /* the previous update, redone shorter: sample it again, from
+                 * the chains of before this iteration, RNG streams going on */
+                memcpy(d->par_good, m->par, (size_t)m->n_par * sizeof *m->par);
+                have_prev = 0;
+                d->reburn = 1;
+                if (!d->so.exact) {
+                    nqs_sampler_get_state(d->smp, snap_s + n_spins, snap_rng + n_rng);
+                    NQS_TRY(nqs_sampler_set_state(d->smp, snap_s, snap_rng + n_rng));
+                }
+                if (d->verbose)
+                    fprintf(stderr, "%siteration %ld: %s, learning rate halved\n",
+                            tty ? "\n" : "", it, d->reject_why);
+                continue;
+            }
+            if (rc != NQS_ENUMERIC || d->unrecoverable || attempt == DRIVER_MAX_RETRIES) break;
             char msg[512];
             snprintf(msg, sizeof msg, "%s", nqs_last_error());
             const char *to = "";
@@ -589,11 +688,12 @@ static int driver_loop(struct driver *d)
                 fprintf(stderr, "%siteration %ld: %s; parameters rolled back%s%s (retry %d of %d)\n",
                         tty ? "\n" : "", it, msg, to, s > 0 ? ", SR shift raised" : "", attempt + 1,
                         DRIVER_MAX_RETRIES);
+            attempt++;
         }
         if (rc != NQS_OK) {
-            char msg[512];
+            char msg[1024];
             snprintf(msg, sizeof msg, "%s", nqs_last_error());
-            if (rc != NQS_ENUMERIC)
+            if (rc != NQS_ENUMERIC || d->unrecoverable)
                 NQS_ERROR(rc, "iteration %ld failed: %s; %s keeps %ld completed iterations and its "
                               "last checkpoint", it, msg, d->path, it);
             NQS_ERROR(rc, "iteration %ld failed after %d retries: %s; %s keeps %ld completed iterations "
@@ -656,7 +756,7 @@ static int driver_final_write(struct driver *d, struct nqs_h5_result *res, long 
         NQS_TRY(driver_stats(d, col, per, &so));
         obs[k] = (struct nqs_h5_observable){d->obs.name[k], so.mean, so.error};
     }
-    struct nqs_h5_reference ref = {d->ref_energy, d->ref_source};
+    struct nqs_h5_reference ref = {d->ref_energy, d->ref_source, d->ref_sector};
     return nqs_h5_finish(d->h5, res, isfinite(d->ref_energy) ? &ref : NULL, obs, n_obs);
 }
 

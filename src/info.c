@@ -4,8 +4,10 @@
  * count of the model next to that of its twin (the same architecture with the
  * other kind of weight sharing), e.g. a symmetric RBM with alpha feature maps
  * has alpha*N + alpha + 1 parameters where the dense RBM with the same hidden
- * units has N + alpha*N + alpha*N^2. Reads only [lattice], [hamiltonian] and
- * [model], so a full run input is accepted.
+ * units has N + alpha*N + alpha*N^2. Also the lattice's space group and the
+ * symmetry sector of [symmetry] (docs/symmetry.md) with the order of its group.
+ * Reads only [lattice], [hamiltonian], [symmetry] and [model], so a full run
+ * input is accepted.
  */
 #include <math.h>
 #include <stdio.h>
@@ -14,7 +16,9 @@
 
 #include "cli.h"
 #include "error.h"
+#include "exact.h"
 #include "problem.h"
+#include "symmetry.h"
 
 /* A JSON string literal for `s`. */
 static void info_json_str(FILE *out, const char *s)
@@ -52,13 +56,42 @@ static const char *info_bool(int b, int json)
     return b ? "yes" : "no";
 }
 
+/* The lattice's space group and the sector. */
+struct info_sym {
+    char space[96];  /* name of the lattice's space group ("" if it could not be built) */
+    int space_order;
+    char sector[256]; /* nqs_exact_sector_describe */
+    int order;        /* elements of the sector's group, spin flip included (1: none) */
+    struct nqs_exact_sector sec;
+};
+
+static void info_sym_fill(const struct nqs_problem *p, struct info_sym *y)
+{
+    memset(y, 0, sizeof *y);
+    struct nqs_symmetry *g = nqs_symmetry_alloc(p->lat, NQS_GROUP_SPACE);
+    if (g) {
+        snprintf(y->space, sizeof y->space, "%s", g->name);
+        y->space_order = g->n_elem;
+        nqs_symmetry_free(g);
+    }
+    nqs_exact_sector_of_problem(p, &y->sec);
+    nqs_exact_sector_describe(&y->sec, p->ham, p->lat, y->sector, sizeof y->sector);
+    y->order = 1;
+    if (y->sec.sym) {
+        y->order = 0;
+        for (int e = 0; e < y->sec.sym->n_elem; e++) y->order += y->sec.chi[e] != 0;
+    }
+    if (y->sec.spin_flip) y->order *= 2;
+}
+
 struct info_twin {
     const struct nqs_model_ops *ops; /* NULL: no twin registered */
     int n_par;                       /* 0 when it could not be built */
     char why[512];                   /* reason when not available */
 };
 
-static void info_print_text(const struct nqs_problem *p, const struct info_twin *tw)
+static void info_print_text(const struct nqs_problem *p, const struct info_twin *tw,
+                            const struct info_sym *y)
 {
     const struct nqs_lattice *lat = p->lat;
     const struct nqs_model *m = p->model;
@@ -78,6 +111,13 @@ static void info_print_text(const struct nqs_problem *p, const struct info_twin 
            p->ham_ops->summary ? p->ham_ops->summary : "");
     printf("%-24s %s\n", "conserves magnetisation", info_bool(p->ham->conserves_sz, 0));
     printf("%-24s %s\n", "Marshall sign rule", info_bool(p->ham->marshall, 0));
+    printf("%-24s %s\n", "lattice symmetry", y->space[0] ? y->space : "(not available)");
+    printf("%-24s %s%s\n", "sector", y->sector, p->sector_given ? "" : " (default)");
+    if (p->sector_given)
+        printf("%-24s order %d: the elements with a character (translations%s) of the %s%s\n",
+               "sector group", y->order,
+               p->sector.irrep != NQS_IRREP_NONE ? " x little co-group of k" : "", p->sym->name,
+               y->sec.spin_flip ? ", x spin flip" : "");
     if (!isnan(p->reference_energy))
         printf("%-24s %.10g (Pauli units%s%s)\n", "reference energy", p->reference_energy,
                p->reference_source[0] ? "; " : "", p->reference_source);
@@ -95,7 +135,8 @@ static void info_print_text(const struct nqs_problem *p, const struct info_twin 
         printf("%-24s %s\n", "twin", tw->why);
 }
 
-static void info_print_json(const struct nqs_problem *p, const struct info_twin *tw)
+static void info_print_json(const struct nqs_problem *p, const struct info_twin *tw,
+                            const struct info_sym *y)
 {
     const struct nqs_lattice *lat = p->lat;
     const struct nqs_model *m = p->model;
@@ -124,6 +165,35 @@ static void info_print_json(const struct nqs_problem *p, const struct info_twin 
     printf(", \"reference_source\": ");
     info_json_str(stdout, p->reference_source);
     printf(", \"energy_units\": \"pauli\"},\n");
+    printf(" \"symmetry\": {\"space_group\": ");
+    info_json_str(stdout, y->space);
+    printf(", \"space_group_order\": %d, \"sector\": ", y->space_order);
+    info_json_str(stdout, y->sector);
+    printf(", \"sector_given\": %s, \"sector_group\": ", info_bool(p->sector_given, 1));
+    if (p->sector_given)
+        info_json_str(stdout, p->sym->name);
+    else
+        printf("null");
+    printf(", \"sector_group_order\": %d, \"momentum\": ", y->order);
+    if (p->sector_given) {
+        printf("[");
+        for (int d = 0; d < p->lat->dim; d++) printf("%s%d", d ? ", " : "", p->sector.momentum[d]);
+        printf("]");
+    } else {
+        printf("null");
+    }
+    printf(", \"point_group\": ");
+    if (p->sector_given && p->sector.irrep != NQS_IRREP_NONE)
+        printf("\"%s\"", nqs_irrep_name(p->sector.irrep));
+    else
+        printf("null");
+    printf(", \"spin_flip\": %s, \"magnetisation\": ",
+           y->sec.spin_flip > 0 ? "\"even\"" : y->sec.spin_flip < 0 ? "\"odd\"" : "null");
+    if (p->ham->conserves_sz)
+        printf("%d", p->magnetisation);
+    else
+        printf("null");
+    printf("},\n");
     printf(" \"n_sites\": %d, \"model\": ", lat->n_sites);
     info_json_str(stdout, p->model_ops->name);
     printf(", \"shared\": %s, \"n_hidden\": %d, \"layout\": ", info_bool(p->model_ops->shared, 1),
@@ -169,12 +239,15 @@ int nqs_cmd_info(const struct nqs_cli *cli)
     }
     nqs_error_clear();
 
+    struct info_sym y;
+    info_sym_fill(p, &y);
+    nqs_error_clear();
     int rc = nqs_config_check_unused_sections(cli->cfg, sections);
     if (rc == NQS_OK) {
         if (cli->json)
-            info_print_json(p, &tw);
+            info_print_json(p, &tw, &y);
         else
-            info_print_text(p, &tw);
+            info_print_text(p, &tw, &y);
         if (fflush(stdout) != 0)
             rc = nqs_error_set(NQS_EIO, __FILE__, __LINE__, "cannot write to standard output");
     }

@@ -842,6 +842,7 @@ static int io_h5_write_result(struct nqs_h5 *f, const struct nqs_h5_result *res,
     e |= io_h5_attr_str(r, "source", ref->source);
     e |= io_h5_attr_double(r, "relative_error", fabs(res->energy - ref->energy) / fabs(ref->energy));
     e |= io_h5_attr_str(r, "convention", "pauli");
+    if (ref->sector) e |= io_h5_attr_str(r, "sector", ref->sector);
     int rc = e < 0 ? IO_H5_FAIL("%s: cannot write the attributes of /reference", f->path) : NQS_OK;
     H5Gclose(r);
     return rc;

@@ -111,10 +111,11 @@ struct nqs_h5_result {
     long n_samples;
 };
 
-/* /reference: written when energy is finite. source borrowed. */
+/* /reference: written when energy is finite. source and sector borrowed. */
 struct nqs_h5_reference {
     double energy; /* Pauli units */
     const char *source;
+    const char *sector; /* the run's symmetry sector (docs/symmetry.md); NULL: not written */
 };
 
 /* One scalar observable of the final evaluation: attributes `name` and

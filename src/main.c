@@ -59,17 +59,21 @@ static const struct main_command main_commands[] = {
      "exact ground-state energy by Lanczos diagonalisation (small lattices)",
      "Diagonalises the Hamiltonian of [lattice] and [hamiltonian] exactly (ARPACK Lanczos,\n"
      "restricted to the magnetisation sector when the Hamiltonian conserves it) and prints\n"
-     "the ground-state energy in Pauli units, for use as reference_energy.\n",
+     "the ground-state energy in Pauli units, for use as reference_energy. With a [symmetry]\n"
+     "sector (momentum, point_group, spin_flip, magnetisation; docs/symmetry.md) it prints\n"
+     "the lowest energy of that sector, from a basis of orbit representatives.\n",
      MAIN_F_SET | MAIN_F_JSON | MAIN_F_OUTPUT | MAIN_F_FORCE | MAIN_F_QUIET, MAIN_CONFIG_REQUIRED,
      nqs_cmd_exact},
     {"info", "[options] CONFIG",
      "describe lattice, Hamiltonian and model, and compare parameter counts with the twin",
      "Builds the lattice, the Hamiltonian and the model of CONFIG without sampling and\n"
      "prints the lattice (sites, bonds per neighbour order, translation group, bipartite),\n"
-     "the Hamiltonian (conserved magnetisation, Marshall sign rule), the model (shared\n"
+     "the Hamiltonian (conserved magnetisation, Marshall sign rule), the lattice's space\n"
+     "group and the [symmetry] sector with the order of its group, the model (shared\n"
      "weights, hidden units, layout, parameters) and the parameter count of its twin, the\n"
      "same architecture with the other kind of weight sharing. Reads only [lattice],\n"
-     "[hamiltonian] and [model]; the other sections of a run input are not checked.\n",
+     "[hamiltonian], [symmetry] and [model]; the other sections of a run input are not\n"
+     "checked.\n",
      MAIN_F_SET | MAIN_F_JSON | MAIN_F_QUIET, MAIN_CONFIG_REQUIRED, nqs_cmd_info},
     {"bench", "[options] [SECTION...] [CONFIG]",
      "time the model, Hamiltonian, sampler and solver kernels",

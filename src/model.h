@@ -44,7 +44,9 @@ struct nqs_model_ops {
     /* Build for `lat` (borrowed) with options aligned with `options`. Sets
      * m->state, m->n_par, m->par (owned by the state, zeroed), m->cache_size,
      * m->n_hidden and m->layout. NQS_EINVAL/NQS_EUNSUP with a message for a
-     * lattice it cannot serve (e.g. no translation group). */
+     * lattice it cannot serve (e.g. no translation group). May replace m->ops
+     * by a variant table with the same name, keys, sharing and twin (cnn does
+     * for group = space_group); callers go through m->ops afterwards. */
     int (*alloc)(struct nqs_model *m, const struct nqs_lattice *lat, const struct nqs_opt_val *opt);
     void (*free)(void *state);
     /* Recompute derived tables after m->par changed. */

@@ -17,8 +17,8 @@
 #define ADAM_BETA1 0.9
 #define ADAM_BETA2 0.999
 #define ADAM_EPS 1e-8
-#define OPTIMIZER_STATE_TAG 20261126.0 /* format of the exported state, version 1 */
-#define OPTIMIZER_STATE_HEADER 6
+#define OPTIMIZER_STATE_TAG 20261204.0 /* format of the exported state, version 2 */
+#define OPTIMIZER_STATE_HEADER 15
 #define OPTIMIZER_GIB (1024.0 * 1024.0 * 1024.0)
 
 const struct nqs_opt_def nqs_optimizer_options[] = {
@@ -28,7 +28,8 @@ const struct nqs_opt_def nqs_optimizer_options[] = {
     [NQS_OPTK_ITERATIONS] = {"iterations", NQS_OPT_INT, "300",
         "number of optimisation iterations (parameter updates)", NULL, 0, 1e9},
     [NQS_OPTK_LEARNING_RATE] = {"learning_rate", NQS_OPT_REAL, "0.01",
-        "initial step size eta: theta <- theta - eta delta", NULL, 0, 100},
+        "initial step size eta (at most learning_rate_max): theta <- theta - eta delta", NULL, 0,
+        100},
     [NQS_OPTK_LEARNING_RATE_DECAY] = {"learning_rate_decay", NQS_OPT_REAL, "1",
         "factor applied to eta after every iteration (1 = constant)", NULL, 0, 1},
     [NQS_OPTK_LEARNING_RATE_MIN] = {"learning_rate_min", NQS_OPT_REAL, "0",
@@ -61,6 +62,20 @@ const struct nqs_opt_def nqs_optimizer_options[] = {
         "SR cg: none, or jacobi ((1 + diag_scale) diag S + diag_shift; helps when parameters "
         "differ in scale by orders of magnitude)",
         "none|jacobi", 0, 0},
+    [NQS_OPTK_MAX_STEP] = {"max_step", NQS_OPT_REAL, "0.1",
+        "SR: bound on the Fubini-Study length of one update, eta sqrt(delta^H S delta); a longer "
+        "update is shortened to it (0 = no bound)", NULL, 0, 10},
+    [NQS_OPTK_STEP_CHECK] = {"step_check", NQS_OPT_BOOL, "true",
+        "judge every update on the samples drawn after it: an energy rise of more than 5 error "
+        "bars, an acceptance collapse (below 1/4) or split-R-hat jumping from <= 1.2 above 1.5 "
+        "rejects it and "
+        "redoes it 4 times shorter with eta halved (the 4th rejection takes it back); the run "
+        "stops if the energy is then non-finite or the chains frozen",
+        NULL, 0, 0},
+    [NQS_OPTK_LEARNING_RATE_MAX] = {"learning_rate_max", NQS_OPT_REAL, "0.05",
+        "ceiling of eta: a larger learning_rate starts at this value; with SR and max_step > 0 a "
+        "smaller one grows by 10% after every update the step bound did not shorten, up to it "
+        "(no growth with learning_rate_decay < 1); 0 = no ceiling and no growth", NULL, 0, 100},
 };
 const int nqs_optimizer_n_options = NQS_OPTK_COUNT;
 
@@ -72,6 +87,15 @@ struct nqs_optimizer {
     double *m, *v;             /* adam: 2 n_par each, (re, im) interleaved */
     long step;                 /* successful steps so far */
     double eta, eps;           /* current schedule values */
+    /* step review (nqs_optimizer_review), part of the exported state */
+    double complex *before;    /* n_par: parameters before the last step */
+    double complex *dstep;     /* n_par: the last step, par = before - dstep */
+    int have_last;             /* a step was taken from samples whose statistics are in last */
+    struct nqs_optimizer_sample last;
+    int rejections;            /* consecutive rejections of the last step */
+    double damp;               /* factor on eta_t after rejections, back to 1 by 1.2 per step */
+    double damp_before;        /* damp before the first rejection of the last update */
+    long n_rejected;           /* rejections in the whole run */
 };
 
 static int optimizer_validate(const struct nqs_optimizer_params *p);
@@ -88,6 +112,9 @@ void nqs_optimizer_params_default(struct nqs_optimizer_params *p)
     p->diag_shift_decay = 1.0;
     p->diag_shift_min = 1e-4;
     p->diag_scale = 0.0;
+    p->max_step = 0.1;
+    p->step_check = 1;
+    p->learning_rate_max = 0.05;
     nqs_sr_options_default(&p->sr);
 }
 
@@ -111,6 +138,9 @@ int nqs_optimizer_params_from_options(const struct nqs_opt_val *val,
     p->diag_shift_decay = val[NQS_OPTK_DIAG_SHIFT_DECAY].x;
     p->diag_shift_min = val[NQS_OPTK_DIAG_SHIFT_MIN].x;
     p->diag_scale = val[NQS_OPTK_DIAG_SCALE].x;
+    p->max_step = val[NQS_OPTK_MAX_STEP].x;
+    p->learning_rate_max = val[NQS_OPTK_LEARNING_RATE_MAX].x;
+    p->step_check = val[NQS_OPTK_STEP_CHECK].i != 0;
     p->sr.solver = solvers[s];
     p->sr.cg_tol = val[NQS_OPTK_CG_TOL].x;
     p->sr.cg_maxiter = (int)val[NQS_OPTK_CG_MAXITER].i;
@@ -128,9 +158,10 @@ static int optimizer_validate(const struct nqs_optimizer_params *p)
                   (int)p->method);
     if (!(p->learning_rate >= 0) || !(p->learning_rate_decay >= 0) ||
         !(p->learning_rate_min >= 0) || !(p->diag_shift >= 0) || !(p->diag_shift_decay >= 0) ||
-        !(p->diag_shift_min >= 0) || !(p->diag_scale >= 0))
+        !(p->diag_shift_min >= 0) || !(p->diag_scale >= 0) || !(p->max_step >= 0) ||
+        !isfinite(p->max_step))
         NQS_ERROR(NQS_EINVAL, "[optimizer] learning_rate, diag_shift, diag_scale, their decays "
-                  "and floors must be >= 0");
+                  "and floors, and max_step must be finite and >= 0");
     if (p->method == NQS_METHOD_SR && p->sr.solver == NQS_SR_MINSR) {
         if (p->diag_scale != 0)
             NQS_ERROR(NQS_EINVAL, "[optimizer] diag_scale = %g cannot be used with solver = minsr "
@@ -162,7 +193,9 @@ struct nqs_optimizer *nqs_optimizer_alloc(const struct nqs_optimizer_params *p, 
     opt->par = *p;
     opt->n_par = n_par;
     opt->n_samples = n_samples;
-    opt->eta = p->learning_rate;
+    opt->eta = p->learning_rate_max > 0 ? fmin(p->learning_rate, p->learning_rate_max)
+                                        : p->learning_rate;
+    opt->damp = opt->damp_before = 1.0;
     opt->eps = p->method == NQS_METHOD_SR ? p->diag_shift : 0.0;
     struct nqs_sr_options so = p->sr;
     if (p->method != NQS_METHOD_SR) so.solver = NQS_SR_NONE;
@@ -170,7 +203,9 @@ struct nqs_optimizer *nqs_optimizer_alloc(const struct nqs_optimizer_params *p, 
     if (!opt->sr) goto fail;
     opt->F = malloc((size_t)n_par * sizeof *opt->F);
     opt->delta = malloc((size_t)n_par * sizeof *opt->delta);
-    if (!opt->F || !opt->delta) goto nomem;
+    opt->before = calloc((size_t)n_par, sizeof *opt->before);
+    opt->dstep = calloc((size_t)n_par, sizeof *opt->dstep);
+    if (!opt->F || !opt->delta || !opt->before || !opt->dstep) goto nomem;
     if (p->method == NQS_METHOD_ADAM) {
         opt->m = calloc(2 * (size_t)n_par, sizeof *opt->m);
         opt->v = calloc(2 * (size_t)n_par, sizeof *opt->v);
@@ -190,6 +225,8 @@ void nqs_optimizer_free(struct nqs_optimizer *opt)
     nqs_sr_free(opt->sr);
     free(opt->F);
     free(opt->delta);
+    free(opt->before);
+    free(opt->dstep);
     free(opt->m);
     free(opt->v);
     free(opt);
@@ -259,6 +296,19 @@ int nqs_optimizer_step(struct nqs_optimizer *opt, const double complex *O, int l
         if (!isfinite(creal(opt->delta[k])) || !isfinite(cimag(opt->delta[k])))
             NQS_ERROR(NQS_ENUMERIC, "optimizer: the update is NaN/Inf at parameter %d", k);
 
+    /* Step control: the Fubini-Study length of the update, to first order
+     * eta sqrt(delta^H S delta), is at most max_step (optimizer.h). */
+    double eta = opt->eta * opt->damp, metric = NAN;
+    int bounded = 0;
+    if (opt->par.method == NQS_METHOD_SR && opt->par.max_step > 0) {
+        int mrc = nqs_sr_metric(opt->sr, O, ld, opt->delta, &metric);
+        if (mrc != NQS_OK) return mrc;
+        if (eta * sqrt(metric) > opt->par.max_step) {
+            eta = opt->par.max_step / sqrt(metric);
+            bounded = 1;
+        }
+    }
+
     info->method = opt->par.method;
     info->solver = si.solver;
     info->iterations = si.iterations;
@@ -267,19 +317,141 @@ int nqs_optimizer_step(struct nqs_optimizer *opt, const double complex *O, int l
     info->energy = si.energy;
     info->grad_norm = si.grad_norm;
     info->delta_norm = cblas_dznrm2(P, opt->delta, 1);
-    info->learning_rate = opt->eta;
+    info->learning_rate = eta;
+    info->learning_rate_schedule = opt->eta;
+    info->metric = metric;
+    info->fs_step = eta * sqrt(metric);
+    info->bounded = bounded;
     info->diag_shift = opt->eps;
     info->step = opt->step;
 
     if (opt->par.method == NQS_METHOD_ADAM) optimizer_adam_commit(opt);
-    for (int k = 0; k < P; k++) par[k] -= opt->eta * opt->delta[k];
+    for (int k = 0; k < P; k++) {
+        opt->before[k] = par[k];
+        opt->dstep[k] = eta * opt->delta[k];
+        par[k] -= opt->dstep[k];
+    }
+    opt->rejections = 0;
     opt->step++;
+    opt->damp = fmin(1.0, opt->damp * NQS_OPT_DAMP_RECOVER);
     opt->eta = fmax(opt->eta * opt->par.learning_rate_decay, opt->par.learning_rate_min);
+    if (opt->par.method == NQS_METHOD_SR && opt->par.max_step > 0 &&
+        opt->par.learning_rate_max > 0 && opt->par.learning_rate_decay == 1 && !bounded &&
+        opt->eta < opt->par.learning_rate_max)
+        opt->eta = fmin(opt->eta * NQS_OPT_GROW, opt->par.learning_rate_max);
     if (opt->par.method == NQS_METHOD_SR)
         opt->eps = fmax(opt->eps * opt->par.diag_shift_decay, opt->par.diag_shift_min);
     if (rc == NQS_NOTCONV) nqs_error_clear(); /* reported through info->converged */
     return NQS_OK;
 }
+
+/* Why the samples `now`, drawn after the last step, condemn it (NULL: they
+ * do not). Thresholds: optimizer.h "Step review". */
+static const char *optimizer_verdict(const struct nqs_optimizer_sample *last,
+                                     const struct nqs_optimizer_sample *now, char *buf, size_t len)
+{
+    /* an error bar that cannot be estimated (NaN) counts as 0 */
+    double e0 = isfinite(last->error) ? last->error : 0, e1 = isfinite(now->error) ? now->error : 0;
+    double sig = sqrt(e0 * e0 + e1 * e1);
+    double rise = now->energy - last->energy;
+    if (!isfinite(now->energy)) {
+        snprintf(buf, len, "the energy is not finite");
+        return buf;
+    }
+    if (rise > NQS_OPT_REJECT_SIGMAS * sig + NQS_OPT_REJECT_REL * fabs(last->energy)) {
+        snprintf(buf, len, "the energy rose from %.6g +- %.2g to %.6g +- %.2g", last->energy,
+                 last->error, now->energy, now->error);
+        return buf;
+    }
+    if (isfinite(last->acceptance) && isfinite(now->acceptance) &&
+        last->acceptance >= NQS_OPT_REJECT_ACC_MIN &&
+        now->acceptance < NQS_OPT_REJECT_ACC_FACTOR * last->acceptance) {
+        snprintf(buf, len, "the acceptance fell from %.3g to %.3g", last->acceptance,
+                 now->acceptance);
+        return buf;
+    }
+    if (isfinite(last->rhat) && isfinite(now->rhat) && now->rhat > NQS_OPT_REJECT_RHAT &&
+        last->rhat <= NQS_OPT_MIXED_RHAT) {
+        snprintf(buf, len, "split-R-hat rose from %.3g to %.3g", last->rhat, now->rhat);
+        return buf;
+    }
+    return NULL;
+}
+
+/* The review's give-up test. The last of NQS_OPT_MAX_REJECTIONS rejections
+ * takes the update back entirely, so the next samples are of the very
+ * parameters the reference statistics were measured with. If they are still
+ * non-finite or frozen, no step length helps: stop. Any other complaint
+ * (energy, acceptance drop, R-hat) is then a fluctuation of the reference or
+ * of the sampler, not an update's doing: accept. */
+static int optimizer_hopeless(const struct nqs_optimizer_sample *now)
+{
+    return !now || !isfinite(now->energy) ||
+           (isfinite(now->acceptance) && now->acceptance < NQS_OPT_FROZEN_ACC);
+}
+
+static int optimizer_reject(struct nqs_optimizer *opt, double complex *par, const char *why,
+                            const struct nqs_optimizer_sample *now, int *rejected, char *act,
+                            size_t len)
+{
+    const int P = opt->n_par;
+    if (!opt->have_last || opt->step == 0)
+        NQS_ERROR(NQS_ENUMERIC, "%s before any update could be taken back", why);
+    if (opt->rejections >= NQS_OPT_MAX_REJECTIONS) {
+        if (optimizer_hopeless(now)) {
+            memcpy(par, opt->before, (size_t)P * sizeof *par);
+            NQS_ERROR(NQS_ENUMERIC, "the optimisation cannot recover: %s with the parameters "
+                      "before the last update, after it was rejected %d times and taken back; "
+                      "lower [optimizer] learning_rate or max_step, raise diag_shift, or check "
+                      "the sampler", why, NQS_OPT_MAX_REJECTIONS);
+        }
+        *rejected = 0; /* the update stays taken back; `now` becomes the reference */
+        opt->last = *now;
+        opt->damp = opt->damp_before; /* not the step's fault: no damping either */
+        if (act && len) snprintf(act, len, "%s with the update taken back", why);
+        return NQS_OK;
+    }
+    if (opt->rejections == 0) opt->damp_before = opt->damp;
+    opt->n_rejected++;
+    opt->rejections++;
+    *rejected = 1;
+    const int back = opt->rejections == NQS_OPT_MAX_REJECTIONS;
+    for (int k = 0; k < P; k++) {
+        opt->dstep[k] = back ? 0.0 : opt->dstep[k] * NQS_OPT_REJECT_SHRINK;
+        par[k] = opt->before[k] - opt->dstep[k];
+    }
+    opt->damp *= 0.5;
+    if (act && len)
+        snprintf(act, len, "%s: the last update is rejected (%d of %d) and %s", why,
+                 opt->rejections, NQS_OPT_MAX_REJECTIONS,
+                 back ? "taken back" : "redone 4 times shorter");
+    return NQS_OK;
+}
+
+int nqs_optimizer_reject(struct nqs_optimizer *opt, double complex *par, const char *why)
+{
+    int rejected = 0;
+    return optimizer_reject(opt, par, why, NULL, &rejected, NULL, 0);
+}
+
+int nqs_optimizer_review(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now,
+                         double complex *par, int *rejected, char *why, size_t len)
+{
+    char buf[256];
+    const char *v = NULL;
+    *rejected = 0;
+    if (opt->par.step_check && opt->have_last && opt->step > 0)
+        v = optimizer_verdict(&opt->last, now, buf, sizeof buf);
+    if (why && len) why[0] = '\0';
+    if (!v) {
+        opt->last = *now;
+        opt->have_last = 1;
+        return NQS_OK;
+    }
+    return optimizer_reject(opt, par, v, now, rejected, why, len);
+}
+
+long nqs_optimizer_rejected(const struct nqs_optimizer *opt) { return opt->n_rejected; }
 
 double nqs_optimizer_raise_shift(struct nqs_optimizer *opt, double factor)
 {
@@ -306,27 +478,40 @@ double nqs_optimizer_learning_rate(const struct nqs_optimizer *opt) { return opt
 
 size_t nqs_optimizer_state_size(const struct nqs_optimizer *opt)
 {
-    return OPTIMIZER_STATE_HEADER + (opt->m ? 4 * (size_t)opt->n_par : 0);
+    return OPTIMIZER_STATE_HEADER + 4 * (size_t)opt->n_par + (opt->m ? 4 * (size_t)opt->n_par : 0);
 }
 
 void nqs_optimizer_state_get(const struct nqs_optimizer *opt, double *state)
 {
+    const size_t P2 = 2 * (size_t)opt->n_par;
     state[0] = OPTIMIZER_STATE_TAG;
     state[1] = (double)opt->par.method;
     state[2] = (double)opt->n_par;
     state[3] = (double)opt->step;
     state[4] = opt->eta;
     state[5] = opt->eps;
+    state[6] = (double)opt->have_last;
+    state[7] = opt->last.energy;
+    state[8] = opt->last.error;
+    state[9] = opt->last.acceptance;
+    state[10] = opt->last.rhat;
+    state[11] = (double)opt->rejections;
+    state[12] = (double)opt->n_rejected;
+    state[13] = opt->damp;
+    state[14] = opt->damp_before;
+    double *x = state + OPTIMIZER_STATE_HEADER;
+    memcpy(x, opt->before, P2 * sizeof *x);
+    memcpy(x + P2, opt->dstep, P2 * sizeof *x);
     if (opt->m) {
-        memcpy(state + OPTIMIZER_STATE_HEADER, opt->m, 2 * (size_t)opt->n_par * sizeof *opt->m);
-        memcpy(state + OPTIMIZER_STATE_HEADER + 2 * (size_t)opt->n_par, opt->v,
-               2 * (size_t)opt->n_par * sizeof *opt->v);
+        memcpy(x + 2 * P2, opt->m, P2 * sizeof *opt->m);
+        memcpy(x + 3 * P2, opt->v, P2 * sizeof *opt->v);
     }
 }
 
 int nqs_optimizer_state_set(struct nqs_optimizer *opt, const double *state, size_t n)
 {
     static const char *names[] = {"sr", "adam", "sgd"};
+    const size_t P2 = 2 * (size_t)opt->n_par;
     if (n < OPTIMIZER_STATE_HEADER || state[0] != OPTIMIZER_STATE_TAG)
         NQS_ERROR(NQS_EIO, "optimizer state: unknown format (%zu values, tag %g)", n,
                   n ? state[0] : 0.0);
@@ -350,19 +535,39 @@ int nqs_optimizer_state_set(struct nqs_optimizer *opt, const double *state, size
     if (!(state[4] >= 0 && isfinite(state[4])) || !(state[5] >= 0 && isfinite(state[5])))
         NQS_ERROR(NQS_EIO, "optimizer state: learning rate %g or shift %g is not a finite number "
                   ">= 0", state[4], state[5]);
+    for (int k = 11; k <= 12; k++) { /* consecutive (an int) and total rejections */
+        double max = k == 11 ? 1e6 : 1e15;
+        if (!(state[k] >= 0 && state[k] <= max && state[k] == floor(state[k])))
+            NQS_ERROR(NQS_EIO, "optimizer state: rejection count %g is not an integer in [0, %g]",
+                      state[k], max);
+    }
+    if (!(state[13] > 0 && isfinite(state[13])) || !(state[14] > 0 && isfinite(state[14])))
+        NQS_ERROR(NQS_EIO, "optimizer state: step damping %g or %g is not a finite number > 0",
+                  state[13], state[14]);
     for (size_t k = OPTIMIZER_STATE_HEADER; k < n; k++) {
-        int second_moment = k >= OPTIMIZER_STATE_HEADER + 2 * (size_t)opt->n_par;
+        int second_moment = k >= OPTIMIZER_STATE_HEADER + 3 * P2;
         if (!isfinite(state[k]) || (second_moment && state[k] < 0))
-            NQS_ERROR(NQS_EIO, "optimizer state: Adam moment %zu = %g is not a finite number%s",
+            NQS_ERROR(NQS_EIO, "optimizer state: value %zu = %g is not a finite number%s",
                       k - OPTIMIZER_STATE_HEADER, state[k], second_moment ? " >= 0" : "");
     }
     opt->step = (long)state[3];
     opt->eta = state[4];
     opt->eps = state[5];
+    opt->have_last = state[6] != 0;
+    opt->last.energy = state[7];
+    opt->last.error = state[8];
+    opt->last.acceptance = state[9];
+    opt->last.rhat = state[10];
+    opt->rejections = (int)state[11];
+    opt->n_rejected = (long)state[12];
+    opt->damp = state[13];
+    opt->damp_before = state[14];
+    const double *x = state + OPTIMIZER_STATE_HEADER;
+    memcpy(opt->before, x, P2 * sizeof *x);
+    memcpy(opt->dstep, x + P2, P2 * sizeof *x);
     if (opt->m) {
-        memcpy(opt->m, state + OPTIMIZER_STATE_HEADER, 2 * (size_t)opt->n_par * sizeof *opt->m);
-        memcpy(opt->v, state + OPTIMIZER_STATE_HEADER + 2 * (size_t)opt->n_par,
-               2 * (size_t)opt->n_par * sizeof *opt->v);
+        memcpy(opt->m, x + 2 * P2, P2 * sizeof *opt->m);
+        memcpy(opt->v, x + 3 * P2, P2 * sizeof *opt->v);
     }
     return NQS_OK;
 }

@@ -79,9 +79,10 @@ enum { MOD_TYPE, MOD_SEED, MOD_STD, MOD_PROJECTION };
 
 /* [symmetry]: the sector of the state sought (symmetry.h for the conventions). */
 static const struct nqs_opt_def problem_symmetry_opts[] = {
-    {"momentum", NQS_OPT_INTLIST, "0",
+    {"momentum", NQS_OPT_INTLIST, "",
      "crystal momentum of the sector: integers m_d, k_d = 2 pi m_d / L_d, one per lattice "
-     "direction (0 along open directions); psi(T_d s) = exp(i k.d) psi(s)",
+     "direction (0 along open directions); psi(T_d s) = exp(i k.d) psi(s) (not set: 0 when "
+     "point_group or spin_flip is set, else no symmetry sector)",
      NULL, -65536, 65536},
     {"point_group", NQS_OPT_CHOICE, "none",
      "one-dimensional irrep of the little co-group of k: A1 (symmetric), A2 (odd under "
@@ -302,7 +303,12 @@ static int problem_symmetry(struct nqs_config *cfg, struct nqs_problem *p)
     for (int d = 0; d < sv[SYM_MOMENTUM].n_list; d++) sec->momentum[d] = sv[SYM_MOMENTUM].list[d];
     sec->irrep = (int)sv[SYM_POINT_GROUP].i - 1; /* none = -1 = NQS_IRREP_NONE */
     sec->spin_flip = sv[SYM_SPIN_FLIP].i == 0 ? 0 : sv[SYM_SPIN_FLIP].i == 1 ? 1 : -1;
-    p->sector_given = sv[SYM_MOMENTUM].given || sv[SYM_POINT_GROUP].given || sv[SYM_SPIN_FLIP].given;
+    /* Values, not the presence of keys: the effective input stored in a
+     * result file lists every key with its default (momentum = , point_group
+     * = none, spin_flip = none) and must read back as the same problem for
+     * `nqs run --restart FILE`. */
+    p->sector_given = sv[SYM_MOMENTUM].n_list > 0 || sec->irrep != NQS_IRREP_NONE ||
+                      sec->spin_flip != 0;
     if (sec->spin_flip != 0) {
         if (p->ham->conserves_sz && p->magnetisation != 0)
             return nqs_config_error(cfg, NQS_EINVAL, "symmetry", "spin_flip",
@@ -320,7 +326,7 @@ static int problem_symmetry(struct nqs_config *cfg, struct nqs_problem *p)
     if (!p->sym) return NQS_ENOMEM;
     p->chi = malloc((size_t)p->sym->n_elem * sizeof *p->chi);
     if (!p->chi) NQS_ERROR(NQS_ENOMEM, "out of memory for %d characters", p->sym->n_elem);
-    const char *key = sv[SYM_POINT_GROUP].given ? "point_group" : "momentum";
+    const char *key = sec->irrep != NQS_IRREP_NONE ? "point_group" : "momentum";
     if (nqs_symmetry_characters(p->sym, lat, sec, p->chi) != NQS_OK ||
         nqs_symmetry_check_hamiltonian(p->sym, p->ham) != NQS_OK)
         return problem_key_error(cfg, NQS_EINVAL, "symmetry", key);

@@ -31,8 +31,8 @@ struct nqs_problem {
     struct nqs_ham *ham;
 
     /* [symmetry]: the sector sought (symmetry.h). magnetisation = sum_i s_i
-     * (default N mod 2); sector_given = 1 when momentum, point_group or
-     * spin_flip was set, and then sym is the sector's group (the space group
+     * (default N mod 2); sector_given = 1 when momentum is set or point_group
+     * or spin_flip is not none (values, not the presence of the keys), and then sym is the sector's group (the space group
      * if point_group != none, else the translations), checked against the
      * Hamiltonian, with chi its characters (0 outside the sector's group). */
     int magnetisation;

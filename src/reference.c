@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "problem.h"
+
 struct reference_entry {
     const char *family; /* Heisenberg-type: "heisenberg" (xxz with delta 1, j1j2 with J2/J) */
     enum nqs_lattice_kind kind;
@@ -29,6 +31,9 @@ static const struct reference_entry reference_table[] = {
      "quantum Monte Carlo, Sandvik, PRB 56, 11678 (1997): E/N = -0.673487(4) (spin-1/2 units)"},
     {"heisenberg", NQS_LATTICE_SQUARE, 10, 10, 0.0, -0.671549 * 4 * 100,
      "quantum Monte Carlo, Sandvik, PRB 56, 11678 (1997): E/N = -0.671549(4) (spin-1/2 units)"},
+    {"heisenberg", NQS_LATTICE_CHAIN, 40, 1, 0.0, -70.9860911533,
+     "Bethe ansatz (periodic chain, N = 40; the same solution gives -28.5691854425 at N = 16 "
+     "and -141.8483046 at N = 80)"},
     {"heisenberg", NQS_LATTICE_CHAIN, 80, 1, 0.0, -141.8483046, "Bethe ansatz (periodic chain, N = 80)"},
 };
 
@@ -82,4 +87,12 @@ int nqs_reference_lookup(const struct nqs_lattice *lat, const struct nqs_ham_ops
         }
     }
     return 0;
+}
+
+int nqs_reference_lookup_problem(const struct nqs_problem *p, double *energy, char *source,
+                                 size_t len)
+{
+    if (p->sector_given) return 0;
+    if (p->ham->conserves_sz && p->magnetisation != p->lat->n_sites % 2) return 0;
+    return nqs_reference_lookup(p->lat, p->ham_ops, p->ham_opt, energy, source, len);
 }

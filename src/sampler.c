@@ -50,7 +50,7 @@ const int nqs_sampler_n_options = sizeof nqs_sampler_options / sizeof nqs_sample
 
 enum { SMP_CHAINS, SMP_SAMPLES, SMP_SWEEP, SMP_BURN, SMP_BURN_FIRST, SMP_MOVE, SMP_SEED, SMP_METHOD };
 
-int nqs_sampler_opts_from(const struct nqs_opt_val *v, const struct nqs_ham *h,
+int nqs_sampler_opts_from(const struct nqs_opt_val *v, const struct nqs_ham *h, int magnetisation,
                           struct nqs_sampler_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -64,8 +64,16 @@ int nqs_sampler_opts_from(const struct nqs_opt_val *v, const struct nqs_ham *h,
                                           NQS_MOVE_BOND_EXCHANGE};
     o->move = v[SMP_MOVE].i == 0 ? (h->conserves_sz ? NQS_MOVE_EXCHANGE : NQS_MOVE_FLIP)
                                  : moves[v[SMP_MOVE].i];
-    /* Zero magnetisation, or +1 for an odd number of sites. */
-    o->magnetisation = h->n_sites % 2;
+    /* [symmetry] magnetisation (default: zero, or +1 for an odd number of sites). */
+    int N = h->n_sites;
+    if (magnetisation < -N || magnetisation > N || (N + magnetisation) % 2 != 0)
+        NQS_ERROR(NQS_EINVAL, "[symmetry] magnetisation: %d is impossible for %d spins (accepted: "
+                  "-%d..%d in steps of 2)", magnetisation, N, N, N);
+    o->magnetisation = magnetisation;
+    if (o->move == NQS_MOVE_FLIP && h->conserves_sz && magnetisation != N % 2)
+        NQS_ERROR(NQS_EINVAL, "[sampler] move: flip moves change the magnetisation, so they cannot "
+                  "keep [symmetry] magnetisation = %d (accepted: auto, exchange or bond_exchange)",
+                  magnetisation);
     if (o->move != NQS_MOVE_FLIP && h->n_sites < 2)
         NQS_ERROR(NQS_EINVAL, "[sampler] move: exchange moves need at least two sites");
     /* Exchange moves never leave the sector sum(s) = magnetisation: for a
@@ -76,6 +84,11 @@ int nqs_sampler_opts_from(const struct nqs_opt_val *v, const struct nqs_ham *h,
                   "Hamiltonian does not conserve it (accepted: auto or flip)",
                   o->move == NQS_MOVE_EXCHANGE ? "exchange" : "bond_exchange");
     o->exact = v[SMP_METHOD].i == 1;
+    /* Exchange moves need two opposite spins (the proposal looks for one). */
+    if (o->move == NQS_MOVE_EXCHANGE && !o->exact && (magnetisation == N || magnetisation == -N))
+        NQS_ERROR(NQS_EINVAL, "[symmetry] magnetisation = %d leaves a single configuration, which "
+                  "exchange moves cannot sample (accepted: |magnetisation| < %d, or [sampler] "
+                  "method = exact)", magnetisation, N);
     if (o->exact && h->n_sites > NQS_EXACT_MAX_SITES)
         NQS_ERROR(NQS_EINVAL, "[sampler] method = exact enumerates every configuration and is limited "
                   "to %d sites (the lattice has %d): use method = metropolis", NQS_EXACT_MAX_SITES,

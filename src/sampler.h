@@ -92,9 +92,13 @@ struct nqs_sampler {
 /* Options table of the [sampler] section and the parsed values -> opts. */
 extern const struct nqs_opt_def nqs_sampler_options[];
 extern const int nqs_sampler_n_options;
-/* Convert parsed [sampler] values; `conserves_sz` decides move = auto and the
- * sector. NQS_EINVAL naming the key for impossible combinations. */
-int nqs_sampler_opts_from(const struct nqs_opt_val *v, const struct nqs_ham *h,
+/* Convert parsed [sampler] values; `conserves_sz` decides move = auto, and
+ * exchange moves keep sum_i s_i = magnetisation (the problem's [symmetry]
+ * magnetisation, default N mod 2). NQS_EINVAL naming the key for impossible
+ * combinations: an impossible magnetisation, or flip moves (which change it)
+ * with a magnetisation other than the default for a Hamiltonian that
+ * conserves it. */
+int nqs_sampler_opts_from(const struct nqs_opt_val *v, const struct nqs_ham *h, int magnetisation,
                           struct nqs_sampler_opts *o);
 
 /* Allocate chains first_chain .. first_chain + n_local - 1 (of o->n_chains),

@@ -93,6 +93,7 @@ struct nqs_sr {
     double complex *ebar_all;
     double complex *y;        /* N_s: minsr's sample-space vector */
     const double *wt;         /* NULL, or per-row probabilities (nqs_sr_set_weights, borrowed) */
+    int mean_set;             /* sr->mean holds the <O> of the last solve (nqs_sr_metric) */
 };
 
 /* Row s of the weighted sums: Obar_s = (O_s - <O>) sqrt(w_s), ebar_s likewise;
@@ -598,6 +599,7 @@ static int sr_mean(struct nqs_sr *sr, const double complex *O, int ld, long ntot
     NQS_TRY(sr_reduce_part(sr, (size_t)P, sr->mean));
     if (!sr->wt)
         for (int p = 0; p < P; p++) sr->mean[p] /= (double)ntot;
+    sr->mean_set = 1;
     return NQS_OK;
 }
 
@@ -1239,4 +1241,40 @@ int nqs_sr_solve(struct nqs_sr *sr, const double complex *O, int ld, const doubl
                       "iterations at relative residual %.3g (cg_tol = %g)", info->iterations,
                       info->residual, sr->opt.cg_tol);
     return rc;
+}
+
+/* ------------------------------------------------------------------ metric */
+
+/* ||Obar v||^2 = v^H S v from the caller's O and the <O> of the last solve or
+ * gradient (sr->mean), centring on the fly so that it works for every solver
+ * (mixed cg has no double copy of Obar): per chain, the sum over its rows of
+ * |(O_s - <O>) . v|^2 times 1/N_s (or w_s), one thread per chain, then the
+ * exact sum over chains and ranks. */
+int nqs_sr_metric(struct nqs_sr *sr, const double complex *O, int ld, const double complex *v,
+                  double *out)
+{
+    const int P = sr->n_par, pc = sr->per_chain;
+    if (!sr->mean_set)
+        NQS_ERROR(NQS_EINTERNAL, "SR metric asked before any solve (no <O> yet)");
+    if (ld < P) NQS_ERROR(NQS_EINVAL, "SR metric: leading dimension %d < n_par = %d", ld, P);
+    const double scale = 1.0 / ((double)sr->n_chains * (double)pc);
+    const double complex mv = sr_dot_row(P, sr->mean, v);
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < sr->n_local; c++) {
+        const double complex *rows = O + (size_t)c * pc * ld;
+        double acc = 0;
+        for (int s = 0; s < pc; s++) {
+            double complex w = sr_dot_row(P, rows + (size_t)s * ld, v) - mv;
+            double a = sr->wt ? sr->wt[(size_t)c * pc + s] : scale;
+            acc += a * (creal(w) * creal(w) + cimag(w) * cimag(w));
+        }
+        sr->part[(size_t)c * P] = CMPLX(acc, 0.0);
+    }
+    double sum[2];
+    NQS_TRY(nqs_rsum_terms((const double *)sr->part, sr->n_local, 2 * (size_t)P, 2, sr->n_chains,
+                           sr->racc, sum));
+    *out = sum[0];
+    if (!isfinite(*out))
+        NQS_ERROR(NQS_ENUMERIC, "SR: the metric norm of the update is not finite");
+    return NQS_OK;
 }

@@ -292,6 +292,16 @@ int nqs_sr_solve(struct nqs_sr *sr, const double complex *O, int ld, const doubl
                  int n_samples, double diag_shift, double diag_scale, double complex *F,
                  double complex *delta, struct nqs_sr_info *info);
 
+/* The metric norm of a parameter change v: v^H S v = ||Obar v||^2 (the
+ * squared Fubini-Study length of the state change v to first order), for the
+ * samples and the <O> of the last nqs_sr_solve (O must be the same matrix,
+ * rows and weights). Exact per-chain sums, so the same bits for any split of
+ * the chains over threads and ranks; collective on several ranks. Costs one
+ * pass over O (as one S v product). NQS_EINTERNAL before any solve,
+ * NQS_ENUMERIC if the result is not finite. */
+int nqs_sr_metric(struct nqs_sr *sr, const double complex *O, int ld, const double complex *v,
+                  double *out);
+
 /* Benchmark (src/bench_sr.c): time per SR step for each solver at the sizes of
  * the standard problems, OpenBLAS with 2 threads, peak memory; prints a table
  * to `out`. Returns a status (NQS_ENOMEM if a case cannot be allocated). */

@@ -42,16 +42,18 @@ static struct nqs_lattice *lat_make(enum nqs_lattice_kind kind, int lx, int ly, 
 /* Hidden-layer activations, as indices of the `activation` choice "poly|logcosh". */
 enum { ACT_POLY = 0, ACT_LOGCOSH = 1 };
 
-/* Option values as the input layer produces them (channels, kernel, activation). */
+/* Option values as the input layer produces them (channels, kernel,
+ * activation, group = translations). */
 static void opts_act(struct nqs_opt_val *v, const int *ch, int n_layers, int k, int act)
 {
-    memset(v, 0, 3 * sizeof *v);
+    memset(v, 0, 4 * sizeof *v);
     v[0].n_list = n_layers;
     for (int l = 0; l < n_layers; l++) v[0].list[l] = ch[l];
     v[1].i = k;
     v[1].x = k;
     v[2].i = act;
     snprintf(v[2].str, sizeof v[2].str, "%s", act == ACT_POLY ? "poly" : "logcosh");
+    snprintf(v[3].str, sizeof v[3].str, "translations");
 }
 
 static void opts(struct nqs_opt_val *v, const int *ch, int n_layers, int k)
@@ -65,7 +67,7 @@ static struct nqs_model *model_make_act(const char *name, const struct nqs_latti
 {
     const struct nqs_model_ops *ops = nqs_model_find(name);
     assert_non_null(ops);
-    struct nqs_opt_val v[3];
+    struct nqs_opt_val v[4];
     opts_act(v, ch, n_layers, k, act);
     struct nqs_model *m = nqs_model_alloc(ops, lat, v);
     if (!m) fprintf(stderr, "%s\n", nqs_last_error());
@@ -1017,7 +1019,7 @@ static void test_cnn_registry_and_twins(void **state)
     }
     /* documented defaults: two layers of 4 channels, kernel 3, poly hidden
      * activation (index 0 of the choice, as ACT_POLY assumes) */
-    assert_int_equal(c->n_options, 3);
+    assert_int_equal(c->n_options, 4);
     assert_string_equal(c->options[0].name, "channels");
     assert_string_equal(c->options[0].def, "4,4");
     assert_string_equal(c->options[1].name, "kernel");
@@ -1026,6 +1028,9 @@ static void test_cnn_registry_and_twins(void **state)
     assert_string_equal(c->options[2].def, "poly");
     assert_string_equal(c->options[2].choices, "poly|logcosh");
     assert_string_equal(l->options[2].choices, "poly|logcosh");
+    assert_string_equal(c->options[3].name, "group");
+    assert_string_equal(c->options[3].def, "translations");
+    assert_string_equal(c->options[3].choices, "translations|space_group");
 }
 
 static void test_cnn_alloc_errors(void **state)
@@ -1033,7 +1038,7 @@ static void test_cnn_alloc_errors(void **state)
     (void)state;
     struct nqs_lattice *lat = lat_make(NQS_LATTICE_SQUARE, 10, 10, 1, 1);
     const struct nqs_model_ops *ops = nqs_model_find("lcn");
-    struct nqs_opt_val v[3];
+    struct nqs_opt_val v[4];
     const int ok[2] = {4, 4}, zero[2] = {4, 0}, huge[2] = {256, 256};
 
     opts(v, ok, 0, 3);

@@ -18,7 +18,9 @@
  *              the file unchanged byte for byte
  *   guard rail bounded retries then a stop with the completed rows intact; a
  *              failed Cholesky factorisation recovered by the raised shift; a
- *              blown-up update rolled back
+ *              blown-up update rolled back (step control off); the step
+ *              review rejecting a forced bad update and redoing it, and
+ *              giving up (status 1, file and checkpoint intact) on frozen chains
  *   --json     one valid JSON object matching /result and /reference
  *   final      the observables and the energy of /result against exact
  *              enumeration over all 2^8 configurations of the final model
@@ -986,7 +988,9 @@ static void test_run_guard_rail_recovers_from_failed_cholesky(void **state)
 }
 
 /* learning_rate = 100 for the first step only (decay 0, floor 0.01) blows the
- * parameters up; sampling at iteration 1 meets non-finite ratios (burn_in = 0
+ * parameters up when the step control is off (max_step = 0, step_check =
+ * false, learning_rate_max = 0: the old behaviour, still reachable by these keys);
+ * sampling at iteration 1 meets non-finite ratios (burn_in = 0
  * keeps the chains away from the new maximum). The driver must go back to the
  * parameters before that update, raise the shift (0.1 -> 1) and go on: row 1
  * is then measured with the initial, nearly uniform wavefunction (|theta| ~
@@ -999,7 +1003,8 @@ static void test_run_guard_rail_rolls_back_blown_up_update(void **state)
     assert_status(nqs(2, "run", tp("a.ini"), "-o", path, "--set", "optimizer.learning_rate=100",
                       "--set", "optimizer.learning_rate_decay=0", "--set",
                       "optimizer.learning_rate_min=0.01", "--set", "sampler.burn_in=0", "--set",
-                      "optimizer.iterations=5", NULL),
+                      "optimizer.iterations=5", "--set", "optimizer.max_step=0", "--set",
+                      "optimizer.step_check=false", "--set", "optimizer.learning_rate_max=0", NULL),
                   0);
     assert_contains(g_err, "iteration 1: the wavefunction produced a non-finite amplitude ratio");
     assert_contains(g_err, "parameters rolled back to before the last update, SR shift raised "
@@ -1017,6 +1022,73 @@ static void test_run_guard_rail_rolls_back_blown_up_update(void **state)
     assert_rel_close(h.c[ds][1], 1.0, 1e-15);
     assert_true(isfinite(attr(path, "/result", "energy")));
     hist_free(&h);
+}
+
+/* A forced bad update (NQS_TEST_STEP_REVIEW=rise:3, driver.c: the review is
+ * told that the energy after the update of iteration 2 rose by 100 error
+ * bars) is rejected and redone 4 times shorter: the message names it, rows
+ * 0-2 equal the unhooked run bitwise, row 3 does not (other parameters), and
+ * the run completes with finite energies. */
+static void test_run_step_review_rejects_forced_bad_update(void **state)
+{
+    (void)state;
+    TP(ref, "rv0.h5");
+    TP(path, "rv1.h5");
+    assert_status(nqs(1, "run", tp("a.ini"), "-q", "-o", ref, "--set", "optimizer.iterations=6",
+                      NULL), 0);
+    setenv("NQS_TEST_STEP_REVIEW", "rise:3", 1);
+    int st = nqs(1, "run", tp("a.ini"), "-o", path, "--set", "optimizer.iterations=6", NULL);
+    unsetenv("NQS_TEST_STEP_REVIEW");
+    assert_status(st, 0);
+    assert_contains(g_err, "iteration 3: the energy rose from");
+    assert_contains(g_err, "the last update is rejected (1 of 4) and redone 4 times shorter");
+    assert_null(strstr(g_err, "(2 of 4)"));
+    struct hist a, b;
+    hist_read(ref, &a);
+    hist_read(path, &b);
+    assert_int_equal(b.n, 6);
+    int en = col_index("energy");
+    assert_memory_equal(a.c[en], b.c[en], 3 * sizeof(double));
+    assert_true(a.c[en][3] != b.c[en][3]);
+    for (long r = 0; r < 6; r++) assert_true(isfinite(b.c[en][r]));
+    hist_free(&a);
+    hist_free(&b);
+}
+
+/* A run that cannot recover (NQS_TEST_STEP_REVIEW=frozen:3: from iteration 3
+ * on the chains are reported frozen, so the update of iteration 2 is rejected
+ * 4 times, taken back, and the samples are still frozen) stops with status 1
+ * and a message saying so; the file keeps rows 0-2 as the unhooked run wrote
+ * them, its checkpoint (iteration 3) is readable, there is no /result, and
+ * --restart without the hook goes on to the end. */
+static void test_run_step_review_gives_up_with_file_intact(void **state)
+{
+    (void)state;
+    TP(ref, "gv0.h5");
+    TP(path, "gv1.h5");
+    assert_status(nqs(1, "run", tp("a.ini"), "-q", "-o", ref, "--set", "optimizer.iterations=6",
+                      NULL), 0);
+    setenv("NQS_TEST_STEP_REVIEW", "frozen:3", 1);
+    int st = nqs(1, "run", tp("a.ini"), "-o", path, "--set", "optimizer.iterations=6", NULL);
+    unsetenv("NQS_TEST_STEP_REVIEW");
+    assert_status(st, 1);
+    assert_contains(g_err, "the last update is rejected (4 of 4) and taken back");
+    assert_contains(g_err, "nqs: error: iteration 3 failed: the optimisation cannot recover: the "
+                           "acceptance fell from");
+    assert_contains(g_err, "keeps 3 completed iterations and its last checkpoint");
+    struct hist a, b;
+    hist_read(ref, &a);
+    hist_read(path, &b);
+    assert_int_equal(b.n, 3);
+    int en = col_index("energy");
+    assert_memory_equal(a.c[en], b.c[en], 3 * sizeof(double));
+    hist_free(&a);
+    hist_free(&b);
+    assert_int_equal(ckpt_access(path, NULL, 0, 0), 3);
+    double e;
+    assert_int_not_equal(nqs_h5_read_attr_double(path, "/result", "energy", &e), NQS_OK);
+    assert_status(nqs(1, "run", "--restart", path, "-q", NULL), 0);
+    assert_true(isfinite(attr(path, "/result", "energy")));
 }
 
 /* ------------------------------------------------------------ 6. --json */
@@ -1343,6 +1415,8 @@ int main(void)
         cmocka_unit_test(test_run_guard_rail_stops_after_bounded_retries),
         cmocka_unit_test(test_run_guard_rail_recovers_from_failed_cholesky),
         cmocka_unit_test(test_run_guard_rail_rolls_back_blown_up_update),
+        cmocka_unit_test(test_run_step_review_rejects_forced_bad_update),
+        cmocka_unit_test(test_run_step_review_gives_up_with_file_intact),
         cmocka_unit_test(test_run_json_matches_result_file),
         cmocka_unit_test(test_run_json_prints_null_for_nan),
         cmocka_unit_test(test_run_final_observables_match_enumeration_tfim),

@@ -15,6 +15,9 @@
  *     ones visibly are not (random weights);
  *   - parameter and hidden-unit counts match per-model formulas (table
  *     model_formulas below; models not listed are skipped in that test only).
+ * The ratio, gradient and invariance loops also run the option variants of
+ * `variants` (a registered name building another network, e.g. cnn with
+ * group = space_group).
  * Parameters are drawn with std 0.3 so nothing is tested in the linear regime.
  */
 #include <setjmp.h>
@@ -119,13 +122,32 @@ static int try_model(const struct nqs_model_ops *ops, const struct nqs_lattice *
     return NQS_OK;
 }
 
-/* Model for the conformance tests: alpha = 2 where the model has it. NULL if
- * the model refuses the lattice (after checking the refusal is proper). */
-static struct nqs_model *conformance_model(const struct nqs_model_ops *ops,
-                                           const struct nqs_lattice *lat, const char *label)
+/* Option variants that build a different network behind a registered name,
+ * run through the conformance loops after the registry's defaults. */
+static const struct {
+    const char *model, *key, *value;
+} variants[] = {
+    {"cnn", "group", "space_group"}, /* the group-convolutional network (gcnn.c) */
+};
+#define N_VARIANTS ((int)(sizeof variants / sizeof variants[0]))
+
+/* Registry entries, then the variants: how many configurations the loops run. */
+static int n_conformance(void)
+{
+    int n = 0;
+    while (nqs_model_registry[n]) n++;
+    return n + N_VARIANTS;
+}
+
+/* Model for the conformance tests: alpha = 2 where the model has it, or the
+ * variant's key. NULL if the model refuses the lattice (after checking the
+ * refusal is proper). */
+static struct nqs_model *conformance_model_kv(const struct nqs_model_ops *ops, const char *key,
+                                              const char *value, const struct nqs_lattice *lat,
+                                              const char *label)
 {
     struct nqs_opt_val v[MAX_OPT];
-    model_options(ops, "alpha", "2", v);
+    model_options(ops, key, value, v);
     struct nqs_model *m;
     int rc = try_model(ops, lat, v, &m);
     if (rc != NQS_OK) {
@@ -140,19 +162,38 @@ static struct nqs_model *conformance_model(const struct nqs_model_ops *ops,
     return m;
 }
 
-/* ------------------------------------------------------------ variants */
+static struct nqs_model *conformance_model(const struct nqs_model_ops *ops,
+                                           const struct nqs_lattice *lat, const char *label)
+{
+    return conformance_model_kv(ops, "alpha", "2", lat, label);
+}
+
+/* Configuration k of n_conformance(): registry entry k, or a variant. */
+static struct nqs_model *conformance_nth(int k, const struct nqs_lattice *lat, const char *label)
+{
+    int n_reg = n_conformance() - N_VARIANTS;
+    if (k < n_reg) return conformance_model(nqs_model_registry[k], lat, label);
+    const struct nqs_model_ops *ops = nqs_model_find(variants[k - n_reg].model);
+    assert_non_null(ops);
+    printf("# variant %s %s = %s on %s\n", ops->name, variants[k - n_reg].key,
+           variants[k - n_reg].value, label);
+    return conformance_model_kv(ops, variants[k - n_reg].key, variants[k - n_reg].value, lat,
+                                label);
+}
+
+/* ------------------------------------------------------------ symmetry variants */
 
 /* Variants of registered models that the registry loop does not reach: other
  * values of a model key, and projections onto symmetry sectors
  * (nqs_model_project). They run through the same ratio and gradient checks. */
-struct variant {
+struct sym_variant {
     const char *label;
     const char *model, *key, *value; /* registered model with one key set (key may be NULL) */
     int project;                     /* wrap in a projection onto the sector below */
     int momentum, irrep, spin_flip;  /* momentum m along the first direction */
 };
 
-static const struct variant variants[] = {
+static const struct sym_variant sym_variants[] = {
     {"rbm_symm[space]", "rbm_symm", "group", "space_group", 0, 0, 0, 0},
     {"rbm_symm[none]", "rbm_symm", "group", "none", 0, 0, 0, 0},
     {"P(rbm_symm)A2-", "rbm_symm", NULL, NULL, 1, 0, NQS_IRREP_A2, -1},
@@ -161,7 +202,7 @@ static const struct variant variants[] = {
     {"P(rbm_symm[none])k1A1", "rbm_symm", "group", "none", 1, 1, NQS_IRREP_A1, 0},
     {"P(rbm_symm[space])+", "rbm_symm", "group", "space_group", 1, 0, NQS_IRREP_A1, 1},
 };
-#define N_VARIANTS ((int)(sizeof variants / sizeof variants[0]))
+#define N_SYM_VARIANTS ((int)(sizeof sym_variants / sizeof sym_variants[0]))
 
 struct vmodel {
     struct nqs_model *m;
@@ -179,7 +220,7 @@ static void vmodel_free(struct vmodel *v)
 
 /* Build variant `va` on `lat` (std 0.3 parameters); 0 when the lattice has no
  * such sector or the model refuses the lattice (properly). */
-static int variant_model(const struct variant *va, const struct nqs_lattice *lat, struct vmodel *out)
+static int sym_variant_model(const struct sym_variant *va, const struct nqs_lattice *lat, struct vmodel *out)
 {
     memset(out, 0, sizeof *out);
     const struct nqs_model_ops *ops = nqs_model_find(va->model);
@@ -383,31 +424,30 @@ static void test_models_ratio_matches_full_eval(void **state)
     (void)state;
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(rng, 7321);
-    for (int k = 0; nqs_model_registry[k]; k++) {
+    for (int k = 0; k < n_conformance(); k++) {
         int built = 0;
         for (int l = 0; l < N_LAT; l++) {
             struct nqs_lattice *lat = make_lattice(&lattices[l]);
-            struct nqs_model *m = conformance_model(nqs_model_registry[k], lat, lattices[l].label);
+            struct nqs_model *m = conformance_nth(k, lat, lattices[l].label);
             if (m) {
                 check_ratios(m, lattices[l].label, rng);
                 built++;
             } else {
-                printf("# %-10s %-24s refused: %s\n", nqs_model_registry[k]->name,
-                       lattices[l].label, nqs_last_error());
+                printf("# %-10s %-24s refused: %s\n", "", lattices[l].label, nqs_last_error());
             }
             nqs_model_free(m);
             nqs_lattice_free(lat);
         }
         assert_true(built >= 1);
     }
-    for (int q = 0; q < N_VARIANTS; q++) {
+    for (int q = 0; q < N_SYM_VARIANTS; q++) {
         int built = 0;
         for (int l = 0; l < N_LAT; l++) {
             struct nqs_lattice *lat = make_lattice(&lattices[l]);
             struct vmodel vm;
-            if (variant_model(&variants[q], lat, &vm)) {
+            if (sym_variant_model(&sym_variants[q], lat, &vm)) {
                 char label[96];
-                snprintf(label, sizeof label, "%s %s", variants[q].label, lattices[l].label);
+                snprintf(label, sizeof label, "%s %s", sym_variants[q].label, lattices[l].label);
                 check_ratios(vm.m, label, rng);
                 built++;
             }
@@ -477,21 +517,21 @@ static void test_models_grad_matches_finite_differences(void **state)
     (void)state;
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(rng, 911);
-    for (int k = 0; nqs_model_registry[k]; k++)
+    for (int k = 0; k < n_conformance(); k++)
         for (int l = 0; l < N_LAT; l++) {
             struct nqs_lattice *lat = make_lattice(&lattices[l]);
-            struct nqs_model *m = conformance_model(nqs_model_registry[k], lat, lattices[l].label);
+            struct nqs_model *m = conformance_nth(k, lat, lattices[l].label);
             if (m) check_gradient(m, lattices[l].label, rng);
             nqs_model_free(m);
             nqs_lattice_free(lat);
         }
-    for (int q = 0; q < N_VARIANTS; q++)
+    for (int q = 0; q < N_SYM_VARIANTS; q++)
         for (int l = 0; l < N_LAT; l++) {
             struct nqs_lattice *lat = make_lattice(&lattices[l]);
             struct vmodel vm;
-            if (variant_model(&variants[q], lat, &vm)) {
+            if (sym_variant_model(&sym_variants[q], lat, &vm)) {
                 char label[96];
-                snprintf(label, sizeof label, "%s %s", variants[q].label, lattices[l].label);
+                snprintf(label, sizeof label, "%s %s", sym_variants[q].label, lattices[l].label);
                 check_gradient(vm.m, label, rng);
             }
             vmodel_free(&vm);
@@ -505,10 +545,10 @@ static void test_models_translation_invariance(void **state)
     (void)state;
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(rng, 4242);
-    for (int k = 0; nqs_model_registry[k]; k++)
+    for (int k = 0; k < n_conformance(); k++)
         for (int l = 0; l < N_LAT; l++) {
             struct nqs_lattice *lat = make_lattice(&lattices[l]);
-            struct nqs_model *m = conformance_model(nqs_model_registry[k], lat, lattices[l].label);
+            struct nqs_model *m = conformance_nth(k, lat, lattices[l].label);
             if (!m || lat->n_trans < 2) {
                 nqs_model_free(m);
                 nqs_lattice_free(lat);

@@ -722,6 +722,7 @@ static struct nqs_optimizer *make_opt(enum nqs_opt_method method, double lr, int
     nqs_optimizer_params_default(&p);
     p.method = method;
     p.learning_rate = lr;
+    p.learning_rate_max = 0; /* the plain schedule: eta = lr */
     struct nqs_optimizer *opt = nqs_optimizer_alloc(&p, P, n);
     assert_non_null(opt);
     return opt;
@@ -801,6 +802,8 @@ static void test_optimizer_schedules(void **state)
     p.diag_shift = 0.04;
     p.diag_shift_decay = 0.1;
     p.diag_shift_min = 1e-4;
+    p.max_step = 0; /* the schedule itself, without the step bound and growth */
+    p.learning_rate_max = 0;
     struct nqs_optimizer *opt = nqs_optimizer_alloc(&p, P, n);
     for (int t = 0; t < 4; t++) {
         struct nqs_optimizer_info info;
@@ -873,7 +876,7 @@ static void test_optimizer_state_roundtrip_bitwise(void **state)
         assert_int_equal(nqs_optimizer_step(a, O[0], P, eloc[0], n, pa, NULL), NQS_OK);
         assert_int_equal(nqs_optimizer_step(a, O[1], P, eloc[1], n, pa, NULL), NQS_OK);
         size_t ns = nqs_optimizer_state_size(a);
-        assert_int_equal(ns, 6 + (m == 0 ? 4 * P : 0));
+        assert_int_equal(ns, 15 + 4 * P + (m == 0 ? 4 * P : 0));
         double *st = malloc(ns * sizeof *st);
         nqs_optimizer_state_get(a, st);
         memcpy(pb, pa, sizeof pa);
@@ -908,6 +911,8 @@ static void test_optimizer_options_table(void **state)
         if (d->type == NQS_OPT_CHOICE) {
             v[k].i = 0; /* the defaults are the first choice */
             assert_int_equal(strncmp(d->choices, d->def, strlen(d->def)), 0);
+        } else if (d->type == NQS_OPT_BOOL) {
+            v[k].i = strcmp(d->def, "true") == 0;
         } else {
             v[k].x = strtod(d->def, NULL);
             v[k].i = strtol(d->def, NULL, 10);
@@ -924,6 +929,8 @@ static void test_optimizer_options_table(void **state)
                 a.learning_rate_min == b.learning_rate_min);
     assert_true(a.diag_shift_decay == b.diag_shift_decay && a.diag_shift_min == b.diag_shift_min);
     assert_true(a.diag_scale == b.diag_scale);
+    assert_true(a.max_step == b.max_step && a.learning_rate_max == b.learning_rate_max);
+    assert_int_equal(a.step_check, b.step_check);
     assert_int_equal(a.sr.solver, b.sr.solver);
     assert_true(a.sr.cg_tol == b.sr.cg_tol && a.sr.cg_maxiter == b.sr.cg_maxiter);
     assert_true(a.sr.mem_budget == b.sr.mem_budget);
@@ -955,6 +962,213 @@ static void test_optimizer_options_table(void **state)
     assert_int_equal(nqs_optimizer_check(&a, 9000, 1000), NQS_EINVAL);
 }
 
+/* ------------------------------------------------------------- step control */
+
+/* The step bound on the rank-one example (S and F by hand, as in
+ * test_optimizer_sr_step_by_hand): delta = -(1, -i/2)/1.26 and
+ * Obar delta = -(1.25/1.26)/sqrt(2) (1, -1), so delta^H S delta =
+ * (1.25/1.26)^2 and the update's Fubini-Study length at eta = 0.1 is
+ * 0.1 * 1.25/1.26 = 0.0992. max_step = 0.05 must shorten it to exactly 0.05
+ * (eta = 0.05 * 1.26/1.25 along the same delta); max_step = 0.2 must leave
+ * eta = 0.1; max_step = 0 is no bound. */
+static void test_optimizer_step_bound_by_hand(void **state)
+{
+    (void)state;
+    const double complex O[4] = {1, I, -1, 0}, eloc[2] = {1, 3};
+    const double complex par0[2] = {0.3 + 0.2 * I, -0.1 * I};
+    const double complex delta[2] = {-1.0 / 1.26, 0.5 * I / 1.26};
+    const double len = 1.25 / 1.26; /* sqrt(delta^H S delta) */
+    const double bounds[3] = {0.05, 0.2, 0.0}, eta_want[3] = {0.05 / len, 0.1, 0.1};
+    for (int c = 0; c < 3; c++) {
+        struct nqs_optimizer_params p;
+        nqs_optimizer_params_default(&p);
+        p.learning_rate = 0.1;
+        p.learning_rate_max = 0;
+        p.max_step = bounds[c];
+        struct nqs_optimizer *opt = nqs_optimizer_alloc(&p, 2, 2);
+        assert_non_null(opt);
+        double complex par[2] = {par0[0], par0[1]};
+        struct nqs_optimizer_info info;
+        assert_int_equal(nqs_optimizer_step(opt, O, 2, eloc, 2, par, &info), NQS_OK);
+        for (int k = 0; k < 2; k++)
+            assert_true(cabs(par[k] - (par0[k] - eta_want[c] * delta[k])) < 1e-14);
+        assert_true(fabs(info.learning_rate - eta_want[c]) < 1e-14);
+        assert_int_equal(info.bounded, c == 0);
+        if (c < 2) {
+            assert_true(fabs(info.metric - len * len) < 1e-14);
+            assert_true(fabs(info.fs_step - (c == 0 ? 0.05 : 0.1 * len)) < 1e-14);
+        } else {
+            assert_true(isnan(info.metric)); /* not computed without a bound */
+        }
+        nqs_optimizer_free(opt);
+    }
+}
+
+/* nqs_sr_metric = v^H S v with S from its definition (explicit loops), for
+ * random O, v, and for weighted rows. */
+static void test_sr_metric_is_quadratic_form(void **state)
+{
+    (void)state;
+    enum { P = 7, N = 13 };
+    double complex O[N * P], eloc[N], F[P], delta[P], v[P], mean[P];
+    make_data(P, N, P, 91, O, eloc);
+    for (int p = 0; p < P; p++) v[p] = CMPLX(0.3 * p - 1, 0.7313 - 0.1 * p * p);
+    struct nqs_sr_options so;
+    nqs_sr_options_default(&so);
+    so.solver = NQS_SR_DENSE;
+    struct nqs_sr *sr = nqs_sr_alloc(P, N, &so);
+    assert_non_null(sr);
+    assert_int_equal(nqs_sr_metric(sr, O, P, v, &(double){0}), NQS_EINTERNAL); /* no solve yet */
+    assert_int_equal(nqs_sr_solve(sr, O, P, eloc, N, 0.01, 0.0, F, delta, NULL), NQS_OK);
+    double q;
+    assert_int_equal(nqs_sr_metric(sr, O, P, v, &q), NQS_OK);
+    for (int p = 0; p < P; p++) {
+        mean[p] = 0;
+        for (int s = 0; s < N; s++) mean[p] += O[s * P + p] / N;
+    }
+    double want = 0;
+    for (int s = 0; s < N; s++) {
+        double complex w = 0;
+        for (int p = 0; p < P; p++) w += (O[s * P + p] - mean[p]) * v[p];
+        want += creal(w * conj(w)) / N;
+    }
+    if (!(fabs(q - want) <= 1e-12 * want)) fail_msg("metric %.17g, by hand %.17g", q, want);
+    nqs_sr_free(sr);
+}
+
+/* The step review through the unit-level API: a forced bad update (samples
+ * after it whose energy rose by 10 error bars) is rejected and redone 4 times
+ * shorter from the parameters before it, and the next update uses half the
+ * learning rate; an acceptance collapse is rejected the same way; the 4th
+ * rejection takes the update back, and a complaint that persists there is
+ * kept (a fluctuation), while frozen chains stop with NQS_ENUMERIC "cannot
+ * recover" and the parameters before the update. */
+static void test_optimizer_review_rejects_and_redoes(void **state)
+{
+    (void)state;
+    const int P = 6, n = 10;
+    double complex O[60], eloc[10], par[6], par0[6], par1[6];
+    make_data(P, n, P, 61, O, eloc);
+    struct nqs_optimizer_params p;
+    nqs_optimizer_params_default(&p);
+    p.learning_rate = 0.02;
+    p.max_step = 0;
+    p.learning_rate_max = 0;
+    struct nqs_optimizer *opt = nqs_optimizer_alloc(&p, P, n);
+    for (int k = 0; k < P; k++) par[k] = par0[k] = CMPLX(0.01 * k, -0.02);
+    const struct nqs_optimizer_sample good = {-10.0, 0.1, 0.5, 1.01};
+    int rej = -1;
+    char why[256];
+    assert_int_equal(nqs_optimizer_review(opt, &good, par, &rej, why, sizeof why), NQS_OK);
+    assert_int_equal(rej, 0);
+    struct nqs_optimizer_info info;
+    assert_int_equal(nqs_optimizer_step(opt, O, P, eloc, n, par, &info), NQS_OK);
+    memcpy(par1, par, sizeof par);
+    /* a rise of 5 sigma (sqrt(2) * 0.1 * 5 = 0.707) is tolerated, 10 sigma is not */
+    struct nqs_optimizer_sample bad = {-10.0 + 0.7, 0.1, 0.5, 1.01};
+    assert_int_equal(nqs_optimizer_review(opt, &bad, par, &rej, why, sizeof why), NQS_OK);
+    assert_int_equal(rej, 0);
+    assert_memory_equal(par, par1, sizeof par);
+    /* the tolerated samples became the reference; a new update from them */
+    memcpy(par0, par, sizeof par);
+    assert_int_equal(nqs_optimizer_step(opt, O, P, eloc, n, par, &info), NQS_OK);
+    memcpy(par1, par, sizeof par);
+    bad.energy = -9.3 + 10 * sqrt(2) * 0.1;
+    assert_int_equal(nqs_optimizer_review(opt, &bad, par, &rej, why, sizeof why), NQS_OK);
+    assert_int_equal(rej, 1);
+    assert_non_null(strstr(why, "energy rose"));
+    for (int k = 0; k < P; k++)
+        assert_true(cabs(par[k] - (par0[k] - 0.25 * (par0[k] - par1[k]))) < 1e-15);
+    assert_int_equal(nqs_optimizer_rejected(opt), 1);
+    /* acceptance 0.5 -> 0.1: rejected again, now 1/16 of the update */
+    bad = (struct nqs_optimizer_sample){-9.3, 0.1, 0.1, 1.01};
+    assert_int_equal(nqs_optimizer_review(opt, &bad, par, &rej, why, sizeof why), NQS_OK);
+    assert_int_equal(rej, 1);
+    assert_non_null(strstr(why, "acceptance"));
+    for (int k = 0; k < P; k++)
+        assert_true(cabs(par[k] - (par0[k] - 0.0625 * (par0[k] - par1[k]))) < 1e-15);
+    /* 1/64, then the 4th rejection takes the update back; the complaint about
+     * the samples of the parameters before it is kept (a fluctuation) */
+    assert_int_equal(nqs_optimizer_review(opt, &bad, par, &rej, why, sizeof why), NQS_OK);
+    assert_int_equal(rej, 1);
+    for (int k = 0; k < P; k++)
+        assert_true(cabs(par[k] - (par0[k] - pow(0.25, 3) * (par0[k] - par1[k]))) < 1e-15);
+    assert_int_equal(nqs_optimizer_review(opt, &bad, par, &rej, why, sizeof why), NQS_OK);
+    assert_int_equal(rej, 1);
+    assert_non_null(strstr(why, "taken back"));
+    assert_memory_equal(par, par0, sizeof par);
+    assert_int_equal(nqs_optimizer_review(opt, &bad, par, &rej, why, sizeof why), NQS_OK);
+    assert_int_equal(rej, 0);
+    assert_memory_equal(par, par0, sizeof par);
+    assert_int_equal(nqs_optimizer_rejected(opt), 4);
+    /* not the update's fault: the damping of these 4 rejections is undone */
+    memcpy(par0, par, sizeof par);
+    assert_int_equal(nqs_optimizer_step(opt, O, P, eloc, n, par, &info), NQS_OK);
+    assert_true(fabs(info.learning_rate - 0.02) < 1e-17);
+    /* frozen chains after it, 4 rejections, still frozen: cannot recover */
+    const struct nqs_optimizer_sample frozen = {-9.3, 0.1, 1e-4, 1.01};
+    for (int r = 0; r < 4; r++) {
+        assert_int_equal(nqs_optimizer_review(opt, &frozen, par, &rej, why, sizeof why), NQS_OK);
+        assert_int_equal(rej, 1);
+    }
+    assert_int_equal(nqs_optimizer_review(opt, &frozen, par, &rej, why, sizeof why), NQS_ENUMERIC);
+    assert_non_null(strstr(nqs_last_error(), "cannot recover"));
+    assert_memory_equal(par, par0, sizeof par);
+    /* step_check = false: nothing is ever rejected */
+    nqs_optimizer_free(opt);
+    p.step_check = 0;
+    opt = nqs_optimizer_alloc(&p, P, n);
+    assert_int_equal(nqs_optimizer_review(opt, &good, par, &rej, why, sizeof why), NQS_OK);
+    assert_int_equal(nqs_optimizer_step(opt, O, P, eloc, n, par, &info), NQS_OK);
+    assert_int_equal(nqs_optimizer_review(opt, &frozen, par, &rej, why, sizeof why), NQS_OK);
+    assert_int_equal(rej, 0);
+    nqs_optimizer_free(opt);
+}
+
+/* Growth: with learning_rate_max = 0.04, eta = 0.02 grows by 10% per update
+ * the bound did not shorten: 0.02, 0.022, 0.0242, ... capped at 0.04; a
+ * learning_rate of 0.1 starts at the ceiling 0.04. */
+static void test_optimizer_learning_rate_growth(void **state)
+{
+    (void)state;
+    const int P = 6, n = 10;
+    double complex O[60], eloc[10], par[6] = {0};
+    make_data(P, n, P, 61, O, eloc);
+    struct nqs_optimizer_params p;
+    nqs_optimizer_params_default(&p);
+    p.learning_rate = 0.02;
+    p.learning_rate_max = 0.04;
+    p.max_step = 10; /* on (growth needs it), never reached here */
+    struct nqs_optimizer *opt = nqs_optimizer_alloc(&p, P, n);
+    double want = 0.02;
+    for (int t = 0; t < 12; t++) {
+        struct nqs_optimizer_info info;
+        assert_int_equal(nqs_optimizer_step(opt, O, P, eloc, n, par, &info), NQS_OK);
+        assert_true(fabs(info.learning_rate - want) < 1e-15);
+        want = fmin(want * 1.1, 0.04);
+    }
+    assert_true(nqs_optimizer_learning_rate(opt) == 0.04);
+    nqs_optimizer_free(opt);
+    /* without the bound, or with Adam, eta does not grow */
+    p.max_step = 0;
+    opt = nqs_optimizer_alloc(&p, P, n);
+    assert_int_equal(nqs_optimizer_step(opt, O, P, eloc, n, par, NULL), NQS_OK);
+    assert_true(nqs_optimizer_learning_rate(opt) == 0.02);
+    nqs_optimizer_free(opt);
+    p.max_step = 10;
+    p.method = NQS_METHOD_ADAM;
+    opt = nqs_optimizer_alloc(&p, P, n);
+    assert_int_equal(nqs_optimizer_step(opt, O, P, eloc, n, par, NULL), NQS_OK);
+    assert_true(nqs_optimizer_learning_rate(opt) == 0.02);
+    nqs_optimizer_free(opt);
+    p.method = NQS_METHOD_SR;
+    /* a learning_rate above the ceiling starts at it */
+    p.learning_rate = 0.1;
+    opt = nqs_optimizer_alloc(&p, P, n);
+    assert_true(nqs_optimizer_learning_rate(opt) == 0.04);
+    nqs_optimizer_free(opt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -979,6 +1193,10 @@ int main(void)
         cmocka_unit_test(test_optimizer_nan_leaves_par_untouched),
         cmocka_unit_test(test_optimizer_state_roundtrip_bitwise),
         cmocka_unit_test(test_optimizer_options_table),
+        cmocka_unit_test(test_optimizer_step_bound_by_hand),
+        cmocka_unit_test(test_sr_metric_is_quadratic_form),
+        cmocka_unit_test(test_optimizer_review_rejects_and_redoes),
+        cmocka_unit_test(test_optimizer_learning_rate_growth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
