@@ -31,6 +31,12 @@ static const struct nqs_opt_def rbm_options[] = {
     {"alpha", NQS_OPT_INT, "1",
      "hidden-unit density: alpha N hidden units (alpha filters x |G| translations if shared)",
      NULL, 1, 256},
+    /* The twin's key (twins share their keys, so one input serves both and
+     * a restart can name the other twin); the dense RBM shares nothing. */
+    {"group", NQS_OPT_CHOICE, "translations",
+     "rbm_symm: group the filters are shared over; the dense rbm shares no weights and "
+     "ignores it",
+     "translations|space_group|none", 0, 0},
 };
 
 static void rbm_free(void *state)

@@ -15,6 +15,11 @@
  * wall time for the row: well below 1 means other processes competed for the
  * core and the wall-clock figures are inflated.
  *
+ * Projected rows (bench_proj_cases) wrap a base model in its projection onto a
+ * k = 0 sector (nqs_model_project): rbm_symm onto A1 of the point group (8
+ * terms on the square lattice), the dense rbm onto k = 0 (N terms); the
+ * options column names the projection.
+ *
  * Models are built generically from their option tables: defaults, then the
  * overrides listed in bench_model_cases for that model, through the input
  * layer (config.h); an override whose key the model does not have is skipped.
@@ -42,6 +47,7 @@
 #include "model.h"
 #include "options.h"
 #include "problem.h"
+#include "symmetry.h"
 
 #define BENCH_MIN_TIME 0.2   /* seconds per figure */
 #define BENCH_INIT_STD 0.1   /* parameter initialisation for the timed models */
@@ -56,9 +62,27 @@ struct bench_case {
 static const struct bench_case bench_model_cases[] = {
     {"*", "alpha=1"},  /* applied to every model that has the key */
     {"*", "alpha=4"},
+    {"rbm_symm", "alpha=1;group=space_group"}, /* alpha |G| = 8 alpha N hidden units */
+    {"rbm_symm", "alpha=4;group=space_group"},
     {"cnn", "channels=4,4"}, /* two layers */
     {"lcn", "channels=4,4"},
     {"cnn", "channels=4,4;group=space_group"}, /* the group-convolutional network */
+};
+
+/* Projected rows (models/projected.c): base model, overrides, and the sector:
+ * BENCH_PROJ_POINT = k = 0, A1 over the space group (a translation-invariant
+ * base needs the 8 point operations), BENCH_PROJ_TRANS = k = 0 over the
+ * translations (N terms for an unshared base). The cost of a ratio should be
+ * the number of terms times the base's. */
+enum { BENCH_PROJ_NONE, BENCH_PROJ_POINT, BENCH_PROJ_TRANS };
+struct bench_proj_case {
+    const char *model, *overrides, *label;
+    int sector;
+};
+static const struct bench_proj_case bench_proj_cases[] = {
+    {"rbm_symm", "alpha=1", "alpha=1;P(A1)", BENCH_PROJ_POINT},
+    {"rbm_symm", "alpha=4", "alpha=4;P(A1)", BENCH_PROJ_POINT},
+    {"rbm", "alpha=1", "alpha=1;P(k=0)", BENCH_PROJ_TRANS},
 };
 
 double nqs_bench_clock(clockid_t id)
@@ -203,7 +227,7 @@ static void bench_model_print(struct nqs_bench_out *o, const struct bench_model_
 {
     double H = r->n_hidden > 0 ? r->n_hidden : 1;
     if (!o->json) {
-        fprintf(o->f, "%-10s %-12s %5d %7d %9d %9.1f %7.3f %9.1f %9.1f %7.3f %10.1f %5.2f\n",
+        fprintf(o->f, "%-10s %-25s %5d %7d %9d %9.1f %7.3f %9.1f %9.1f %7.3f %10.1f %5.2f\n",
                 r->model, r->options, r->n_sites, r->n_hidden, r->n_par, r->ns_ratio,
                 r->ns_ratio / H, r->ns_exchange, r->ns_update, r->ns_update / H, r->ns_gradient,
                 r->cpu_over_wall);
@@ -227,7 +251,7 @@ static void bench_model_skipped(struct nqs_bench_out *o, const char *model, cons
                                 int L, const char *why)
 {
     if (!o->json) {
-        fprintf(o->f, "%-10s %-12s L=%d skipped: %s\n", model, options, L, why);
+        fprintf(o->f, "%-10s %-25s L=%d skipped: %s\n", model, options, L, why);
         return;
     }
     nqs_bench_json_item(o);
@@ -242,13 +266,27 @@ static void bench_model_skipped(struct nqs_bench_out *o, const char *model, cons
 
 /* One table row: model `ops` with options `v` on an L x L periodic square lattice. */
 static int bench_model_row(struct nqs_bench_out *out, const struct nqs_model_ops *ops,
-                           const struct nqs_opt_val *v, const char *label, int L)
+                           const struct nqs_opt_val *v, const char *label, int L, int project)
 {
     int ext[2] = {L, L}, per[2] = {1, 1};
     int rc = NQS_OK;
     struct bench_ctx *c = calloc(1, sizeof *c);
     struct nqs_lattice *lat = nqs_lattice_alloc(NQS_LATTICE_SQUARE, ext, per);
     struct nqs_model *m = lat ? nqs_model_alloc(ops, lat, v) : NULL;
+    struct nqs_symmetry *sym = NULL;
+    double complex *chi = NULL;
+    if (m && project != BENCH_PROJ_NONE) {
+        sym = nqs_symmetry_alloc(lat, project == BENCH_PROJ_POINT ? NQS_GROUP_SPACE
+                                                                   : NQS_GROUP_TRANSLATIONS);
+        chi = sym ? malloc((size_t)sym->n_elem * sizeof *chi) : NULL;
+        struct nqs_sector sec = {{0, 0}, project == BENCH_PROJ_POINT ? NQS_IRREP_A1 : NQS_IRREP_NONE, 0};
+        if (!chi || nqs_symmetry_characters(sym, lat, &sec, chi) != NQS_OK) {
+            nqs_model_free(m);
+            m = NULL;
+        } else {
+            m = nqs_model_project(m, sym, chi, 0);
+        }
+    }
     if (!c || !lat || !m) {
         if (!c) NQS_SET_ERROR(NQS_ENOMEM, "bench: out of memory");
         rc = NQS_EINVAL;
@@ -310,6 +348,8 @@ done:
         free(c);
     }
     nqs_model_free(m);
+    nqs_symmetry_free(sym);
+    free(chi);
     nqs_lattice_free(lat);
     return rc;
 }
@@ -323,7 +363,7 @@ static int bench_models(struct nqs_bench_out *out)
         fprintf(out->f,
                 "== models: periodic square L x L, one thread, ns per call (init std %.2g) ==\n",
                 BENCH_INIT_STD);
-        fprintf(out->f, "%-10s %-12s %5s %7s %9s %9s %7s %9s %9s %7s %10s %5s\n", "model",
+        fprintf(out->f, "%-10s %-25s %5s %7s %9s %9s %7s %9s %9s %7s %10s %5s\n", "model",
                 "options", "N", "hidden", "params", "ratio", "/hidden", "exchange", "update",
                 "/hidden", "gradient", "cpu");
     }
@@ -348,13 +388,31 @@ static int bench_models(struct nqs_bench_out *out)
             NQS_TRY(bench_model_options(ops, ovr, v, &used));
             if (ci < n_cases && used == 0) continue;
             for (size_t l = 0; l < sizeof sizes / sizeof sizes[0]; l++) {
-                int rc = bench_model_row(out, ops, v, label, sizes[l]);
+                int rc = bench_model_row(out, ops, v, label, sizes[l], BENCH_PROJ_NONE);
                 if (rc != NQS_OK) {
                     bench_model_skipped(out, ops->name, label, sizes[l], nqs_last_error());
                     nqs_error_clear();
                 }
             }
             n_rows++;
+        }
+    }
+    for (size_t q = 0; q < sizeof bench_proj_cases / sizeof bench_proj_cases[0]; q++) {
+        const struct bench_proj_case *pc = &bench_proj_cases[q];
+        const struct nqs_model_ops *ops = nqs_model_find(pc->model);
+        if (!ops) {
+            nqs_error_clear();
+            continue;
+        }
+        struct nqs_opt_val v[NQS_MAX_PLUGIN_OPTIONS];
+        int used;
+        NQS_TRY(bench_model_options(ops, pc->overrides, v, &used));
+        for (size_t l = 0; l < sizeof sizes / sizeof sizes[0]; l++) {
+            int rc = bench_model_row(out, ops, v, pc->label, sizes[l], pc->sector);
+            if (rc != NQS_OK) {
+                bench_model_skipped(out, ops->name, pc->label, sizes[l], nqs_last_error());
+                nqs_error_clear();
+            }
         }
     }
     return NQS_OK;

@@ -125,6 +125,8 @@ static void info_print_text(const struct nqs_problem *p, const struct info_twin 
     printf("%-24s %s\n", "shared weights", info_bool(p->model_ops->shared, 0));
     printf("%-24s %d\n", "hidden units", m->n_hidden);
     printf("%-24s %s\n", "layout", m->layout);
+    printf("%-24s %s\n", "weights shared over", m->group_desc[0] ? m->group_desc : "(not stated)");
+    printf("%-24s %s\n", "projection", m->projection[0] ? m->projection : "none");
     printf("%-24s %d\n", "parameters", m->n_par);
     if (tw->ops && tw->n_par > 0)
         printf("%-24s %s: %d parameters (%.4g times as many)\n", "twin", tw->ops->name, tw->n_par,
@@ -197,6 +199,10 @@ static void info_print_json(const struct nqs_problem *p, const struct info_twin 
     printf(", \"shared\": %s, \"n_hidden\": %d, \"layout\": ", info_bool(p->model_ops->shared, 1),
            m->n_hidden);
     info_json_str(stdout, m->layout);
+    printf(", \"group\": ");
+    info_json_str(stdout, m->group_desc);
+    printf(", \"projection\": ");
+    info_json_str(stdout, m->projection[0] ? m->projection : "none");
     printf(", \"n_params\": %d,\n \"twin\": ", m->n_par);
     if (tw->ops && tw->n_par > 0) {
         info_json_str(stdout, tw->ops->name);

@@ -80,6 +80,14 @@ struct nqs_model_ops {
                              const int *sites);
 };
 
+/* The symmetry group a model's psi is invariant under by construction
+ * (psi(g s) = psi(s)); a projection sums only over the cosets of it. */
+enum nqs_model_invariance {
+    NQS_INVARIANT_NONE = 0,         /* none known (the default of every model) */
+    NQS_INVARIANT_TRANSLATIONS = 1, /* the lattice's translations (k = 0) */
+    NQS_INVARIANT_SPACE = 2         /* translations x point group (k = 0, A1) */
+};
+
 struct nqs_model {
     const struct nqs_model_ops *ops;
     void *state;
@@ -90,6 +98,10 @@ struct nqs_model {
     size_t cache_size;       /* bytes of one per-chain cache */
     int n_hidden;            /* hidden units (RBM) or neurons of the widest layer */
     char layout[256];        /* human-readable shape, e.g. "alpha=2: a[1] b[2] W[2x16]" */
+    enum nqs_model_invariance invariance; /* set by alloc; NONE unless it knows better */
+    char group_desc[96];     /* group the weights are shared over, e.g. "space group (|G| = 128)";
+                                "" if the model does not say */
+    char projection[256];    /* "" or the projection's description (nqs_model_project) */
 };
 
 extern const struct nqs_model_ops *const nqs_model_registry[];
@@ -100,6 +112,23 @@ const struct nqs_model_ops *nqs_model_find(const char *name);
 struct nqs_model *nqs_model_alloc(const struct nqs_model_ops *ops, const struct nqs_lattice *lat,
                                   const struct nqs_opt_val *opt);
 void nqs_model_free(struct nqs_model *m);
+
+struct nqs_symmetry;
+/* Wrap `base` (ownership passes to the result, also on failure) into its
+ * projection onto a symmetry sector (models/projected.c):
+ *     psi_P(s) = sum_g conj(chi(g)) [psi(g s) + p psi(-g s)]
+ * over the elements g of `sym` (borrowed: must outlive the result) with
+ * characters chi (copied; chi(g) = 0 outside the sector's group) and spin-flip
+ * parity p = spin_flip (0: no spin-flip term). Terms that the base's
+ * invariance makes equal are merged (coset representatives), so a
+ * translation-invariant base costs |P| (point group) base evaluations per
+ * ratio, not |G|. The result shares the base's parameters (same n_par, par),
+ * so optimisers and checkpoints see the base's parameter vector. NULL with a
+ * message (NQS_EINVAL) when the projection vanishes identically (the base is
+ * invariant under elements with chi != 1, e.g. a translation-invariant base
+ * and k != 0), or NQS_ENOMEM. */
+struct nqs_model *nqs_model_project(struct nqs_model *base, const struct nqs_symmetry *sym,
+                                    const double complex *chi, int spin_flip);
 
 /* Draw every parameter's real and imaginary part from N(0, std^2) with a GSL
  * mt19937 stream seeded by `seed` (same numbers on every machine), then refresh. */

@@ -70,8 +70,12 @@ static const struct nqs_opt_def problem_model_opts[] = {
     {"init_std", NQS_OPT_REAL, "0.01",
      "standard deviation of the real and imaginary parts of the initial parameters (above ~1 "
      "|psi|^2 sits on a few configurations and the chains freeze)", NULL, 0, 10},
+    {"projection", NQS_OPT_CHOICE, "none",
+     "none, or sector: psi_P(s) = sum_g conj(chi(g)) [psi(g s) + p psi(-g s)], the model "
+     "projected onto the [symmetry] sector (cost per ratio ~ number of terms x the model's)",
+     "none|sector", 0, 0},
 };
-enum { MOD_TYPE, MOD_SEED, MOD_STD };
+enum { MOD_TYPE, MOD_SEED, MOD_STD, MOD_PROJECTION };
 
 /* [symmetry]: the sector of the state sought (symmetry.h for the conventions). */
 static const struct nqs_opt_def problem_symmetry_opts[] = {
@@ -390,6 +394,20 @@ int nqs_problem_build(struct nqs_config *cfg, int flags, struct nqs_problem **ou
             goto fail;
         }
         nqs_model_init(p->model, p->model_seed, p->init_std);
+        if (mv[MOD_PROJECTION].i == 1) {
+            if (!p->sector_given) {
+                rc = nqs_config_error(cfg, NQS_EINVAL, "model", "projection",
+                                      "'sector' needs a sector in [symmetry] (momentum, "
+                                      "point_group or spin_flip) (accepted: none, or set one)");
+                goto fail;
+            }
+            /* the wrapper owns the base model, also when it fails */
+            p->model = nqs_model_project(p->model, p->sym, p->chi, p->sector.spin_flip);
+            if (!p->model) {
+                rc = problem_key_error(cfg, NQS_EINVAL, "model", "projection");
+                goto fail;
+            }
+        }
     }
     *out = p;
     return NQS_OK;

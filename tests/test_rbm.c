@@ -453,7 +453,8 @@ static void test_rbm_symm_refuses_open_lattice(void **state)
     nqs_model_free(m);
     /* the public allocator returns NULL with the message */
     const struct nqs_model_ops *ops = nqs_model_find("rbm_symm");
-    struct nqs_opt_val v[1] = {{.i = 1}};
+    struct nqs_opt_val v[2] = {{.i = 1}, {.i = 0}}; /* alpha = 1, group = translations */
+    assert_int_equal(ops->n_options, 2);
     nqs_error_clear();
     assert_null(nqs_model_alloc(ops, lat, v));
     assert_non_null(strstr(nqs_last_error(), "rbm_symm"));
