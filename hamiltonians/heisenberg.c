@@ -13,7 +13,7 @@
  * sx sx + sy sy = 2 (s+ s- + s- s+), an antiparallel pair on bond b is
  * exchanged with the element 2 J_b.
  *
- * Marshall sign rule (Marshall, Proc. R. Soc. A 232, 48 (1955); PHYSICS.md):
+ * Marshall sign rule (Marshall, Proc. R. Soc. A 232, 48 (1955); docs/physics.md):
  * with marshall_sign on, the basis is rotated by (-1)^{N_up(A)}, which flips
  * the sign of the exchange element between sites on different sublattices
  * (-2 J_b) and keeps it between sites of the same sublattice (next-nearest

@@ -10,7 +10,7 @@
  * sigma^z eigenvalues, so the diagonal element is -sum_b J_b s_i s_j and each
  * single-site flip s -> s' (s'_i = -s_i) has the element -h. The periodic
  * chain is solved by the Jordan-Wigner transformation (Pfeuty, Ann. Phys. 57,
- * 79 (1970)); see PHYSICS.md for the formula the tests use.
+ * 79 (1970)); see docs/physics.md for the formula the tests use.
  */
 #include <stdlib.h>
 

@@ -1,6 +1,6 @@
 /*
  * rbm_engine.c - cached hidden-unit state and fast log-ratios for RBMs
- * (Carleo & Troyer, Science 355, 602 (2017); PHYSICS.md "RBM fast updates").
+ * (Carleo & Troyer, Science 355, 602 (2017); docs/physics.md "RBM fast updates").
  *
  * log psi(s) = sum_i a_i s_i + sum_j log cosh(theta_j), theta = b + W s.
  * A ratio for flipped sites F is

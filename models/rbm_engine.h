@@ -7,10 +7,10 @@
  *     theta_j    = b_j + sum_i W_ji s_i,
  * with n_sites visible and n_hidden hidden units. The dense RBM points the
  * engine at its own parameters; the symmetric RBM expands its filters into
- * bare weights W_(f,T) i = W_f[T^-1(i)] (PHYSICS.md), so both twins have
+ * bare weights W_(f,T) i = W_f[T^-1(i)] (docs/physics.md), so both twins have
  * exactly the same per-flip cost.
  *
- * Fast updates (PHYSICS.md "RBM fast updates"). Flipping sites with spins s_k
+ * Fast updates (docs/physics.md "RBM fast updates"). Flipping sites with spins s_k
  * changes theta_j by delta_j = -2 sum_k W_jk s_k and
  *     cosh(theta + delta) / cosh(theta) = cosh(delta) + tanh(theta) sinh(delta)
  *                                       = e^-delta (v + u e^{2 delta}),

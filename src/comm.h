@@ -5,7 +5,7 @@
  * before nqs_comm_init, every one of them is the identity of a single process
  * (rank 0 of 1: reductions return their input, gathers copy).
  *
- * Work is split by Markov chains (DESIGN.md "Parallelism"): chain c has the
+ * Work is split by Markov chains (docs/architecture.md "Rules the code keeps"): chain c has the
  * global index c and lives on exactly one rank; ranks hold contiguous blocks
  * in rank order (nqs_comm_split), so "rank order" and "global chain order"
  * are the same and every gather below returns the chains in global order.

@@ -1,7 +1,7 @@
 /*
  * hamiltonian.h - the Hamiltonian plug-in interface.
  *
- * Conventions (DESIGN.md): spins s_i in {-1, +1} stored as int8_t, s_i = +1 is
+ * Conventions (docs/physics.md "Conventions"): spins s_i in {-1, +1} stored as int8_t, s_i = +1 is
  * spin up along z; operators are Pauli matrices (NetKet / varbench convention).
  * Every family here is 2-local, so a connected configuration differs from s in
  * one or two sites. Matrix elements are real in the sigma^z basis for all

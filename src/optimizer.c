@@ -3,7 +3,7 @@
  * "Adam: a method for stochastic optimization", ICLR 2015, Algorithm 1) or
  * plain gradient descent, theta <- theta - eta_t delta, with exponential
  * learning-rate and diagonal-shift schedules and a checkpointable state.
- * Conventions and formulas: optimizer.h, PHYSICS.md "Stochastic reconfiguration".
+ * Conventions and formulas: optimizer.h, docs/physics.md "Stochastic reconfiguration".
  */
 #include "optimizer.h"
 

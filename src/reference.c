@@ -47,7 +47,7 @@ static double reference_opt(const struct nqs_ham_ops *ops, const struct nqs_opt_
 
 /* Periodic transverse-field Ising chain, H = -J sum s^z s^z - h sum s^x:
  * E0 = -sum_k sqrt(J^2 + h^2 - 2 J h cos k), k = pi (2m + 1)/N (even fermion
- * parity, PHYSICS.md). The spectrum is even in h, and in J for even N. */
+ * parity, docs/physics.md). The spectrum is even in h, and in J for even N. */
 static int reference_tfim_chain(const struct nqs_lattice *lat, double J, double h, double *energy,
                                 char *source, size_t len)
 {

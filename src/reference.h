@@ -1,6 +1,6 @@
 /*
  * reference.h - literature ground-state energies for systems too large for
- * exact diagonalisation (DESIGN.md "Reference energies"), in Pauli units.
+ * exact diagonalisation (docs/physics.md "Exact references"), in Pauli units.
  */
 #ifndef NQS_REFERENCE_H
 #define NQS_REFERENCE_H

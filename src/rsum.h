@@ -2,7 +2,7 @@
  * rsum.h - reproducible sums of per-chain terms: the result has the same bits
  * whatever the order of the terms and however they are grouped over threads
  * and MPI ranks, so a run gives the same numbers on any number of threads and
- * ranks (DESIGN.md "Parallelism").
+ * ranks (docs/architecture.md "Rules the code keeps").
  *
  * Every sum over samples in the SR solver (energy, <O>, F, S, S v, diag S) is
  * written as a sum over chains of per-chain partial sums; a chain's partial

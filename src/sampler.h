@@ -3,7 +3,7 @@
  * with the local energy and the log-derivatives evaluated on each sample while
  * the chain's model cache is valid for it.
  *
- * Chains are the unit of parallel work (DESIGN.md): chain c has the global
+ * Chains are the unit of parallel work (docs/architecture.md): chain c has the global
  * index c, its own GSL mt19937 stream seeded from (seed, c), its own spin
  * configuration and model cache. OpenMP spreads chains over threads; every
  * result is written to rows owned by its chain (chain-major: the samples of

@@ -4,7 +4,7 @@
  * by a dense Cholesky factorisation, matrix-free preconditioned conjugate
  * gradient, or in sample space (minSR, Chen & Heyl, Nat. Phys. 20, 1476 (2024),
  * delta = Obar^H (Obar Obar^H + eps)^{-1} ebar, equal to the eps-shifted SR
- * update by the push-through identity). Formulas: PHYSICS.md "Stochastic
+ * update by the push-through identity). Formulas: docs/physics.md "Stochastic
  * reconfiguration"; interface and conventions: sr.h.
  *
  * Reproducibility (sr.h "Chains and ranks"): every sum over samples is a sum

@@ -2,7 +2,7 @@
  * sr.h - stochastic reconfiguration (SR): the energy gradient and the linear
  * solve (S + eps I + rho diag(S)) delta = F on the log-derivative matrix.
  *
- * Inputs per iteration (PHYSICS.md "Stochastic reconfiguration"):
+ * Inputs per iteration (docs/physics.md "Stochastic reconfiguration"):
  *   O    n_samples x n_par complex, row-major with leading dimension ld:
  *        O[s*ld + p] = d log psi(sigma_s) / d theta_p, NOT centred;
  *   eloc n_samples complex local energies. Samples are equally weighted
@@ -11,7 +11,7 @@
  *   Obar_sp = (O_sp - <O_p>)/sqrt(N_s),  ebar_s = (E_loc(s) - E)/sqrt(N_s),
  *   E = <E_loc>,  S = Obar^H Obar (P x P),  F = Obar^H ebar (dE/dtheta*).
  *
- * Solvers (DESIGN.md "Solvers for SR"):
+ * Solvers (docs/physics.md "Stochastic reconfiguration"):
  *   dense  S by zherk (one per chain), shifts on the diagonal, Cholesky
  *          (zpotrf/zpotrs); memory 16 P^2 bytes plus 16 P (P + 1) for the
  *          exact sum over chains.

@@ -10,7 +10,7 @@
  *  - mean, mean_imag: sample means of Re x and Im x over all N = n_chains *
  *    n_per_chain samples.
  *  - variance: <|x - xbar|^2> = (1/N) sum |x_i - xbar|^2 (real plus imaginary
- *    part, 1/N normalisation as in PHYSICS.md).
+ *    part, 1/N normalisation as in docs/physics.md).
  *  - tau: integrated autocorrelation time of Re x, in samples,
  *        tau(W) = 1/2 + sum_{t=1}^{W} rho(t),   rho(t) = C(t)/C(0),
  *    where C(t) is the chain-averaged autocovariance around the grand mean,

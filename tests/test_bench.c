@@ -4,7 +4,7 @@
  * problem of a small CONFIG with --json. No timing is asserted (speed is
  * reported by the benchmark, never tested); the checks are on what the
  * output must contain whatever the machine: the problem's parameter count
- * from the formula of DESIGN.md, the sample count of the input, the solver
+ * from the formula in README.md "Models", the sample count of the input, the solver
  * the input forces, and that the temporary HDF5 file is removed.
  */
 #include <dirent.h>
@@ -110,7 +110,7 @@ static void test_bench_sections_parse(void **state)
 }
 
 /* rbm_symm, alpha 1 on a periodic chain of 8: P = alpha N + alpha + 1 = 10
- * (DESIGN.md); 4 chains x 16 samples; dense SR forced. */
+ * (docs/architecture.md); 4 chains x 16 samples; dense SR forced. */
 static void test_bench_iteration_of_config_json(void **state)
 {
     (void)state;

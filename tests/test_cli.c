@@ -369,7 +369,7 @@ static void test_cli_help_mentions_everything(void **state)
     assert_contains(out, "--restart FILE", "run --help");
 }
 
-/* Parameter counts of a twin pair from DESIGN.md, not from the code: on the
+/* Parameter counts of a twin pair from the formulas of README.md "Models", not from the code: on the
  * 4x4 periodic square lattice (N = 16) with alpha = 2 the symmetric RBM has
  * alpha*N + alpha + 1 = 35 parameters and the dense RBM N + alpha*N + alpha*N^2
  * = 560. */

@@ -1,12 +1,12 @@
 /*
  * test_exact.c - exact ground states (src/exact.c) against numbers that do
- * not come from the solver: published Heisenberg energies (PHYSICS.md), the
+ * not come from the solver: published Heisenberg energies (docs/physics.md), the
  * Jordan-Wigner solution of the periodic transverse-field Ising chain
  * (computed here), dense LAPACK diagonalisations built in this file from
  * `connected` with the test's own basis indexing, and a dense Hamiltonian
  * built directly from Pauli Kronecker products (independent of `connected`).
  * Also: the Marshall rotation leaves the spectrum unchanged, crystal momentum
- * of Heisenberg rings (PHYSICS.md: k = pi for N = 4n + 2 without the rotation,
+ * of Heisenberg rings (docs/physics.md: k = pi for N = 4n + 2 without the rotation,
  * k = 0 with it), and the error paths (memory refusal, no convergence, bad
  * options).
  */
@@ -245,7 +245,7 @@ static double tfim_jordan_wigner(int N, double J, double h)
 static void test_exact_tfim_chain_jordan_wigner(void **state)
 {
     (void)state;
-    /* the formula itself against PHYSICS.md's check values */
+    /* the formula itself against docs/physics.md's check values */
     assert_close(tfim_jordan_wigner(8, 1, 0.5), -8.509082235140, 1e-11);
     assert_close(tfim_jordan_wigner(8, 1, 1), -10.251661790966, 1e-11);
     struct {
@@ -404,7 +404,7 @@ static void test_exact_kronecker_products(void **state)
 /* The Marshall rotation leaves the spectrum unchanged (j1j2 on 4x4 at
  * J2 = 0.5, where the sign rule is not exact, and xxz on an open chain), and
  * moves the momentum of the N = 4n + 2 Heisenberg ring from pi to 0 in the
- * rotated basis while the physical momentum stays pi (PHYSICS.md). */
+ * rotated basis while the physical momentum stays pi (docs/physics.md). */
 static void test_exact_marshall_spectrum_and_momentum(void **state)
 {
     (void)state;

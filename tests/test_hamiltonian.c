@@ -22,7 +22,7 @@
 #include "nqs_test.h"
 #include "ham_test_util.h"
 
-/* Non-trivial couplings used throughout (STYLE.md). */
+/* Non-trivial couplings used throughout (deterministic, not round numbers). */
 static const char *const util_set[] = {"J=0.7313", "h=1.37", "delta=0.37", "J2=0.4142", NULL};
 
 /* Elements are compared to 1e-14 relative: each is one stored coupling (or a

@@ -5,10 +5,10 @@
  * measured ~45 s (TFIM) and ~150 s (Heisenberg 4x4) on 2 cores.
  *
  *   TFIM chain N = 20, h = J = 1, periodic, rbm_symm alpha 2:
- *     E0 = -25.49098968636 (free fermions, even-parity sector; PHYSICS.md);
+ *     E0 = -25.49098968636 (free fermions, even-parity sector; docs/physics.md);
  *     required relative error <= 1e-4 (measured 1.3e-5).
  *   Heisenberg 4x4 periodic, rbm_symm alpha 2:
- *     E0 = -44.913932834 (exact diagonalisation, Pauli units; DESIGN.md);
+ *     E0 = -44.913932834 (exact diagonalisation, Pauli units; docs/physics.md "Exact references");
  *     required relative error <= 1e-3 (measured 7.4e-4).
  *
  * The final energy must also be variational: E >= E0 - 4 sigma (a Monte Carlo

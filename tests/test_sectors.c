@@ -321,7 +321,7 @@ static void all_sectors(enum nqs_lattice_kind kind, int lx, int ly, const char *
 static void test_sectors_minimum_is_ground_state(void **state)
 {
     (void)state;
-    /* PHYSICS.md values (Pauli units) */
+    /* docs/physics.md values (Pauli units) */
     all_sectors(NQS_LATTICE_SQUARE, 4, 4, "heisenberg", NULL, -44.913932834, 0);
     all_sectors(NQS_LATTICE_CHAIN, 16, 1, "heisenberg", NULL, -28.569185442, 0);
     const char *tf[] = {"h=0.5", NULL};
@@ -360,7 +360,7 @@ static double tfim_odd(int N, double J, double h)
 static void test_sectors_tfim_parity(void **state)
 {
     (void)state;
-    assert_true(fabs(tfim_even(8, 1, 0.5) - -8.509082235140) < 1e-11); /* PHYSICS.md */
+    assert_true(fabs(tfim_even(8, 1, 0.5) - -8.509082235140) < 1e-11); /* docs/physics.md */
     assert_true(fabs(tfim_odd(6, 1, 0) - -6) < 1e-12 && fabs(tfim_odd(6, 0, 1) - -4) < 1e-12);
     const struct {
         int N;
@@ -491,7 +491,7 @@ static void test_sectors_heisenberg_ring_triplet(void **state)
         double e_at = marshall ? ek0 : ekpi, e_other = marshall ? ekpi : ek0;
         if (fabs(e_at - e2_ref) > E_TOL || !(e_other > e2_ref + 0.1))
             fail_msg("marshall %d: k = 0 %.12f, k = pi %.12f, block %.12f", marshall, ek0, ekpi, e2_ref);
-        /* singlet-triplet gap, Pauli units: E(sum s = 2) - E0, E0 from PHYSICS.md */
+        /* singlet-triplet gap, Pauli units: E(sum s = 2) - E0, E0 from docs/physics.md */
         double gap = e2 - -28.569185442;
         double e0_ref = lanczos_block(h, 8);
         assert_true(fabs(e0_ref - -28.569185442) < 1e-8);

@@ -59,7 +59,7 @@ static void make_data(int P, int n, int ld, unsigned long seed, double complex *
     gsl_rng_free(rng);
 }
 
-/* Reference: S, F by explicit loops over the definitions of PHYSICS.md. */
+/* Reference: S, F by explicit loops over the definitions of docs/physics.md. */
 static void ref_S_F(int P, int n, int ld, const double complex *O, const double complex *eloc,
                     double complex *S, double complex *F, double complex *E_out)
 {

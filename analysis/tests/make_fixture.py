@@ -8,7 +8,7 @@ test so that every expected number can be worked out by hand.
 import h5py
 import numpy as np
 
-# Heisenberg 4x4 periodic, Pauli units (PHYSICS.md).
+# Heisenberg 4x4 periodic, Pauli units (docs/physics.md).
 E_REF_HEIS_4X4 = -44.913932834
 
 INPUT_TEXT = """[lattice]

@@ -161,7 +161,7 @@ class StudyCase(unittest.TestCase):
 
 class TestPlan(unittest.TestCase):
     def test_tfim_closed_form_matches_physics_md(self):
-        # PHYSICS.md "Exact references": N = 8, h = 0.5 -> -8.509082235140; h = 1 -> -10.251661790966.
+        # docs/physics.md "Exact references": N = 8, h = 0.5 -> -8.509082235140; h = 1 -> -10.251661790966.
         self.assertAlmostEqual(study.tfim_chain_energy(8, 1.0, 0.5), -8.509082235140, delta=1e-11)
         self.assertAlmostEqual(study.tfim_chain_energy(8, 1.0, 1.0), -10.251661790966, delta=1e-11)
 
