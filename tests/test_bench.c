@@ -110,7 +110,7 @@ static void test_bench_sections_parse(void **state)
 }
 
 /* rbm_symm, alpha 1 on a periodic chain of 8: P = alpha N + alpha + 1 = 10
- * (docs/architecture.md); 4 chains x 16 samples; dense SR forced. */
+ * (README.md "Models"); 4 chains x 16 samples; dense SR forced. */
 static void test_bench_iteration_of_config_json(void **state)
 {
     (void)state;
