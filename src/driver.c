@@ -61,6 +61,9 @@
 #include "stats.h"
 
 #define DRIVER_MAX_RETRIES 3
+/* Seconds a forked reader may take over a restart file before it is called
+ * damaged (reading a sound file of a large run takes well under a second). */
+#define DRIVER_PROBE_TIMEOUT 60.0
 /* Frozen chains: below this acceptance, or above this split-R-hat (1.1 is
  * the usual "not mixed" threshold; 1.5 leaves room for short chains), a run
  * warns once on stderr. Diagnostic only: the run goes on. */
@@ -167,6 +170,14 @@ static int driver_apply_sets(struct nqs_config *cfg, int argc, char **argv)
 static int driver_read_config(struct driver *d)
 {
     const struct nqs_cli *cli = d->cli;
+    if (cli->restart) {
+        /* Before libhdf5 reads anything of the file in this process. The
+         * timeout can be shortened for tests (NQS_TEST_PROBE_TIMEOUT, seconds;
+         * a test hook, not a user option). */
+        const char *tv = getenv("NQS_TEST_PROBE_TIMEOUT");
+        double timeout = tv && atof(tv) > 0 ? atof(tv) : DRIVER_PROBE_TIMEOUT;
+        NQS_TRY(nqs_comm_check(d->rank == 0 ? nqs_h5_probe(cli->restart, timeout) : NQS_OK));
+    }
     if (cli->restart && !cli->config_path) {
         char *text = NULL; /* rank 0 reads the input stored in the file, the others get it */
         int rc = d->rank == 0 ? nqs_h5_read_attr_string(cli->restart, "/", "input", &text) : NQS_OK;

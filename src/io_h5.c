@@ -27,7 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1016,6 +1018,95 @@ int nqs_h5_read_attr_double(const char *path, const char *object, const char *na
         rc = IO_H5_FAIL("%s: cannot read numeric attribute %s of %s", path, name, object);
     H5Fclose(file);
     return rc;
+}
+
+/* ------------------------------------------------------------------ probe */
+
+/* Child side of nqs_h5_probe: read every attribute of an object. */
+static herr_t io_h5_probe_attr(hid_t loc, const char *name, const H5A_info_t *info, void *op)
+{
+    (void)info;
+    (void)op;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0) return 0;
+    hid_t type = H5Aget_type(a), space = H5Aget_space(a);
+    hssize_t n = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
+    size_t size = type >= 0 ? H5Tget_size(type) : 0;
+    if (n > 0 && n < (1 << 20) && size > 0 && (double)n * (double)size < 268435456.0) {
+        if (H5Tis_variable_str(type) > 0) {
+            char **s = calloc((size_t)n, sizeof *s);
+            if (s && H5Aread(a, type, s) >= 0)
+                for (hssize_t k = 0; k < n; k++) H5free_memory(s[k]);
+            free(s);
+        } else if (H5Tget_class(type) != H5T_VLEN) {
+            void *buf = malloc((size_t)n * size);
+            if (buf) H5Aread(a, type, buf);
+            free(buf);
+        }
+    }
+    if (space >= 0) H5Sclose(space);
+    if (type >= 0) H5Tclose(type);
+    H5Aclose(a);
+    return 0;
+}
+
+/* Child side of nqs_h5_probe: every object's attributes and fixed-size data. */
+static herr_t io_h5_probe_obj(hid_t root, const char *name, const H5O_info_t *info, void *op)
+{
+    (void)op;
+    hid_t o = H5Oopen(root, name, H5P_DEFAULT);
+    if (o < 0) return 0;
+    H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, io_h5_probe_attr, NULL);
+    if (info->type == H5O_TYPE_DATASET) {
+        hid_t type = H5Dget_type(o), space = H5Dget_space(o);
+        hssize_t n = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
+        size_t size = type >= 0 ? H5Tget_size(type) : 0;
+        if (n > 0 && size > 0 && H5Tget_class(type) != H5T_VLEN && H5Tis_variable_str(type) <= 0 &&
+            (double)n * (double)size < 1073741824.0) {
+            void *buf = malloc((size_t)n * size);
+            if (buf) H5Dread(o, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+            free(buf);
+        }
+        if (space >= 0) H5Sclose(space);
+        if (type >= 0) H5Tclose(type);
+    }
+    H5Oclose(o);
+    return 0;
+}
+
+int nqs_h5_probe(const char *path, double timeout)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return NQS_OK; /* cannot probe: the reads below are still checked */
+    if (pid == 0) {
+        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+        hid_t file;
+        if (io_h5_open_existing(path, 0, &file) == NQS_OK) {
+            io_h5_probe_obj(file, "/", &(H5O_info_t){.type = H5O_TYPE_GROUP}, NULL);
+            H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_NATIVE, io_h5_probe_obj, NULL, H5O_INFO_BASIC);
+        }
+        _exit(0); /* an unreadable file is reported by the caller's own reads */
+    }
+    struct timespec step = {0, 20000000}; /* 20 ms */
+    int status = 0;
+    for (double waited = 0;; waited += 0.02) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid) break;
+        if (r < 0 && errno != EINTR) return NQS_OK;
+        if (waited >= timeout) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            NQS_ERROR(NQS_EIO, "%s is damaged: reading it with libhdf5 did not finish within %g s "
+                      "(a damaged HDF5 file can make the library loop); refusing to use it",
+                      path, timeout);
+        }
+        nanosleep(&step, NULL);
+    }
+    if (WIFSIGNALED(status))
+        NQS_ERROR(NQS_EIO, "%s is damaged: reading it crashed libhdf5 (signal %d); refusing to use "
+                  "it", path, WTERMSIG(status));
+    return NQS_OK;
 }
 
 /* ---------------------------------------------------------------- restart */

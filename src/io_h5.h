@@ -192,6 +192,14 @@ int nqs_h5_restart(const char *path, const struct nqs_h5_meta *expect, struct nq
  * slots agree on the optimiser and RNG state sizes. nqs_h5_restart_commit
  * reopens read-write, checks again, and does the writes of nqs_h5_restart. */
 int nqs_h5_restart_open(const char *path, const struct nqs_h5_meta *expect, struct nqs_h5 **out);
+
+/* Read every attribute and dataset of `path` in a forked child process and
+ * wait at most `timeout` seconds: some damaged files make libhdf5 crash or
+ * loop forever inside a read (seen with 1.10.8 on fuzzed files), which no
+ * check in this process could survive. NQS_EIO naming the file when the
+ * child crashed or did not finish; NQS_OK otherwise, including when the file
+ * cannot be opened (the caller's own reads report that) or fork fails. */
+int nqs_h5_probe(const char *path, double timeout);
 int nqs_h5_restart_commit(struct nqs_h5 *f);
 
 /* The file's meta (strings owned by the handle). */
