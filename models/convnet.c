@@ -49,6 +49,7 @@
  * the inner loops free of the NaN-recovery branch of C complex multiplication.
  */
 #include "convnet.h"
+#include "convnet_math.h"
 
 #include <limits.h>
 #include <math.h>
@@ -348,77 +349,9 @@ int nqs_convnet_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
     return NQS_OK;
 }
 
-/* ------------------------------------------------------------ arithmetic */
-
-static inline double complex convnet_mul(double complex a, double complex b)
-{
-    double ar = creal(a), ai = cimag(a), br = creal(b), bi = cimag(b);
-    return CMPLX(ar * br - ai * bi, ar * bi + ai * br);
-}
-
-/* f(z) = z^2/2 - z^4/12 + z^6/45 = w (1/2 + w (-1/12 + w/45)), w = z^2. */
-static inline double complex convnet_poly(double complex z)
-{
-    double complex w = convnet_mul(z, z);
-    double complex t = CMPLX(creal(w) * (1.0 / 45) - 1.0 / 12, cimag(w) * (1.0 / 45));
-    t = convnet_mul(w, t);
-    t = CMPLX(creal(t) + 0.5, cimag(t));
-    return convnet_mul(w, t);
-}
-
-/* f'(z) = z - z^3/3 + 2 z^5/15 = z (1 + w (-1/3 + 2 w/15)). */
-static inline double complex convnet_dpoly(double complex z)
-{
-    double complex w = convnet_mul(z, z);
-    double complex t = CMPLX(creal(w) * (2.0 / 15) - 1.0 / 3, cimag(w) * (2.0 / 15));
-    t = convnet_mul(w, t);
-    t = CMPLX(creal(t) + 1.0, cimag(t));
-    return convnet_mul(z, t);
-}
-
 static inline double complex convnet_act(const struct convnet *net, double complex z)
 {
-    return net->act == CONVNET_ACT_POLY ? convnet_poly(z) : nqs_logcosh(z);
-}
-
-/* log cosh z = u + log q with z' = +-z, Re z' >= 0, u = z' - log 2 and
- * q = 1 + exp(-2 z'). */
-static inline double complex convnet_u(double complex z)
-{
-    return creal(z) < 0 ? CMPLX(-creal(z) - M_LN2, -cimag(z)) : CMPLX(creal(z) - M_LN2, cimag(z));
-}
-
-static inline double complex convnet_q(double complex z)
-{
-    double x = creal(z), y = cimag(z);
-    if (x < 0) {
-        x = -x;
-        y = -y;
-    }
-    double e = exp(-2.0 * x);
-    return CMPLX(1.0 + e * cos(2.0 * y), -e * sin(2.0 * y));
-}
-
-/* tanh z from q: tanh z' = (1 - e^{-2z'}) / (1 + e^{-2z'}) = (2 - q) / q, odd. */
-static inline double complex convnet_tanh_q(double complex z, double complex q)
-{
-    double complex t = (2.0 - q) / q;
-    return creal(z) < 0 ? -t : t;
-}
-
-/* A product kept as p * exp(l): p is folded into l when |p| leaves [2^-200, 2^200]. */
-struct convnet_prod {
-    double complex p, l;
-};
-
-static inline void convnet_prod_mul(struct convnet_prod *a, double complex q)
-{
-    a->p = convnet_mul(a->p, q);
-    double s = fabs(creal(a->p)) + fabs(cimag(a->p));
-    if (!(s <= 0x1p200 && s >= 0x1p-200)) {
-        a->l += clog(a->p);
-        a->p = 1.0;
-    }
+    return net->act == CONVNET_ACT_POLY ? nqs_cn_poly(z) : nqs_logcosh(z);
 }
 
 /* ------------------------------------------------------------ forward pass */
@@ -480,7 +413,7 @@ static CONVNET_NOINLINE void convnet_position(const struct convnet *net, const d
     if (l < net->n_layers)
         for (int c = 0; c < Co; c++) a[c] = convnet_act(net, z[c]);
     else
-        for (int c = 0; c < Co; c++) a[c] = convnet_q(z[c]);
+        for (int c = 0; c < Co; c++) a[c] = nqs_cn_q(z[c]);
 }
 
 double complex nqs_convnet_cache_init(const struct nqs_model *m, const int8_t *s, void *cache)
@@ -499,10 +432,10 @@ double complex nqs_convnet_cache_init(const struct nqs_model *m, const int8_t *s
     const size_t nL = (size_t)N * net->ch[L];
     const double complex *z = C + net->c_pre[L], *q = C + net->c_act[L];
     double complex u_sum = 0;
-    struct convnet_prod P = {1.0, 0.0};
+    struct nqs_cn_prod P = {1.0, 0.0};
     for (size_t j = 0; j < nL; j++) {
-        u_sum += convnet_u(z[j]);
-        convnet_prod_mul(&P, q[j]);
+        u_sum += nqs_cn_u(z[j]);
+        nqs_cn_prod_mul(&P, q[j]);
     }
     return u_sum + P.l + clog(P.p);
 }
@@ -536,7 +469,7 @@ static void convnet_apply(const struct convnet *net, void *cache, int n_flip, co
     for (int t = 0; t < nS; t++) mark[S[t]] = 0;
 
     double complex u_sum = 0;
-    struct convnet_prod Pn = {1.0, 0.0}, Po = {1.0, 0.0};
+    struct nqs_cn_prod Pn = {1.0, 0.0}, Po = {1.0, 0.0};
     for (int l = 1; l <= L; l++) {
         const int *Sp = S, nSp = nS;
         S = ib + net->i_list[l];
@@ -563,9 +496,9 @@ static void convnet_apply(const struct convnet *net, void *cache, int n_flip, co
             for (int c = 0; c < Co; c++) {
                 const size_t j = p * Co + c;
                 if (l == L && dlp) {
-                    u_sum += convnet_u(zt[c]) - convnet_u(z[j]);
-                    convnet_prod_mul(&Pn, at[c]);
-                    convnet_prod_mul(&Po, a[j]);
+                    u_sum += nqs_cn_u(zt[c]) - nqs_cn_u(z[j]);
+                    nqs_cn_prod_mul(&Pn, at[c]);
+                    nqs_cn_prod_mul(&Po, a[j]);
                 }
                 a[j] = at[c];
                 z[j] = zt[c];
@@ -688,7 +621,7 @@ static double complex convnet_ratio(const struct convnet *net, void *cache, int 
     if (nS == 0) return 0;
 
     double complex u_sum = 0;
-    struct convnet_prod Pn = {1.0, 0.0}, Po = {1.0, 0.0};
+    struct nqs_cn_prod Pn = {1.0, 0.0}, Po = {1.0, 0.0};
     for (int l = 1; l <= L; l++) {
         const int Co = net->ch[l];
         const int *Sp = S, nSp = nS;
@@ -714,9 +647,9 @@ static double complex convnet_ratio(const struct convnet *net, void *cache, int 
                 if (l < L) {
                     da[(size_t)t * Co + c] = convnet_act(net, zn) - a[j];
                 } else {
-                    u_sum += convnet_u(zn) - convnet_u(z[j]);
-                    convnet_prod_mul(&Pn, convnet_q(zn));
-                    convnet_prod_mul(&Po, a[j]);
+                    u_sum += nqs_cn_u(zn) - nqs_cn_u(z[j]);
+                    nqs_cn_prod_mul(&Pn, nqs_cn_q(zn));
+                    nqs_cn_prod_mul(&Po, a[j]);
                 }
             }
         }
@@ -816,7 +749,7 @@ void nqs_convnet_grad_log_psi(const struct nqs_model *m, const void *cache, cons
 
     {
         const double complex *zL = C + net->c_pre[L], *qL = C + net->c_act[L];
-        for (size_t j = 0; j < (size_t)N * net->ch[L]; j++) D[j] = convnet_tanh_q(zL[j], qL[j]);
+        for (size_t j = 0; j < (size_t)N * net->ch[L]; j++) D[j] = nqs_cn_tanh_q(zL[j], qL[j]);
     }
     for (int l = L; l >= 1; l--) {
         switch (net->ch[l]) {
@@ -830,7 +763,7 @@ void nqs_convnet_grad_log_psi(const struct nqs_model *m, const void *cache, cons
             const int Ci = net->ch[l - 1];
             const double complex *z = C + net->c_pre[l - 1];
             for (size_t j = 0; j < (size_t)N * Ci; j++)
-                D[j] = convnet_mul(G[j], net->act == CONVNET_ACT_POLY ? convnet_dpoly(z[j])
+                D[j] = nqs_cn_mul(G[j], net->act == CONVNET_ACT_POLY ? nqs_cn_dpoly(z[j])
                                                                       : ctanh(z[j]));
         }
     }

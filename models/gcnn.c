@@ -62,6 +62,7 @@
  * gather and scatter copies of the kernels (4 doubles per weight).
  */
 #include "convnet.h"
+#include "convnet_math.h"
 
 #include <limits.h>
 #include <math.h>
@@ -149,76 +150,9 @@ static void gcnn_refresh(struct nqs_model *m)
     }
 }
 
-/* ------------------------------------------------------------ arithmetic
- * (the same formulas as convnet.c, see convnet.h) */
-
-static inline double complex gcnn_mul(double complex a, double complex b)
-{
-    double ar = creal(a), ai = cimag(a), br = creal(b), bi = cimag(b);
-    return CMPLX(ar * br - ai * bi, ar * bi + ai * br);
-}
-
-/* f(z) = z^2/2 - z^4/12 + z^6/45 */
-static inline double complex gcnn_poly(double complex z)
-{
-    double complex w = gcnn_mul(z, z);
-    double complex t = CMPLX(creal(w) * (1.0 / 45) - 1.0 / 12, cimag(w) * (1.0 / 45));
-    t = gcnn_mul(w, t);
-    t = CMPLX(creal(t) + 0.5, cimag(t));
-    return gcnn_mul(w, t);
-}
-
-/* f'(z) = z - z^3/3 + 2 z^5/15 */
-static inline double complex gcnn_dpoly(double complex z)
-{
-    double complex w = gcnn_mul(z, z);
-    double complex t = CMPLX(creal(w) * (2.0 / 15) - 1.0 / 3, cimag(w) * (2.0 / 15));
-    t = gcnn_mul(w, t);
-    t = CMPLX(creal(t) + 1.0, cimag(t));
-    return gcnn_mul(z, t);
-}
-
 static inline double complex gcnn_act(const struct gcnn *net, double complex z)
 {
-    return net->act == GCNN_ACT_POLY ? gcnn_poly(z) : nqs_logcosh(z);
-}
-
-/* log cosh z = u + log q, z' = +-z with Re z' >= 0, u = z' - log 2, q = 1 + exp(-2 z') */
-static inline double complex gcnn_u(double complex z)
-{
-    return creal(z) < 0 ? CMPLX(-creal(z) - M_LN2, -cimag(z)) : CMPLX(creal(z) - M_LN2, cimag(z));
-}
-
-static inline double complex gcnn_q(double complex z)
-{
-    double x = creal(z), y = cimag(z);
-    if (x < 0) {
-        x = -x;
-        y = -y;
-    }
-    double e = exp(-2.0 * x);
-    return CMPLX(1.0 + e * cos(2.0 * y), -e * sin(2.0 * y));
-}
-
-static inline double complex gcnn_tanh_q(double complex z, double complex q)
-{
-    double complex t = (2.0 - q) / q;
-    return creal(z) < 0 ? -t : t;
-}
-
-/* A product kept as p exp(l), p folded into l when |p| leaves [2^-200, 2^200]. */
-struct gcnn_prod {
-    double complex p, l;
-};
-
-static inline void gcnn_prod_mul(struct gcnn_prod *a, double complex q)
-{
-    a->p = gcnn_mul(a->p, q);
-    double s = fabs(creal(a->p)) + fabs(cimag(a->p));
-    if (!(s <= 0x1p200 && s >= 0x1p-200)) {
-        a->l += clog(a->p);
-        a->p = 1.0;
-    }
+    return net->act == GCNN_ACT_POLY ? nqs_cn_poly(z) : nqs_logcosh(z);
 }
 
 /* ------------------------------------------------------------ forward pass */
@@ -277,7 +211,7 @@ static GCNN_NOINLINE void gcnn_position(const struct gcnn *net, const double com
     if (l < net->n_layers)
         for (int co = 0; co < Co; co++) a[co] = gcnn_act(net, z[co]);
     else
-        for (int co = 0; co < Co; co++) a[co] = gcnn_q(z[co]);
+        for (int co = 0; co < Co; co++) a[co] = nqs_cn_q(z[co]);
 }
 
 static double complex gcnn_cache_init(const struct nqs_model *m, const int8_t *s, void *cache)
@@ -296,10 +230,10 @@ static double complex gcnn_cache_init(const struct nqs_model *m, const int8_t *s
     const size_t nL = (size_t)G * net->ch[L];
     const double complex *z = C + net->c_pre[L], *q = C + net->c_act[L];
     double complex u_sum = 0;
-    struct gcnn_prod P = {1.0, 0.0};
+    struct nqs_cn_prod P = {1.0, 0.0};
     for (size_t j = 0; j < nL; j++) {
-        u_sum += gcnn_u(z[j]);
-        gcnn_prod_mul(&P, q[j]);
+        u_sum += nqs_cn_u(z[j]);
+        nqs_cn_prod_mul(&P, q[j]);
     }
     return u_sum + P.l + clog(P.p);
 }
@@ -416,7 +350,7 @@ static double complex gcnn_log_psi_ratio(const struct nqs_model *m, void *cache,
     if (nSp == 0) return 0;
 
     double complex u_sum = 0;
-    struct gcnn_prod Pn = {1.0, 0.0}, Po = {1.0, 0.0};
+    struct nqs_cn_prod Pn = {1.0, 0.0}, Po = {1.0, 0.0};
     for (int l = 1; l <= L; l++) {
         const int Co = net->ch[l];
         int *S = ib + net->i_list[l & 1], nS;
@@ -439,9 +373,9 @@ static double complex gcnn_log_psi_ratio(const struct nqs_model *m, void *cache,
                 if (l < L) {
                     da[(size_t)t * Co + c] = gcnn_act(net, zn) - a[j];
                 } else {
-                    u_sum += gcnn_u(zn) - gcnn_u(z[j]);
-                    gcnn_prod_mul(&Pn, gcnn_q(zn));
-                    gcnn_prod_mul(&Po, a[j]);
+                    u_sum += nqs_cn_u(zn) - nqs_cn_u(z[j]);
+                    nqs_cn_prod_mul(&Pn, nqs_cn_q(zn));
+                    nqs_cn_prod_mul(&Po, a[j]);
                 }
             }
         }
@@ -511,7 +445,7 @@ static void gcnn_grad_log_psi(const struct nqs_model *m, const void *cache, cons
     memset(O, 0, (size_t)net->n_par * sizeof *O);
     {
         const double complex *zL = C + net->c_pre[L], *qL = C + net->c_act[L];
-        for (size_t j = 0; j < (size_t)G * net->ch[L]; j++) D[j] = gcnn_tanh_q(zL[j], qL[j]);
+        for (size_t j = 0; j < (size_t)G * net->ch[L]; j++) D[j] = nqs_cn_tanh_q(zL[j], qL[j]);
     }
     for (int l = L; l >= 1; l--) {
         const int Ci = net->ch[l - 1], Co = net->ch[l], nj = l == 1 ? net->n_d : net->n_k;
@@ -554,7 +488,7 @@ static void gcnn_grad_log_psi(const struct nqs_model *m, const void *cache, cons
         if (l > 1) {
             const double complex *z = C + net->c_pre[l - 1];
             for (size_t j = 0; j < (size_t)G * Ci; j++)
-                D[j] = gcnn_mul(B[j], net->act == GCNN_ACT_POLY ? gcnn_dpoly(z[j]) : ctanh(z[j]));
+                D[j] = nqs_cn_mul(B[j], net->act == GCNN_ACT_POLY ? nqs_cn_dpoly(z[j]) : ctanh(z[j]));
         }
     }
 }
