@@ -160,11 +160,8 @@ static int rbm_symm_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
     if (alpha < 1)
         NQS_ERROR(NQS_EINVAL,
                   "[model] alpha: must be an integer >= 1 for model 'rbm_symm', got %ld", alpha);
-    int A = (int)alpha;
-    int P = 1 + A + A * N;
     struct rbm_symm_state *st = calloc(1, sizeof *st);
     if (!st) NQS_ERROR(NQS_ENOMEM, "out of memory allocating model 'rbm_symm'");
-    st->alpha = A;
     st->n_sites = N;
     st->group = group;
     if (rbm_symm_group(st, lat, group) != NQS_OK) {
@@ -180,6 +177,10 @@ static int rbm_symm_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
                   "(%.3g bare weights, at most %d)",
                   alpha, N, G, (double)alpha * G * N, INT_MAX);
     }
+    /* alpha |G| N fits in an int now, and so do alpha and P = 1 + alpha + alpha N */
+    int A = (int)alpha;
+    int P = 1 + A + A * N;
+    st->alpha = A;
     size_t M = (size_t)A * (size_t)G;
     st->par = calloc((size_t)P, sizeof *st->par);
     st->a_eff = malloc((size_t)N * sizeof *st->a_eff);
