@@ -72,7 +72,7 @@ const struct nqs_opt_def nqs_optimizer_options[] = {
         "redoes it 4 times shorter with eta halved (the 4th rejection takes it back); the run "
         "stops if the energy is then non-finite or the chains frozen",
         NULL, 0, 0},
-    [NQS_OPTK_LEARNING_RATE_MAX] = {"learning_rate_max", NQS_OPT_REAL, "0.05",
+    [NQS_OPTK_LEARNING_RATE_MAX] = {"learning_rate_max", NQS_OPT_REAL, "0.02",
         "ceiling of eta: a larger learning_rate starts at this value; with SR and max_step > 0 a "
         "smaller one grows by 10% after every update the step bound did not shorten, up to it "
         "(no growth with learning_rate_decay < 1); 0 = no ceiling and no growth", NULL, 0, 100},
@@ -114,7 +114,7 @@ void nqs_optimizer_params_default(struct nqs_optimizer_params *p)
     p->diag_scale = 0.0;
     p->max_step = 0.1;
     p->step_check = 1;
-    p->learning_rate_max = 0.05;
+    p->learning_rate_max = 0.02;
     nqs_sr_options_default(&p->sr);
 }
 

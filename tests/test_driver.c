@@ -921,7 +921,7 @@ static void test_run_warns_about_collapsed_state(void **state)
 }
 
 /* The last update has no next iteration to review it: the final evaluation
- * does. SGD at learning rate 100 (the review keeps the run going) leaves a
+ * does. SGD at learning rate 100 (capped at 0.05; the review keeps the run going) leaves a
  * last update that raises the energy by about 2 (about 40 error bars) on
  * this input; the final evaluation must say so, take it back and report an
  * energy within 5 combined error bars of the last history row (whose samples
@@ -932,7 +932,7 @@ static void test_run_final_evaluation_reviews_last_update(void **state)
     TP(path, "final.h5");
     assert_status(nqs(2, "run", tp("a.ini"), "-o", path, "--set", "optimizer.method=sgd",
                       "--set", "optimizer.learning_rate=100", "--set", "optimizer.iterations=30",
-                      NULL),
+                      "--set", "optimizer.learning_rate_max=0.05", NULL),
                   0);
     assert_contains(g_err, "final evaluation: the energy rose");
     struct hist h;
@@ -950,7 +950,8 @@ static void test_run_final_evaluation_reviews_last_update(void **state)
     /* switched off, the same run reports the condemned state */
     assert_status(nqs(2, "run", tp("a.ini"), "-q", "-o", path, "--force", "--set",
                       "optimizer.method=sgd", "--set", "optimizer.learning_rate=100", "--set",
-                      "optimizer.iterations=30", "--set", "optimizer.step_check=false", NULL),
+                      "optimizer.iterations=30", "--set", "optimizer.step_check=false", "--set",
+                      "optimizer.learning_rate_max=0.05", NULL),
                   0);
     assert_null(strstr(g_err, "final evaluation"));
 }
@@ -1322,6 +1323,7 @@ static void test_run_final_observables_match_enumeration_tfim(void **state)
                             "[model]\ntype = rbm_symm\nalpha = 2\nseed = 2\n"
                             "[sampler]\nchains = 8\nsamples = 512\nseed = 3\n"
                             "[optimizer]\niterations = 20\nlearning_rate = 0.05\ndiag_shift = 0.1\n"
+                            "learning_rate_max = 0.05\n"
                             "[output]\nfinal_samples = 16384\n[observables]\nsx = true\n");
     TP(path, "tfim8.h5");
     assert_status(nqs(2, "run", tp("tfim8.ini"), "-q", "-o", path, NULL), 0);
