@@ -2,14 +2,16 @@
  * test_physics_long.c - accuracy of the ground-state search on the standard
  * inputs of runs/, with their default settings, run as a user runs them
  * (`nqs run runs/X.ini -o FILE --json`, 2 OpenMP threads). Label `long`:
- * measured ~45 s (TFIM) and ~150 s (Heisenberg 4x4) on 2 cores.
+ * measured ~45 s (TFIM) and ~105 s (Heisenberg 4x4) on 2 cores.
  *
  *   TFIM chain N = 20, h = J = 1, periodic, rbm_symm alpha 2:
  *     E0 = -25.49098968636 (free fermions, even-parity sector; docs/physics.md);
  *     required relative error <= 1e-4 (measured 1.3e-5).
- *   Heisenberg 4x4 periodic, rbm_symm alpha 2:
+ *   Heisenberg 4x4 periodic, rbm_symm alpha 2 shared over the space group:
  *     E0 = -44.913932834 (exact diagonalisation, Pauli units; docs/physics.md "Exact references");
- *     required relative error <= 1e-3 (measured 7.4e-4).
+ *     required relative error <= 5e-4 (measured 4.9e-5; the final evaluation's
+ *     error bar is 1.6e-4 of E0, so 5e-4 is 3 error bars; over the translations
+ *     only the same input stops at 8e-4).
  *
  * The final energy must also be variational: E >= E0 - 4 sigma (a Monte Carlo
  * estimate of <H> can only fall below the ground state by its noise). The
@@ -122,7 +124,7 @@ static void test_physics_tfim_chain_20(void **state)
 static void test_physics_heisenberg_4x4(void **state)
 {
     (void)state;
-    check_run("heisenberg-4x4.ini", "heis.h5", -44.913932834, 1e-3);
+    check_run("heisenberg-4x4.ini", "heis.h5", -44.913932834, 5e-4);
 }
 
 int main(void)
