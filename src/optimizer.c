@@ -428,12 +428,6 @@ static int optimizer_reject(struct nqs_optimizer *opt, double complex *par, cons
     return NQS_OK;
 }
 
-int nqs_optimizer_reject(struct nqs_optimizer *opt, double complex *par, const char *why)
-{
-    int rejected = 0;
-    return optimizer_reject(opt, par, why, NULL, &rejected, NULL, 0);
-}
-
 int nqs_optimizer_review(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now,
                          double complex *par, int *rejected, char *why, size_t len)
 {

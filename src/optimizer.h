@@ -240,12 +240,6 @@ struct nqs_optimizer_sample {
 int nqs_optimizer_review(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now,
                          double complex *par, int *rejected, char *why, size_t len);
 
-/* Reject the last update without statistics (e.g. its samples met a
- * non-finite amplitude), exactly as a rejected review; `why` goes into the
- * message. NQS_ENUMERIC when no update can be taken back (none taken since
- * the last review) or after NQS_OPT_MAX_REJECTIONS rejections in a row. */
-int nqs_optimizer_reject(struct nqs_optimizer *opt, double complex *par, const char *why);
-
 /* Review of the last update by the final evaluation, which has no next
  * update to redo: when `now` (the final samples) condemns it as a review
  * would, par is set to the parameters before it and 1 is returned with the
