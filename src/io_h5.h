@@ -197,7 +197,7 @@ int nqs_h5_restart_open(const char *path, const struct nqs_h5_meta *expect, stru
  * wait at most `timeout` seconds: some damaged files make libhdf5 crash or
  * loop forever inside a read (seen with 1.10.8 on fuzzed files), which no
  * check in this process could survive. NQS_EIO naming the file when the
- * child crashed or did not finish; NQS_OK otherwise, including when the file
+ * child crashed, exited non-zero or did not finish; NQS_OK otherwise, including when the file
  * cannot be opened (the caller's own reads report that) or fork fails. */
 int nqs_h5_probe(const char *path, double timeout);
 int nqs_h5_restart_commit(struct nqs_h5 *f);

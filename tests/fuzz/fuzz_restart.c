@@ -3,9 +3,11 @@
  * result files.
  *
  * Each input is written to a temporary file and handled like `nqs run
- * --restart FILE` handles it: nqs_h5_restart_open (every check, read-only),
- * the stored input and a history column read with the read helpers, the
- * checkpoint read into buffers sized from the file's meta (skipped above
+ * --restart FILE` handles it: first nqs_h5_probe (every attribute and dataset
+ * read in a forked child, so that files on which libhdf5 itself crashes or
+ * loops are refused, not fatal), then the stored input and a history column
+ * read with the read helpers, nqs_h5_restart_open (every check, read-only),
+ * the checkpoint read into buffers sized from the file's meta (skipped above
  * FUZZ_MAX_BYTES), and the file closed unchanged: the reading half, where
  * every check of a restart happens. (The write half, nqs_h5_restart_commit,
  * runs only on files that passed those checks; HDF5's retries of damaged
@@ -14,6 +16,8 @@
  * seeds (make_seeds.c) are small valid files.
  */
 #include <complex.h>
+#include <pthread.h>
+#include <sanitizer/common_interface_defs.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +33,7 @@ static char fuzz_path[64];
 
 static void fuzz_exercise(const char *path)
 {
+    if (nqs_h5_probe(path, 10.0) != NQS_OK) return;
     char *input = NULL;
     if (nqs_h5_read_attr_string(path, "/", "input", &input) == NQS_OK) free(input);
     double *col = NULL;
@@ -61,8 +66,14 @@ static void fuzz_exercise(const char *path)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The probe's child is a fork of the fuzzer: without this, a libhdf5 crash
+ * the probe contains would run libFuzzer's death callback in the child and
+ * leave a crash-* artifact although the harness handled the file. */
+static void fuzz_child_after_fork(void) { __sanitizer_set_death_callback(NULL); }
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    if (!fuzz_path[0]) pthread_atfork(NULL, NULL, fuzz_child_after_fork);
     if (!fuzz_path[0]) snprintf(fuzz_path, sizeof fuzz_path, "/tmp/nqs_fuzz_restart_%d.h5", (int)getpid());
     FILE *fp = fopen(fuzz_path, "wb");
     if (!fp) return 0;
