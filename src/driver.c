@@ -143,6 +143,7 @@ struct driver {
     char ref_source[256];
     char ref_sector[256]; /* the run's sector (nqs_exact_sector_describe), /reference sector */
     long it0;
+    long it_done;               /* iterations completed when the loop ended (time_limit) */
     double wall_offset, samples_total;
     double t_loop;              /* monotonic time at the start of the loop */
     int n_final;
@@ -660,6 +661,7 @@ static int driver_loop_body(struct driver *d, int8_t *snap_s, unsigned char *sna
     int warned = 0;    /* the frozen-chain warning is given once per run */
     size_t n_spins = (size_t)d->n_local * (size_t)m->n_sites;
     size_t n_rng = (size_t)d->n_local * nqs_sampler_rng_size();
+    d->it_done = d->it0;
     for (long it = d->it0; it < total; it++) {
         struct nqs_h5_row row;
         memset(&row, 0, sizeof row);
@@ -718,10 +720,15 @@ static int driver_loop_body(struct driver *d, int8_t *snap_s, unsigned char *sna
         double elapsed = driver_now() - t0;
         row.wall_time = d->wall_offset + elapsed;
         NQS_TRY(nqs_comm_check(d->rank == 0 ? nqs_h5_append(d->h5, &row) : NQS_OK));
-        /* A signal seen by any rank stops every rank after this iteration. */
-        int stop = (int)driver_stop_signal;
-        NQS_TRY(nqs_comm_max_int(&stop, 1));
-        if ((it + 1) % every == 0 || it + 1 == total || stop) NQS_TRY(driver_checkpoint(d, it + 1));
+        /* A signal seen by any rank stops every rank after this iteration;
+         * so does the time limit when any rank has reached it. */
+        int flags[2] = {(int)driver_stop_signal,
+                        d->op.time_limit > 0 && driver_now() - t0 >= d->op.time_limit};
+        NQS_TRY(nqs_comm_max_int(flags, 2));
+        int stop = flags[0], timeup = flags[1] && it + 1 < total;
+        d->it_done = it + 1;
+        if ((it + 1) % every == 0 || it + 1 == total || stop || timeup)
+            NQS_TRY(driver_checkpoint(d, it + 1));
         if (d->verbose && !warned && !d->so.exact &&
             (row.acceptance < DRIVER_LOW_ACCEPTANCE || row.rhat > DRIVER_HIGH_RHAT)) {
             warned = 1;
@@ -731,7 +738,8 @@ static int driver_loop_body(struct driver *d, int8_t *snap_s, unsigned char *sna
                     "diag_shift, or use more chains or a longer sweep\n",
                     tty ? "\n" : "", it, row.acceptance, row.rhat);
         }
-        if (d->verbose && (tty || (it + 1) % print_every == 0 || it + 1 == total || it == d->it0))
+        if (d->verbose &&
+            (tty || (it + 1) % print_every == 0 || it + 1 == total || it == d->it0 || timeup))
             driver_progress(d, &row, total, elapsed, tty);
         if (stop) {
             if (tty) fputc('\n', stderr);
@@ -739,6 +747,13 @@ static int driver_loop_body(struct driver *d, int8_t *snap_s, unsigned char *sna
                 NQS_STOPPED, __FILE__, __LINE__,
                 "stopped by signal %d after iteration %ld; checkpoint written to %s (continue "
                 "with: nqs run --restart %s)", stop, it + 1, d->path, d->path));
+        }
+        if (timeup) {
+            if (d->verbose)
+                fprintf(stderr, "%s[optimizer] time_limit = %g s reached after iteration %ld of %ld; "
+                        "checkpoint written, final evaluation follows (continue with: nqs run "
+                        "--restart %s)\n", tty ? "\n" : "", d->op.time_limit, it + 1, total, d->path);
+            return NQS_OK;
         }
     }
     if (tty) fputc('\n', stderr);
@@ -799,7 +814,7 @@ static int driver_final(struct driver *d, struct nqs_h5_result *res)
     struct nqs_model *m = d->prob->model;
     int per = d->n_final / d->so.n_chains;
     /* chains that never ran (iterations = 0) get the first burn-in */
-    NQS_TRY(driver_final_measure(d, d->op.iterations == 0 && d->it0 == 0));
+    NQS_TRY(driver_final_measure(d, d->it_done == 0));
     long acc[2];
     nqs_sampler_acceptance(d->smp, &acc[0], &acc[1]);
     NQS_TRY(nqs_comm_sum_long(acc, 2));
@@ -807,7 +822,7 @@ static int driver_final(struct driver *d, struct nqs_h5_result *res)
      * final samples review it like any other, on every rank alike (same
      * statistics everywhere). If they condemn it, the parameters before it
      * are evaluated instead, from freshly equilibrated chains. */
-    if (d->op.iterations > d->it0) {
+    if (d->it_done > d->it0) {
         struct nqs_stats st;
         NQS_TRY(nqs_comm_check(driver_stats(d, d->eloc_all, per, &st)));
         struct nqs_optimizer_sample now = {st.mean, st.error, driver_acceptance(d, acc[0], acc[1]),
@@ -870,7 +885,7 @@ static void driver_report(const struct driver *d, const struct nqs_h5_result *re
         printf("\"shared\": %s, ", p->model_ops->shared ? "true" : "false");
         driver_json_str("hamiltonian", p->ham_ops->name);
         driver_json_str("lattice", d->lattice_desc);
-        printf("\"n_samples\": %ld, \"iterations\": %ld, ", res->n_samples, d->op.iterations);
+        printf("\"n_samples\": %ld, \"iterations\": %ld, ", res->n_samples, d->it_done);
         driver_json_num("reference_energy", d->ref_energy, 12);
         if (isfinite(d->ref_energy)) driver_json_str("reference_source", d->ref_source);
         driver_json_num("relative_error", rel, 6);
@@ -893,6 +908,8 @@ static void driver_report(const struct driver *d, const struct nqs_h5_result *re
     printf("variance     %.6g   V-score %.4g\n", res->energy_variance, res->v_score);
     if (isfinite(d->ref_energy))
         printf("reference    %.8f (%s), relative error %.3e\n", d->ref_energy, d->ref_source, rel);
+    printf("iterations   %ld of %ld%s\n", d->it_done, d->op.iterations,
+           d->it_done < d->op.iterations ? " (time_limit reached; --restart continues)" : "");
     printf("result file  %s\n", d->path);
     printf("time         %.1f s (sampling %.1f s, optimiser %.1f s) on %d rank%s x %d thread%s\n", wall,
            d->t_sample, d->t_opt, d->size, d->size == 1 ? "" : "s", driver_threads(),

@@ -76,6 +76,10 @@ const struct nqs_opt_def nqs_optimizer_options[] = {
         "ceiling of eta: a larger learning_rate starts at this value; with SR and max_step > 0 a "
         "smaller one grows by 10% after every update the step bound did not shorten, up to it "
         "(no growth with learning_rate_decay < 1); 0 = no ceiling and no growth", NULL, 0, 100},
+    [NQS_OPTK_TIME_LIMIT] = {"time_limit", NQS_OPT_REAL, "0",
+        "wall-clock seconds of optimisation in this process: after the iteration that reaches it "
+        "the run writes a checkpoint and goes on to the final evaluation (the result states the "
+        "iterations done; --restart continues towards `iterations`); 0 = no limit", NULL, 0, 1e9},
 };
 const int nqs_optimizer_n_options = NQS_OPTK_COUNT;
 
@@ -141,6 +145,7 @@ int nqs_optimizer_params_from_options(const struct nqs_opt_val *val,
     p->max_step = val[NQS_OPTK_MAX_STEP].x;
     p->learning_rate_max = val[NQS_OPTK_LEARNING_RATE_MAX].x;
     p->step_check = val[NQS_OPTK_STEP_CHECK].i != 0;
+    p->time_limit = val[NQS_OPTK_TIME_LIMIT].x;
     p->sr.solver = solvers[s];
     p->sr.cg_tol = val[NQS_OPTK_CG_TOL].x;
     p->sr.cg_maxiter = (int)val[NQS_OPTK_CG_MAXITER].i;

@@ -28,6 +28,7 @@
  *   cg_tol = 1e-4                  cg_maxiter = 1000         memory_budget = 4 (GiB)
  *   cg_precision = auto (auto|double|mixed)   cg_preconditioner = none (none|jacobi); sr.h
  *   max_step = 0.1                 step_check = true         learning_rate_max = 0.02
+ *   time_limit = 0 (seconds; the driver's, not the update's)
  * The defaults favour robustness over speed: eta starts at 0.01 with
  * eps = 0.01 (NetKet's examples use 0.01-0.05 and 0.01-0.1), the step bound
  * max_step = 0.1 takes care of the first updates from the nearly uniform
@@ -128,6 +129,7 @@ struct nqs_optimizer_params {
     double max_step;               /* bound on the Fubini-Study step length (sr only; 0 = off) */
     int step_check;                /* review every update on the next samples */
     double learning_rate_max;      /* eta_t grows up to this (0 = no growth) */
+    double time_limit;             /* for the driver: seconds of optimisation (0 = no limit) */
     struct nqs_sr_options sr;      /* solver, cg_tol, cg_maxiter, mem_budget (bytes), cg_precision */
 };
 
@@ -141,7 +143,7 @@ enum nqs_optimizer_key {
     NQS_OPTK_DIAG_SHIFT_MIN, NQS_OPTK_DIAG_SCALE, NQS_OPTK_SOLVER, NQS_OPTK_CG_TOL,
     NQS_OPTK_CG_MAXITER, NQS_OPTK_MEMORY_BUDGET,
     NQS_OPTK_CG_PRECISION, NQS_OPTK_CG_PRECONDITIONER, NQS_OPTK_MAX_STEP, NQS_OPTK_STEP_CHECK,
-    NQS_OPTK_LEARNING_RATE_MAX, NQS_OPTK_COUNT
+    NQS_OPTK_LEARNING_RATE_MAX, NQS_OPTK_TIME_LIMIT, NQS_OPTK_COUNT
 };
 
 /* Defaults of the table, as typed values (for tests and library users). */

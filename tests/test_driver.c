@@ -453,6 +453,39 @@ static void test_run_restart_with_more_iterations_is_bitwise(void **state)
     hist_free(&ref);
 }
 
+/* [optimizer] time_limit: a limit every iteration exceeds stops the run after
+ * its first iteration with a checkpoint and the final evaluation (exit 0,
+ * "iterations": 1 in the JSON line); --restart with the limit lifted
+ * completes the uninterrupted run bitwise. */
+static const struct nqs_json_kv *json_num(const struct nqs_json_kv *kv, int n, const char *key);
+
+static void test_run_time_limit_stops_and_restart_completes(void **state)
+{
+    (void)state;
+    ensure_reference();
+    TP(path, "timelimit.h5");
+    assert_status(nqs(2, "run", tp("a.ini"), "-o", path, "-q", "--json", "--set",
+                      "optimizer.time_limit=1e-9", NULL),
+                  0);
+    struct nqs_json_kv kv[40];
+    int n = nqs_json_parse(g_out, kv, 40);
+    if (n < 0) fail_msg("--json output is not one JSON object: %s", g_out);
+    assert_true(json_num(kv, n, "iterations")->num == 1);
+    assert_true(isfinite(attr(path, "/result", "energy")));
+    struct hist h, ref;
+    hist_read(path, &h);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(ckpt_access(path, NULL, 0, 0), 1);
+    hist_free(&h);
+    assert_status(nqs(2, "run", "--restart", path, "-q", "--set", "optimizer.time_limit=0", NULL), 0);
+    hist_read(path, &h);
+    hist_read(tp("ref.h5"), &ref);
+    assert_hist_identical(&h, &ref);
+    assert_results_identical(path, tp("ref.h5"));
+    hist_free(&h);
+    hist_free(&ref);
+}
+
 /* ----------------------------------------------------------- 2. fault */
 
 /* Last progress line "   K/40 ..." the child printed (print_every = 1). */
@@ -1457,6 +1490,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_sigterm_then_restart_is_bitwise),
         cmocka_unit_test(test_run_restart_with_more_iterations_is_bitwise),
+        cmocka_unit_test(test_run_time_limit_stops_and_restart_completes),
         cmocka_unit_test(test_run_sigkill_leaves_readable_file_and_restarts),
         cmocka_unit_test(test_run_same_bits_on_one_and_two_threads),
         cmocka_unit_test(test_run_refuses_to_overwrite_without_force),
