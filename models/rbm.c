@@ -33,10 +33,10 @@ static const struct nqs_opt_def rbm_options[] = {
      NULL, 1, 256},
     /* The twin's key (twins share their keys, so one input serves both and
      * a restart can name the other twin); the dense RBM shares nothing. */
-    {"group", NQS_OPT_CHOICE, "translations",
+    {"group", NQS_OPT_CHOICE, "auto",
      "rbm_symm: group the filters are shared over; the dense rbm shares no weights and "
      "ignores it",
-     "translations|space_group|none", 0, 0},
+     "translations|space_group|none|auto", 0, 0},
 };
 
 static void rbm_free(void *state)

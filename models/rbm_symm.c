@@ -38,8 +38,10 @@
 #include "rbm_engine.h"
 #include "symmetry.h"
 
-/* Default of [model] group. */
-#define RBM_SYMM_DEFAULT_GROUP "translations"
+/* Default of [model] group: auto is resolved by the problem (src/problem.c),
+ * which knows the Hamiltonian; a caller that allocates the model directly
+ * and leaves it at auto gets the translations. */
+#define RBM_SYMM_DEFAULT_GROUP "auto"
 
 struct rbm_symm_state {
     struct nqs_rbm_engine e; /* a, b, w point to the expanded arrays below */
@@ -63,7 +65,7 @@ struct rbm_symm_state {
     size_t scratch_off;      /* bytes into the cache: 2 N doubles of scratch */
 };
 
-enum { RBM_SYMM_GROUP_TRANSLATIONS, RBM_SYMM_GROUP_SPACE, RBM_SYMM_GROUP_NONE };
+enum { RBM_SYMM_GROUP_TRANSLATIONS, RBM_SYMM_GROUP_SPACE, RBM_SYMM_GROUP_NONE, RBM_SYMM_GROUP_AUTO };
 
 static const struct nqs_opt_def rbm_symm_options[] = {
     {"alpha", NQS_OPT_INT, "1",
@@ -72,8 +74,10 @@ static const struct nqs_opt_def rbm_symm_options[] = {
     {"group", NQS_OPT_CHOICE, RBM_SYMM_DEFAULT_GROUP,
      "group the filters are shared over (alpha |G| hidden units): translations, space_group "
      "(translations x the lattice's point group: psi invariant under both, k = 0 and A1), or "
-     "none (alpha hidden units, no symmetry: a base for [model] projection onto k != 0)",
-     "translations|space_group|none", 0, 0},
+     "none (alpha hidden units, no symmetry: a base for [model] projection onto k != 0); auto = "
+     "space_group when the lattice has point operations the Hamiltonian commutes with and no "
+     "[symmetry] sector is set, else translations",
+     "translations|space_group|none|auto", 0, 0},
 };
 
 static void rbm_symm_free(void *state)
@@ -151,6 +155,7 @@ static int rbm_symm_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
     int N = lat->n_sites;
     long alpha = opt[0].i;
     int group = (int)opt[1].i;
+    if (group == RBM_SYMM_GROUP_AUTO) group = RBM_SYMM_GROUP_TRANSLATIONS;
     if (group == RBM_SYMM_GROUP_TRANSLATIONS && lat->n_trans < 2)
         NQS_ERROR(NQS_EUNSUP,
                   "model 'rbm_symm' with group = translations needs a translation group, but the "

@@ -333,6 +333,51 @@ static int problem_symmetry(struct nqs_config *cfg, struct nqs_problem *p)
     return NQS_OK;
 }
 
+/* Index of `word` in a choice list "a|b|c", or -1. */
+static int problem_choice_index(const char *choices, const char *word)
+{
+    size_t wl = strlen(word);
+    int idx = 0;
+    for (const char *c = choices; c; idx++) {
+        const char *bar = strchr(c, '|');
+        size_t len = bar ? (size_t)(bar - c) : strlen(c);
+        if (len == wl && strncmp(c, word, wl) == 0) return idx;
+        c = bar ? bar + 1 : NULL;
+    }
+    return -1;
+}
+
+/* [model] group = auto (the default of rbm_symm and its twin): the lattice's
+ * space group when it has point operations (more elements than translations)
+ * that the Hamiltonian commutes with and no [symmetry] sector is asked for
+ * (the space-group models are k = 0, A1); else the translations. Resolved
+ * here because the model sees only the lattice; the model then receives the
+ * chosen word. Why the space group: sharing over it is what takes the 4x4 and
+ * 6x6 Heisenberg lattices below 1e-3 (README "Accuracy"). */
+static int problem_model_group(struct nqs_problem *p, const struct nqs_model_ops *ops,
+                               struct nqs_opt_val *opt)
+{
+    for (int k = 0; k < ops->n_options; k++) {
+        const struct nqs_opt_def *o = &ops->options[k];
+        if (o->type != NQS_OPT_CHOICE || strcmp(o->name, "group") != 0 || !o->choices) continue;
+        int i_auto = problem_choice_index(o->choices, "auto");
+        int i_space = problem_choice_index(o->choices, "space_group");
+        int i_trans = problem_choice_index(o->choices, "translations");
+        if (i_auto < 0 || opt[k].i != i_auto || i_space < 0 || i_trans < 0) return NQS_OK;
+        int space = 0;
+        if (!p->sector_given) {
+            struct nqs_symmetry *sym = nqs_symmetry_alloc(p->lat, NQS_GROUP_SPACE);
+            if (!sym) return NQS_ENOMEM;
+            space = sym->n_elem > p->lat->n_trans &&
+                    nqs_symmetry_check_hamiltonian(sym, p->ham) == NQS_OK;
+            nqs_symmetry_free(sym);
+        }
+        opt[k].i = space ? i_space : i_trans;
+        snprintf(opt[k].str, sizeof opt[k].str, "%s", space ? "space_group" : "translations");
+    }
+    return NQS_OK;
+}
+
 int nqs_problem_build(struct nqs_config *cfg, int flags, struct nqs_problem **out)
 {
     *out = NULL;
@@ -388,6 +433,7 @@ int nqs_problem_build(struct nqs_config *cfg, int flags, struct nqs_problem **ou
         rc = problem_plugin_options(cfg, "model", p->model_ops->name, p->model_ops->options,
                                     p->model_ops->n_options, p->model_opt);
         if (rc != NQS_OK) goto fail;
+        if ((rc = problem_model_group(p, p->model_ops, p->model_opt)) != NQS_OK) goto fail;
         p->model = nqs_model_alloc(p->model_ops, p->lat, p->model_opt);
         if (!p->model) {
             rc = problem_plugin_error(cfg, "model", p->model_ops->name);

@@ -95,6 +95,7 @@ static void write_text(const char *name, const char *text)
 static const char input_a[] = "[lattice]\ntype = chain\nextent = 12\n"
                               "[hamiltonian]\ntype = heisenberg\n"
                               "[model]\ntype = rbm_symm\nalpha = 1\nseed = 3\n"
+                              "group = translations\n" /* the calibration of the tests */
                               "[sampler]\nchains = 8\nsamples = 1024\nseed = 7\n"
                               "[optimizer]\niterations = 40\nlearning_rate = 0.02\n"
                               "diag_shift = 0.1\n"
@@ -1440,6 +1441,7 @@ static void test_run_exact_sampler_reaches_ground_state(void **state)
     write_text("exh.ini", "[lattice]\ntype = chain\nextent = 8\n"
                           "[hamiltonian]\ntype = heisenberg\n"
                           "[model]\ntype = rbm_symm\nalpha = 2\nseed = 3\n"
+                          "group = translations\n"
                           "[sampler]\nmethod = exact\nchains = 4\n"
                           "[optimizer]\niterations = 150\nlearning_rate = 0.05\ndiag_shift = 0.01\n");
     TP(path, "exh.h5");

@@ -241,6 +241,51 @@ static void test_problem_disorder_matches_gsl_stream(void **state)
     nqs_config_free(c);
 }
 
+/* rbm_symm's default group = auto, resolved by the problem builder: the space
+ * group on the periodic 4x4 Heisenberg lattice (16 translations x C4v = 128
+ * elements, counted by hand), the translations when a coupling that breaks
+ * the point group is given (disorder), when a sector is asked for, or when it
+ * is named. On the 4x2 torus the point group is C2v, whose y reflection
+ * (y -> -y mod 2) is the identity permutation and the 180-degree rotation the
+ * x reflection: 8 translations x 2 distinct permutations = 16 elements. */
+static const char *problem_group_of(const char *text, int *order)
+{
+    struct nqs_config *c = parse(text);
+    struct nqs_problem *p = NULL;
+    assert_int_equal(nqs_problem_build(c, NQS_PROBLEM_MODEL, &p), NQS_OK);
+    static char desc[96];
+    snprintf(desc, sizeof desc, "%s", p->model->group_desc);
+    const char *bar = strstr(desc, "|G| = ");
+    *order = bar ? atoi(bar + 6) : -1;
+    nqs_problem_free(p);
+    nqs_config_free(c);
+    return desc;
+}
+
+static void test_problem_auto_group(void **state)
+{
+    (void)state;
+    const char *sq = "[lattice]\ntype = square\nextent = 4,4\n[hamiltonian]\ntype = heisenberg\n"
+                     "[model]\ntype = rbm_symm\n";
+    int order = 0;
+    char text[512];
+    assert_non_null(strstr(problem_group_of(sq, &order), "space group"));
+    assert_int_equal(order, 128);
+    snprintf(text, sizeof text, "%s", "[lattice]\ntype = square\nextent = 4,2\n"
+             "[hamiltonian]\ntype = heisenberg\n[model]\ntype = rbm_symm\n");
+    assert_non_null(strstr(problem_group_of(text, &order), "space group"));
+    assert_int_equal(order, 16);
+    snprintf(text, sizeof text, "%s", "[lattice]\ntype = square\nextent = 4,4\n"
+             "[hamiltonian]\ntype = heisenberg\ndisorder = uniform\ndisorder_min = 0.5\n"
+             "disorder_max = 1.5\n[model]\ntype = rbm_symm\n");
+    assert_non_null(strstr(problem_group_of(text, &order), "translations"));
+    assert_int_equal(order, 16);
+    snprintf(text, sizeof text, "%s[symmetry]\nmomentum = 0,0\n", sq);
+    assert_non_null(strstr(problem_group_of(text, &order), "translations"));
+    snprintf(text, sizeof text, "%sgroup = translations\n", sq);
+    assert_non_null(strstr(problem_group_of(text, &order), "translations"));
+}
+
 static void test_problem_unknown_hamiltonian(void **state)
 {
     (void)state;
@@ -342,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_problem_couplings_relative_to_input),
         cmocka_unit_test(test_problem_disorder_matches_gsl_stream),
         cmocka_unit_test(test_problem_unknown_hamiltonian),
+        cmocka_unit_test(test_problem_auto_group),
         cmocka_unit_test(test_problem_model_alloc_reads_model_options),
         cmocka_unit_test(test_problem_help_lists_core_keys),
     };
