@@ -520,6 +520,14 @@ void nqs_optimizer_state_get(const struct nqs_optimizer *opt, double *state)
     }
 }
 
+void nqs_optimizer_restart_schedule(struct nqs_optimizer *opt, int learning_rate_given,
+                                    int diag_shift_given)
+{
+    if (learning_rate_given) opt->eta = opt->par.learning_rate;
+    if (opt->par.learning_rate_max > 0) opt->eta = fmin(opt->eta, opt->par.learning_rate_max);
+    if (diag_shift_given) opt->eps = opt->par.diag_shift;
+}
+
 int nqs_optimizer_state_set(struct nqs_optimizer *opt, const double *state, size_t n)
 {
     static const char *names[] = {"sr", "adam", "sgd"};

@@ -265,6 +265,16 @@ double nqs_optimizer_shift(const struct nqs_optimizer *opt);
 void nqs_optimizer_set_shift(struct nqs_optimizer *opt, double shift);
 double nqs_optimizer_learning_rate(const struct nqs_optimizer *opt);
 
+/* After nqs_optimizer_state_set on a restart: the schedule continues from the
+ * stored values, except that a learning_rate (diag_shift) the command line
+ * sets anew (--set) restarts eta (eps) from it, and eta never exceeds the
+ * run's learning_rate_max, so that a restart that lowers the ceiling or the
+ * rate gets what it asks for. Without such --set and with the ceiling
+ * unchanged it changes nothing (eta <= learning_rate_max always holds), so
+ * restarts stay bitwise. */
+void nqs_optimizer_restart_schedule(struct nqs_optimizer *opt, int learning_rate_given,
+                                    int diag_shift_given);
+
 /* Checkpoint state as an array of doubles: a format tag, method, n_par, step
  * counter, current eta and eps, the step review's reference statistics and
  * counters, the parameters before the last update and that update (4 n_par),

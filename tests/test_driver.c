@@ -487,6 +487,48 @@ static void test_run_time_limit_stops_and_restart_completes(void **state)
     hist_free(&ref);
 }
 
+/* A restart that sets a lower learning_rate_max, or a new learning_rate,
+ * gets it from its first update on (the schedule value stored in the
+ * checkpoint, 0.02 for input A, is not carried over). */
+static void test_run_restart_applies_new_learning_rate(void **state)
+{
+    (void)state;
+    TP(path, "lr.h5");
+    int klr = 0;
+    for (int k = 1; k <= NQS_H5_N_COLS; k++)
+        if (strcmp(col_name(k), "learning_rate") == 0) klr = k;
+    assert_true(klr > 0);
+    const char *sets[2][4] = {{"optimizer.learning_rate_max=0.005", "optimizer.iterations=16"},
+                              {"optimizer.learning_rate=0.001", "optimizer.iterations=22",
+                               "optimizer.learning_rate_max=0"}};
+    const double cap[2] = {0.005, 0.001};
+    assert_status(nqs(2, "run", tp("a.ini"), "-o", path, "-q", "--set", "optimizer.iterations=10",
+                      NULL),
+                  0);
+    struct hist h;
+    hist_read(path, &h);
+    assert_true(h.c[klr][9] > 0.015); /* the stored schedule value: input A's 0.02 */
+    hist_free(&h);
+    for (int r = 0; r < 2; r++) {
+        long before = r == 0 ? 10 : 16;
+        if (r == 0)
+            assert_status(nqs(2, "run", "--restart", path, "-q", "--set", sets[r][0], "--set",
+                              sets[r][1], NULL),
+                          0);
+        else
+            assert_status(nqs(2, "run", "--restart", path, "-q", "--set", sets[r][0], "--set",
+                              sets[r][1], "--set", sets[r][2], NULL),
+                          0);
+        hist_read(path, &h);
+        assert_int_equal(h.n, r == 0 ? 16 : 22);
+        for (long i = before; i < h.n; i++)
+            if (!(h.c[klr][i] > 0 && h.c[klr][i] <= cap[r] * (1 + 1e-12)))
+                fail_msg("restart %d: row %ld has learning rate %g, above %g", r, i, h.c[klr][i],
+                         cap[r]);
+        hist_free(&h);
+    }
+}
+
 /* ----------------------------------------------------------- 2. fault */
 
 /* Last progress line "   K/40 ..." the child printed (print_every = 1). */
@@ -1493,6 +1535,7 @@ int main(void)
         cmocka_unit_test(test_run_sigterm_then_restart_is_bitwise),
         cmocka_unit_test(test_run_restart_with_more_iterations_is_bitwise),
         cmocka_unit_test(test_run_time_limit_stops_and_restart_completes),
+        cmocka_unit_test(test_run_restart_applies_new_learning_rate),
         cmocka_unit_test(test_run_sigkill_leaves_readable_file_and_restarts),
         cmocka_unit_test(test_run_same_bits_on_one_and_two_threads),
         cmocka_unit_test(test_run_refuses_to_overwrite_without_force),
