@@ -81,7 +81,7 @@ static const struct nqs_opt_def driver_output_options[] = {
     {"exact_reference", NQS_OPT_CHOICE, "auto",
      "reference energy by exact diagonalisation: auto = when neither [hamiltonian] "
      "reference_energy nor the literature table (periodic TFIM chains, Heisenberg 4x4..10x10, "
-     "J1-J2 6x6, chain 80) gives one and the sector has at most 3e6 states",
+     "J1-J2 6x6, periodic Heisenberg chains 40 and 80) gives one and the sector has at most 3e6 states",
      "auto|true|false", 0, 0},
     {"print_every", NQS_OPT_INT, "10", "progress line every K iterations when stderr is not a terminal",
      NULL, 1, 1e9},
