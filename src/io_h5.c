@@ -36,6 +36,7 @@
 #include <hdf5.h>
 
 #include "error.h"
+#include "io_h5_results.h"
 #include "version.h"
 
 const struct nqs_h5_column nqs_h5_columns[NQS_H5_N_COLS] = {
@@ -601,8 +602,13 @@ int nqs_h5_create(const char *path, const struct nqs_h5_meta *meta, int force,
     H5Pclose(fapl);
     if (rc != NQS_OK) goto fail;
     if ((rc = io_h5_write_root(f)) != NQS_OK || (rc = io_h5_create_history(f)) != NQS_OK ||
+        (meta->lat && (rc = nqs_h5r_write_lattice(f->file, path, meta->lat)) != NQS_OK) ||
+        (meta->history_obs && meta->history_obs->every > 0 && meta->history_obs->n_items > 0 &&
+         (rc = nqs_h5r_create_history_obs(f->file, path, meta->history_obs)) != NQS_OK) ||
         (rc = io_h5_create_checkpoint(f)) != NQS_OK || (rc = io_h5_start_swmr(f)) != NQS_OK)
         goto fail;
+    f->meta.lat = NULL; /* borrowed for the creation only */
+    f->meta.history_obs = NULL;
     *out = f;
     return NQS_OK;
 fail:
@@ -816,14 +822,31 @@ static int io_h5_write_result(struct nqs_h5 *f, const struct nqs_h5_result *res,
     e |= io_h5_attr_double(g, "rhat", res->rhat);
     e |= io_h5_attr_double(g, "acceptance", res->acceptance);
     e |= io_h5_attr_str(g, "convention", "pauli");
+    if (res->sector) e |= io_h5_attr_str(g, "sector", res->sector);
     if (e < 0) {
         int rc = IO_H5_FAIL("%s: cannot write the attributes of /result", f->path);
         H5Gclose(g);
         return rc;
     }
+    if (res->params) {
+        int rc = nqs_h5r_write_complex(g, f->path, "params", res->params, f->meta.n_params,
+                                       "the parameters evaluated in /result");
+        if (rc != NQS_OK) {
+            H5Gclose(g);
+            return rc;
+        }
+    }
     hid_t o = H5Gcreate2(g, "observables", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5Gclose(g);
     if (o < 0) return IO_H5_FAIL("%s: cannot create /result/observables", f->path);
+    if (res->obs) {
+        int rc = nqs_h5r_write_vectors(o, f->path, "/result/observables", res->obs, res->obs_value,
+                                       res->obs_error);
+        if (rc != NQS_OK) {
+            H5Gclose(o);
+            return rc;
+        }
+    }
     for (int k = 0; k < n_obs; k++) {
         char ename[256];
         snprintf(ename, sizeof ename, "%s_error", obs[k].name);
@@ -1411,7 +1434,7 @@ static int io_h5_truncate_history(struct nqs_h5 *f)
         NQS_TRY(rc);
     }
     f->n_rows = f->ckpt_iteration;
-    return NQS_OK;
+    return nqs_h5r_truncate_history_obs(f->file, f->path, f->ckpt_iteration);
 }
 
 int nqs_h5_restart_open(const char *path, const struct nqs_h5_meta *expect, struct nqs_h5 **out)
@@ -1471,6 +1494,18 @@ int nqs_h5_restart(const char *path, const struct nqs_h5_meta *expect, struct nq
         *out = NULL;
     }
     return rc;
+}
+
+int nqs_h5_append_obs(struct nqs_h5 *f, const struct nqs_obs *obs, long iteration,
+                      const double *value, const double *error)
+{
+    if (f->file < 0) NQS_ERROR(NQS_EINTERNAL, "%s: append after the file was closed", f->path);
+    return nqs_h5r_append_history_obs(f->file, f->path, obs, iteration, value, error);
+}
+
+int nqs_h5_check_history_obs(const struct nqs_h5 *f, const struct nqs_obs *obs)
+{
+    return nqs_h5r_check_history_obs(f->file, f->path, obs);
 }
 
 /* -------------------------------------------------------------- accessors */
