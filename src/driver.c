@@ -296,6 +296,7 @@ static int driver_setup_local(struct driver *d)
     NQS_TRY(nqs_sampler_opts_from(sv, p->ham, p->magnetisation, &d->so));
     NQS_TRY(nqs_optimizer_params_from_options(ov, &d->op));
     NQS_TRY(nqs_obs_setup(&d->obs, obv, p->lat));
+    NQS_TRY(nqs_obs_set_marshall(&d->obs, p->ham->marshall));
     for (int k = 0; k < d->obs.n_items; k++)
         if (d->obs.item[k].kind == NQS_OBS_SX && d->so.move != NQS_MOVE_FLIP)
             return nqs_config_error(d->cfg, NQS_EINVAL, "observables", "sx",

@@ -299,6 +299,19 @@ int nqs_obs_add_operator(struct nqs_obs *obs, const struct nqs_operator *op, con
     return NQS_OK;
 }
 
+int nqs_obs_set_marshall(struct nqs_obs *obs, int marshall)
+{
+    free(obs->msign);
+    obs->msign = NULL;
+    if (!marshall) return NQS_OK;
+    const struct nqs_lattice *lat = obs->lat;
+    if (!lat->bipartite) NQS_ERROR(NQS_EINVAL, "Marshall sign on a lattice that is not bipartite");
+    obs->msign = malloc((size_t)lat->n_sites);
+    if (!obs->msign) NQS_ERROR(NQS_ENOMEM, "out of memory for the Marshall signs");
+    for (int i = 0; i < lat->n_sites; i++) obs->msign[i] = lat->sublattice[i] == 0 ? -1 : 1;
+    return NQS_OK;
+}
+
 int nqs_obs_workspaces(struct nqs_obs *obs, int n_chains)
 {
     int need = 0;
@@ -331,6 +344,7 @@ void nqs_obs_free(struct nqs_obs *obs)
     free(obs->q_int);
     free(obs->phase);
     free(obs->eps);
+    free(obs->msign);
     free(obs->dimer_j);
     free(obs->dimer_count);
     free(obs->dimer_ab);
@@ -400,7 +414,8 @@ void nqs_obs_eval(const struct nqs_obs *obs, int c, const struct nqs_model *m, v
             }
             break;
         case NQS_OBS_SX:
-            for (int i = 0; i < N; i++) o[0] += obs_ratio(m, cache, s, 1, &i);
+            for (int i = 0; i < N; i++)
+                o[0] += (obs->msign ? obs->msign[i] : 1) * obs_ratio(m, cache, s, 1, &i);
             o[0] /= N;
             break;
         case NQS_OBS_CORR_ZZ:
@@ -412,7 +427,8 @@ void nqs_obs_eval(const struct nqs_obs *obs, int c, const struct nqs_model *m, v
                     double complex v = s[i] * s[j];
                     if (full && s[i] != s[j]) {
                         int f[2] = {i, j};
-                        v += 2 * obs_ratio(m, cache, s, 2, f);
+                        double sg = obs->msign ? obs->msign[i] * obs->msign[j] : 1;
+                        v += 2 * sg * obs_ratio(m, cache, s, 2, f);
                     }
                     o[obs->pair_r[(size_t)i * N + j]] += v;
                     o[obs->pair_r[(size_t)j * N + i]] += v;
@@ -450,7 +466,8 @@ void nqs_obs_eval(const struct nqs_obs *obs, int c, const struct nqs_model *m, v
             break;
         }
         case NQS_OBS_OPERATOR:
-            o[0] = nqs_operator_local(it->op, m, cache, s, obs->ws[(size_t)c * obs->n_items + k]);
+            o[0] = nqs_operator_local(it->op, m, cache, s, obs->ws[(size_t)c * obs->n_items + k],
+                                      obs->msign);
             break;
         }
     }

@@ -87,6 +87,7 @@ struct nqs_obs {
     double *q_pi, *q_int;           /* n_q x 2 */
     double complex *phase;          /* n_q x N: exp(i q.r_j) */
     int8_t *eps;                    /* staggered signs, N */
+    int8_t *msign;                  /* Marshall-rotated model basis: -1 on sublattice A, else NULL */
     /* dimers */
     int n_dir;
     int *dimer_j;                   /* N x n_dir: the site i + a, -1 off the lattice */
@@ -107,6 +108,10 @@ int nqs_obs_setup(struct nqs_obs *obs, const struct nqs_opt_val *v, const struct
 void nqs_obs_init(struct nqs_obs *obs, const struct nqs_lattice *lat);
 /* Add a user operator (borrowed, finalised) as scalar observable `name`. */
 int nqs_obs_add_operator(struct nqs_obs *obs, const struct nqs_operator *op, const char *name);
+/* The model's basis is rotated by the Marshall sign (-1)^{N_up(A)}
+ * (h->marshall): off-diagonal estimators take the sign ratio of the flipped
+ * sites, so every observable is measured in the physical basis. */
+int nqs_obs_set_marshall(struct nqs_obs *obs, int marshall);
 /* Workspaces for n_chains chains evaluated concurrently (chain index c of
  * nqs_obs_eval < n_chains). Call after the last add. */
 int nqs_obs_workspaces(struct nqs_obs *obs, int n_chains);

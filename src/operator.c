@@ -211,15 +211,19 @@ void nqs_operator_connected(const struct nqs_operator *op, const int8_t *s, stru
 }
 
 double complex nqs_operator_local(const struct nqs_operator *op, const struct nqs_model *m,
-                                  void *cache, const int8_t *s, struct nqs_op_conn *ws)
+                                  void *cache, const int8_t *s, struct nqs_op_conn *ws,
+                                  const int8_t *basis_sign)
 {
     nqs_operator_connected(op, s, ws);
     double complex v = ws->diag;
+    if (op->h) basis_sign = NULL;
     for (int k = 0; k < ws->n; k++) {
+        double sg = 1;
+        for (int l = 0; basis_sign && l < ws->n_flip[k]; l++) sg *= basis_sign[ws->site[k][l]];
         double complex r = m->ops->psi_ratio ? m->ops->psi_ratio(m, cache, s, ws->n_flip[k], ws->site[k])
                                              : cexp(m->ops->log_psi_ratio(m, cache, s, ws->n_flip[k],
                                                                          ws->site[k]));
-        v += ws->mel[k] * r;
+        v += sg * ws->mel[k] * r;
     }
     return v;
 }

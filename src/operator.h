@@ -104,8 +104,14 @@ void nqs_op_conn_free(struct nqs_op_conn *c);
 /* Connected elements of s. Elements that vanish exactly are left out. */
 void nqs_operator_connected(const struct nqs_operator *op, const int8_t *s, struct nqs_op_conn *out);
 
-/* O_loc(s) with `cache` valid for s. */
+/* O_loc(s) with `cache` valid for s. `basis_sign` (NULL: none) is for a
+ * model written in a sign-rotated basis psi~(s) = sign(s) psi(s) with
+ * sign(s') / sign(s) = prod over flipped sites i of basis_sign[i] (the
+ * Marshall rotation (-1)^{N_up(A)}: -1 on sublattice A): the elements of a
+ * Pauli sum (physical basis) are then taken with that factor. A wrapped
+ * Hamiltonian is already in the model's basis and ignores it. */
 double complex nqs_operator_local(const struct nqs_operator *op, const struct nqs_model *m,
-                                  void *cache, const int8_t *s, struct nqs_op_conn *ws);
+                                  void *cache, const int8_t *s, struct nqs_op_conn *ws,
+                                  const int8_t *basis_sign);
 
 #endif
