@@ -160,8 +160,9 @@ static double driver_now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* Re-apply every `--set` of the command line (restart from the file's input). */
-static int driver_apply_sets(struct nqs_config *cfg, int argc, char **argv)
+/* Re-apply every `--set` of the command line (restart from the file's input;
+ * `nqs measure`, cli.h). */
+int nqs_driver_apply_sets(struct nqs_config *cfg, int argc, char **argv)
 {
     for (int k = 1; k < argc; k++) {
         if (strcmp(argv[k], "--set") == 0 && k + 1 < argc) NQS_TRY(nqs_config_set(cfg, argv[++k]));
@@ -198,7 +199,7 @@ static int driver_read_config(struct driver *d)
         rc = nqs_config_read_string(d->own_cfg, text, cli->restart);
         free(text);
         NQS_TRY(rc);
-        NQS_TRY(driver_apply_sets(d->own_cfg, cli->argc, cli->argv));
+        NQS_TRY(nqs_driver_apply_sets(d->own_cfg, cli->argc, cli->argv));
         d->cfg = d->own_cfg;
     } else {
         d->cfg = cli->cfg;

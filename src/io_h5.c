@@ -1496,6 +1496,55 @@ int nqs_h5_restart(const char *path, const struct nqs_h5_meta *expect, struct nq
     return rc;
 }
 
+int nqs_h5_read_params(const char *path, const char *dataset, double complex *par, int n)
+{
+    hid_t file;
+    NQS_TRY(io_h5_open_existing(path, 0, &file));
+    int rc = nqs_h5r_read_complex(file, path, dataset, par, n);
+    H5Fclose(file);
+    return rc;
+}
+
+int nqs_h5_has_object(const char *path, const char *name)
+{
+    hid_t file;
+    if (io_h5_open_existing(path, 0, &file) != NQS_OK) return 0;
+    int yes = H5Lexists(file, name, H5P_DEFAULT) > 0;
+    H5Eclear2(H5E_DEFAULT);
+    H5Fclose(file);
+    return yes;
+}
+
+int nqs_h5_write_measurement(const char *path, int create, int force,
+                             const struct nqs_h5_measurement *m, char *group, size_t len)
+{
+    io_h5_init();
+    hid_t file = H5I_INVALID_HID;
+    int rc = NQS_OK;
+    if (create) {
+        struct stat st;
+        if (!force && stat(path, &st) == 0) NQS_ERROR(NQS_EIO, "refusing to overwrite %s (use --force)", path);
+        hid_t fapl = io_h5_fapl(), fcpl = io_h5_fcpl();
+        if (fapl >= 0 && fcpl >= 0) file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
+        if (fapl >= 0) H5Pclose(fapl);
+        if (fcpl >= 0) H5Pclose(fcpl);
+        if (file < 0) return IO_H5_FAIL("cannot create %s", path);
+        herr_t e = 0;
+        e |= io_h5_attr_str(file, "program", "nqsvmc");
+        e |= io_h5_attr_str(file, "version", NQS_VERSION);
+        e |= io_h5_attr_str(file, "convention", "pauli");
+        e |= io_h5_attr_str(file, "input", m->input ? m->input : "");
+        e |= io_h5_attr_str(file, "source_file", m->source_file ? m->source_file : "");
+        if (e < 0) rc = IO_H5_FAIL("%s: cannot write the attributes of /", path);
+        if (rc == NQS_OK && m->lat) rc = nqs_h5r_write_lattice(file, path, m->lat);
+    } else {
+        NQS_TRY(io_h5_open_existing(path, 1, &file));
+    }
+    if (rc == NQS_OK) rc = nqs_h5r_write_measure(file, path, m, group, len);
+    if (H5Fclose(file) < 0 && rc == NQS_OK) rc = IO_H5_FAIL("%s: cannot close the file", path);
+    return rc;
+}
+
 int nqs_h5_append_obs(struct nqs_h5 *f, const struct nqs_obs *obs, long iteration,
                       const double *value, const double *error)
 {

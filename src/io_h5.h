@@ -245,6 +245,30 @@ int nqs_h5_read_attr_string(const char *path, const char *object, const char *na
 /* Numeric attribute `name` of `object`, converted to double. */
 int nqs_h5_read_attr_double(const char *path, const char *object, const char *name, double *out);
 
+/* `nqs measure` (src/measure.c). The parameters stored as the complex
+ * dataset `dataset` ("/result/params") of `path`: NQS_EIO naming the file
+ * if it is missing or does not hold n values. */
+int nqs_h5_read_params(const char *path, const char *dataset, double complex *par, int n);
+/* 1 if `path` has an object named `name`, 0 if not, NQS_EIO-style negative never: unreadable files give 0. */
+int nqs_h5_has_object(const char *path, const char *name);
+
+/* One measurement of a state: written as the group /measure/<k> (k the
+ * smallest unused integer, so nothing is overwritten) of an existing result
+ * file, or of a new file (create: refused if it exists unless force) with
+ * root attributes and /lattice. Pointers borrowed. */
+struct nqs_h5_measurement {
+    const struct nqs_h5_result *res;          /* energy, statistics; obs/obs_value/obs_error: vectors */
+    const struct nqs_h5_observable *scalars;  /* scalar observables (attributes) */
+    int n_scalars;
+    const char *params_source;                /* e.g. "/result/params" */
+    long iteration;                           /* iterations the measured parameters had seen */
+    const char *input, *command_line, *source_file;
+    const struct nqs_lattice *lat;            /* /lattice of a new file */
+    int n_params;
+};
+int nqs_h5_write_measurement(const char *path, int create, int force,
+                             const struct nqs_h5_measurement *m, char *group, size_t len);
+
 /* Testing only: make the next checkpoint writes stop (as if the process died)
  * after writing `n_datasets` datasets of the slot, before /checkpoint/active
  * is written; they return NQS_EIO "simulated crash". -1 switches it off. */

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "error.h"
+#include "io_h5.h"
+#include "version.h"
 
 #define H5R_CHUNK_ROWS 64 /* measurements per chunk of /history/observables */
 
@@ -376,5 +378,94 @@ int nqs_h5r_check_history_obs(hid_t file, const char *path, const struct nqs_obs
                                path, it->name, it->n);
     }
     if (g >= 0) H5Gclose(g);
+    return rc;
+}
+
+int nqs_h5r_read_complex(hid_t file, const char *path, const char *name, double complex *v, int n)
+{
+    hid_t ds = H5Lexists(file, name, H5P_DEFAULT) > 0 ? H5Dopen2(file, name, H5P_DEFAULT) : -1;
+    H5Eclear2(H5E_DEFAULT);
+    if (ds < 0) NQS_ERROR(NQS_EIO, "%s has no dataset %s", path, name);
+    hid_t sp = H5Dget_space(ds);
+    hsize_t dim = 0;
+    int ok = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 &&
+             H5Sget_simple_extent_dims(sp, &dim, NULL) >= 0 && dim == (hsize_t)n;
+    if (sp >= 0) H5Sclose(sp);
+    hid_t t = H5Tcreate(H5T_COMPOUND, 2 * sizeof(double));
+    if (ok && (t < 0 || H5Tinsert(t, "r", 0, H5T_NATIVE_DOUBLE) < 0 ||
+               H5Tinsert(t, "i", sizeof(double), H5T_NATIVE_DOUBLE) < 0 ||
+               H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0))
+        ok = -1;
+    if (t >= 0) H5Tclose(t);
+    H5Dclose(ds);
+    H5Eclear2(H5E_DEFAULT);
+    if (ok == 0)
+        NQS_ERROR(NQS_EIO, "%s is corrupt: %s has %llu entries, the model has %d parameters", path,
+                  name, (unsigned long long)dim, n);
+    if (ok < 0) NQS_ERROR(NQS_EIO, "%s: cannot read %s as complex values", path, name);
+    return NQS_OK;
+}
+
+static herr_t h5r_attr_double(hid_t loc, const char *name, double v)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = sp < 0 ? -1 : H5Acreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t e = a < 0 || H5Awrite(a, H5T_NATIVE_DOUBLE, &v) < 0 ? -1 : 0;
+    if (a >= 0) H5Aclose(a);
+    if (sp >= 0) H5Sclose(sp);
+    return e;
+}
+
+int nqs_h5r_write_measure(hid_t file, const char *path, const struct nqs_h5_measurement *m, char *group,
+                          size_t len)
+{
+    htri_t ex = H5Lexists(file, "/measure", H5P_DEFAULT);
+    hid_t top = ex > 0 ? H5Gopen2(file, "/measure", H5P_DEFAULT)
+                       : H5Gcreate2(file, "/measure", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Eclear2(H5E_DEFAULT);
+    if (top < 0) return h5r_fail(path, "open or create", "/measure");
+    char name[32];
+    int k = 0;
+    for (;; k++) { /* the first free index: earlier measurements stay */
+        snprintf(name, sizeof name, "%d", k);
+        if (H5Lexists(top, name, H5P_DEFAULT) <= 0) break;
+    }
+    H5Eclear2(H5E_DEFAULT);
+    snprintf(group, len, "/measure/%d", k);
+    hid_t g = H5Gcreate2(top, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Gclose(top);
+    if (g < 0) return h5r_fail(path, "create", group);
+    const struct nqs_h5_result *r = m->res;
+    herr_t e = 0;
+    e |= h5r_attr_double(g, "energy", r->energy);
+    e |= h5r_attr_double(g, "energy_error", r->energy_error);
+    e |= h5r_attr_double(g, "energy_variance", r->energy_variance);
+    e |= h5r_attr_double(g, "v_score", r->v_score);
+    e |= h5r_attr_double(g, "tau", r->tau);
+    e |= h5r_attr_double(g, "rhat", r->rhat);
+    e |= h5r_attr_double(g, "acceptance", r->acceptance);
+    e |= h5r_attr_long(g, "n_samples", r->n_samples);
+    e |= h5r_attr_long(g, "iteration", m->iteration);
+    e |= h5r_attr_str(g, "params_source", m->params_source ? m->params_source : "");
+    e |= h5r_attr_str(g, "input", m->input ? m->input : "");
+    e |= h5r_attr_str(g, "command_line", m->command_line ? m->command_line : "");
+    e |= h5r_attr_str(g, "sector", r->sector ? r->sector : "");
+    e |= h5r_attr_str(g, "version", NQS_VERSION);
+    e |= h5r_attr_str(g, "convention", "pauli");
+    int rc = e < 0 ? h5r_fail(path, "write the attributes of", group) : NQS_OK;
+    if (rc == NQS_OK && r->params)
+        rc = nqs_h5r_write_complex(g, path, "params", r->params, m->n_params, "the measured parameters");
+    hid_t o = rc == NQS_OK ? H5Gcreate2(g, "observables", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    if (rc == NQS_OK && o < 0) rc = h5r_fail(path, "create the observables of", group);
+    for (int j = 0; rc == NQS_OK && j < m->n_scalars; j++) {
+        char en[256];
+        snprintf(en, sizeof en, "%s_error", m->scalars[j].name);
+        if (h5r_attr_double(o, m->scalars[j].name, m->scalars[j].value) < 0 ||
+            h5r_attr_double(o, en, m->scalars[j].error) < 0)
+            rc = h5r_fail(path, "write observable", m->scalars[j].name);
+    }
+    if (rc == NQS_OK) rc = nqs_h5r_write_vectors(o, path, group, r->obs, r->obs_value, r->obs_error);
+    if (o >= 0) H5Gclose(o);
+    H5Gclose(g);
     return rc;
 }

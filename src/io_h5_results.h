@@ -43,4 +43,13 @@ int nqs_h5r_truncate_history_obs(hid_t file, const char *path, long keep);
  * matching component counts; NQS_EIO naming what is missing otherwise. */
 int nqs_h5r_check_history_obs(hid_t file, const char *path, const struct nqs_obs *obs);
 
+/* Complex dataset `name` of exactly n values into v. */
+int nqs_h5r_read_complex(hid_t file, const char *path, const char *name, double complex *v, int n);
+
+/* /measure/<k> (next free k) in `file` with the measurement's attributes
+ * and observables; the group's path into group (len bytes). */
+struct nqs_h5_measurement;
+int nqs_h5r_write_measure(hid_t file, const char *path, const struct nqs_h5_measurement *m, char *group,
+                          size_t len);
+
 #endif
