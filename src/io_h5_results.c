@@ -35,14 +35,25 @@ static herr_t h5r_attr_str(hid_t loc, const char *name, const char *value)
     return e;
 }
 
-static herr_t h5r_attr_long(hid_t loc, const char *name, long v)
+/* Scalar numeric attribute: file type ftype, value *v of memory type mtype. */
+static herr_t h5r_attr_num(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v)
 {
     hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = sp < 0 ? -1 : H5Acreate2(loc, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t e = a < 0 || H5Awrite(a, H5T_NATIVE_LONG, &v) < 0 ? -1 : 0;
+    hid_t a = sp < 0 ? -1 : H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t e = a < 0 || H5Awrite(a, mtype, v) < 0 ? -1 : 0;
     if (a >= 0) H5Aclose(a);
     if (sp >= 0) H5Sclose(sp);
     return e;
+}
+
+static herr_t h5r_attr_long(hid_t loc, const char *name, long v)
+{
+    return h5r_attr_num(loc, name, H5T_STD_I64LE, H5T_NATIVE_LONG, &v);
+}
+
+static herr_t h5r_attr_double(hid_t loc, const char *name, double v)
+{
+    return h5r_attr_num(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
 }
 
 /* Fixed-size dataset of rows x cols doubles (cols 0: 1-D), written as int64
@@ -404,16 +415,6 @@ int nqs_h5r_read_complex(hid_t file, const char *path, const char *name, double 
                   name, (unsigned long long)dim, n);
     if (ok < 0) NQS_ERROR(NQS_EIO, "%s: cannot read %s as complex values", path, name);
     return NQS_OK;
-}
-
-static herr_t h5r_attr_double(hid_t loc, const char *name, double v)
-{
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = sp < 0 ? -1 : H5Acreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t e = a < 0 || H5Awrite(a, H5T_NATIVE_DOUBLE, &v) < 0 ? -1 : 0;
-    if (a >= 0) H5Aclose(a);
-    if (sp >= 0) H5Sclose(sp);
-    return e;
 }
 
 int nqs_h5r_write_measure(hid_t file, const char *path, const struct nqs_h5_measurement *m, char *group,

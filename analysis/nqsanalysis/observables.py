@@ -73,6 +73,18 @@ def plot_observables(paths, outdir: str, group: str | None = None, labels=None) 
         data.append((label, grp, vec))
     os.makedirs(outdir, exist_ok=True)
     written = []
+
+    def finish(fig, ax, xlabel, ylabel, name):
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small")
+        fig.tight_layout()
+        path = os.path.join(outdir, name)
+        fig.savefig(path)
+        plt.close(fig)
+        written.append(path)
+
     if any(any(n in vec for n in CORRELATIONS) for _, _, vec in data):
         fig, ax = plt.subplots(figsize=(8.0, 5.0), dpi=120)
         for label, grp, vec in data:
@@ -85,15 +97,7 @@ def plot_observables(paths, outdir: str, group: str | None = None, labels=None) 
                 ax.errorbar(x[order], v["value"][order], yerr=v["error"][order], fmt="o",
                             ms=3, capsize=2, label=f"{label} {name} ({grp})")
         ax.axhline(0.0, color="grey", lw=0.5)
-        ax.set_xlabel("|r| (lattice spacing; shortest periodic image)")
-        ax.set_ylabel("C(r)")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
-        fig.tight_layout()
-        path = os.path.join(outdir, "correlation.png")
-        fig.savefig(path)
-        plt.close(fig)
-        written.append(path)
+        finish(fig, ax, "|r| (lattice spacing; shortest periodic image)", "C(r)", "correlation.png")
     if any(STRUCTURE_FACTOR in vec for _, _, vec in data):
         fig, ax = plt.subplots(figsize=(8.0, 5.0), dpi=120)
         ticks = None
@@ -109,13 +113,5 @@ def plot_observables(paths, outdir: str, group: str | None = None, labels=None) 
         if ticks is not None and len(ticks) <= 36:
             ax.set_xticks(np.arange(len(ticks)))
             ax.set_xticklabels(ticks, rotation=90, fontsize="x-small")
-        ax.set_xlabel("q (units of pi)")
-        ax.set_ylabel("S(q)")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
-        fig.tight_layout()
-        path = os.path.join(outdir, "structure_factor.png")
-        fig.savefig(path)
-        plt.close(fig)
-        written.append(path)
+        finish(fig, ax, "q (units of pi)", "S(q)", "structure_factor.png")
     return written
