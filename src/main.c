@@ -99,7 +99,8 @@ static const struct main_command main_commands[] = {
      "group /measure/<k> of FILE (earlier groups are kept), or of a new file with -o.\n"
      "--set changes the stored input first (e.g. --set observables.correlations=full, or\n"
      "sampler.seed for other random streams); model, lattice and Hamiltonian must still\n"
-     "match the file. Default samples: [output] final_samples, else 4 x [sampler] samples.\n",
+     "match the file. Default samples: [output] final_samples, else 4 x [sampler] samples.\n"
+     "Not for a file a run is still writing (stop it first; a killed run's file is fine).\n",
      MAIN_F_SET | MAIN_F_JSON | MAIN_F_OUTPUT | MAIN_F_FORCE | MAIN_F_QUIET | MAIN_F_SAMPLES,
      MAIN_CONFIG_RESULT, nqs_cmd_measure},
 };
