@@ -1535,6 +1535,11 @@ int nqs_h5_write_measurement(const char *path, int create, int force,
         e |= io_h5_attr_str(file, "convention", "pauli");
         e |= io_h5_attr_str(file, "input", m->input ? m->input : "");
         e |= io_h5_attr_str(file, "source_file", m->source_file ? m->source_file : "");
+        e |= io_h5_attr_str(file, "lattice", m->lattice ? m->lattice : "");
+        e |= io_h5_attr_str(file, "hamiltonian", m->hamiltonian ? m->hamiltonian : "");
+        e |= io_h5_attr_str(file, "model", m->model ? m->model : "");
+        e |= io_h5_attr_long(file, "n_params", m->n_params);
+        if (m->lat) e |= io_h5_attr_long(file, "n_sites", m->lat->n_sites);
         if (e < 0) rc = IO_H5_FAIL("%s: cannot write the attributes of /", path);
         if (rc == NQS_OK && m->lat) rc = nqs_h5r_write_lattice(file, path, m->lat);
     } else {

@@ -264,6 +264,7 @@ struct nqs_h5_measurement {
     long iteration;                           /* iterations the measured parameters had seen */
     const char *input, *command_line, *source_file;
     const struct nqs_lattice *lat;            /* /lattice of a new file */
+    const char *lattice, *hamiltonian, *model; /* root attributes of a new file */
     int n_params;
 };
 int nqs_h5_write_measurement(const char *path, int create, int force,

@@ -203,11 +203,13 @@ int nqs_cmd_measure(const struct nqs_cli *cli)
                 sc[n_sc++] = (struct nqs_h5_observable){ms.obs.item[k].name,
                                                         ms.value[ms.obs.item[k].offset],
                                                         ms.error[ms.obs.item[k].offset]};
-        char *input = nqs_config_dump(ms.cfg);
+        char *input = nqs_config_dump(ms.cfg), lat[128];
+        nqs_lattice_describe(ms.p->lat, lat, sizeof lat);
         struct nqs_h5_measurement meas = {
             .res = &res, .scalars = sc, .n_scalars = n_sc, .params_source = ms.source,
             .iteration = ms.iteration, .input = input, .command_line = cmd,
             .source_file = cli->config_path, .lat = ms.p->lat, .n_params = m->n_par,
+            .lattice = lat, .hamiltonian = ms.p->ham_ops->name, .model = ms.p->model_ops->name,
         };
         int create = cli->output && strcmp(cli->output, cli->config_path) != 0;
         const char *out = create ? cli->output : cli->config_path;

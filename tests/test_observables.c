@@ -19,7 +19,8 @@
  *               within 4 error bars of the dense values (4 sigma: with the
  *               ~100 components checked a false alarm for a random seed has
  *               probability ~0.6 %; the seeds are fixed); components that are
- *               constant (C(0) = 1) must have error 0 and the exact value
+ *               constant (C(0) = 1) must have error 0 and the exact value;
+ *               the square, Heisenberg and triangular states
  *
  * Random complex RBM parameters (init_std 0.3) make every amplitude ratio a
  * complex number with a phase, so sign and conjugation mistakes show.
@@ -499,6 +500,12 @@ static void test_metropolis_square_open(void **state)
     run_case(square_open, square_obs, "[sampler]\nchains = 8\nsamples = 1024\nseed = 3\n", 2000, 0);
 }
 
+static void test_metropolis_triangular(void **state)
+{
+    (void)state;
+    run_case(tri, tri_obs, "[sampler]\nchains = 8\nsamples = 1024\nseed = 7\n", 1500, 0);
+}
+
 static void test_metropolis_heisenberg_marshall(void **state)
 {
     (void)state;
@@ -533,6 +540,7 @@ int main(void)
         cmocka_unit_test(test_exact_triangular),
         cmocka_unit_test(test_metropolis_square_open),
         cmocka_unit_test(test_metropolis_heisenberg_marshall),
+        cmocka_unit_test(test_metropolis_triangular),
         cmocka_unit_test(test_staggered_refused_on_triangular),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
