@@ -25,12 +25,17 @@ struct nqs_cli {
     char **argv;
     /* --- added by the perf branch --- */
     unsigned bench_sections; /* bench: sections named on the command line (0: all) */
+    long samples;            /* measure: --samples N (0: not given) */
 };
 
 int nqs_cmd_info(const struct nqs_cli *cli);  /* src/info.c */
 int nqs_cmd_exact(const struct nqs_cli *cli); /* src/exact.c */
 int nqs_cmd_run(const struct nqs_cli *cli);   /* src/driver.c */
 int nqs_cmd_bench(const struct nqs_cli *cli); /* src/bench.c */
+int nqs_cmd_measure(const struct nqs_cli *cli); /* src/measure.c: cli->config_path is the result file */
+
+/* Apply every `--set` of argv to cfg, in order (src/driver.c). */
+int nqs_driver_apply_sets(struct nqs_config *cfg, int argc, char **argv);
 
 /* added by the perf branch: bit mask of the `nqs bench` sections named by
  * `word` ("models", "sampler", "iteration", "sr", "all", or a comma-separated

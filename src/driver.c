@@ -59,6 +59,7 @@
 #include "reference.h"
 #include "sampler.h"
 #include "stats.h"
+#include "vstate.h"
 
 #define DRIVER_MAX_RETRIES 3
 /* Seconds a forked reader may take over a restart file before it is called
@@ -95,7 +96,7 @@ void nqs_driver_print_help(FILE *out)
     nqs_opt_print_help(out, nqs_optimizer_options, nqs_optimizer_n_options);
     fprintf(out, "\n[output]\n");
     nqs_opt_print_help(out, driver_output_options, OUT_N);
-    fprintf(out, "\n[observables] (measured in the final evaluation)\n");
+    fprintf(out, "\n[observables] (measured in the final evaluation, and every K iterations with every = K)\n");
     nqs_opt_print_help(out, nqs_obs_options, nqs_obs_n_options);
 }
 
@@ -121,7 +122,10 @@ struct driver {
     char *input_text;
     char lattice_desc[128];
     char command_line[4096];
-    double complex *eloc, *O, *par_good, *par_prev, *obs_vals;
+    double complex *eloc, *O, *par_good, *par_prev;
+    struct nqs_vstate *vs;      /* final evaluation and per-iteration observables */
+    double *obs_value, *obs_error; /* rank 0: the last per-iteration measurement */
+    int obs_measured;           /* the last driver_iteration measured the observables */
     int sampling_failed;        /* the last driver_iteration failed while sampling */
     int rejected;               /* the last driver_iteration rejected the previous update */
     int unrecoverable;          /* the step review gave up (no retry helps) */
@@ -129,7 +133,6 @@ struct driver {
     char reject_why[256];
     int test_review_done;       /* NQS_TEST_STEP_REVIEW=rise:K fired */
     double complex *eloc_all;   /* every chain's local energies, global chain order */
-    double complex *obs_all;    /* rank 0: every chain's observables (final evaluation) */
     double *logp_all, *w_all;   /* exact enumeration: every row's 2 Re log psi and probability */
     double *opt_state;
     int8_t *ck_chains;          /* every chain (rank 0), this rank's block at chain `first` */
@@ -158,8 +161,9 @@ static double driver_now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* Re-apply every `--set` of the command line (restart from the file's input). */
-static int driver_apply_sets(struct nqs_config *cfg, int argc, char **argv)
+/* Re-apply every `--set` of the command line (restart from the file's input;
+ * `nqs measure`, cli.h). */
+int nqs_driver_apply_sets(struct nqs_config *cfg, int argc, char **argv)
 {
     for (int k = 1; k < argc; k++) {
         if (strcmp(argv[k], "--set") == 0 && k + 1 < argc) NQS_TRY(nqs_config_set(cfg, argv[++k]));
@@ -209,7 +213,7 @@ static int driver_read_config(struct driver *d)
         rc = nqs_config_read_string(d->own_cfg, text, cli->restart);
         free(text);
         NQS_TRY(rc);
-        NQS_TRY(driver_apply_sets(d->own_cfg, cli->argc, cli->argv));
+        NQS_TRY(nqs_driver_apply_sets(d->own_cfg, cli->argc, cli->argv));
         d->cfg = d->own_cfg;
     } else {
         d->cfg = cli->cfg;
@@ -307,8 +311,9 @@ static int driver_setup_local(struct driver *d)
     NQS_TRY(nqs_sampler_opts_from(sv, p->ham, p->magnetisation, &d->so));
     NQS_TRY(nqs_optimizer_params_from_options(ov, &d->op));
     NQS_TRY(nqs_obs_setup(&d->obs, obv, p->lat));
-    for (int k = 0; k < d->obs.n; k++)
-        if (strcmp(d->obs.name[k], "sx") == 0 && d->so.move != NQS_MOVE_FLIP)
+    NQS_TRY(nqs_obs_set_marshall(&d->obs, p->ham->marshall));
+    for (int k = 0; k < d->obs.n_items; k++)
+        if (d->obs.item[k].kind == NQS_OBS_SX && d->so.move != NQS_MOVE_FLIP)
             return nqs_config_error(d->cfg, NQS_EINVAL, "observables", "sx",
                                     "<sigma^x> needs single-flip sampling; exchange moves keep the "
                                     "magnetisation fixed, where <sigma^x> = 0 (accepted: false, or "
@@ -342,13 +347,17 @@ static int driver_setup_local(struct driver *d)
     int per_max = per_chain > d->n_final / nc ? per_chain : d->n_final / nc;
     size_t rows = (size_t)d->n_local * (size_t)per_max, rows_all = (size_t)nc * (size_t)per_max;
     size_t P = (size_t)m->n_par, n_obs = (size_t)(d->obs.n > 0 ? d->obs.n : 1);
+    NQS_TRY(nqs_obs_workspaces(&d->obs, d->n_local));
+    d->vs = nqs_vstate_alloc(m, p->ham, d->smp, &d->obs, d->n_final / nc,
+                             d->obs.every > 0 ? per_chain : 0, d->first, d->n_local, d->rank);
+    if (!d->vs) return NQS_ENOMEM;
+    d->obs_value = malloc(n_obs * sizeof *d->obs_value);
+    d->obs_error = malloc(n_obs * sizeof *d->obs_error);
     d->eloc = malloc(rows * sizeof *d->eloc);
     d->eloc_all = malloc(rows_all * sizeof *d->eloc_all);
     d->O = malloc((size_t)d->ns_local * P * sizeof *d->O);
     d->par_good = malloc(P * sizeof *d->par_good);
     d->par_prev = malloc(P * sizeof *d->par_prev);
-    d->obs_vals = malloc(rows * n_obs * sizeof *d->obs_vals);
-    d->obs_all = malloc((d->rank == 0 ? rows_all * n_obs : 1) * sizeof *d->obs_all);
     d->opt_state = malloc((nqs_optimizer_state_size(d->opt) + 1) * sizeof *d->opt_state);
     d->ck_chains = malloc((size_t)nc * (size_t)m->n_sites);
     d->ck_rng = malloc((size_t)nc * nqs_sampler_rng_size());
@@ -359,7 +368,7 @@ static int driver_setup_local(struct driver *d)
         /* SR averages with this rank's rows' probabilities (set every iteration) */
         nqs_optimizer_set_weights(d->opt, d->w_all + (size_t)d->first * (size_t)per_chain);
     }
-    if (!d->eloc || !d->eloc_all || !d->O || !d->par_good || !d->par_prev || !d->obs_vals || !d->obs_all ||
+    if (!d->eloc || !d->eloc_all || !d->O || !d->par_good || !d->par_prev || !d->obs_value || !d->obs_error ||
         !d->opt_state || !d->ck_chains || !d->ck_rng)
         NQS_ERROR(NQS_ENOMEM, "out of memory for %d samples x %d parameters (%.1f GiB)", d->ns_local,
                   m->n_par, (double)d->ns_local * (double)P * 16.0 / 1073741824.0);
@@ -441,12 +450,14 @@ static int driver_setup_files(struct driver *d)
         .n_sites = m->n_sites, .n_params = m->n_par, .n_chains = d->so.n_chains,
         .rng_state_bytes = (int)nqs_sampler_rng_size(),
         .optimizer_state_len = (int)nqs_optimizer_state_size(d->opt),
+        .lat = p->lat, .history_obs = &d->obs,
     };
     if (cli->restart) {
         /* Everything read from the file is checked before its first change:
          * a refused restart leaves /result, /reference and the history as
          * they were. */
         NQS_TRY(nqs_h5_restart_open(d->path, &meta, &d->h5));
+        if (d->obs.every > 0) NQS_TRY(nqs_h5_check_history_obs(d->h5, &d->obs));
         struct nqs_h5_checkpoint ck = {.params = m->par, .optimizer_state = d->opt_state,
                                        .chains = d->ck_chains, .rng_state = d->ck_rng};
         NQS_TRY(nqs_h5_checkpoint_read(d->h5, 0, d->so.n_chains, &ck));
@@ -561,8 +572,13 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
     int per_chain = d->smp->per_chain;
     double t0 = driver_now();
     d->rejected = 0;
-    int rc = nqs_sampler_run(d->smp, m, p->ham, it == 0 || d->reburn, d->eloc, d->O,
-                             (size_t)m->n_par);
+    d->obs_measured = 0;
+    /* per-iteration observables: evaluated on this iteration's samples (they
+     * only read the chains' caches, so the trajectory keeps its bits) */
+    int measure = d->obs.every > 0 && d->obs.n > 0 && (it + 1) % d->obs.every == 0;
+    int rc = nqs_sampler_sample(d->smp, m, p->ham, it == 0 || d->reburn, per_chain, d->eloc, d->O,
+                                (size_t)m->n_par, measure ? &d->obs : NULL,
+                                measure ? d->vs->obs_vals : NULL);
     d->reburn = 0;
     if (rc == NQS_OK && it == d->it0) rc = driver_test_fault(d, "sample");
     rc = nqs_comm_check(rc);
@@ -596,6 +612,11 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
     if (d->rejected) {
         m->ops->refresh(m);
         return NQS_OK;
+    }
+    if (measure) {
+        NQS_TRY(nqs_vstate_obs_stats(d->vs, d->vs->obs_vals, per_chain, d->so.exact ? d->w_all : NULL,
+                                     d->obs_value, d->obs_error));
+        d->obs_measured = 1;
     }
     if (d->reject_why[0] && d->verbose)
         fprintf(stderr, "warning: iteration %ld: %s: a fluctuation of the sampler, not an update's "
@@ -735,6 +756,10 @@ static int driver_loop_body(struct driver *d, int8_t *snap_s, unsigned char *sna
         double elapsed = driver_now() - t0;
         row.wall_time = d->wall_offset + elapsed;
         NQS_TRY(nqs_comm_check(d->rank == 0 ? nqs_h5_append(d->h5, &row) : NQS_OK));
+        if (d->obs_measured)
+            NQS_TRY(nqs_comm_check(d->rank == 0 ? nqs_h5_append_obs(d->h5, &d->obs, it, d->obs_value,
+                                                                    d->obs_error)
+                                                : NQS_OK));
         /* A signal seen by any rank stops every rank after this iteration;
          * so does the time limit when any rank has reached it. */
         int flags[2] = {(int)driver_stop_signal,
@@ -775,85 +800,57 @@ static int driver_loop_body(struct driver *d, int8_t *snap_s, unsigned char *sna
     return NQS_OK;
 }
 
-/* Rank 0: statistics of every chain's final samples, /result and /reference. */
-static int driver_final_write(struct driver *d, struct nqs_h5_result *res, long n_prop, long n_acc)
+/* Rank 0: statistics of every chain's final samples, /result and /reference.
+ * Collective (the observables' statistics gather to rank 0). */
+static int driver_final_write(struct driver *d, struct nqs_h5_result *res)
 {
     struct nqs_model *m = d->prob->model;
-    int nc = d->so.n_chains, per = d->n_final / nc;
     struct nqs_stats st;
-    NQS_TRY(driver_stats(d, d->eloc_all, per, &st));
+    NQS_TRY(nqs_comm_check(nqs_vstate_energy(d->vs, &st)));
+    NQS_TRY(nqs_vstate_obs_stats(d->vs, NULL, 0, NULL, d->obs_value, d->obs_error));
     *res = (struct nqs_h5_result){
         .energy = st.mean, .energy_error = st.error, .energy_variance = st.variance,
         .v_score = nqs_stats_vscore(m->n_sites, st.variance, st.mean), .tau = st.tau, .rhat = st.rhat,
-        .acceptance = driver_acceptance(d, n_prop, n_acc),
-        .n_samples = d->so.exact ? d->smp->dim : d->n_final,
+        .acceptance = nqs_vstate_acceptance(d->vs), .n_samples = nqs_vstate_n_samples(d->vs),
+        .params = m->par, .sector = d->ref_sector, .obs = &d->obs, .obs_value = d->obs_value,
+        .obs_error = d->obs_error,
     };
+    if (d->rank != 0) return NQS_OK;
     struct nqs_h5_observable obs[NQS_OBS_MAX];
-    int n_obs = d->obs.n;
-    double complex *col = d->eloc_all; /* free now: one observable column at a time */
-    for (int k = 0; k < n_obs; k++) {
-        for (int r = 0; r < d->n_final; r++) col[r] = d->obs_all[(size_t)r * (size_t)n_obs + (size_t)k];
-        struct nqs_stats so;
-        NQS_TRY(driver_stats(d, col, per, &so));
-        obs[k] = (struct nqs_h5_observable){d->obs.name[k], so.mean, so.error};
-    }
+    int n_obs = 0;
+    for (int k = 0; k < d->obs.n_items; k++) /* scalars: attributes of /result/observables */
+        if (!d->obs.item[k].vector) {
+            int c = d->obs.item[k].offset;
+            obs[n_obs++] = (struct nqs_h5_observable){d->obs.item[k].name, d->obs_value[c], d->obs_error[c]};
+        }
     struct nqs_h5_reference ref = {d->ref_energy, d->ref_source, d->ref_sector};
     return nqs_h5_finish(d->h5, res, isfinite(d->ref_energy) ? &ref : NULL, obs, n_obs);
-}
-
-/* The final samples (every chain's local energies to every rank, the
- * observables to rank 0). `fresh`: the chains start with the first burn-in. */
-static int driver_final_measure(struct driver *d, int fresh)
-{
-    struct nqs_problem *p = d->prob;
-    struct nqs_model *m = p->model;
-    int per_chain = d->smp->per_chain, n_samples = d->smp->n_samples;
-    int per = d->n_final / d->so.n_chains;
-    size_t n_obs = (size_t)(d->obs.n > 0 ? d->obs.n : 1);
-    d->smp->per_chain = per;
-    d->smp->n_samples = d->n_final;
-    int rc = nqs_sampler_measure(d->smp, m, p->ham, fresh, &d->obs, d->eloc, d->obs_vals);
-    d->smp->per_chain = per_chain;
-    d->smp->n_samples = n_samples;
-    NQS_TRY(nqs_comm_check(rc));
-    NQS_TRY(nqs_comm_allgather_chains(d->eloc, d->eloc_all, (size_t)per * sizeof *d->eloc,
-                                      d->so.n_chains));
-    NQS_TRY(nqs_comm_gather_chains(d->obs_vals, d->obs_all, (size_t)per * n_obs * sizeof *d->obs_vals,
-                                   d->so.n_chains));
-    if (d->so.exact) NQS_TRY(driver_exact_weights(d, 1));
-    return NQS_OK;
 }
 
 static int driver_final(struct driver *d, struct nqs_h5_result *res)
 {
     struct nqs_model *m = d->prob->model;
-    int per = d->n_final / d->so.n_chains;
     /* chains that never ran (iterations = 0) get the first burn-in */
-    NQS_TRY(driver_final_measure(d, d->it_done == 0));
-    long acc[2];
-    nqs_sampler_acceptance(d->smp, &acc[0], &acc[1]);
-    NQS_TRY(nqs_comm_sum_long(acc, 2));
+    NQS_TRY(nqs_vstate_sample(d->vs, d->it_done == 0));
     /* The last update was never reviewed (no iteration followed it): the
      * final samples review it like any other, on every rank alike (same
      * statistics everywhere). If they condemn it, the parameters before it
      * are evaluated instead, from freshly equilibrated chains. */
     if (d->it_done > d->it0) {
         struct nqs_stats st;
-        NQS_TRY(nqs_comm_check(driver_stats(d, d->eloc_all, per, &st)));
-        struct nqs_optimizer_sample now = {st.mean, st.error, driver_acceptance(d, acc[0], acc[1]),
-                                           st.rhat};
+        NQS_TRY(nqs_comm_check(nqs_vstate_energy(d->vs, &st)));
+        struct nqs_optimizer_sample now = {st.mean, st.error, nqs_vstate_acceptance(d->vs), st.rhat};
         char why[256];
         if (nqs_optimizer_final_review(d->opt, &now, m->par, why, sizeof why)) {
             if (d->verbose)
                 fprintf(stderr, "final evaluation: %s, so the last update is taken back and the "
                         "parameters before it are evaluated\n", why);
             m->ops->refresh(m);
-            NQS_TRY(driver_final_measure(d, 1));
-            nqs_sampler_acceptance(d->smp, &acc[0], &acc[1]);
-            NQS_TRY(nqs_comm_sum_long(acc, 2));
+            NQS_TRY(nqs_vstate_sample(d->vs, 1));
         }
     }
-    return nqs_comm_check(d->rank == 0 ? driver_final_write(d, res, acc[0], acc[1]) : NQS_OK);
+    int rc = driver_final_write(d, res);
+    return nqs_comm_check(rc);
 }
 
 /* JSON has no NaN or Inf (a collapsed run has v_score = 0/0): those are null.
@@ -965,13 +962,15 @@ static void driver_free(struct driver *d)
     free(d->input_text);
     free(d->eloc);
     free(d->eloc_all);
-    free(d->obs_all);
     free(d->logp_all);
     free(d->w_all);
     free(d->O);
     free(d->par_good);
     free(d->par_prev);
-    free(d->obs_vals);
+    nqs_vstate_free(d->vs);
+    free(d->obs_value);
+    free(d->obs_error);
+    nqs_obs_free(&d->obs);
     free(d->opt_state);
     free(d->ck_chains);
     free(d->ck_rng);

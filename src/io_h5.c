@@ -36,6 +36,7 @@
 #include <hdf5.h>
 
 #include "error.h"
+#include "io_h5_results.h"
 #include "version.h"
 
 const struct nqs_h5_column nqs_h5_columns[NQS_H5_N_COLS] = {
@@ -601,8 +602,13 @@ int nqs_h5_create(const char *path, const struct nqs_h5_meta *meta, int force,
     H5Pclose(fapl);
     if (rc != NQS_OK) goto fail;
     if ((rc = io_h5_write_root(f)) != NQS_OK || (rc = io_h5_create_history(f)) != NQS_OK ||
+        (meta->lat && (rc = nqs_h5r_write_lattice(f->file, path, meta->lat)) != NQS_OK) ||
+        (meta->history_obs && meta->history_obs->every > 0 && meta->history_obs->n_items > 0 &&
+         (rc = nqs_h5r_create_history_obs(f->file, path, meta->history_obs)) != NQS_OK) ||
         (rc = io_h5_create_checkpoint(f)) != NQS_OK || (rc = io_h5_start_swmr(f)) != NQS_OK)
         goto fail;
+    f->meta.lat = NULL; /* borrowed for the creation only */
+    f->meta.history_obs = NULL;
     *out = f;
     return NQS_OK;
 fail:
@@ -816,14 +822,31 @@ static int io_h5_write_result(struct nqs_h5 *f, const struct nqs_h5_result *res,
     e |= io_h5_attr_double(g, "rhat", res->rhat);
     e |= io_h5_attr_double(g, "acceptance", res->acceptance);
     e |= io_h5_attr_str(g, "convention", "pauli");
+    if (res->sector) e |= io_h5_attr_str(g, "sector", res->sector);
     if (e < 0) {
         int rc = IO_H5_FAIL("%s: cannot write the attributes of /result", f->path);
         H5Gclose(g);
         return rc;
     }
+    if (res->params) {
+        int rc = nqs_h5r_write_complex(g, f->path, "params", res->params, f->meta.n_params,
+                                       "the parameters evaluated in /result");
+        if (rc != NQS_OK) {
+            H5Gclose(g);
+            return rc;
+        }
+    }
     hid_t o = H5Gcreate2(g, "observables", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5Gclose(g);
     if (o < 0) return IO_H5_FAIL("%s: cannot create /result/observables", f->path);
+    if (res->obs) {
+        int rc = nqs_h5r_write_vectors(o, f->path, "/result/observables", res->obs, res->obs_value,
+                                       res->obs_error);
+        if (rc != NQS_OK) {
+            H5Gclose(o);
+            return rc;
+        }
+    }
     for (int k = 0; k < n_obs; k++) {
         char ename[256];
         snprintf(ename, sizeof ename, "%s_error", obs[k].name);
@@ -1411,7 +1434,7 @@ static int io_h5_truncate_history(struct nqs_h5 *f)
         NQS_TRY(rc);
     }
     f->n_rows = f->ckpt_iteration;
-    return NQS_OK;
+    return nqs_h5r_truncate_history_obs(f->file, f->path, f->ckpt_iteration);
 }
 
 int nqs_h5_restart_open(const char *path, const struct nqs_h5_meta *expect, struct nqs_h5 **out)
@@ -1471,6 +1494,72 @@ int nqs_h5_restart(const char *path, const struct nqs_h5_meta *expect, struct nq
         *out = NULL;
     }
     return rc;
+}
+
+int nqs_h5_read_params(const char *path, const char *dataset, double complex *par, int n)
+{
+    hid_t file;
+    NQS_TRY(io_h5_open_existing(path, 0, &file));
+    int rc = nqs_h5r_read_complex(file, path, dataset, par, n);
+    H5Fclose(file);
+    return rc;
+}
+
+int nqs_h5_has_object(const char *path, const char *name)
+{
+    hid_t file;
+    if (io_h5_open_existing(path, 0, &file) != NQS_OK) return 0;
+    int yes = H5Lexists(file, name, H5P_DEFAULT) > 0;
+    H5Eclear2(H5E_DEFAULT);
+    H5Fclose(file);
+    return yes;
+}
+
+int nqs_h5_write_measurement(const char *path, int create, int force,
+                             const struct nqs_h5_measurement *m, char *group, size_t len)
+{
+    io_h5_init();
+    hid_t file = H5I_INVALID_HID;
+    int rc = NQS_OK;
+    if (create) {
+        struct stat st;
+        if (!force && stat(path, &st) == 0) NQS_ERROR(NQS_EIO, "refusing to overwrite %s (use --force)", path);
+        hid_t fapl = io_h5_fapl(), fcpl = io_h5_fcpl();
+        if (fapl >= 0 && fcpl >= 0) file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
+        if (fapl >= 0) H5Pclose(fapl);
+        if (fcpl >= 0) H5Pclose(fcpl);
+        if (file < 0) return IO_H5_FAIL("cannot create %s", path);
+        herr_t e = 0;
+        e |= io_h5_attr_str(file, "program", "nqsvmc");
+        e |= io_h5_attr_str(file, "version", NQS_VERSION);
+        e |= io_h5_attr_str(file, "convention", "pauli");
+        e |= io_h5_attr_str(file, "input", m->input ? m->input : "");
+        e |= io_h5_attr_str(file, "source_file", m->source_file ? m->source_file : "");
+        e |= io_h5_attr_str(file, "lattice", m->lattice ? m->lattice : "");
+        e |= io_h5_attr_str(file, "hamiltonian", m->hamiltonian ? m->hamiltonian : "");
+        e |= io_h5_attr_str(file, "model", m->model ? m->model : "");
+        e |= io_h5_attr_long(file, "n_params", m->n_params);
+        if (m->lat) e |= io_h5_attr_long(file, "n_sites", m->lat->n_sites);
+        if (e < 0) rc = IO_H5_FAIL("%s: cannot write the attributes of /", path);
+        if (rc == NQS_OK && m->lat) rc = nqs_h5r_write_lattice(file, path, m->lat);
+    } else {
+        NQS_TRY(io_h5_open_existing(path, 1, &file));
+    }
+    if (rc == NQS_OK) rc = nqs_h5r_write_measure(file, path, m, group, len);
+    if (H5Fclose(file) < 0 && rc == NQS_OK) rc = IO_H5_FAIL("%s: cannot close the file", path);
+    return rc;
+}
+
+int nqs_h5_append_obs(struct nqs_h5 *f, const struct nqs_obs *obs, long iteration,
+                      const double *value, const double *error)
+{
+    if (f->file < 0) NQS_ERROR(NQS_EINTERNAL, "%s: append after the file was closed", f->path);
+    return nqs_h5r_append_history_obs(f->file, f->path, obs, iteration, value, error);
+}
+
+int nqs_h5_check_history_obs(const struct nqs_h5 *f, const struct nqs_obs *obs)
+{
+    return nqs_h5r_check_history_obs(f->file, f->path, obs);
 }
 
 /* -------------------------------------------------------------- accessors */

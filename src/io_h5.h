@@ -73,6 +73,9 @@ struct nqs_h5_column {
 };
 extern const struct nqs_h5_column nqs_h5_columns[NQS_H5_N_COLS];
 
+struct nqs_lattice;
+struct nqs_obs;
+
 /* Root attributes and checkpoint sizes. For nqs_h5_create every pointer is
  * borrowed; NULL strings are written as "", except version, git_commit and
  * date which default to NQS_VERSION, NQS_GIT_COMMIT and the current UTC time
@@ -88,6 +91,11 @@ struct nqs_h5_meta {
     int n_chains;            /* chains of the whole run (all ranks), >= 1 */
     int rng_state_bytes;     /* bytes of one chain's RNG state, >= 0 */
     int optimizer_state_len; /* doubles of optimiser state, >= 0 */
+    /* nqs_h5_create only (borrowed, may be NULL): the lattice written as
+     * /lattice, and the observables measured every obs->every iterations
+     * (/history/observables, created with the file; none when every = 0) */
+    const struct nqs_lattice *lat;
+    const struct nqs_obs *history_obs;
 };
 
 /* One checkpoint. Arrays are caller-owned: params (n_params), optimizer_state
@@ -109,6 +117,14 @@ struct nqs_h5_result {
     double energy, energy_error, energy_variance, v_score;
     double tau, rhat, acceptance;
     long n_samples;
+    /* optional (NULL: not written): the evaluated parameters (/result/params,
+     * n_params values), the symmetry sector (attribute `sector`), and the
+     * vector observables of obs (obs_value/obs_error: obs->n columns) as
+     * groups of /result/observables; scalars go through nqs_h5_observable */
+    const double complex *params;
+    const char *sector;
+    const struct nqs_obs *obs;
+    const double *obs_value, *obs_error;
 };
 
 /* /reference: written when energy is finite. source and sector borrowed. */
@@ -138,6 +154,15 @@ int nqs_h5_create(const char *path, const struct nqs_h5_meta *meta, int force,
 
 /* Append one /history row to every column and flush. */
 int nqs_h5_append(struct nqs_h5 *f, const struct nqs_h5_row *row);
+
+/* Append one measurement of the per-iteration observables (obs->n values
+ * and errors, measured on the samples of `iteration`) to
+ * /history/observables and flush. */
+int nqs_h5_append_obs(struct nqs_h5 *f, const struct nqs_obs *obs, long iteration,
+                      const double *value, const double *error);
+
+/* Restart: NQS_EIO unless /history/observables holds every observable of obs. */
+int nqs_h5_check_history_obs(const struct nqs_h5 *f, const struct nqs_obs *obs);
 
 /* Write a checkpoint of all n_chains chains into the inactive slot, flush and
  * fsync, then name it in /checkpoint/active and flush and fsync again; a crash
@@ -219,6 +244,31 @@ int nqs_h5_read_column(const char *path, const char *name, double **out, long *n
 int nqs_h5_read_attr_string(const char *path, const char *object, const char *name, char **out);
 /* Numeric attribute `name` of `object`, converted to double. */
 int nqs_h5_read_attr_double(const char *path, const char *object, const char *name, double *out);
+
+/* `nqs measure` (src/measure.c). The parameters stored as the complex
+ * dataset `dataset` ("/result/params") of `path`: NQS_EIO naming the file
+ * if it is missing or does not hold n values. */
+int nqs_h5_read_params(const char *path, const char *dataset, double complex *par, int n);
+/* 1 if `path` has an object named `name`, 0 if not, NQS_EIO-style negative never: unreadable files give 0. */
+int nqs_h5_has_object(const char *path, const char *name);
+
+/* One measurement of a state: written as the group /measure/<k> (k the
+ * smallest unused integer, so nothing is overwritten) of an existing result
+ * file, or of a new file (create: refused if it exists unless force) with
+ * root attributes and /lattice. Pointers borrowed. */
+struct nqs_h5_measurement {
+    const struct nqs_h5_result *res;          /* energy, statistics; obs/obs_value/obs_error: vectors */
+    const struct nqs_h5_observable *scalars;  /* scalar observables (attributes) */
+    int n_scalars;
+    const char *params_source;                /* e.g. "/result/params" */
+    long iteration;                           /* iterations the measured parameters had seen */
+    const char *input, *command_line, *source_file;
+    const struct nqs_lattice *lat;            /* /lattice of a new file */
+    const char *lattice, *hamiltonian, *model; /* root attributes of a new file */
+    int n_params;
+};
+int nqs_h5_write_measurement(const char *path, int create, int force,
+                             const struct nqs_h5_measurement *m, char *group, size_t len);
 
 /* Testing only: make the next checkpoint writes stop (as if the process died)
  * after writing `n_datasets` datasets of the slot, before /checkpoint/active

@@ -30,9 +30,11 @@ enum {
     MAIN_F_FORCE = 1 << 3,
     MAIN_F_RESTART = 1 << 4,
     MAIN_F_QUIET = 1 << 5,
+    MAIN_F_SAMPLES = 1 << 6,
 };
 
-enum { MAIN_CONFIG_REQUIRED, MAIN_CONFIG_OPTIONAL, MAIN_CONFIG_UNLESS_RESTART };
+enum { MAIN_CONFIG_REQUIRED, MAIN_CONFIG_OPTIONAL, MAIN_CONFIG_UNLESS_RESTART,
+       MAIN_CONFIG_RESULT /* the positional argument is a result file, not an input */ };
 
 struct main_command {
     const char *name;
@@ -89,6 +91,18 @@ static const struct main_command main_commands[] = {
      "Several sections may be given, separated by spaces or commas.\n",
      MAIN_F_SET | MAIN_F_JSON | MAIN_F_OUTPUT | MAIN_F_FORCE | MAIN_F_QUIET,
      MAIN_CONFIG_OPTIONAL, nqs_cmd_bench},
+    {"measure", "[options] FILE",
+     "measure energy and observables of a finished or checkpointed run with fresh samples",
+     "Reads the input and the parameters stored in the result FILE (/result/params of a\n"
+     "finished run, else the last checkpoint), draws fresh Markov-chain samples (or the exact\n"
+     "enumeration) without optimising, and writes the energy and the [observables] as a new\n"
+     "group /measure/<k> of FILE (earlier groups are kept), or of a new file with -o.\n"
+     "--set changes the stored input first (e.g. --set observables.correlations=full, or\n"
+     "sampler.seed for other random streams); model, lattice and Hamiltonian must still\n"
+     "match the file. Default samples: [output] final_samples, else 4 x [sampler] samples.\n"
+     "Not for a file a run is still writing (stop it first; a killed run's file is fine).\n",
+     MAIN_F_SET | MAIN_F_JSON | MAIN_F_OUTPUT | MAIN_F_FORCE | MAIN_F_QUIET | MAIN_F_SAMPLES,
+     MAIN_CONFIG_RESULT, nqs_cmd_measure},
 };
 #define MAIN_N_COMMANDS ((int)(sizeof main_commands / sizeof main_commands[0]))
 
@@ -104,6 +118,7 @@ static const struct {
     {MAIN_F_FORCE, "--force", "overwrite an existing output file"},
     {MAIN_F_RESTART, "--restart FILE", "continue from a results or checkpoint file"},
     {MAIN_F_QUIET, "-q, --quiet", "no progress lines"},
+    {MAIN_F_SAMPLES, "--samples N", "samples of the measurement (all chains)"},
 };
 #define MAIN_N_FLAGS ((int)(sizeof main_flags / sizeof main_flags[0]))
 
@@ -279,6 +294,15 @@ int main(int argc, char **argv)
                 }
                 given |= MAIN_F_OUTPUT;
                 cli.output = v;
+            } else if (MAIN_IS("--samples")) {
+                char *end;
+                if (!(v = main_flag_value(argc, argv, &k, eq)) || (cli.samples = strtol(v, &end, 10),
+                                                                   *end != '\0' || end == v) ||
+                    cli.samples < 1 || cli.samples > 1000000000L) {
+                    status = main_usage_error("%s needs a number of samples in [1, 1e9]", "--samples");
+                    goto done;
+                }
+                given |= MAIN_F_SAMPLES;
             } else if (MAIN_IS("--restart")) {
                 if (!(v = main_flag_value(argc, argv, &k, eq))) {
                     status = main_usage_error("%s needs a file name", a);
@@ -299,7 +323,7 @@ int main(int argc, char **argv)
             for (int c = 0; c < MAIN_N_COMMANDS; c++)
                 if (strcmp(a, main_commands[c].name) == 0) cmd = &main_commands[c];
             if (!cmd) {
-                status = main_usage_error("unknown command '%s' (accepted: run, exact, info, bench)",
+                status = main_usage_error("unknown command '%s' (accepted: run, exact, info, bench, measure)",
                                           a);
                 goto done;
             }
@@ -329,7 +353,7 @@ int main(int argc, char **argv)
         goto done;
     }
     if (!cmd) {
-        status = main_usage_error("%sno command given (accepted: run, exact, info, bench)", "");
+        status = main_usage_error("%sno command given (accepted: run, exact, info, bench, measure)", "");
         goto done;
     }
     cli.command = cmd->name;
@@ -341,6 +365,10 @@ int main(int argc, char **argv)
             status = main_usage_error("%s", msg);
             goto done;
         }
+    if (!cli.config_path && cmd->config == MAIN_CONFIG_RESULT) {
+        status = main_usage_error("'%s' needs a result FILE", cmd->name);
+        goto done;
+    }
     if (!cli.config_path && (cmd->config == MAIN_CONFIG_REQUIRED ||
                              (cmd->config == MAIN_CONFIG_UNLESS_RESTART && !cli.restart))) {
         status = main_usage_error("'%s' needs a CONFIG file", cmd->name);
@@ -359,7 +387,9 @@ int main(int argc, char **argv)
         status = main_report(NQS_ENOMEM);
         goto done;
     }
-    int rc = cli.config_path ? nqs_config_read_file(cli.cfg, cli.config_path) : NQS_OK;
+    int rc = cli.config_path && cmd->config != MAIN_CONFIG_RESULT
+                 ? nqs_config_read_file(cli.cfg, cli.config_path)
+                 : NQS_OK;
     for (int k = 0; rc == NQS_OK && k < n_sets; k++) rc = nqs_config_set(cli.cfg, sets[k]);
     rc = nqs_comm_check(rc); /* the input file may be unreadable on one node only */
     if (rc == NQS_OK) rc = cmd->fn(&cli);

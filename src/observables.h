@@ -1,12 +1,39 @@
 /*
- * observables.h - observables measured in the final evaluation of a run, from
- * the same Markov-chain samples as the energy. Pauli operators, s_i = +-1.
+ * observables.h - observables measured from the Markov-chain samples of a
+ * variational state (final evaluation, `[observables] every = K` during the
+ * run, `nqs measure`). Pauli operators, s_i = +-1; each observable is the
+ * Monte Carlo mean of a local estimator O_loc(s) (operator.h), with an
+ * autocorrelation-aware error (stats.h). Definitions (docs/physics.md
+ * "Observables", layout in docs/results-format.md):
  *
- *   magnetisation_sq  m^2 = (sum_i s_i / N)^2                      (diagonal)
- *   nn_correlation    C = (1/N_b) sum_<ij> s_i s_j, nearest bonds  (diagonal, zz part)
- *   structure_factor  S(q) = |sum_i e^{i q.r_i} s_i|^2 / N        (diagonal)
- *                     q in units of pi per Cartesian unit length (lattice.h positions)
- *   sx                <sigma^x> = (1/N) sum_i psi(s with i flipped)/psi(s)  (off-diagonal)
+ * Scalars (attributes of /result/observables, as before):
+ *   magnetisation_sq   m^2 = (sum_i s_i / N)^2                          (diagonal)
+ *   staggered_magnetisation_sq  m_s^2 = (sum_i eps_i s_i / N)^2, eps = +1 on
+ *                      sublattice A, -1 on B (bipartite lattices)      (diagonal)
+ *   nn_correlation     C = (1/N_b) sum_<ij> s_i s_j, nearest bonds     (diagonal, zz part)
+ *   structure_factor   S(q) = |sum_i e^{i q.r_i} s_i|^2 / N at one q   (diagonal)
+ *                      q in units of pi per Cartesian unit length (lattice.h positions)
+ *   sx                 <sigma^x> = (1/N) sum_i psi(s^i)/psi(s)          (off-diagonal)
+ * Vectors (groups of /result/observables with value, error, coordinates):
+ *   correlation_zz(r)   (1/N_r) sum_{(i,j): r_j - r_i = r} <s_i s_j>
+ *   correlation_full(r) (1/N_r) sum_{(i,j): r_j - r_i = r} <sigma_i . sigma_j>;
+ *                       sigma_i.sigma_j = s_i s_j + 2 [s_i != s_j] psi(s^{ij})/psi(s)
+ *                       for i != j, 3 for i = j
+ *     The sum runs over ordered site pairs (i = j included at r = 0) whose
+ *     displacement in lattice steps (dx, dy) along (a1, a2) is r: reduced
+ *     modulo the extent in periodic directions (every site is an origin,
+ *     N_r = N), unreduced in open ones (every pair that fits, N_r pairs).
+ *   structure_factor_zz(q)  S(q) at every q = (m1/L1) b1 + (m2/L2) b2,
+ *                       m_d = 0..L_d - 1 (b the reciprocal vectors, b.a = 2 pi);
+ *                       the same grid for open directions.
+ *   dimer_zz(a, b, r)   (1/N) sum_i <D_{i,a} D_{i+r,b}>, D_{i,a} = s_i s_{i+a},
+ *                       a, b nearest-neighbour directions (chain: 1; square:
+ *                       (1,0), (0,1); triangular: (1,0), (0,1), (1,-1)); the sum
+ *                       over origins i with both bonds on the lattice (count
+ *                       stored); not connected (subtract <D_a><D_b> from
+ *                       bond_zz for the connected part).
+ *   bond_zz(a)          (1/N_a) sum_i <D_{i,a}>, the dimer means.
+ * User operators (nqs_obs_add_operator, e.g. tests) are scalars too.
  */
 #ifndef NQS_OBSERVABLES_H
 #define NQS_OBSERVABLES_H
@@ -16,27 +43,91 @@
 
 #include "lattice.h"
 #include "model.h"
+#include "operator.h"
 #include "options.h"
 
-#define NQS_OBS_MAX 4
+#define NQS_OBS_MAX 16 /* observables (scalar or vector) in one set */
+
+enum nqs_obs_kind {
+    NQS_OBS_M2, NQS_OBS_NN, NQS_OBS_SQ, NQS_OBS_SX, NQS_OBS_MS2, NQS_OBS_CORR_ZZ,
+    NQS_OBS_CORR_FULL, NQS_OBS_SQ_ALL, NQS_OBS_DIMER, NQS_OBS_BOND, NQS_OBS_OPERATOR
+};
+
+struct nqs_obs_item {
+    enum nqs_obs_kind kind;
+    char name[32];
+    int offset, n;       /* its components are columns offset .. offset + n - 1 */
+    int vector;          /* 1: a dataset group with coordinates; 0: a scalar attribute */
+    const struct nqs_operator *op; /* NQS_OBS_OPERATOR (borrowed) */
+};
+
+/* A coordinate of a vector observable: n x cols values (row-major), written
+ * as int64 when `integer`, else float64. */
+struct nqs_obs_coord {
+    const char *name;
+    const char *description;
+    int cols, integer;
+    const double *v;
+};
+#define NQS_OBS_MAX_COORDS 5
 
 struct nqs_obs {
-    int n;                          /* observables switched on */
-    int kind[NQS_OBS_MAX];
-    char name[NQS_OBS_MAX][32];
+    int n;                          /* columns: components of every observable */
+    int n_items;
+    struct nqs_obs_item item[NQS_OBS_MAX];
+    int every;                      /* [observables] every: measure every K iterations (0: off) */
     double q[2];                    /* structure-factor momentum (radians per unit length) */
     const struct nqs_lattice *lat;  /* borrowed */
+    /* displacement classes of ordered site pairs (correlations, dimers) */
+    int n_r;
+    int *pair_r;                    /* N x N: class of (i, j) */
+    double *r_int, *r_cart, *r_dist, *r_count; /* n_r x 2, n_r x 2, n_r, n_r */
+    /* momenta of structure_factor = all */
+    int n_q;
+    double *q_pi, *q_int;           /* n_q x 2 */
+    double complex *phase;          /* n_q x N: exp(i q.r_j) */
+    int8_t *eps;                    /* staggered signs, N */
+    int8_t *msign;                  /* Marshall-rotated model basis: -1 on sublattice A, else NULL */
+    /* dimers */
+    int n_dir;
+    int *dimer_j;                   /* N x n_dir: the site i + a, -1 off the lattice */
+    double *dimer_count, *dimer_ab, *dimer_r; /* per component: count; (a, b); r (x 2) */
+    double *bond_count, *bond_dir;  /* n_dir; n_dir */
+    /* per-chain workspaces for operators */
+    int n_ws;
+    struct nqs_op_conn **ws;        /* n_ws x n_items (NULL where unused) */
 };
 
 extern const struct nqs_opt_def nqs_obs_options[];
 extern const int nqs_obs_n_options;
 
-/* From parsed [observables] values. NQS_EINVAL for a malformed momentum. */
+/* From parsed [observables] values. NQS_EINVAL for a malformed momentum or
+ * an observable the lattice cannot have (staggered on a non-bipartite one). */
 int nqs_obs_setup(struct nqs_obs *obs, const struct nqs_opt_val *v, const struct nqs_lattice *lat);
+/* An empty set for `lat` (then nqs_obs_add_operator). */
+void nqs_obs_init(struct nqs_obs *obs, const struct nqs_lattice *lat);
+/* Add a user operator (borrowed, finalised) as scalar observable `name`. */
+int nqs_obs_add_operator(struct nqs_obs *obs, const struct nqs_operator *op, const char *name);
+/* The model's basis is rotated by the Marshall sign (-1)^{N_up(A)}
+ * (h->marshall): off-diagonal estimators take the sign ratio of the flipped
+ * sites, so every observable is measured in the physical basis. */
+int nqs_obs_set_marshall(struct nqs_obs *obs, int marshall);
+/* Workspaces for n_chains chains evaluated concurrently (chain index c of
+ * nqs_obs_eval < n_chains). Call after the last add. */
+int nqs_obs_workspaces(struct nqs_obs *obs, int n_chains);
+void nqs_obs_free(struct nqs_obs *obs);
 
-/* Values of every switched-on observable for configuration s whose model
- * cache is valid: out[k], k < obs->n. No allocation. */
-void nqs_obs_eval(const struct nqs_obs *obs, const struct nqs_model *m, void *cache, const int8_t *s,
-                  double complex *out);
+/* 1 if the set needs psi ratios of configurations with flipped spins. */
+int nqs_obs_off_diagonal(const struct nqs_obs *obs);
+
+/* Values of every column for configuration s whose model cache is valid:
+ * out[0 .. obs->n), chain c's workspace. No allocation. */
+void nqs_obs_eval(const struct nqs_obs *obs, int c, const struct nqs_model *m, void *cache,
+                  const int8_t *s, double complex *out);
+
+/* Coordinates of vector observable k (up to NQS_OBS_MAX_COORDS), its units
+ * and description; returns the number of coordinates. */
+int nqs_obs_coords(const struct nqs_obs *obs, int k, struct nqs_obs_coord *c, const char **units,
+                   const char **description);
 
 #endif

@@ -276,7 +276,7 @@ static double sampler_clock(clockid_t id)
 }
 
 static int sampler_run(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
-                       int first, double complex *eloc, double complex *O, size_t ld,
+                       int first, int per_chain, double complex *eloc, double complex *O, size_t ld,
                        const struct nqs_obs *obs, double complex *obs_out)
 {
     int bad = 0;
@@ -291,15 +291,15 @@ static int sampler_run(struct nqs_sampler *smp, const struct nqs_model *m, const
         m->ops->cache_init(m, ch->s, ch->cache);
         ch->n_prop = ch->n_acc = 0;
         for (long t = 0; t < burn; t++) bad |= sampler_move(smp, m, ch);
-        for (int k = 0; k < smp->per_chain; k++) {
+        for (int k = 0; k < per_chain; k++) {
             for (int t = 0; t < smp->o.sweep; t++) bad |= sampler_move(smp, m, ch);
             if (prof) t1 = sampler_clock(CLOCK_MONOTONIC);
-            size_t row = (size_t)c * (size_t)smp->per_chain + (size_t)k;
+            size_t row = (size_t)c * (size_t)per_chain + (size_t)k;
             eloc[row] = nqs_local_energy(m, h, ch->cache, ch->s, smp->conn[c]);
             if (!isfinite(creal(eloc[row])) || !isfinite(cimag(eloc[row]))) bad = 1;
             if (prof) t2 = sampler_clock(CLOCK_MONOTONIC);
             if (O) m->ops->grad_log_psi(m, ch->cache, ch->s, O + row * ld);
-            if (obs) nqs_obs_eval(obs, m, ch->cache, ch->s, obs_out + row * (size_t)obs->n);
+            if (obs) nqs_obs_eval(obs, c, m, ch->cache, ch->s, obs_out + row * (size_t)obs->n);
             if (prof) {
                 t3 = sampler_clock(CLOCK_MONOTONIC);
                 ch->t_move += t1 - t0;
@@ -346,7 +346,7 @@ static int sampler_run_exact(struct nqs_sampler *smp, const struct nqs_model *m,
             eloc[row] = nqs_local_energy(m, h, ch->cache, ch->s, smp->conn[c]);
             if (!isfinite(creal(eloc[row])) || !isfinite(cimag(eloc[row]))) bad = 1;
             if (O) m->ops->grad_log_psi(m, ch->cache, ch->s, O + row * ld);
-            if (obs) nqs_obs_eval(obs, m, ch->cache, ch->s, obs_out + row * (size_t)obs->n);
+            if (obs) nqs_obs_eval(obs, c, m, ch->cache, ch->s, obs_out + row * (size_t)obs->n);
         }
     }
     if (bad)
@@ -374,15 +374,20 @@ int nqs_sampler_run(struct nqs_sampler *smp, const struct nqs_model *m, const st
                     int first, double complex *eloc, double complex *O, size_t ld)
 {
     if (smp->o.exact) return sampler_run_exact(smp, m, h, eloc, O, ld, NULL, NULL);
-    return sampler_run(smp, m, h, first, eloc, O, ld, NULL, NULL);
+    return sampler_run(smp, m, h, first, smp->per_chain, eloc, O, ld, NULL, NULL);
 }
 
-int nqs_sampler_measure(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
-                        int first, const struct nqs_obs *obs, double complex *eloc,
-                        double complex *obs_out)
+int nqs_sampler_sample(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
+                       int first, int per_chain, double complex *eloc, double complex *O, size_t ld,
+                       const struct nqs_obs *obs, double complex *obs_out)
 {
-    if (smp->o.exact) return sampler_run_exact(smp, m, h, eloc, NULL, 0, obs, obs_out);
-    return sampler_run(smp, m, h, first, eloc, NULL, 0, obs, obs_out);
+    if (smp->o.exact) {
+        if (per_chain != smp->per_chain)
+            NQS_ERROR(NQS_EINTERNAL, "exact enumeration has %d rows per chain, not %d",
+                      smp->per_chain, per_chain);
+        return sampler_run_exact(smp, m, h, eloc, O, ld, obs, obs_out);
+    }
+    return sampler_run(smp, m, h, first, per_chain, eloc, O, ld, obs, obs_out);
 }
 
 void nqs_sampler_acceptance(const struct nqs_sampler *smp, long *n_prop, long *n_acc)

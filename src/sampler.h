@@ -116,12 +116,17 @@ void nqs_sampler_free(struct nqs_sampler *smp);
 int nqs_sampler_run(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
                     int first, double complex *eloc, double complex *O, size_t ld);
 
-/* Like nqs_sampler_run (`first` as there) without gradients, also evaluating the observables
- * `obs` on every sample: obs_out[row * obs->n + k]. Used for the final evaluation. */
+/* Like nqs_sampler_run (`first`, O and ld as there; O may be NULL) with
+ * per_chain samples per chain instead of smp->per_chain (rows are
+ * c * per_chain + k), also evaluating the observables `obs` (NULL: none) on
+ * every sample: obs_out[row * obs->n + k]. The observables only read the
+ * chains' caches, so the chains, RNG streams and eloc/O are those of the same
+ * call without them. Exact enumeration: per_chain must be smp->per_chain.
+ * Used for the final evaluation, `nqs measure` and per-iteration observables. */
 struct nqs_obs;
-int nqs_sampler_measure(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
-                        int first, const struct nqs_obs *obs, double complex *eloc,
-                        double complex *obs_out);
+int nqs_sampler_sample(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
+                       int first, int per_chain, double complex *eloc, double complex *O, size_t ld,
+                       const struct nqs_obs *obs, double complex *obs_out);
 
 /* Exact enumeration: probabilities w_r = exp(logp_r - max) / sum over the n
  * rows of every chain in global order (logp gathered from every rank), in a

@@ -218,7 +218,7 @@ static const struct bad_row bad_rows[] = {
     {LAT "[hamiltonian]\ntype = heisenberg\n[sampler]\nmethod = enumerate\n", {"run", "@"}, 2,
      "in.ini:7: [sampler] method: 'enumerate'"},
     /* usage */
-    {LAT, {"frobnicate", "@"}, 2, "unknown command 'frobnicate' (accepted: run, exact, info, bench)"},
+    {LAT, {"frobnicate", "@"}, 2, "unknown command 'frobnicate' (accepted: run, exact, info, bench, measure)"},
     {LAT, {"info", "@", "--frob"}, 2, "unknown option '--frob'"},
     {LAT, {"info"}, 2, "'info' needs a CONFIG file"},
     {LAT, {"info", "@", "extra.ini"}, 2, "unexpected argument 'extra.ini'"},

@@ -1,4 +1,4 @@
-"""Command line of analysis/nqs-analyze: `summary` and `plot` sub-commands.
+"""Command line of analysis/nqs-analyze: `summary`, `plot` and `observables` sub-commands.
 
 Exit status: 0 success; 2 for a usage error or an input file that is missing,
 not HDF5 or not an nqsvmc result (one line per file on stderr); 1 when an output
@@ -137,6 +137,31 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+def _cmd_observables(args) -> int:
+    from .observables import plot_observables  # matplotlib only when plotting
+
+    if args.labels is not None and len(args.labels) != len(args.files):
+        print(f"{PROG}: error: --labels: {len(args.labels)} labels given for {len(args.files)} "
+              "files", file=sys.stderr)
+        return 2
+    try:
+        paths = plot_observables(args.files, args.output, group=args.group, labels=args.labels)
+    except ResultFileError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"{PROG}: error: cannot write figures to {args.output}: {e.strerror or e}",
+              file=sys.stderr)
+        return 1
+    if not paths:
+        print(f"{PROG}: error: no correlation or structure-factor datasets in the files "
+              "([observables] correlations = zz|full, structure_factor = all)", file=sys.stderr)
+        return 1
+    for p in paths:
+        print(p)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
@@ -182,6 +207,23 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--window", type=_positive_int, default=10, metavar="W",
                    help="moving-average window of the running energy, iterations (default 10)")
     q.set_defaults(func=_cmd_plot)
+
+    o = sub.add_parser(
+        "observables", help="PNG figures: C(r) and S(q) with error bars",
+        description=textwrap.fill(
+            "Writes DIR/correlation.png (every correlation_zz / correlation_full dataset "
+            "against the distance |r|, shortest periodic image) and "
+            "DIR/structure_factor.png (structure_factor_zz at every q) with their Monte "
+            "Carlo error bars, from /result/observables (default), or the group given with "
+            "--group (e.g. /measure/0; without /result the last /measure/<k>); prints the "
+            "paths written."),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    o.add_argument("files", nargs="+", metavar="FILE", help="nqsvmc result file(s)")
+    o.add_argument("-o", "--output", metavar="DIR", required=True,
+                   help="output directory (created if needed)")
+    o.add_argument("--group", metavar="GROUP", help="/result (default) or /measure/<k>")
+    o.add_argument("--labels", nargs="+", metavar="LABEL", help="legend labels, one per file")
+    o.set_defaults(func=_cmd_observables)
     return p
 
 
