@@ -23,7 +23,6 @@ struct nqs_cli {
     int quiet;               /* -q: no progress lines */
     int argc;                /* full command line, for provenance in result files */
     char **argv;
-    /* --- added by the perf branch --- */
     unsigned bench_sections; /* bench: sections named on the command line (0: all) */
 };
 
@@ -32,7 +31,7 @@ int nqs_cmd_exact(const struct nqs_cli *cli); /* src/exact.c */
 int nqs_cmd_run(const struct nqs_cli *cli);   /* src/driver.c */
 int nqs_cmd_bench(const struct nqs_cli *cli); /* src/bench.c */
 
-/* added by the perf branch: bit mask of the `nqs bench` sections named by
+/* Bit mask of the `nqs bench` sections named by
  * `word` ("models", "sampler", "iteration", "sr", "all", or a comma-separated
  * list of them); 0 if `word` is not such a list (then it is the CONFIG). */
 unsigned nqs_bench_sections(const char *word);

@@ -66,9 +66,9 @@ struct nqs_model_ops {
      * caches stay thread safe. */
     void (*grad_log_psi)(const struct nqs_model *m, const void *cache, const int8_t *s,
                          double complex *O);
-    /* --- added by the perf branch: optional fast paths; NULL means the
-     * caller derives them from log_psi_ratio. Same arguments, thread safety
-     * and scratch rules as log_psi_ratio. --- */
+    /* Optional fast paths; NULL means the caller derives them from
+     * log_psi_ratio. Same arguments, thread safety and scratch rules as
+     * log_psi_ratio. */
     /* psi(s')/psi(s) itself, for local energies (which would only exponentiate
      * the log again); overflows to inf / underflows to 0 where
      * cexp(log_psi_ratio) would. */

@@ -91,62 +91,13 @@ enum nqs_sr_solver {
  * a direct solver. Beyond P = 4000 dense was never faster at eps >= 1e-4,
  * and S with its accumulators (32 P^2 bytes) is not worth allocating.
  *
- * Measured with `nqs bench srsweep`: CPU seconds of one SR step on real
- * log-derivatives sampled after `w` iterations (dense rbm alpha 1 on periodic
- * TFIM (h = J) and Heisenberg chains, lcn 6x6 with one 4-channel 3x3 layer,
- * Heisenberg 10x10 rbm), one thread, 8 chains, rho = 0, cg at its defaults
- * (cg_tol 1e-4, mixed, no preconditioner) as seconds/iterations (* = stopped
- * at 1000); dense and minsr do not depend on eps; the last column is what
- * this rule picks at eps = 0.1, 0.01, 1e-3, 1e-4 (d dense, m minsr, c cg):
- *
- *   problem        w     P   N_s  dense minsr | cg: 0.1    0.01      1e-3       1e-4     auto
- *   tfim chain13  30   195  1000  0.006   -   | .004/19  .008/47   .019/112   .027/159    cddd
- *   heis chain13  30   195  1000  0.006   -   | .004/20  .008/44   .017/99    .036/212    cddd
- *   tfim chain21  30   483  1000  0.030   -   | .006/29  .014/74   .035/188   .056/306    ccdd
- *   heis chain21  30   483  1000  0.034   -   | .008/33  .020/89   .040/215   .079/438    ccdd
- *   tfim chain31  30  1023  1000  0.146 0.118 | .018/34  .041/93   .104/256   .268/673    ccmm
- *   tfim chain31 300  1023  1000  0.148 0.119 | .023/47  .057/131  .151/365   .412/1000*  ccmm
- *   heis chain31  30  1023  1000  0.154 0.121 | .025/49  .059/131  .139/324   .351/800    ccmm
- *   lcn 6x6       30  1440  1000  0.347 0.159 | .017/23  .033/64   .079/181   .228/535    ccmm
- *   tfim chain38  30  1520  1000  0.393 0.165 | .027/36  .059/96   .126/220   .172/306    cccc
- *   heis chain38  30  1520  1000  0.429 0.170 | .027/32  .058/85   .131/206   .230/369    cccc
- *   tfim chain44  30  2024  1000  0.712 0.206 | .036/38  .068/93   .107/155   .119/171    cccc
- *   heis chain44  30  2024  1000  0.724 0.211 | .038/33  .075/83   .129/158   .149/183    cccc
- *   heis chain44 300  2024  1000  0.790 0.209 | .045/40  .099/99   .164/215   .267/327    cccc
- *   tfim chain62  30  3968  1000  3.41  0.398 | .091/36  .131/59   .139/65    .142/67     cccc
- *   heis chain62  30  3968  1000  3.42  0.398 | .085/32  .114/50   .130/54    .122/54     cccc
- *   tfim chain99  30  9999  1000    -   1.01  | .187/23  .196/26   .199/26    .199/26     cccc
- *   heis 10x10 a1 30 10200  1000    -   0.996 | .185/22  .198/25   .193/25    .190/25     cccc
- *   heis 10x10 a4  1 40500  1000    -   3.83  | .608/13  .641/15   .641/15    .649/15     cccc
- *   heis 10x10 a4 200 40500 1000    -   3.84  | .913/27  .917/29   .932/29    .981/30     cccc
- *   lcn 6x6       30  1440  2000  0.596 0.762 | .059/25  .127/72   .382/207   .929/606    cccd
- *   heis chain44  30  2024  2000  1.08  0.938 | .085/33  .212/91   .557/248   1.61/657    cccm
- *   heis chain62  30  3968  2000  4.86  1.61  | .207/37  .471/91   .730/154   .810/174    cccc
- *   tfim chain13  30   195  4000  0.019   -   | .016/19  .034/44   .069/101   .093/137    cddd
- *   heis chain13  30   195  4000  0.019   -   | .016/21  .032/45   .069/102   .137/209    cddd
- *   tfim chain21  30   483  4000  0.096   -   | .032/26  .065/70   .134/151   .182/195    ccdd
- *   heis chain21  30   483  4000  0.095   -   | .047/34  .103/87   .213/202   .335/347    ccdd
- *   tfim chain31  30  1023  4000  0.448   -   | .097/31  .220/84   .441/174   .552/222    ccdd
- *   heis chain31  30  1023  4000  0.453   -   | .157/55  .359/134  .862/351   1.92/796    ccdd
- *   heis chain31 300  1023  4000  0.466   -   | .176/54  .464/151  1.20/435   2.66/1000*  ccdd
- *   tfim chain44  30  2024  4000  1.75  4.43  | .209/36  .551/98   1.13/224   1.57/319    cccd
- *   heis chain44  30  2024  4000  1.74  4.48  | .182/31  .489/87   1.12/225   1.97/421    cccd
- *   tfim chain62  30  3968  4000  7.28  6.87  | .471/40  1.08/112  2.85/312   7.46/831    cccd
- *   heis chain62  30  3968  4000  7.19  6.80  | .412/34  .901/92   2.31/256   6.13/686    cccd
- *   tfim chain77  30  6083  4000    -   9.68  | .732/41  1.71/113  3.31/242   4.36/321    cccc
- *   tfim chain88  30  7920  4000    -   12.2  | 1.02/41  2.08/102  3.26/166   3.50/185    cccc
- *
- * Over these 140 steps the rule takes 72.2 s against 70.3 s for the fastest
- * solver of each step, and its slowest pick is 2.0 times the fastest (lcn
- * 6x6, N_s = 1000, eps = 1e-3: minsr 0.159 s, cg 0.079 s). The former rule
- * (minsr for P > N_s, else dense up to P = 6000, measured before cg became
- * mixed precision without preconditioner) took 226 s, with a worst pick 17
- * times the fastest (dense at P = 3968, N_s = 4000, eps = 0.1). */
+ * The measurements behind these constants (`nqs bench srsweep`, CPU seconds
+ * of one SR step per solver and shift) are in docs/performance.md. */
 #define NQS_SR_CG_MIN_RATIO 1.5     /* P / N_s from which auto always uses cg */
 #define NQS_SR_DIRECT_MAX_SCALE 40.0 /* auto: direct solver only if min(P, N_s) sqrt(eps) <= this */
 #define NQS_SR_DENSE_MAX_PAR 4000   /* largest P for which auto uses (and allocates) dense */
 
-/* Arithmetic of the cg matrix-vector products (added by the perf branch). */
+/* Arithmetic of the cg matrix-vector products. */
 enum nqs_sr_precision {
     NQS_SR_PREC_AUTO = 0,  /* mixed when n_par >= NQS_SR_MIXED_MIN_PAR, else double */
     NQS_SR_PREC_DOUBLE = 1,
@@ -158,7 +109,7 @@ enum nqs_sr_precision {
  * same choice. */
 #define NQS_SR_MIXED_MIN_PAR 256
 
-/* Preconditioner of cg (added by the perf branch). */
+/* Preconditioner of cg. */
 enum nqs_sr_precond {
     NQS_SR_PRECOND_NONE = 0,  /* plain cg on S + eps + rho diag S */
     NQS_SR_PRECOND_JACOBI = 1 /* M = (1 + rho) diag S + eps */
@@ -169,8 +120,8 @@ struct nqs_sr_options {
     double cg_tol;             /* relative residual ||F - A delta|| / ||F|| for cg */
     int cg_maxiter;            /* cg iterations before giving up (NQS_NOTCONV) */
     double mem_budget;         /* bytes allowed for the solver matrix (S or Obar Obar^H) */
-    enum nqs_sr_precision cg_precision; /* added by the perf branch; default auto */
-    enum nqs_sr_precond cg_precond;     /* added by the perf branch; default none */
+    enum nqs_sr_precision cg_precision; /* default auto */
+    enum nqs_sr_precond cg_precond;     /* default none */
 };
 
 /* Defaults: auto, cg_tol 1e-4, cg_maxiter 1000, mem_budget 4 GiB, cg_precision auto,
