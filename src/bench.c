@@ -198,25 +198,6 @@ static double bench_time(double (*fn)(struct bench_ctx *, long), struct bench_ct
     }
 }
 
-void nqs_bench_json_string(FILE *f, const char *text)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
-void nqs_bench_json_item(struct nqs_bench_out *o)
-{
-    fprintf(o->f, "%s\n    {", o->n_items++ ? "," : "");
-}
-
 struct bench_model_result {
     const char *model, *options;
     int n_sites, n_hidden, n_par;
@@ -232,17 +213,19 @@ static void bench_model_print(struct nqs_bench_out *o, const struct bench_model_
                 r->ns_ratio / H, r->ns_exchange, r->ns_update, r->ns_update / H, r->ns_gradient,
                 r->cpu_over_wall);
     } else {
-        nqs_bench_json_item(o);
-        fprintf(o->f, "\"model\": ");
-        nqs_bench_json_string(o->f, r->model);
-        fprintf(o->f, ", \"options\": ");
-        nqs_bench_json_string(o->f, r->options);
-        fprintf(o->f,
-                ", \"n_sites\": %d, \"n_hidden\": %d, \"n_par\": %d, \"ns_ratio\": %.1f, "
-                "\"ns_exchange\": %.1f, \"ns_update\": %.1f, \"ns_gradient\": %.1f, "
-                "\"cpu_over_wall\": %.3f}",
-                r->n_sites, r->n_hidden, r->n_par, r->ns_ratio, r->ns_exchange, r->ns_update,
-                r->ns_gradient, r->cpu_over_wall);
+        struct nqs_json_writer *w = &o->w;
+        nqs_json_begin_object(w, NULL);
+        nqs_json_put_string(w, "model", r->model);
+        nqs_json_put_string(w, "options", r->options);
+        nqs_json_put_int(w, "n_sites", r->n_sites);
+        nqs_json_put_int(w, "n_hidden", r->n_hidden);
+        nqs_json_put_int(w, "n_par", r->n_par);
+        nqs_json_put_number(w, "ns_ratio", r->ns_ratio);
+        nqs_json_put_number(w, "ns_exchange", r->ns_exchange);
+        nqs_json_put_number(w, "ns_update", r->ns_update);
+        nqs_json_put_number(w, "ns_gradient", r->ns_gradient);
+        nqs_json_put_number(w, "cpu_over_wall", r->cpu_over_wall);
+        nqs_json_end(w);
     }
     fflush(o->f);
 }
@@ -254,14 +237,12 @@ static void bench_model_skipped(struct nqs_bench_out *o, const char *model, cons
         fprintf(o->f, "%-10s %-25s L=%d skipped: %s\n", model, options, L, why);
         return;
     }
-    nqs_bench_json_item(o);
-    fprintf(o->f, "\"model\": ");
-    nqs_bench_json_string(o->f, model);
-    fprintf(o->f, ", \"options\": ");
-    nqs_bench_json_string(o->f, options);
-    fprintf(o->f, ", \"n_sites\": %d, \"skipped\": ", L * L);
-    nqs_bench_json_string(o->f, why);
-    fputc('}', o->f);
+    nqs_json_begin_object(&o->w, NULL);
+    nqs_json_put_string(&o->w, "model", model);
+    nqs_json_put_string(&o->w, "options", options);
+    nqs_json_put_int(&o->w, "n_sites", L * L);
+    nqs_json_put_string(&o->w, "skipped", why);
+    nqs_json_end(&o->w);
 }
 
 /* One table row: model `ops` with options `v` on an L x L periodic square lattice. */
@@ -479,24 +460,24 @@ unsigned nqs_bench_sections(const char *word)
 /* Sections run in order; with --json each writes one member of the object. */
 int nqs_cmd_bench(const struct nqs_cli *cli)
 {
-    struct nqs_bench_out out = {stdout, cli ? cli->json : 0, 0};
+    struct nqs_bench_out out = {.f = stdout, .json = cli ? cli->json : 0};
+    nqs_json_init(&out.w, out.f, 2);
     unsigned mask = cli && cli->bench_sections ? cli->bench_sections
                                                : BENCH_ALL_MASK;
     struct nqs_config *cfg = cli && cli->config_path ? cli->cfg : NULL;
     int rc = NQS_OK, n_done = 0;
-    if (out.json) fprintf(out.f, "{\n");
+    if (out.json) nqs_json_begin_object(&out.w, NULL);
     for (int k = 0; k < BENCH_N_SECTIONS && rc == NQS_OK; k++) {
         if (!(mask & (1u << k))) continue;
         if (out.json)
-            fprintf(out.f, "%s  \"%s\": [", n_done ? ",\n" : "", bench_sections[k].name);
+            nqs_json_begin_array(&out.w, bench_sections[k].name);
         else if (n_done)
             fputc('\n', out.f);
-        out.n_items = 0;
         rc = bench_sections[k].run(&out, cfg);
-        if (out.json) fprintf(out.f, "\n  ]");
+        if (out.json) nqs_json_end(&out.w);
         fflush(out.f);
         n_done++;
     }
-    if (out.json) fprintf(out.f, "\n}\n");
+    if (out.json) nqs_json_end(&out.w);
     return rc;
 }

@@ -14,21 +14,16 @@
 #include <time.h>
 
 #include "config.h"
+#include "json.h"
 
 struct nqs_bench_out {
     FILE *f;
     int json;
-    int n_items; /* JSON items written so far in the current array (for the commas) */
+    struct nqs_json_writer w; /* with --json: the one object, a member array per section */
 };
 
 /* Seconds on clock `id` (CLOCK_MONOTONIC, CLOCK_THREAD_CPUTIME_ID, ...). */
 double nqs_bench_clock(clockid_t id);
-
-/* `text` as a JSON string literal. */
-void nqs_bench_json_string(FILE *f, const char *text);
-
-/* Start one JSON array item (writes the separating comma and "{"). */
-void nqs_bench_json_item(struct nqs_bench_out *o);
 
 /* A solver variant timed by the sr section. */
 struct nqs_bench_solver {

@@ -142,15 +142,21 @@ static int bench_sr_case(struct nqs_bench_out *o, int P, int n, const struct nqs
         }
         nqs_sr_free(sr);
         if (o->json) {
-            nqs_bench_json_item(o);
-            fprintf(o->f, "\"data\": \"synthetic\", \"case\": ");
-            nqs_bench_json_string(o->f, label);
-            fprintf(o->f, ", \"n_par\": %d, \"n_samples\": %d, \"solver\": \"%s\", "
-                    "\"blas_threads\": 2, \"seconds_wall\": %.6f, \"seconds_cpu\": %.6f, "
-                    "\"peak_rss_mib\": %.1f, \"cg_iterations\": %d, \"converged\": %s, "
-                    "\"residual\": %.3e}",
-                    P, n, solvers[k].name, best, best_cpu, bench_sr_peak_mib(),
-                    info.iterations, info.converged ? "true" : "false", info.residual);
+            struct nqs_json_writer *w = &o->w;
+            nqs_json_begin_object(w, NULL);
+            nqs_json_put_string(w, "data", "synthetic");
+            nqs_json_put_string(w, "case", label);
+            nqs_json_put_int(w, "n_par", P);
+            nqs_json_put_int(w, "n_samples", n);
+            nqs_json_put_string(w, "solver", solvers[k].name);
+            nqs_json_put_int(w, "blas_threads", 2);
+            nqs_json_put_number(w, "seconds_wall", best);
+            nqs_json_put_number(w, "seconds_cpu", best_cpu);
+            nqs_json_put_number(w, "peak_rss_mib", bench_sr_peak_mib());
+            nqs_json_put_int(w, "cg_iterations", info.iterations);
+            nqs_json_put_bool(w, "converged", info.converged);
+            nqs_json_put_number(w, "residual", info.residual);
+            nqs_json_end(w);
         } else {
             char cg[64] = "";
             if (solvers[k].solver == NQS_SR_CG)
@@ -200,6 +206,6 @@ int nqs_bench_sr_synthetic(struct nqs_bench_out *o)
 
 int nqs_bench_sr(FILE *out)
 {
-    struct nqs_bench_out o = {out, 0, 0};
+    struct nqs_bench_out o = {.f = out};
     return nqs_bench_sr_synthetic(&o);
 }

@@ -337,22 +337,29 @@ static void bench_vmc_iteration_print(struct nqs_bench_out *o, const char *label
                 1e3 * s->stats * k, 1e3 * s->sr * k, 1e3 * s->refresh * k, 1e3 * s->h5 * k,
                 1e3 * s->wall * k, 1e3 * s->cpu * k, us_sample, bench_vmc_peak_mib(), verdict);
     } else {
-        nqs_bench_json_item(o);
-        fprintf(o->f, "\"problem\": ");
-        nqs_bench_json_string(o->f, label);
-        fprintf(o->f,
-                ", \"n_par\": %d, \"n_samples\": %d, \"threads\": %d, \"solver\": \"%s\", "
-                "\"timed_iterations\": %d, \"cg_iterations\": %.1f, \"acceptance\": %.4f, "
-                "\"ms_moves\": %.4f, \"ms_eloc\": %.4f, \"ms_grad\": %.4f, \"ms_stats\": %.4f, "
-                "\"ms_sr\": %.4f, \"ms_refresh\": %.4f, \"ms_h5\": %.4f, \"ms_wall\": %.4f, "
-                "\"ms_cpu\": %.4f, \"us_per_sample\": %.3f, \"peak_rss_mib\": %.1f, "
-                "\"targets\": ",
-                m->n_par, v->smp->n_samples, threads, solver, timed, s->cg_iterations * k,
-                s->acceptance * k, 1e3 * s->move * k, 1e3 * s->eloc * k, 1e3 * s->grad * k,
-                1e3 * s->stats * k, 1e3 * s->sr * k, 1e3 * s->refresh * k, 1e3 * s->h5 * k,
-                1e3 * s->wall * k, 1e3 * s->cpu * k, us_sample, bench_vmc_peak_mib());
-        nqs_bench_json_string(o->f, verdict[0] == ' ' ? verdict + 1 : verdict);
-        fputc('}', o->f);
+        struct nqs_json_writer *w = &o->w;
+        nqs_json_begin_object(w, NULL);
+        nqs_json_put_string(w, "problem", label);
+        nqs_json_put_int(w, "n_par", m->n_par);
+        nqs_json_put_int(w, "n_samples", v->smp->n_samples);
+        nqs_json_put_int(w, "threads", threads);
+        nqs_json_put_string(w, "solver", solver);
+        nqs_json_put_int(w, "timed_iterations", timed);
+        nqs_json_put_number(w, "cg_iterations", s->cg_iterations * k);
+        nqs_json_put_number(w, "acceptance", s->acceptance * k);
+        nqs_json_put_number(w, "ms_moves", 1e3 * s->move * k);
+        nqs_json_put_number(w, "ms_eloc", 1e3 * s->eloc * k);
+        nqs_json_put_number(w, "ms_grad", 1e3 * s->grad * k);
+        nqs_json_put_number(w, "ms_stats", 1e3 * s->stats * k);
+        nqs_json_put_number(w, "ms_sr", 1e3 * s->sr * k);
+        nqs_json_put_number(w, "ms_refresh", 1e3 * s->refresh * k);
+        nqs_json_put_number(w, "ms_h5", 1e3 * s->h5 * k);
+        nqs_json_put_number(w, "ms_wall", 1e3 * s->wall * k);
+        nqs_json_put_number(w, "ms_cpu", 1e3 * s->cpu * k);
+        nqs_json_put_number(w, "us_per_sample", us_sample);
+        nqs_json_put_number(w, "peak_rss_mib", bench_vmc_peak_mib());
+        nqs_json_put_string(w, "targets", verdict[0] == ' ' ? verdict + 1 : verdict);
+        nqs_json_end(w);
     }
     fflush(o->f);
 }
@@ -437,15 +444,19 @@ static int bench_vmc_sampler_row(struct nqs_bench_out *o, const char *label, con
                     m->n_sites, m->n_hidden, threads, acc / runs, mps, eps, us, samples / wall,
                     cpu / wall);
         } else {
-            nqs_bench_json_item(o);
-            fprintf(o->f, "\"problem\": ");
-            nqs_bench_json_string(o->f, label);
-            fprintf(o->f,
-                    ", \"n_sites\": %d, \"n_hidden\": %d, \"threads\": %d, \"acceptance\": %.4f, "
-                    "\"moves_per_s_per_thread\": %.0f, \"eloc_per_s_per_thread\": %.0f, "
-                    "\"us_per_sample\": %.3f, \"samples_per_s\": %.0f, \"cpu_over_wall\": %.3f}",
-                    m->n_sites, m->n_hidden, threads, acc / runs, mps, eps, us, samples / wall,
-                    cpu / wall);
+            struct nqs_json_writer *w = &o->w;
+            nqs_json_begin_object(w, NULL);
+            nqs_json_put_string(w, "problem", label);
+            nqs_json_put_int(w, "n_sites", m->n_sites);
+            nqs_json_put_int(w, "n_hidden", m->n_hidden);
+            nqs_json_put_int(w, "threads", threads);
+            nqs_json_put_number(w, "acceptance", acc / runs);
+            nqs_json_put_number(w, "moves_per_s_per_thread", mps);
+            nqs_json_put_number(w, "eloc_per_s_per_thread", eps);
+            nqs_json_put_number(w, "us_per_sample", us);
+            nqs_json_put_number(w, "samples_per_s", samples / wall);
+            nqs_json_put_number(w, "cpu_over_wall", cpu / wall);
+            nqs_json_end(w);
         }
         fflush(o->f);
     }
@@ -573,17 +584,21 @@ static int bench_vmc_sr_case(struct nqs_bench_out *o, const struct bench_vmc_tar
                     t->label, m->n_par, v.smp->n_samples, name, wall, cpu, bench_vmc_peak_mib(),
                     cg);
         } else {
-            nqs_bench_json_item(o);
-            fprintf(o->f, "\"data\": \"model\", \"case\": ");
-            nqs_bench_json_string(o->f, t->label);
-            fprintf(o->f, ", \"n_par\": %d, \"n_samples\": %d, \"variant\": \"%s\", "
-                          "\"solver\": \"%s\", \"seconds_wall\": %.6f, \"seconds_cpu\": %.6f, "
-                          "\"peak_rss_mib\": %.1f, \"cg_iterations\": %d, \"converged\": %s, "
-                          "\"residual\": %.3e}",
-                    m->n_par, v.smp->n_samples, solvers[k].name, nqs_sr_solver_name(info.solver),
-                    wall, cpu,
-                    bench_vmc_peak_mib(), info.iterations, info.converged ? "true" : "false",
-                    info.residual);
+            struct nqs_json_writer *w = &o->w;
+            nqs_json_begin_object(w, NULL);
+            nqs_json_put_string(w, "data", "model");
+            nqs_json_put_string(w, "case", t->label);
+            nqs_json_put_int(w, "n_par", m->n_par);
+            nqs_json_put_int(w, "n_samples", v.smp->n_samples);
+            nqs_json_put_string(w, "variant", solvers[k].name);
+            nqs_json_put_string(w, "solver", nqs_sr_solver_name(info.solver));
+            nqs_json_put_number(w, "seconds_wall", wall);
+            nqs_json_put_number(w, "seconds_cpu", cpu);
+            nqs_json_put_number(w, "peak_rss_mib", bench_vmc_peak_mib());
+            nqs_json_put_int(w, "cg_iterations", info.iterations);
+            nqs_json_put_bool(w, "converged", info.converged);
+            nqs_json_put_number(w, "residual", info.residual);
+            nqs_json_end(w);
         }
         fflush(o->f);
     }
@@ -731,14 +746,18 @@ static void bench_sweep_json(struct nqs_bench_out *o, const struct bench_sweep_c
                              const struct nqs_model *m, int ns, const char *solver, double eps,
                              double cpu, const struct nqs_sr_info *info)
 {
-    nqs_bench_json_item(o);
-    fprintf(o->f, "\"case\": ");
-    nqs_bench_json_string(o->f, c->label);
-    fprintf(o->f, ", \"warmup\": %d, \"n_par\": %d, \"n_samples\": %d, \"solver\": \"%s\", "
-                  "\"diag_shift\": %g, \"seconds_cpu\": %.6f, \"cg_iterations\": %d, "
-                  "\"converged\": %s}",
-            c->warmup, m->n_par, ns, solver, eps, cpu, info->iterations,
-            info->converged ? "true" : "false");
+    struct nqs_json_writer *w = &o->w;
+    nqs_json_begin_object(w, NULL);
+    nqs_json_put_string(w, "case", c->label);
+    nqs_json_put_int(w, "warmup", c->warmup);
+    nqs_json_put_int(w, "n_par", m->n_par);
+    nqs_json_put_int(w, "n_samples", ns);
+    nqs_json_put_string(w, "solver", solver);
+    nqs_json_put_number(w, "diag_shift", eps);
+    nqs_json_put_number(w, "seconds_cpu", cpu);
+    nqs_json_put_int(w, "cg_iterations", info->iterations);
+    nqs_json_put_bool(w, "converged", info->converged);
+    nqs_json_end(w);
 }
 
 static int bench_sweep_case(struct nqs_bench_out *o, const struct bench_sweep_case *c)

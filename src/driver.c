@@ -53,6 +53,7 @@
 #include "error.h"
 #include "exact.h"
 #include "io_h5.h"
+#include "json.h"
 #include "observables.h"
 #include "optimizer.h"
 #include "problem.h"
@@ -826,26 +827,6 @@ static int driver_final(struct driver *d, struct nqs_h5_result *res)
     return nqs_comm_check(d->rank == 0 ? driver_final_write(d, res, acc[0], acc[1]) : NQS_OK);
 }
 
-/* JSON has no NaN or Inf (a collapsed run has v_score = 0/0): those are null.
- * Strings (file names, reference sources) are escaped. */
-static void driver_json_num(const char *key, double v, int digits)
-{
-    if (isfinite(v)) printf("\"%s\": %.*g, ", key, digits, v);
-    else printf("\"%s\": null, ", key);
-}
-
-static void driver_json_str(const char *key, const char *s)
-{
-    printf("\"%s\": \"", key);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
-    }
-    printf("\", ");
-}
-
 static int driver_threads(void)
 {
 #ifdef _OPENMP
@@ -860,24 +841,33 @@ static void driver_report(const struct driver *d, const struct nqs_h5_result *re
     const struct nqs_problem *p = d->prob;
     double rel = isfinite(d->ref_energy) ? fabs((res->energy - d->ref_energy) / d->ref_energy) : NAN;
     if (d->cli->json) {
-        printf("{");
-        driver_json_num("energy", res->energy, 12);
-        driver_json_num("energy_error", res->energy_error, 6);
-        driver_json_num("energy_variance", res->energy_variance, 6);
-        driver_json_num("v_score", res->v_score, 6);
-        printf("\"n_params\": %d, \"n_sites\": %d, ", p->model->n_par, p->model->n_sites);
-        driver_json_str("model", p->model_ops->name);
-        printf("\"shared\": %s, ", p->model_ops->shared ? "true" : "false");
-        driver_json_str("hamiltonian", p->ham_ops->name);
-        driver_json_str("lattice", d->lattice_desc);
-        printf("\"n_samples\": %ld, \"iterations\": %ld, ", res->n_samples, d->op.iterations);
-        driver_json_num("reference_energy", d->ref_energy, 12);
-        if (isfinite(d->ref_energy)) driver_json_str("reference_source", d->ref_source);
-        driver_json_num("relative_error", rel, 6);
-        driver_json_str("file", d->path);
-        printf("\"ranks\": %d, \"threads\": %d, \"time_sampling\": %.3f, \"time_optimizer\": %.3f, ",
-               d->size, driver_threads(), d->t_sample, d->t_opt);
-        printf("\"wall_time\": %.3f, \"convention\": \"pauli\"}\n", wall);
+        /* A collapsed run has v_score = 0/0: the writer prints null (json.h). */
+        struct nqs_json_writer w;
+        nqs_json_init(&w, stdout, 0);
+        nqs_json_begin_object(&w, NULL);
+        nqs_json_put_number(&w, "energy", res->energy);
+        nqs_json_put_number(&w, "energy_error", res->energy_error);
+        nqs_json_put_number(&w, "energy_variance", res->energy_variance);
+        nqs_json_put_number(&w, "v_score", res->v_score);
+        nqs_json_put_int(&w, "n_params", p->model->n_par);
+        nqs_json_put_int(&w, "n_sites", p->model->n_sites);
+        nqs_json_put_string(&w, "model", p->model_ops->name);
+        nqs_json_put_bool(&w, "shared", p->model_ops->shared);
+        nqs_json_put_string(&w, "hamiltonian", p->ham_ops->name);
+        nqs_json_put_string(&w, "lattice", d->lattice_desc);
+        nqs_json_put_int(&w, "n_samples", res->n_samples);
+        nqs_json_put_int(&w, "iterations", d->op.iterations);
+        nqs_json_put_number(&w, "reference_energy", d->ref_energy);
+        if (isfinite(d->ref_energy)) nqs_json_put_string(&w, "reference_source", d->ref_source);
+        nqs_json_put_number(&w, "relative_error", rel);
+        nqs_json_put_string(&w, "file", d->path);
+        nqs_json_put_int(&w, "ranks", d->size);
+        nqs_json_put_int(&w, "threads", driver_threads());
+        nqs_json_put_number(&w, "time_sampling", d->t_sample);
+        nqs_json_put_number(&w, "time_optimizer", d->t_opt);
+        nqs_json_put_number(&w, "wall_time", wall);
+        nqs_json_put_string(&w, "convention", "pauli");
+        nqs_json_end(&w);
         return;
     }
     printf("model        %s (%s, %d parameters)\n", p->model_ops->name,

@@ -70,6 +70,7 @@
 #include "cli.h"
 #include "config.h"
 #include "error.h"
+#include "json.h"
 #include "problem.h"
 #include "version.h"
 
@@ -1024,35 +1025,6 @@ static int exact_env_memory(size_t *limit)
     return NQS_OK;
 }
 
-static void exact_json_str(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(out, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(out, "\\u%04x", *p);
-        else
-            fputc(*p, out);
-    }
-    fputc('"', out);
-}
-
-/* Shortest %.15g..%.17g that reads back exactly; null for NaN. */
-static void exact_json_num(FILE *out, double x)
-{
-    if (!isfinite(x)) {
-        fputs("null", out);
-        return;
-    }
-    char buf[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, x);
-        if (strtod(buf, NULL) == x) break;
-    }
-    fputs(buf, out);
-}
-
 static int exact_threads(void)
 {
 #ifdef _OPENMP
@@ -1114,60 +1086,54 @@ static void exact_print_text(const struct exact_report *e)
 static void exact_print_json(const struct exact_report *e, const char *output)
 {
     const struct nqs_exact_result *r = e->r;
-    printf("{\"energy\": ");
-    exact_json_num(stdout, r->energy);
-    printf(", \"energy_per_site\": ");
-    exact_json_num(stdout, r->energy / r->n_sites);
-    printf(", \"n_sites\": %d, \"convention\": \"pauli\", \"dim\": %lld, \"sector\": \"%s\", "
-           "\"magnetisation\": ",
-           r->n_sites, (long long)r->dim, e->sector);
-    if (r->full_space)
-        printf("null");
-    else
-        printf("%d", r->magnetisation);
     const struct nqs_exact_sector *sec = e->sec;
-    printf(", \"sector_description\": ");
-    exact_json_str(stdout, e->sector_desc);
-    printf(", \"momentum\": ");
+    struct nqs_json_writer w;
+    nqs_json_init(&w, stdout, 0);
+    nqs_json_begin_object(&w, NULL);
+    nqs_json_put_number(&w, "energy", r->energy);
+    nqs_json_put_number(&w, "energy_per_site", r->energy / r->n_sites);
+    nqs_json_put_int(&w, "n_sites", r->n_sites);
+    nqs_json_put_string(&w, "convention", "pauli");
+    nqs_json_put_int(&w, "dim", (long long)r->dim);
+    nqs_json_put_string(&w, "sector", e->sector);
+    if (r->full_space)
+        nqs_json_put_null(&w, "magnetisation");
+    else
+        nqs_json_put_int(&w, "magnetisation", r->magnetisation);
+    nqs_json_put_string(&w, "sector_description", e->sector_desc);
     if (sec->sym) {
-        printf("[");
-        for (int d = 0; d < r->n_dirs; d++) printf("%s%d", d ? ", " : "", sec->sector.momentum[d]);
-        printf("]");
+        nqs_json_begin_array(&w, "momentum");
+        for (int d = 0; d < r->n_dirs; d++) nqs_json_put_int(&w, NULL, sec->sector.momentum[d]);
+        nqs_json_end(&w);
     } else {
-        printf("null");
+        nqs_json_put_null(&w, "momentum");
     }
-    printf(", \"point_group\": ");
-    if (sec->sym && sec->sector.irrep != NQS_IRREP_NONE)
-        printf("\"%s\"", nqs_irrep_name(sec->sector.irrep));
-    else
-        printf("null");
-    printf(", \"spin_flip\": %s, \"group_order\": %d, \"block_dim\": %lld, \"complex\": %s",
-           sec->spin_flip > 0 ? "\"even\"" : sec->spin_flip < 0 ? "\"odd\"" : "null",
-           r->group_order, (long long)r->block_dim, r->complex_basis ? "true" : "false");
-    printf(", \"lattice\": ");
-    exact_json_str(stdout, e->lattice);
-    printf(", \"hamiltonian\": ");
-    exact_json_str(stdout, e->p->ham_ops->name);
-    printf(", \"marshall\": %s, \"method\": \"%s\", \"iterations\": %d, \"n_matvec\": %d, "
-           "\"tolerance\": ",
-           e->p->ham->marshall ? "true" : "false", r->method, r->iterations, r->n_matvec);
-    exact_json_num(stdout, e->tol);
+    nqs_json_put_string(&w, "point_group", sec->sym && sec->sector.irrep != NQS_IRREP_NONE
+                                              ? nqs_irrep_name(sec->sector.irrep)
+                                              : NULL);
+    nqs_json_put_string(&w, "spin_flip",
+                        sec->spin_flip > 0 ? "even" : sec->spin_flip < 0 ? "odd" : NULL);
+    nqs_json_put_int(&w, "group_order", r->group_order);
+    nqs_json_put_int(&w, "block_dim", (long long)r->block_dim);
+    nqs_json_put_bool(&w, "complex", r->complex_basis);
+    nqs_json_put_string(&w, "lattice", e->lattice);
+    nqs_json_put_string(&w, "hamiltonian", e->p->ham_ops->name);
+    nqs_json_put_bool(&w, "marshall", e->p->ham->marshall);
+    nqs_json_put_string(&w, "method", r->method);
+    nqs_json_put_int(&w, "iterations", r->iterations);
+    nqs_json_put_int(&w, "n_matvec", r->n_matvec);
+    nqs_json_put_number(&w, "tolerance", e->tol);
     for (int phys = 0; phys < 2; phys++) {
-        printf(phys ? ", \"translation_physical\": [" : ", \"translation\": [");
-        for (int d = 0; d < r->n_dirs; d++) {
-            if (d) printf(", ");
-            exact_json_num(stdout, phys ? r->translation_physical[d] : r->translation[d]);
-        }
-        printf("]");
+        nqs_json_begin_array(&w, phys ? "translation_physical" : "translation");
+        for (int d = 0; d < r->n_dirs; d++)
+            nqs_json_put_number(&w, NULL, phys ? r->translation_physical[d] : r->translation[d]);
+        nqs_json_end(&w);
     }
-    printf(", \"memory_estimate\": %zu, \"seconds\": ", r->memory);
-    exact_json_num(stdout, r->seconds);
-    printf(", \"threads\": %d, \"output\": ", exact_threads());
-    if (output)
-        exact_json_str(stdout, output);
-    else
-        printf("null");
-    printf("}\n");
+    nqs_json_put_int(&w, "memory_estimate", (long long)r->memory);
+    nqs_json_put_number(&w, "seconds", r->seconds);
+    nqs_json_put_int(&w, "threads", exact_threads());
+    nqs_json_put_string(&w, "output", output);
+    nqs_json_end(&w);
 }
 
 /* Scalar attributes on `loc`; each returns 0 or -1. */

@@ -17,42 +17,12 @@
 #include "cli.h"
 #include "error.h"
 #include "exact.h"
+#include "json.h"
 #include "problem.h"
 #include "symmetry.h"
 
-/* A JSON string literal for `s`. */
-static void info_json_str(FILE *out, const char *s)
+static const char *info_yes_no(int b)
 {
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(out, "\\%c", *p);
-        else if (*p == '\n')
-            fputs("\\n", out);
-        else if (*p == '\t')
-            fputs("\\t", out);
-        else if (*p < 0x20)
-            fprintf(out, "\\u%04x", *p);
-        else
-            fputc(*p, out);
-    }
-    fputc('"', out);
-}
-
-/* Shortest of %.15g/%.16g/%.17g that reads back to the same double. */
-static void info_json_num(FILE *out, double x)
-{
-    char buf[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, x);
-        if (strtod(buf, NULL) == x) break;
-    }
-    fputs(buf, out);
-}
-
-static const char *info_bool(int b, int json)
-{
-    if (json) return b ? "true" : "false";
     return b ? "yes" : "no";
 }
 
@@ -106,11 +76,11 @@ static void info_print_text(const struct nqs_problem *p, const struct info_twin 
                                                                   : "custom (uniform)")
                                  : "uniform (lattice)");
     printf("%-24s %d\n", "translation group", lat->n_trans);
-    printf("%-24s %s\n", "bipartite", info_bool(lat->bipartite, 0));
+    printf("%-24s %s\n", "bipartite", info_yes_no(lat->bipartite));
     printf("%-24s %s: %s\n", "hamiltonian", p->ham_ops->name,
            p->ham_ops->summary ? p->ham_ops->summary : "");
-    printf("%-24s %s\n", "conserves magnetisation", info_bool(p->ham->conserves_sz, 0));
-    printf("%-24s %s\n", "Marshall sign rule", info_bool(p->ham->marshall, 0));
+    printf("%-24s %s\n", "conserves magnetisation", info_yes_no(p->ham->conserves_sz));
+    printf("%-24s %s\n", "Marshall sign rule", info_yes_no(p->ham->marshall));
     printf("%-24s %s\n", "lattice symmetry", y->space[0] ? y->space : "(not available)");
     printf("%-24s %s%s\n", "sector", y->sector, p->sector_given ? "" : " (default)");
     if (p->sector_given)
@@ -122,7 +92,7 @@ static void info_print_text(const struct nqs_problem *p, const struct info_twin 
         printf("%-24s %.10g (Pauli units%s%s)\n", "reference energy", p->reference_energy,
                p->reference_source[0] ? "; " : "", p->reference_source);
     printf("%-24s %s\n", "model", p->model_ops->name);
-    printf("%-24s %s\n", "shared weights", info_bool(p->model_ops->shared, 0));
+    printf("%-24s %s\n", "shared weights", info_yes_no(p->model_ops->shared));
     printf("%-24s %d\n", "hidden units", m->n_hidden);
     printf("%-24s %s\n", "layout", m->layout);
     printf("%-24s %s\n", "weights shared over", m->group_desc[0] ? m->group_desc : "(not stated)");
@@ -142,77 +112,82 @@ static void info_print_json(const struct nqs_problem *p, const struct info_twin 
     const struct nqs_model *m = p->model;
     char desc[256];
     nqs_lattice_describe(lat, desc, sizeof desc);
-    printf("{\"lattice\": {\"description\": ");
-    info_json_str(stdout, desc);
-    printf(", \"type\": \"%s\", \"extent\": [", nqs_lattice_kind_name(lat->kind));
-    for (int d = 0; d < lat->dim; d++) printf("%s%d", d ? ", " : "", lat->extent[d]);
-    printf("], \"periodic\": [");
-    for (int d = 0; d < lat->dim; d++) printf("%s%s", d ? ", " : "", info_bool(lat->periodic[d], 1));
-    printf("], \"n_bonds\": [%d, %d], \"n_translations\": %d, \"bipartite\": %s, "
-           "\"custom_couplings\": %s},\n",
-           lat->n_bonds_order[0], lat->n_bonds_order[1], lat->n_trans,
-           info_bool(lat->bipartite, 1), info_bool(lat->custom_couplings, 1));
-    printf(" \"hamiltonian\": {\"name\": ");
-    info_json_str(stdout, p->ham_ops->name);
-    printf(", \"summary\": ");
-    info_json_str(stdout, p->ham_ops->summary ? p->ham_ops->summary : "");
-    printf(", \"conserves_sz\": %s, \"marshall\": %s, \"reference_energy\": ",
-           info_bool(p->ham->conserves_sz, 1), info_bool(p->ham->marshall, 1));
-    if (isnan(p->reference_energy))
-        printf("null");
-    else
-        info_json_num(stdout, p->reference_energy);
-    printf(", \"reference_source\": ");
-    info_json_str(stdout, p->reference_source);
-    printf(", \"energy_units\": \"pauli\"},\n");
-    printf(" \"symmetry\": {\"space_group\": ");
-    info_json_str(stdout, y->space);
-    printf(", \"space_group_order\": %d, \"sector\": ", y->space_order);
-    info_json_str(stdout, y->sector);
-    printf(", \"sector_given\": %s, \"sector_group\": ", info_bool(p->sector_given, 1));
-    if (p->sector_given)
-        info_json_str(stdout, p->sym->name);
-    else
-        printf("null");
-    printf(", \"sector_group_order\": %d, \"momentum\": ", y->order);
+    struct nqs_json_writer w;
+    nqs_json_init(&w, stdout, 0);
+    nqs_json_begin_object(&w, NULL);
+
+    nqs_json_begin_object(&w, "lattice");
+    nqs_json_put_string(&w, "description", desc);
+    nqs_json_put_string(&w, "type", nqs_lattice_kind_name(lat->kind));
+    nqs_json_begin_array(&w, "extent");
+    for (int d = 0; d < lat->dim; d++) nqs_json_put_int(&w, NULL, lat->extent[d]);
+    nqs_json_end(&w);
+    nqs_json_begin_array(&w, "periodic");
+    for (int d = 0; d < lat->dim; d++) nqs_json_put_bool(&w, NULL, lat->periodic[d]);
+    nqs_json_end(&w);
+    nqs_json_begin_array(&w, "n_bonds");
+    nqs_json_put_int(&w, NULL, lat->n_bonds_order[0]);
+    nqs_json_put_int(&w, NULL, lat->n_bonds_order[1]);
+    nqs_json_end(&w);
+    nqs_json_put_int(&w, "n_translations", lat->n_trans);
+    nqs_json_put_bool(&w, "bipartite", lat->bipartite);
+    nqs_json_put_bool(&w, "custom_couplings", lat->custom_couplings);
+    nqs_json_end(&w);
+
+    nqs_json_begin_object(&w, "hamiltonian");
+    nqs_json_put_string(&w, "name", p->ham_ops->name);
+    nqs_json_put_string(&w, "summary", p->ham_ops->summary ? p->ham_ops->summary : "");
+    nqs_json_put_bool(&w, "conserves_sz", p->ham->conserves_sz);
+    nqs_json_put_bool(&w, "marshall", p->ham->marshall);
+    nqs_json_put_number(&w, "reference_energy", p->reference_energy); /* NaN: null */
+    nqs_json_put_string(&w, "reference_source", p->reference_source);
+    nqs_json_put_string(&w, "energy_units", "pauli");
+    nqs_json_end(&w);
+
+    nqs_json_begin_object(&w, "symmetry");
+    nqs_json_put_string(&w, "space_group", y->space);
+    nqs_json_put_int(&w, "space_group_order", y->space_order);
+    nqs_json_put_string(&w, "sector", y->sector);
+    nqs_json_put_bool(&w, "sector_given", p->sector_given);
+    nqs_json_put_string(&w, "sector_group", p->sector_given ? p->sym->name : NULL);
+    nqs_json_put_int(&w, "sector_group_order", y->order);
     if (p->sector_given) {
-        printf("[");
-        for (int d = 0; d < p->lat->dim; d++) printf("%s%d", d ? ", " : "", p->sector.momentum[d]);
-        printf("]");
+        nqs_json_begin_array(&w, "momentum");
+        for (int d = 0; d < p->lat->dim; d++) nqs_json_put_int(&w, NULL, p->sector.momentum[d]);
+        nqs_json_end(&w);
     } else {
-        printf("null");
+        nqs_json_put_null(&w, "momentum");
     }
-    printf(", \"point_group\": ");
-    if (p->sector_given && p->sector.irrep != NQS_IRREP_NONE)
-        printf("\"%s\"", nqs_irrep_name(p->sector.irrep));
-    else
-        printf("null");
-    printf(", \"spin_flip\": %s, \"magnetisation\": ",
-           y->sec.spin_flip > 0 ? "\"even\"" : y->sec.spin_flip < 0 ? "\"odd\"" : "null");
+    nqs_json_put_string(&w, "point_group", p->sector_given && p->sector.irrep != NQS_IRREP_NONE
+                                              ? nqs_irrep_name(p->sector.irrep)
+                                              : NULL);
+    nqs_json_put_string(&w, "spin_flip",
+                        y->sec.spin_flip > 0 ? "even" : y->sec.spin_flip < 0 ? "odd" : NULL);
     if (p->ham->conserves_sz)
-        printf("%d", p->magnetisation);
+        nqs_json_put_int(&w, "magnetisation", p->magnetisation);
     else
-        printf("null");
-    printf("},\n");
-    printf(" \"n_sites\": %d, \"model\": ", lat->n_sites);
-    info_json_str(stdout, p->model_ops->name);
-    printf(", \"shared\": %s, \"n_hidden\": %d, \"layout\": ", info_bool(p->model_ops->shared, 1),
-           m->n_hidden);
-    info_json_str(stdout, m->layout);
-    printf(", \"group\": ");
-    info_json_str(stdout, m->group_desc);
-    printf(", \"projection\": ");
-    info_json_str(stdout, m->projection[0] ? m->projection : "none");
-    printf(", \"n_params\": %d,\n \"twin\": ", m->n_par);
+        nqs_json_put_null(&w, "magnetisation");
+    nqs_json_end(&w);
+
+    nqs_json_put_int(&w, "n_sites", lat->n_sites);
+    nqs_json_put_string(&w, "model", p->model_ops->name);
+    nqs_json_put_bool(&w, "shared", p->model_ops->shared);
+    nqs_json_put_int(&w, "n_hidden", m->n_hidden);
+    nqs_json_put_string(&w, "layout", m->layout);
+    nqs_json_put_string(&w, "group", m->group_desc);
+    nqs_json_put_string(&w, "projection", m->projection[0] ? m->projection : "none");
+    nqs_json_put_int(&w, "n_params", m->n_par);
     if (tw->ops && tw->n_par > 0) {
-        info_json_str(stdout, tw->ops->name);
-        printf(", \"twin_n_params\": %d, \"twin_ratio\": ", tw->n_par);
-        info_json_num(stdout, (double)tw->n_par / m->n_par);
+        nqs_json_put_string(&w, "twin", tw->ops->name);
+        nqs_json_put_int(&w, "twin_n_params", tw->n_par);
+        nqs_json_put_number(&w, "twin_ratio", (double)tw->n_par / m->n_par);
     } else {
-        printf("null, \"twin_n_params\": null, \"twin_ratio\": null, \"twin_unavailable\": ");
-        info_json_str(stdout, tw->why);
+        nqs_json_put_null(&w, "twin");
+        nqs_json_put_null(&w, "twin_n_params");
+        nqs_json_put_null(&w, "twin_ratio");
+        nqs_json_put_string(&w, "twin_unavailable", tw->why);
     }
-    printf("}\n");
+    nqs_json_end(&w);
 }
 
 int nqs_cmd_info(const struct nqs_cli *cli)
