@@ -42,7 +42,13 @@
 
 #include "model.h"
 
-#define NQS_CONVNET_N_OPTIONS 4
+/* [model] keys of cnn, lcn and gcnn (one table, nqs_convnet_options). */
+enum nqs_convnet_key {
+    NQS_CONVNET_KEY_CHANNELS, NQS_CONVNET_KEY_KERNEL, NQS_CONVNET_KEY_ACTIVATION,
+    NQS_CONVNET_KEY_GROUP, NQS_CONVNET_N_OPTIONS
+};
+/* Indices of the `group` choices. */
+enum { NQS_CONVNET_GROUP_TRANSLATIONS, NQS_CONVNET_GROUP_SPACE };
 extern const struct nqs_opt_def nqs_convnet_options[NQS_CONVNET_N_OPTIONS];
 
 /* local = 0 builds cnn, 1 builds lcn. NQS_EINVAL for bad channels, kernel or

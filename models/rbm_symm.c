@@ -65,15 +65,15 @@ struct rbm_symm_state {
 
 enum { RBM_SYMM_GROUP_TRANSLATIONS, RBM_SYMM_GROUP_SPACE, RBM_SYMM_GROUP_NONE };
 
-static const struct nqs_opt_def rbm_symm_options[] = {
-    {"alpha", NQS_OPT_INT, "1",
-     "hidden-unit density: alpha N hidden units (alpha filters x |G| translations if shared)",
-     NULL, 1, 256},
-    {"group", NQS_OPT_CHOICE, RBM_SYMM_DEFAULT_GROUP,
-     "group the filters are shared over (alpha |G| hidden units): translations, space_group "
-     "(translations x the lattice's point group: psi invariant under both, k = 0 and A1), or "
-     "none (alpha hidden units, no symmetry: a base for [model] projection onto k != 0)",
-     "translations|space_group|none", 0, 0},
+static const struct nqs_opt_def rbm_symm_options[NQS_RBM_N_KEYS] = {
+    [NQS_RBM_KEY_ALPHA] = {"alpha", NQS_OPT_INT, "1",
+        "hidden-unit density: alpha N hidden units (alpha filters x |G| translations if shared)",
+        NULL, 1, 256},
+    [NQS_RBM_KEY_GROUP] = {"group", NQS_OPT_CHOICE, RBM_SYMM_DEFAULT_GROUP,
+        "group the filters are shared over (alpha |G| hidden units): translations, space_group "
+        "(translations x the lattice's point group: psi invariant under both, k = 0 and A1), or "
+        "none (alpha hidden units, no symmetry: a base for [model] projection onto k != 0)",
+        "translations|space_group|none", 0, 0},
 };
 
 static void rbm_symm_free(void *state)
@@ -149,8 +149,8 @@ static int rbm_symm_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
                           const struct nqs_opt_val *opt)
 {
     int N = lat->n_sites;
-    long alpha = opt[0].i;
-    int group = (int)opt[1].i;
+    long alpha = opt[NQS_RBM_KEY_ALPHA].i;
+    int group = (int)opt[NQS_RBM_KEY_GROUP].i; /* index of the choice: RBM_SYMM_GROUP_* */
     if (group == RBM_SYMM_GROUP_TRANSLATIONS && lat->n_trans < 2)
         NQS_ERROR(NQS_EUNSUP,
                   "model 'rbm_symm' with group = translations needs a translation group, but the "
@@ -369,7 +369,7 @@ const struct nqs_model_ops nqs_model_rbm_symm = {
     .shared = 1,
     .twin = "rbm",
     .options = rbm_symm_options,
-    .n_options = (int)(sizeof rbm_symm_options / sizeof rbm_symm_options[0]),
+    .n_options = NQS_RBM_N_KEYS,
     .alloc = rbm_symm_alloc,
     .free = rbm_symm_free,
     .refresh = rbm_symm_refresh,

@@ -102,10 +102,10 @@ struct bench_vmc {
     struct nqs_config *cfg; /* owned unless borrowed_cfg */
     int borrowed_cfg;
     struct nqs_problem *prob;
-    struct nqs_sampler_opts so;
+    struct nqs_sampler_opts sampler_opts;
     struct nqs_sampler *smp;
-    struct nqs_optimizer_params op;
-    struct nqs_optimizer *opt;
+    struct nqs_optimizer_params optimizer_params;
+    struct nqs_optimizer *optimizer;
     double complex *eloc, *O;
     struct nqs_h5 *h5;
     char path[256];
@@ -116,7 +116,7 @@ static void bench_vmc_free(struct bench_vmc *v)
 {
     if (v->h5) nqs_h5_close(v->h5);
     if (v->path[0]) unlink(v->path);
-    nqs_optimizer_free(v->opt);
+    nqs_optimizer_free(v->optimizer);
     nqs_sampler_free(v->smp);
     nqs_problem_free(v->prob);
     if (!v->borrowed_cfg) nqs_config_free(v->cfg);
@@ -140,25 +140,25 @@ static int bench_vmc_build(struct bench_vmc *v, const char *ini, struct nqs_conf
         NQS_TRY(nqs_config_read_string(v->cfg, ini, "bench"));
     }
     NQS_TRY(nqs_problem_build(v->cfg, NQS_PROBLEM_MODEL, &v->prob));
-    struct nqs_opt_val sv[16], ov[NQS_OPTK_COUNT];
-    if (nqs_sampler_n_options > 16) NQS_ERROR(NQS_EINTERNAL, "bench: sampler options table grew");
-    NQS_TRY(nqs_config_get(v->cfg, "sampler", nqs_sampler_options, nqs_sampler_n_options, sv));
-    NQS_TRY(nqs_config_get(v->cfg, "optimizer", nqs_optimizer_options, nqs_optimizer_n_options,
-                           ov));
-    NQS_TRY(nqs_sampler_opts_from(sv, v->prob->ham, v->prob->magnetisation, &v->so));
-    if (v->so.exact)
+    struct nqs_opt_val sampler_vals[NQS_SAMPLER_N_KEYS], optimizer_vals[NQS_OPTK_COUNT];
+    NQS_TRY(nqs_config_get(v->cfg, "sampler", nqs_sampler_options, NQS_SAMPLER_N_KEYS,
+                           sampler_vals));
+    NQS_TRY(nqs_config_get(v->cfg, "optimizer", nqs_optimizer_options, NQS_OPTK_COUNT,
+                           optimizer_vals));
+    NQS_TRY(nqs_sampler_opts_from(sampler_vals, v->prob->ham, v->prob->magnetisation, &v->sampler_opts));
+    if (v->sampler_opts.exact)
         NQS_ERROR(NQS_EINVAL, "nqs bench times Metropolis sampling; [sampler] method = exact is not "
                   "benchmarked (accepted: method = metropolis)");
-    NQS_TRY(nqs_optimizer_params_from_options(ov, &v->op));
+    NQS_TRY(nqs_optimizer_params_from_options(optimizer_vals, &v->optimizer_params));
     struct nqs_model *m = v->prob->model;
-    v->smp = nqs_sampler_alloc(&v->so, m, v->prob->ham, 0, v->so.n_chains);
+    v->smp = nqs_sampler_alloc(&v->sampler_opts, m, v->prob->ham, 0, v->sampler_opts.n_chains);
     if (!v->smp) return NQS_ENOMEM;
     v->smp->profile = 1;
     int ns = v->smp->n_samples;
-    v->opt = nqs_optimizer_alloc(&v->op, m->n_par, ns);
-    if (!v->opt) return NQS_ENOMEM;
+    v->optimizer = nqs_optimizer_alloc(&v->optimizer_params, m->n_par, ns);
+    if (!v->optimizer) return NQS_ENOMEM;
     /* the chain layout of the driver: per-chain partial sums in SR */
-    NQS_TRY(nqs_optimizer_set_chains(v->opt, v->so.n_chains, 0, v->so.n_chains,
+    NQS_TRY(nqs_optimizer_set_chains(v->optimizer, v->sampler_opts.n_chains, 0, v->sampler_opts.n_chains,
                                      v->smp->per_chain));
     v->eloc = malloc((size_t)ns * sizeof *v->eloc);
     v->O = malloc((size_t)ns * (size_t)m->n_par * sizeof *v->O);
@@ -178,8 +178,8 @@ static int bench_vmc_build(struct bench_vmc *v, const char *ini, struct nqs_conf
         .command_line = "nqs bench iteration", .input = ini ? ini : "", .lattice = "bench",
         .hamiltonian = v->prob->ham_ops->name, .model = v->prob->model_ops->name,
         .shared = v->prob->model_ops->shared, .n_sites = m->n_sites, .n_params = m->n_par,
-        .n_chains = v->so.n_chains, .rng_state_bytes = (int)nqs_sampler_rng_size(),
-        .optimizer_state_len = (int)nqs_optimizer_state_size(v->opt),
+        .n_chains = v->sampler_opts.n_chains, .rng_state_bytes = (int)nqs_sampler_rng_size(),
+        .optimizer_state_len = (int)nqs_optimizer_state_size(v->optimizer),
     };
     return nqs_h5_create(v->path, &meta, 1, &v->h5);
 }
@@ -233,10 +233,10 @@ static int bench_vmc_iteration(struct bench_vmc *v, struct bench_phase *ph)
     NQS_TRY(bench_vmc_sample(v, 1, ph));
     double c1 = nqs_bench_clock(P);
     struct nqs_stats st;
-    NQS_TRY(nqs_stats_compute(v->eloc, v->so.n_chains, v->smp->per_chain, &st));
+    NQS_TRY(nqs_stats_compute(v->eloc, v->sampler_opts.n_chains, v->smp->per_chain, &st));
     double c2 = nqs_bench_clock(P);
     struct nqs_optimizer_info info;
-    NQS_TRY(nqs_optimizer_step(v->opt, v->O, m->n_par, v->eloc, ns, m->par, &info));
+    NQS_TRY(nqs_optimizer_step(v->optimizer, v->O, m->n_par, v->eloc, ns, m->par, &info));
     double c3 = nqs_bench_clock(P);
     m->ops->refresh(m);
     double c4 = nqs_bench_clock(P);
@@ -532,33 +532,33 @@ static int bench_vmc_sr_case(struct nqs_bench_out *o, const struct bench_vmc_tar
     int rc = bench_vmc_sampled(&v, t->ini, t->warmup, &F, &delta);
     const struct nqs_model *m = rc == NQS_OK ? v.prob->model : NULL;
     for (int k = 0; rc == NQS_OK && k < n_solvers; k++) {
-        struct nqs_sr_options so = v.op.sr;
-        so.solver = (enum nqs_sr_solver)solvers[k].solver;
-        so.cg_precond = (enum nqs_sr_precond)solvers[k].precond;
-        so.cg_precision = (enum nqs_sr_precision)solvers[k].precision;
-        if (solvers[k].cg_tol > 0) so.cg_tol = solvers[k].cg_tol;
-        so.cg_maxiter = cg_maxiter;
-        if (nqs_sr_check(m->n_par, v.smp->n_samples, &so) != NQS_OK) {
+        struct nqs_sr_options sr_opts = v.optimizer_params.sr;
+        sr_opts.solver = (enum nqs_sr_solver)solvers[k].solver;
+        sr_opts.cg_precond = (enum nqs_sr_precond)solvers[k].precond;
+        sr_opts.cg_precision = (enum nqs_sr_precision)solvers[k].precision;
+        if (solvers[k].cg_tol > 0) sr_opts.cg_tol = solvers[k].cg_tol;
+        sr_opts.cg_maxiter = cg_maxiter;
+        if (nqs_sr_check(m->n_par, v.smp->n_samples, &sr_opts) != NQS_OK) {
             if (!o->json)
                 fprintf(o->f, "sr  %-30s %-6s skipped: %s\n", t->label, solvers[k].name,
                         nqs_last_error());
             nqs_error_clear();
             continue;
         }
-        struct nqs_sr *sr = nqs_sr_alloc(m->n_par, v.smp->n_samples, &so);
+        struct nqs_sr *sr = nqs_sr_alloc(m->n_par, v.smp->n_samples, &sr_opts);
         if (!sr) {
             rc = NQS_ENOMEM;
             break;
         }
-        if ((rc = nqs_sr_set_chains(sr, v.so.n_chains, 0, v.so.n_chains, v.smp->per_chain)) !=
+        if ((rc = nqs_sr_set_chains(sr, v.sampler_opts.n_chains, 0, v.sampler_opts.n_chains, v.smp->per_chain)) !=
             NQS_OK) {
             nqs_sr_free(sr);
             break;
         }
         struct nqs_sr_info info;
         double c0 = nqs_bench_clock(CLOCK_PROCESS_CPUTIME_ID), t0 = nqs_bench_clock(CLOCK_MONOTONIC);
-        int r = nqs_sr_solve(sr, v.O, m->n_par, v.eloc, v.smp->n_samples, v.op.diag_shift,
-                             v.op.diag_scale, F, delta, &info);
+        int r = nqs_sr_solve(sr, v.O, m->n_par, v.eloc, v.smp->n_samples, v.optimizer_params.diag_shift,
+                             v.optimizer_params.diag_scale, F, delta, &info);
         double wall = nqs_bench_clock(CLOCK_MONOTONIC) - t0;
         double cpu = nqs_bench_clock(CLOCK_PROCESS_CPUTIME_ID) - c0;
         nqs_sr_free(sr);
@@ -720,13 +720,13 @@ static int bench_sweep_time(struct bench_vmc *v, double complex *F, double compl
                             struct nqs_sr_info *info)
 {
     const struct nqs_model *m = v->prob->model;
-    struct nqs_sr_options so = v->op.sr;
-    so.solver = solver;
-    so.cg_maxiter = BENCH_SWEEP_MAXITER;
-    NQS_TRY(nqs_sr_check(m->n_par, v->smp->n_samples, &so));
-    struct nqs_sr *sr = nqs_sr_alloc(m->n_par, v->smp->n_samples, &so);
+    struct nqs_sr_options sr_opts = v->optimizer_params.sr;
+    sr_opts.solver = solver;
+    sr_opts.cg_maxiter = BENCH_SWEEP_MAXITER;
+    NQS_TRY(nqs_sr_check(m->n_par, v->smp->n_samples, &sr_opts));
+    struct nqs_sr *sr = nqs_sr_alloc(m->n_par, v->smp->n_samples, &sr_opts);
     if (!sr) return NQS_ENOMEM;
-    int rc = nqs_sr_set_chains(sr, v->so.n_chains, 0, v->so.n_chains, v->smp->per_chain);
+    int rc = nqs_sr_set_chains(sr, v->sampler_opts.n_chains, 0, v->sampler_opts.n_chains, v->smp->per_chain);
     *cpu = INFINITY;
     for (int rep = 0; rc == NQS_OK && rep < 3; rep++) {
         double c0 = nqs_bench_clock(CLOCK_PROCESS_CPUTIME_ID);
@@ -793,12 +793,12 @@ static int bench_sweep_case(struct nqs_bench_out *o, const struct bench_sweep_ca
     /* what auto picks at each shift (nqs_sr_choose on an auto object) */
     char picks[BENCH_SWEEP_N_SHIFTS + 1] = "";
     if (rc == NQS_OK) {
-        struct nqs_sr_options so = v.op.sr;
-        so.solver = NQS_SR_AUTO;
-        struct nqs_sr *sr = nqs_sr_alloc(m->n_par, ns, &so);
+        struct nqs_sr_options sr_opts = v.optimizer_params.sr;
+        sr_opts.solver = NQS_SR_AUTO;
+        struct nqs_sr *sr = nqs_sr_alloc(m->n_par, ns, &sr_opts);
         if (!sr) rc = NQS_ENOMEM;
         if (rc == NQS_OK)
-            rc = nqs_sr_set_chains(sr, v.so.n_chains, 0, v.so.n_chains, v.smp->per_chain);
+            rc = nqs_sr_set_chains(sr, v.sampler_opts.n_chains, 0, v.sampler_opts.n_chains, v.smp->per_chain);
         for (int k = 0; rc == NQS_OK && k < BENCH_SWEEP_N_SHIFTS; k++)
             picks[k] = nqs_sr_solver_name(nqs_sr_choose(sr, bench_sweep_shifts[k], 0.0))[0];
         nqs_sr_free(sr);

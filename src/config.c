@@ -694,6 +694,12 @@ int nqs_config_get(struct nqs_config *c, const char *section, const struct nqs_o
     int sec = config_section_index(section);
     if (sec < 0)
         NQS_ERROR(NQS_EINTERNAL, "internal: options read from unknown section [%s]", section);
+    /* Tables are indexed by an enum through designated initialisers (options.h):
+     * an enum member without its entry leaves a hole with no name. */
+    for (int k = 0; k < n; k++)
+        if (!defs[k].name)
+            NQS_ERROR(NQS_EINTERNAL, "internal: entry %d of the [%s] option table has no key", k,
+                      section);
     /* Record every key first, so an 'accepted' list is complete even when a
      * later key of this table is wrong. */
     for (int k = 0; k < n; k++)

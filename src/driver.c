@@ -73,19 +73,21 @@
 
 enum { OUT_FILE, OUT_CKPT_EVERY, OUT_FINAL_SAMPLES, OUT_EXACT_REF, OUT_PRINT_EVERY, OUT_N };
 
-static const struct nqs_opt_def driver_output_options[] = {
-    {"file", NQS_OPT_STRING, "results.h5", "HDF5 result file (the -o option overrides it)", NULL, 0, 0},
-    {"checkpoint_every", NQS_OPT_INT, "10",
-     "write a checkpoint every K iterations (and at the end and on SIGTERM/SIGINT/SIGUSR1)", NULL, 1, 1e9},
-    {"final_samples", NQS_OPT_INT, "0",
-     "samples of the final evaluation (0: 4 x [sampler] samples)", NULL, 0, 1e9},
-    {"exact_reference", NQS_OPT_CHOICE, "auto",
-     "reference energy by exact diagonalisation: auto = when neither [hamiltonian] "
-     "reference_energy nor the literature table (periodic TFIM chains, Heisenberg 4x4..10x10, "
-     "J1-J2 6x6, chain 80) gives one and the sector has at most 3e6 states",
-     "auto|true|false", 0, 0},
-    {"print_every", NQS_OPT_INT, "10", "progress line every K iterations when stderr is not a terminal",
-     NULL, 1, 1e9},
+static const struct nqs_opt_def driver_output_options[OUT_N] = {
+    [OUT_FILE] = {"file", NQS_OPT_STRING, "results.h5",
+        "HDF5 result file (the -o option overrides it)", NULL, 0, 0},
+    [OUT_CKPT_EVERY] = {"checkpoint_every", NQS_OPT_INT, "10",
+        "write a checkpoint every K iterations (and at the end and on SIGTERM/SIGINT/SIGUSR1)", NULL, 1, 1e9},
+    [OUT_FINAL_SAMPLES] = {"final_samples", NQS_OPT_INT, "0",
+        "samples of the final evaluation (0: 4 x [sampler] samples)", NULL, 0, 1e9},
+    [OUT_EXACT_REF] = {"exact_reference", NQS_OPT_CHOICE, "auto",
+        "reference energy by exact diagonalisation: auto = when neither [hamiltonian] "
+        "reference_energy nor the literature table (periodic TFIM chains, Heisenberg 4x4..10x10, "
+        "J1-J2 6x6, chain 80) gives one and the sector has at most 3e6 states",
+        "auto|true|false", 0, 0},
+    [OUT_PRINT_EVERY] = {"print_every", NQS_OPT_INT, "10",
+        "progress line every K iterations when stderr is not a terminal",
+        NULL, 1, 1e9},
 };
 
 void nqs_driver_print_help(FILE *out)

@@ -21,7 +21,7 @@
 #define OPTIMIZER_STATE_HEADER 15
 #define OPTIMIZER_GIB (1024.0 * 1024.0 * 1024.0)
 
-const struct nqs_opt_def nqs_optimizer_options[] = {
+const struct nqs_opt_def nqs_optimizer_options[NQS_OPTK_COUNT] = {
     [NQS_OPTK_METHOD] = {"method", NQS_OPT_CHOICE, "sr",
         "update rule: stochastic reconfiguration, Adam on dE/dtheta*, or plain gradient descent",
         "sr|adam|sgd", 0, 0},

@@ -38,7 +38,22 @@ struct nqs_opt_def {
  *    value ("not set"); an empty value in the input means the same. Then str is
  *    "", x is NAN, i is 0 (-1 for NQS_OPT_CHOICE) and n_list is 0.
  *  - BOOL and CHOICE words are matched case-insensitively; str holds the
- *    spelling of the table. Key names are case-sensitive. */
+ *    spelling of the table. Key names are case-sensitive.
+ *
+ * Writing a table: name each key in an enum ending in a count, size the table
+ * by the count and give every entry by its designated initialiser, so the
+ * values array (struct nqs_opt_val v[COUNT]) is indexed by the same names:
+ *
+ *     enum { RBM_ALPHA, RBM_GROUP, RBM_N_OPT };
+ *     static const struct nqs_opt_def rbm_options[RBM_N_OPT] = {
+ *         [RBM_ALPHA] = {"alpha", NQS_OPT_INT, "1", "hidden-unit density", NULL, 1, 256},
+ *         [RBM_GROUP] = {...},
+ *     };
+ *     ... alpha = opt[RBM_ALPHA].i;
+ *
+ * The order of the entries is the order of `--help` and of the HDF5
+ * attributes. A member left without an entry has name NULL, which
+ * nqs_config_get refuses (NQS_EINTERNAL) on the first read of the table. */
 
 struct nqs_opt_val {
     double x;                  /* NQS_OPT_REAL (also set for INT) */

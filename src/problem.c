@@ -21,83 +21,90 @@
 
 #define PROBLEM_N(t) ((int)(sizeof(t) / sizeof((t)[0])))
 
-static const struct nqs_opt_def problem_lattice_opts[] = {
-    {"type", NQS_OPT_CHOICE, NULL, "lattice family", "chain|square|triangular", 0, 0},
-    {"extent", NQS_OPT_INTLIST, NULL,
-     "sites per direction: L for a chain, Lx,Ly for square and triangular lattices "
-     "(site i = x + Lx*y)",
-     NULL, 1, 4096},
-    {"boundary", NQS_OPT_STRING, "periodic",
-     "periodic|open for every direction, or one per direction (periodic,open)", NULL, 0, 0},
+enum { LAT_TYPE, LAT_EXTENT, LAT_BOUNDARY, LAT_N_KEYS };
+static const struct nqs_opt_def problem_lattice_opts[LAT_N_KEYS] = {
+    [LAT_TYPE] = {"type", NQS_OPT_CHOICE, NULL, "lattice family", "chain|square|triangular", 0, 0},
+    [LAT_EXTENT] = {"extent", NQS_OPT_INTLIST, NULL,
+        "sites per direction: L for a chain, Lx,Ly for square and triangular lattices "
+        "(site i = x + Lx*y)",
+        NULL, 1, 4096},
+    [LAT_BOUNDARY] = {"boundary", NQS_OPT_STRING, "periodic",
+        "periodic|open for every direction, or one per direction (periodic,open)", NULL, 0, 0},
 };
-enum { LAT_TYPE, LAT_EXTENT, LAT_BOUNDARY };
 
 /* Keys of [hamiltonian] that change the lattice's nearest-neighbour couplings. */
-static const struct nqs_opt_def problem_coupling_opts[] = {
-    {"couplings", NQS_OPT_STRING, "",
-     "file of 'i j J_ij' lines replacing the nearest-neighbour bonds (path relative to the "
-     "input file)",
-     NULL, 0, 0},
-    {"disorder", NQS_OPT_CHOICE, "none",
-     "none, or uniform: every nearest-neighbour coupling drawn from [disorder_min, "
-     "disorder_max] in place of J",
-     "none|uniform", 0, 0},
-    {"disorder_min", NQS_OPT_REAL, "", "lower end of the uniform disorder (Pauli units)", NULL,
-     -NQS_COUPLING_MAX, NQS_COUPLING_MAX},
-    {"disorder_max", NQS_OPT_REAL, "", "upper end of the uniform disorder (Pauli units)", NULL,
-     -NQS_COUPLING_MAX, NQS_COUPLING_MAX},
-    {"disorder_seed", NQS_OPT_INT, "1", "seed of the mt19937 stream drawing the couplings",
-     NULL, 0, HUGE_VAL},
+enum { CPL_FILE, CPL_DISORDER, CPL_MIN, CPL_MAX, CPL_SEED, CPL_N_KEYS };
+static const struct nqs_opt_def problem_coupling_opts[CPL_N_KEYS] = {
+    [CPL_FILE] = {"couplings", NQS_OPT_STRING, "",
+        "file of 'i j J_ij' lines replacing the nearest-neighbour bonds (path relative to the "
+        "input file)",
+        NULL, 0, 0},
+    [CPL_DISORDER] = {"disorder", NQS_OPT_CHOICE, "none",
+        "none, or uniform: every nearest-neighbour coupling drawn from [disorder_min, "
+        "disorder_max] in place of J",
+        "none|uniform", 0, 0},
+    [CPL_MIN] = {"disorder_min", NQS_OPT_REAL, "",
+        "lower end of the uniform disorder (Pauli units)", NULL,
+        -NQS_COUPLING_MAX, NQS_COUPLING_MAX},
+    [CPL_MAX] = {"disorder_max", NQS_OPT_REAL, "",
+        "upper end of the uniform disorder (Pauli units)", NULL,
+        -NQS_COUPLING_MAX, NQS_COUPLING_MAX},
+    [CPL_SEED] = {"disorder_seed", NQS_OPT_INT, "1",
+        "seed of the mt19937 stream drawing the couplings",
+        NULL, 0, HUGE_VAL},
 };
-enum { CPL_FILE, CPL_DISORDER, CPL_MIN, CPL_MAX, CPL_SEED };
 
-static const struct nqs_opt_def problem_ham_opts[] = {
-    {"type", NQS_OPT_STRING, NULL, "Hamiltonian family (a registered name, see below)", NULL, 0,
-     0},
-    {"reference_energy", NQS_OPT_REAL, "",
-     "known ground-state energy in Pauli units, for relative errors (not set: unknown)", NULL, 0,
-     0},
-    {"reference_source", NQS_OPT_STRING, "", "where the reference energy comes from (text)",
-     NULL, 0, 0},
+enum { HAM_TYPE, HAM_REF, HAM_REF_SOURCE, HAM_N_KEYS };
+static const struct nqs_opt_def problem_ham_opts[HAM_N_KEYS] = {
+    [HAM_TYPE] = {"type", NQS_OPT_STRING, NULL,
+        "Hamiltonian family (a registered name, see below)", NULL, 0,
+        0},
+    [HAM_REF] = {"reference_energy", NQS_OPT_REAL, "",
+        "known ground-state energy in Pauli units, for relative errors (not set: unknown)", NULL, 0,
+        0},
+    [HAM_REF_SOURCE] = {"reference_source", NQS_OPT_STRING, "",
+        "where the reference energy comes from (text)",
+        NULL, 0, 0},
 };
-enum { HAM_TYPE, HAM_REF, HAM_REF_SOURCE };
 
-static const struct nqs_opt_def problem_model_opts[] = {
-    {"type", NQS_OPT_STRING, "rbm_symm", "wavefunction (a registered name, see below)", NULL, 0,
-     0},
-    {"seed", NQS_OPT_INT, "1", "seed of the Gaussian initial parameters (mt19937)", NULL, 0,
-     HUGE_VAL},
-    {"init_std", NQS_OPT_REAL, "0.01",
-     "standard deviation of the real and imaginary parts of the initial parameters (above ~1 "
-     "|psi|^2 sits on a few configurations and the chains freeze)", NULL, 0, 10},
-    {"projection", NQS_OPT_CHOICE, "none",
-     "none, or sector: psi_P(s) = sum_g conj(chi(g)) [psi(g s) + p psi(-g s)], the model "
-     "projected onto the [symmetry] sector (cost per ratio ~ number of terms x the model's)",
-     "none|sector", 0, 0},
+enum { MOD_TYPE, MOD_SEED, MOD_STD, MOD_PROJECTION, MOD_N_KEYS };
+static const struct nqs_opt_def problem_model_opts[MOD_N_KEYS] = {
+    [MOD_TYPE] = {"type", NQS_OPT_STRING, "rbm_symm",
+        "wavefunction (a registered name, see below)", NULL, 0,
+        0},
+    [MOD_SEED] = {"seed", NQS_OPT_INT, "1",
+        "seed of the Gaussian initial parameters (mt19937)", NULL, 0,
+        HUGE_VAL},
+    [MOD_STD] = {"init_std", NQS_OPT_REAL, "0.01",
+        "standard deviation of the real and imaginary parts of the initial parameters (above ~1 "
+        "|psi|^2 sits on a few configurations and the chains freeze)", NULL, 0, 10},
+    [MOD_PROJECTION] = {"projection", NQS_OPT_CHOICE, "none",
+        "none, or sector: psi_P(s) = sum_g conj(chi(g)) [psi(g s) + p psi(-g s)], the model "
+        "projected onto the [symmetry] sector (cost per ratio ~ number of terms x the model's)",
+        "none|sector", 0, 0},
 };
-enum { MOD_TYPE, MOD_SEED, MOD_STD, MOD_PROJECTION };
 
 /* [symmetry]: the sector of the state sought (symmetry.h for the conventions). */
-static const struct nqs_opt_def problem_symmetry_opts[] = {
-    {"momentum", NQS_OPT_INTLIST, "",
-     "crystal momentum of the sector: integers m_d, k_d = 2 pi m_d / L_d, one per lattice "
-     "direction (0 along open directions); psi(T_d s) = exp(i k.d) psi(s) (not set: 0 when "
-     "point_group or spin_flip is set, else no symmetry sector)",
-     NULL, -65536, 65536},
-    {"point_group", NQS_OPT_CHOICE, "none",
-     "one-dimensional irrep of the little co-group of k: A1 (symmetric), A2 (odd under "
-     "mirrors), B1, B2 (odd under the 90/60-degree rotation; B1 even under the axis mirrors); "
-     "none = the point group is not part of the sector",
-     "none|A1|A2|B1|B2", 0, 0},
-    {"spin_flip", NQS_OPT_CHOICE, "none",
-     "parity under the global spin flip s -> -s (even|odd; magnetisation 0 only), or none",
-     "none|even|odd", 0, 0},
-    {"magnetisation", NQS_OPT_INT, "",
-     "total magnetisation sum_i s_i = N_up - N_down of the sector, for Hamiltonians that conserve "
-     "it (not set: 0 for even N, 1 for odd N)",
-     NULL, -65536, 65536},
+enum { SYM_MOMENTUM, SYM_POINT_GROUP, SYM_SPIN_FLIP, SYM_MAGNETISATION, SYM_N_KEYS };
+static const struct nqs_opt_def problem_symmetry_opts[SYM_N_KEYS] = {
+    [SYM_MOMENTUM] = {"momentum", NQS_OPT_INTLIST, "",
+        "crystal momentum of the sector: integers m_d, k_d = 2 pi m_d / L_d, one per lattice "
+        "direction (0 along open directions); psi(T_d s) = exp(i k.d) psi(s) (not set: 0 when "
+        "point_group or spin_flip is set, else no symmetry sector)",
+        NULL, -65536, 65536},
+    [SYM_POINT_GROUP] = {"point_group", NQS_OPT_CHOICE, "none",
+        "one-dimensional irrep of the little co-group of k: A1 (symmetric), A2 (odd under "
+        "mirrors), B1, B2 (odd under the 90/60-degree rotation; B1 even under the axis mirrors); "
+        "none = the point group is not part of the sector",
+        "none|A1|A2|B1|B2", 0, 0},
+    [SYM_SPIN_FLIP] = {"spin_flip", NQS_OPT_CHOICE, "none",
+        "parity under the global spin flip s -> -s (even|odd; magnetisation 0 only), or none",
+        "none|even|odd", 0, 0},
+    [SYM_MAGNETISATION] = {"magnetisation", NQS_OPT_INT, "",
+        "total magnetisation sum_i s_i = N_up - N_down of the sector, for Hamiltonians that conserve "
+        "it (not set: 0 for even N, 1 for odd N)",
+        NULL, -65536, 65536},
 };
-enum { SYM_MOMENTUM, SYM_POINT_GROUP, SYM_SPIN_FLIP, SYM_MAGNETISATION };
 
 /* Prefix the current message with the location of a key. */
 static int problem_key_error(const struct nqs_config *cfg, int code, const char *section,
@@ -171,28 +178,29 @@ static int problem_couplings_path(const struct nqs_config *cfg, const char *path
 int nqs_problem_lattice(struct nqs_config *cfg, struct nqs_lattice **out)
 {
     *out = NULL;
-    struct nqs_opt_val lv[PROBLEM_N(problem_lattice_opts)];
-    struct nqs_opt_val cv[PROBLEM_N(problem_coupling_opts)];
+    struct nqs_opt_val lattice_vals[PROBLEM_N(problem_lattice_opts)];
+    struct nqs_opt_val coupling_vals[PROBLEM_N(problem_coupling_opts)];
     NQS_TRY(nqs_config_get(cfg, "lattice", problem_lattice_opts, PROBLEM_N(problem_lattice_opts),
-                           lv));
+                           lattice_vals));
     /* Nothing else reads [lattice]: report a misspelt key here, before the
      * remaining sections can fail for other reasons. */
     static const char *const lattice_only[] = {"lattice", NULL};
     NQS_TRY(nqs_config_check_unused_sections(cfg, lattice_only));
-    enum nqs_lattice_kind kind = (enum nqs_lattice_kind)lv[LAT_TYPE].i;
+    enum nqs_lattice_kind kind = (enum nqs_lattice_kind)lattice_vals[LAT_TYPE].i;
     int dim = kind == NQS_LATTICE_CHAIN ? 1 : 2;
-    if (lv[LAT_EXTENT].n_list != dim)
+    if (lattice_vals[LAT_EXTENT].n_list != dim)
         return nqs_config_error(cfg, NQS_EINVAL, "lattice", "extent",
                                 "a %s lattice needs %d %s, got %d (accepted: %s)",
-                                lv[LAT_TYPE].str, dim, dim == 1 ? "extent" : "extents",
-                                lv[LAT_EXTENT].n_list, dim == 1 ? "L" : "Lx,Ly");
+                                lattice_vals[LAT_TYPE].str, dim, dim == 1 ? "extent" : "extents",
+                                lattice_vals[LAT_EXTENT].n_list, dim == 1 ? "L" : "Lx,Ly");
     int periodic[NQS_MAX_DIM];
-    NQS_TRY(problem_boundary(cfg, lv[LAT_BOUNDARY].str, dim, lv[LAT_TYPE].str, periodic));
+    NQS_TRY(problem_boundary(cfg, lattice_vals[LAT_BOUNDARY].str, dim, lattice_vals[LAT_TYPE].str,
+                             periodic));
 
     NQS_TRY(nqs_config_get(cfg, "hamiltonian", problem_coupling_opts,
-                           PROBLEM_N(problem_coupling_opts), cv));
-    int has_file = cv[CPL_FILE].str[0] != '\0';
-    int uniform = cv[CPL_DISORDER].i == 1;
+                           PROBLEM_N(problem_coupling_opts), coupling_vals));
+    int has_file = coupling_vals[CPL_FILE].str[0] != '\0';
+    int uniform = coupling_vals[CPL_DISORDER].i == 1;
     if (has_file && uniform)
         return nqs_config_error(cfg, NQS_EINVAL, "hamiltonian", "disorder",
                                 "cannot be combined with 'couplings' (accepted: one of the two)");
@@ -201,34 +209,34 @@ int nqs_problem_lattice(struct nqs_config *cfg, struct nqs_lattice **out)
          * stored in a result file lists every key (disorder_min = , disorder_seed
          * = 1) and must read back for `nqs run --restart FILE`. */
         for (int k = CPL_MIN; k <= CPL_SEED; k++)
-            if (cv[k].given && strcmp(cv[k].str, problem_coupling_opts[k].def) != 0)
+            if (coupling_vals[k].given && strcmp(coupling_vals[k].str, problem_coupling_opts[k].def) != 0)
                 return nqs_config_error(cfg, NQS_EINVAL, "hamiltonian",
                                         problem_coupling_opts[k].name,
                                         "only used with disorder = uniform");
     } else {
         for (int k = CPL_MIN; k <= CPL_MAX; k++)
-            if (cv[k].str[0] == '\0')
+            if (coupling_vals[k].str[0] == '\0')
                 return nqs_config_error(cfg, NQS_EINVAL, "hamiltonian",
                                         problem_coupling_opts[k].name,
                                         "required with disorder = uniform (accepted: a finite "
                                         "real number)");
-        if (cv[CPL_MIN].x > cv[CPL_MAX].x)
+        if (coupling_vals[CPL_MIN].x > coupling_vals[CPL_MAX].x)
             return nqs_config_error(cfg, NQS_EINVAL, "hamiltonian", "disorder_max",
-                                    "%g is below disorder_min = %g", cv[CPL_MAX].x,
-                                    cv[CPL_MIN].x);
+                                    "%g is below disorder_min = %g", coupling_vals[CPL_MAX].x,
+                                    coupling_vals[CPL_MIN].x);
     }
 
-    struct nqs_lattice *lat = nqs_lattice_alloc(kind, lv[LAT_EXTENT].list, periodic);
+    struct nqs_lattice *lat = nqs_lattice_alloc(kind, lattice_vals[LAT_EXTENT].list, periodic);
     if (!lat) return problem_key_error(cfg, NQS_EINVAL, "lattice", "extent");
     int rc = NQS_OK;
     if (has_file) {
         char path[NQS_OPT_MAXSTR + 64];
-        rc = problem_couplings_path(cfg, cv[CPL_FILE].str, path, sizeof path);
+        rc = problem_couplings_path(cfg, coupling_vals[CPL_FILE].str, path, sizeof path);
         /* The lattice's message names the couplings file and its line. */
         if (rc == NQS_OK) rc = nqs_lattice_load_couplings(lat, path);
     } else if (uniform) {
-        rc = nqs_lattice_disorder_uniform(lat, cv[CPL_MIN].x, cv[CPL_MAX].x,
-                                          (unsigned long)cv[CPL_SEED].i);
+        rc = nqs_lattice_disorder_uniform(lat, coupling_vals[CPL_MIN].x, coupling_vals[CPL_MAX].x,
+                                          (unsigned long)coupling_vals[CPL_SEED].i);
         if (rc != NQS_OK) problem_key_error(cfg, rc, "hamiltonian", "disorder");
     }
     if (rc != NQS_OK) {
@@ -263,11 +271,11 @@ static int problem_plugin_error(const struct nqs_config *cfg, const char *sectio
 struct nqs_model *nqs_problem_model_alloc(struct nqs_config *cfg, const struct nqs_model_ops *ops,
                                           const struct nqs_lattice *lat)
 {
-    struct nqs_opt_val opt[NQS_MAX_PLUGIN_OPTIONS];
-    if (problem_plugin_options(cfg, "model", ops->name, ops->options, ops->n_options, opt) !=
+    struct nqs_opt_val model_opts[NQS_MAX_PLUGIN_OPTIONS];
+    if (problem_plugin_options(cfg, "model", ops->name, ops->options, ops->n_options, model_opts) !=
         NQS_OK)
         return NULL;
-    struct nqs_model *m = nqs_model_alloc(ops, lat, opt);
+    struct nqs_model *m = nqs_model_alloc(ops, lat, model_opts);
     if (!m) problem_plugin_error(cfg, "model", ops->name);
     return m;
 }
@@ -276,14 +284,14 @@ struct nqs_model *nqs_problem_model_alloc(struct nqs_config *cfg, const struct n
  * the Hamiltonian has that symmetry and compute the characters. */
 static int problem_symmetry(struct nqs_config *cfg, struct nqs_problem *p)
 {
-    struct nqs_opt_val sv[PROBLEM_N(problem_symmetry_opts)];
+    struct nqs_opt_val symmetry_vals[PROBLEM_N(problem_symmetry_opts)];
     NQS_TRY(nqs_config_get(cfg, "symmetry", problem_symmetry_opts, PROBLEM_N(problem_symmetry_opts),
-                           sv));
+                           symmetry_vals));
     const struct nqs_lattice *lat = p->lat;
     int N = lat->n_sites;
     p->magnetisation = N % 2;
-    if (sv[SYM_MAGNETISATION].str[0]) {
-        long M = sv[SYM_MAGNETISATION].i;
+    if (symmetry_vals[SYM_MAGNETISATION].str[0]) {
+        long M = symmetry_vals[SYM_MAGNETISATION].i;
         if (!p->ham->conserves_sz)
             return nqs_config_error(cfg, NQS_EINVAL, "symmetry", "magnetisation",
                                     "the %s Hamiltonian does not conserve the magnetisation "
@@ -296,18 +304,20 @@ static int problem_symmetry(struct nqs_config *cfg, struct nqs_problem *p)
     }
     struct nqs_sector *sec = &p->sector;
     memset(sec, 0, sizeof *sec);
-    if (sv[SYM_MOMENTUM].n_list > lat->dim)
+    if (symmetry_vals[SYM_MOMENTUM].n_list > lat->dim)
         return nqs_config_error(cfg, NQS_EINVAL, "symmetry", "momentum",
                                 "%d entries for a %d-dimensional lattice (accepted: %s)",
-                                sv[SYM_MOMENTUM].n_list, lat->dim, lat->dim == 1 ? "m" : "mx,my");
-    for (int d = 0; d < sv[SYM_MOMENTUM].n_list; d++) sec->momentum[d] = sv[SYM_MOMENTUM].list[d];
-    sec->irrep = (int)sv[SYM_POINT_GROUP].i - 1; /* none = -1 = NQS_IRREP_NONE */
-    sec->spin_flip = sv[SYM_SPIN_FLIP].i == 0 ? 0 : sv[SYM_SPIN_FLIP].i == 1 ? 1 : -1;
+                                symmetry_vals[SYM_MOMENTUM].n_list, lat->dim, lat->dim == 1 ? "m" : "mx,my");
+    for (int d = 0; d < symmetry_vals[SYM_MOMENTUM].n_list; d++)
+        sec->momentum[d] = symmetry_vals[SYM_MOMENTUM].list[d];
+    sec->irrep = (int)symmetry_vals[SYM_POINT_GROUP].i - 1; /* none = -1 = NQS_IRREP_NONE */
+    long flip = symmetry_vals[SYM_SPIN_FLIP].i; /* index of none|even|odd */
+    sec->spin_flip = flip == 0 ? 0 : flip == 1 ? 1 : -1;
     /* Values, not the presence of keys: the effective input stored in a
      * result file lists every key with its default (momentum = , point_group
      * = none, spin_flip = none) and must read back as the same problem for
      * `nqs run --restart FILE`. */
-    p->sector_given = sv[SYM_MOMENTUM].n_list > 0 || sec->irrep != NQS_IRREP_NONE ||
+    p->sector_given = symmetry_vals[SYM_MOMENTUM].n_list > 0 || sec->irrep != NQS_IRREP_NONE ||
                       sec->spin_flip != 0;
     if (sec->spin_flip != 0) {
         if (p->ham->conserves_sz && p->magnetisation != 0)
@@ -340,18 +350,18 @@ int nqs_problem_build(struct nqs_config *cfg, int flags, struct nqs_problem **ou
     if (!p) NQS_ERROR(NQS_ENOMEM, "out of memory for the problem description");
     p->reference_energy = NAN;
     int rc;
-    struct nqs_opt_val hv[PROBLEM_N(problem_ham_opts)];
-    struct nqs_opt_val mv[PROBLEM_N(problem_model_opts)];
+    struct nqs_opt_val ham_vals[PROBLEM_N(problem_ham_opts)];
+    struct nqs_opt_val model_vals[PROBLEM_N(problem_model_opts)];
 
     if ((rc = nqs_problem_lattice(cfg, &p->lat)) != NQS_OK) goto fail;
-    rc = nqs_config_get(cfg, "hamiltonian", problem_ham_opts, PROBLEM_N(problem_ham_opts), hv);
+    rc = nqs_config_get(cfg, "hamiltonian", problem_ham_opts, PROBLEM_N(problem_ham_opts), ham_vals);
     if (rc != NQS_OK) goto fail;
-    p->ham_ops = nqs_ham_find(hv[HAM_TYPE].str);
+    p->ham_ops = nqs_ham_find(ham_vals[HAM_TYPE].str);
     if (!p->ham_ops) {
         rc = problem_key_error(cfg, NQS_EINVAL, "hamiltonian", "type");
         goto fail;
     }
-    if (hv[HAM_REF].str[0]) p->reference_energy = hv[HAM_REF].x;
+    if (ham_vals[HAM_REF].str[0]) p->reference_energy = ham_vals[HAM_REF].x;
     if (p->reference_energy == 0) {
         /* relative errors |E - E_ref| / |E_ref| would all be infinite */
         rc = nqs_config_error(cfg, NQS_EINVAL, "hamiltonian", "reference_energy",
@@ -359,12 +369,12 @@ int nqs_problem_build(struct nqs_config *cfg, int flags, struct nqs_problem **ou
                               "leave the key out if the energy is unknown)");
         goto fail;
     }
-    if (strlen(hv[HAM_REF_SOURCE].str) >= sizeof p->reference_source) {
+    if (strlen(ham_vals[HAM_REF_SOURCE].str) >= sizeof p->reference_source) {
         rc = nqs_config_error(cfg, NQS_EINVAL, "hamiltonian", "reference_source",
                               "longer than %zu characters", sizeof p->reference_source - 1);
         goto fail;
     }
-    memcpy(p->reference_source, hv[HAM_REF_SOURCE].str, strlen(hv[HAM_REF_SOURCE].str) + 1);
+    memcpy(p->reference_source, ham_vals[HAM_REF_SOURCE].str, strlen(ham_vals[HAM_REF_SOURCE].str) + 1);
     rc = problem_plugin_options(cfg, "hamiltonian", p->ham_ops->name, p->ham_ops->options,
                                 p->ham_ops->n_options, p->ham_opt);
     if (rc != NQS_OK) goto fail;
@@ -376,15 +386,15 @@ int nqs_problem_build(struct nqs_config *cfg, int flags, struct nqs_problem **ou
     if ((rc = problem_symmetry(cfg, p)) != NQS_OK) goto fail;
 
     if (flags & NQS_PROBLEM_MODEL) {
-        rc = nqs_config_get(cfg, "model", problem_model_opts, PROBLEM_N(problem_model_opts), mv);
+        rc = nqs_config_get(cfg, "model", problem_model_opts, PROBLEM_N(problem_model_opts), model_vals);
         if (rc != NQS_OK) goto fail;
-        p->model_ops = nqs_model_find(mv[MOD_TYPE].str);
+        p->model_ops = nqs_model_find(model_vals[MOD_TYPE].str);
         if (!p->model_ops) {
             rc = problem_key_error(cfg, NQS_EINVAL, "model", "type");
             goto fail;
         }
-        p->model_seed = (unsigned long)mv[MOD_SEED].i;
-        p->init_std = mv[MOD_STD].x;
+        p->model_seed = (unsigned long)model_vals[MOD_SEED].i;
+        p->init_std = model_vals[MOD_STD].x;
         rc = problem_plugin_options(cfg, "model", p->model_ops->name, p->model_ops->options,
                                     p->model_ops->n_options, p->model_opt);
         if (rc != NQS_OK) goto fail;
@@ -394,7 +404,7 @@ int nqs_problem_build(struct nqs_config *cfg, int flags, struct nqs_problem **ou
             goto fail;
         }
         nqs_model_init(p->model, p->model_seed, p->init_std);
-        if (mv[MOD_PROJECTION].i == 1) {
+        if (model_vals[MOD_PROJECTION].i == 1) {
             if (!p->sector_given) {
                 rc = nqs_config_error(cfg, NQS_EINVAL, "model", "projection",
                                       "'sector' needs a sector in [symmetry] (momentum, "

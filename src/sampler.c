@@ -25,45 +25,61 @@
 #include <omp.h>
 #endif
 
-const struct nqs_opt_def nqs_sampler_options[] = {
-    {"chains", NQS_OPT_INT, "16", "independent Markov chains (the unit of parallel work)", NULL, 1, 1 << 20},
-    {"samples", NQS_OPT_INT, "1024",
-     "samples per iteration, all chains together (rounded up to a multiple of chains)", NULL, 1, 1e9},
-    {"sweep", NQS_OPT_INT, "0", "Metropolis proposals between two samples (0: the number of sites)",
-     NULL, 0, 1e7},
-    {"burn_in", NQS_OPT_INT, "5", "sweeps discarded per chain at the start of every iteration", NULL, 0, 1e7},
-    {"burn_in_first", NQS_OPT_INT, "100", "sweeps discarded per chain before the first iteration",
-     NULL, 0, 1e7},
-    {"move", NQS_OPT_CHOICE, "auto",
-     "proposal: flip one spin, exchange two opposite spins anywhere, or on a nearest-neighbour bond; "
-     "auto = exchange for magnetisation-conserving Hamiltonians, flip otherwise",
-     "auto|flip|exchange|bond_exchange", 0, 0},
-    {"seed", NQS_OPT_INT, "1", "seed of the chains' random streams (chain c uses stream (seed, c))",
-     NULL, 0, 4294967295.0},
-    {"method", NQS_OPT_CHOICE, "metropolis",
-     "metropolis = Markov chains; exact = every configuration of the space the moves explore "
-     "(2^N, or the magnetisation sector for exchange moves) weighted by |psi|^2, for N <= 20: exact "
-     "expectation values, error 0 (samples, sweep, burn_in are then unused)",
-     "metropolis|exact", 0, 0},
-};
-const int nqs_sampler_n_options = sizeof nqs_sampler_options / sizeof nqs_sampler_options[0];
+/* Indices of the `move` and `method` choices, in the order of their words. */
+enum { MOVE_AUTO, MOVE_FLIP, MOVE_EXCHANGE, MOVE_BOND_EXCHANGE };
+enum { METHOD_METROPOLIS, METHOD_EXACT };
 
-enum { SMP_CHAINS, SMP_SAMPLES, SMP_SWEEP, SMP_BURN, SMP_BURN_FIRST, SMP_MOVE, SMP_SEED, SMP_METHOD };
+const struct nqs_opt_def nqs_sampler_options[NQS_SAMPLER_N_KEYS] = {
+    [NQS_SAMPLER_KEY_CHAINS] = {"chains", NQS_OPT_INT, "16",
+                                "independent Markov chains (the unit of parallel work)", NULL, 1,
+                                1 << 20},
+    [NQS_SAMPLER_KEY_SAMPLES] = {"samples", NQS_OPT_INT, "1024",
+                                 "samples per iteration, all chains together (rounded up to a "
+                                 "multiple of chains)",
+                                 NULL, 1, 1e9},
+    [NQS_SAMPLER_KEY_SWEEP] = {"sweep", NQS_OPT_INT, "0",
+                               "Metropolis proposals between two samples (0: the number of sites)",
+                               NULL, 0, 1e7},
+    [NQS_SAMPLER_KEY_BURN_IN] = {"burn_in", NQS_OPT_INT, "5",
+                                 "sweeps discarded per chain at the start of every iteration",
+                                 NULL, 0, 1e7},
+    [NQS_SAMPLER_KEY_BURN_IN_FIRST] = {"burn_in_first", NQS_OPT_INT, "100",
+                                       "sweeps discarded per chain before the first iteration",
+                                       NULL, 0, 1e7},
+    [NQS_SAMPLER_KEY_MOVE] = {"move", NQS_OPT_CHOICE, "auto",
+                              "proposal: flip one spin, exchange two opposite spins anywhere, or "
+                              "on a nearest-neighbour bond; auto = exchange for "
+                              "magnetisation-conserving Hamiltonians, flip otherwise",
+                              "auto|flip|exchange|bond_exchange", 0, 0},
+    [NQS_SAMPLER_KEY_SEED] = {"seed", NQS_OPT_INT, "1",
+                              "seed of the chains' random streams (chain c uses stream (seed, c))",
+                              NULL, 0, 4294967295.0},
+    [NQS_SAMPLER_KEY_METHOD] = {"method", NQS_OPT_CHOICE, "metropolis",
+                                "metropolis = Markov chains; exact = every configuration of the "
+                                "space the moves explore (2^N, or the magnetisation sector for "
+                                "exchange moves) weighted by |psi|^2, for N <= 20: exact "
+                                "expectation values, error 0 (samples, sweep, burn_in are then "
+                                "unused)",
+                                "metropolis|exact", 0, 0},
+};
+const int nqs_sampler_n_options = NQS_SAMPLER_N_KEYS;
 
 int nqs_sampler_opts_from(const struct nqs_opt_val *v, const struct nqs_ham *h, int magnetisation,
                           struct nqs_sampler_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->n_chains = (int)v[SMP_CHAINS].i;
-    o->n_samples = (int)v[SMP_SAMPLES].i;
-    o->sweep = v[SMP_SWEEP].i > 0 ? (int)v[SMP_SWEEP].i : h->n_sites;
-    o->burn_in = (int)v[SMP_BURN].i;
-    o->burn_in_first = (int)v[SMP_BURN_FIRST].i;
-    o->seed = (unsigned long)v[SMP_SEED].i;
-    static const enum nqs_move moves[] = {NQS_MOVE_FLIP, NQS_MOVE_FLIP, NQS_MOVE_EXCHANGE,
-                                          NQS_MOVE_BOND_EXCHANGE};
-    o->move = v[SMP_MOVE].i == 0 ? (h->conserves_sz ? NQS_MOVE_EXCHANGE : NQS_MOVE_FLIP)
-                                 : moves[v[SMP_MOVE].i];
+    o->n_chains = (int)v[NQS_SAMPLER_KEY_CHAINS].i;
+    o->n_samples = (int)v[NQS_SAMPLER_KEY_SAMPLES].i;
+    o->sweep = v[NQS_SAMPLER_KEY_SWEEP].i > 0 ? (int)v[NQS_SAMPLER_KEY_SWEEP].i : h->n_sites;
+    o->burn_in = (int)v[NQS_SAMPLER_KEY_BURN_IN].i;
+    o->burn_in_first = (int)v[NQS_SAMPLER_KEY_BURN_IN_FIRST].i;
+    o->seed = (unsigned long)v[NQS_SAMPLER_KEY_SEED].i;
+    static const enum nqs_move moves[] = {[MOVE_FLIP] = NQS_MOVE_FLIP,
+                                          [MOVE_EXCHANGE] = NQS_MOVE_EXCHANGE,
+                                          [MOVE_BOND_EXCHANGE] = NQS_MOVE_BOND_EXCHANGE};
+    long move = v[NQS_SAMPLER_KEY_MOVE].i;
+    o->move = move == MOVE_AUTO ? (h->conserves_sz ? NQS_MOVE_EXCHANGE : NQS_MOVE_FLIP)
+                                : moves[move];
     /* [symmetry] magnetisation (default: zero, or +1 for an odd number of sites). */
     int N = h->n_sites;
     if (magnetisation < -N || magnetisation > N || (N + magnetisation) % 2 != 0)
@@ -83,7 +99,7 @@ int nqs_sampler_opts_from(const struct nqs_opt_val *v, const struct nqs_ham *h, 
         NQS_ERROR(NQS_EINVAL, "[sampler] move: %s keeps the magnetisation fixed, but this "
                   "Hamiltonian does not conserve it (accepted: auto or flip)",
                   o->move == NQS_MOVE_EXCHANGE ? "exchange" : "bond_exchange");
-    o->exact = v[SMP_METHOD].i == 1;
+    o->exact = v[NQS_SAMPLER_KEY_METHOD].i == METHOD_EXACT;
     /* Exchange moves need two opposite spins (the proposal looks for one). */
     if (o->move == NQS_MOVE_EXCHANGE && !o->exact && (magnetisation == N || magnetisation == -N))
         NQS_ERROR(NQS_EINVAL, "[symmetry] magnetisation = %d leaves a single configuration, which "

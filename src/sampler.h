@@ -89,8 +89,14 @@ struct nqs_sampler {
     double *logp;            /* per local row: 2 Re log psi (-inf for padding rows) */
 };
 
-/* Options table of the [sampler] section and the parsed values -> opts. */
-extern const struct nqs_opt_def nqs_sampler_options[];
+/* Options table of the [sampler] section (indexed by enum nqs_sampler_key)
+ * and the parsed values -> opts. */
+enum nqs_sampler_key {
+    NQS_SAMPLER_KEY_CHAINS, NQS_SAMPLER_KEY_SAMPLES, NQS_SAMPLER_KEY_SWEEP,
+    NQS_SAMPLER_KEY_BURN_IN, NQS_SAMPLER_KEY_BURN_IN_FIRST, NQS_SAMPLER_KEY_MOVE,
+    NQS_SAMPLER_KEY_SEED, NQS_SAMPLER_KEY_METHOD, NQS_SAMPLER_N_KEYS
+};
+extern const struct nqs_opt_def nqs_sampler_options[NQS_SAMPLER_N_KEYS];
 extern const int nqs_sampler_n_options;
 /* Convert parsed [sampler] values; `conserves_sz` decides move = auto, and
  * exchange moves keep sum_i s_i = magnetisation (the problem's [symmetry]
