@@ -27,7 +27,7 @@ struct nqs_cli {
 };
 
 int nqs_cmd_info(const struct nqs_cli *cli);  /* src/info.c */
-int nqs_cmd_exact(const struct nqs_cli *cli); /* src/exact.c */
+int nqs_cmd_exact(const struct nqs_cli *cli); /* src/exact_cmd.c */
 int nqs_cmd_run(const struct nqs_cli *cli);   /* src/driver.c */
 int nqs_cmd_bench(const struct nqs_cli *cli); /* src/bench.c */
 

@@ -5,10 +5,8 @@
  * elements, rows in parallel (OpenMP), each row gathering from x, so y = H x
  * needs no atomics. Spaces of dimension <= 64 use dense LAPACK dsyev.
  *
- * Basis and sectors: see exact.h. The sector index of a pattern x is
- * start[x >> n_lo] + rank_lo[x & (2^n_lo - 1)] (Lin, PRB 42, 6561 (1990)):
- * patterns sorted numerically are grouped by their high bits, and within a
- * group ordered by their low bits, all of one popcount.
+ * Basis and sectors: see exact.h; the index of a pattern in its
+ * magnetisation block follows Lin, PRB 42, 6561 (1990) (basis.h).
  *
  * Symmetry sectors (docs/symmetry.md): a basis of orbit representatives, the
  * standard momentum-basis method (e.g. Sandvik, AIP Conf. Proc. 1297, 135
@@ -35,25 +33,13 @@
  * the same ARPACK dsaupd path (and dense dsyev for <= 64 doubles) serves both
  * cases; Lanczos converges to the doubly degenerate lowest level as to a
  * simple one (the Krylov space of one start vector sees one copy).
- * Figures (2 threads of a busy 2-core machine, wall / CPU): 4x4 Heisenberg
- * sectors (100-800 representatives of 12870) 0.04 s on one thread; ring
- * N = 20, sum s = 0 (184756 states, 14.6 s without symmetry): k = 0 A1
- * flip-even 2518 representatives 0.25 s, k = 2 pi 3/20 (complex) 9225 in
- * 2.5 s, k = pi at sum s = 2 8398 in 1.1 s; ring N = 24, sum s = 0 (2704156 states): k = 0 A1 flip-even 28968
- * representatives 1.3 s / 0.5 s, 48 MiB; k = 2 pi 5/24 (complex) 112632
- * representatives 12.9 s / 5.5 s, 127 MiB; TFIM ring N = 24 (2^24 states):
- * k = 0 A1 flip-even 176906 representatives 17.7 s / 6.9 s, 150 MB RSS.
- *
- * Also `nqs exact` (cli.h): text or JSON on stdout, optional HDF5 file whose
- * root attributes hold the result (docs/results-format.md conventions).
+ * The bases (patterns, index tables, representatives) are built in basis.c;
+ * the command `nqs exact` is exact_cmd.c. Timings: docs/performance.md.
  */
 #include "exact.h"
 
 #include <arpack/arpack.h>
 #include <cblas.h>
-#include <ctype.h>
-#include <errno.h>
-#include <hdf5.h>
 #include <lapacke.h>
 #include <math.h>
 #include <stdint.h>
@@ -67,49 +53,12 @@
 #include <omp.h>
 #endif
 
-#include "cli.h"
-#include "config.h"
+#include "basis.h"
 #include "error.h"
-#include "json.h"
 #include "problem.h"
-#include "version.h"
 
 #define EXACT_DENSE_MAX 64 /* dimension up to which dsyev is used instead of ARPACK */
-#define EXACT_MAX_SITES 62
 #define EXACT_PARALLEL_MIN_ROWS 32768 /* fewer rows: products on one thread */
-
-struct exact_basis {
-    int n_sites;
-    int full;          /* 1: index == pattern */
-    int n_up;          /* popcount of every pattern (sector only) */
-    int64_t dim;
-    uint64_t *state;   /* dim patterns in increasing order (sector only) */
-    int n_lo;          /* low bits handled by rank_lo */
-    uint64_t lo_mask;
-    uint32_t *start;   /* 2^(N - n_lo): index of the first pattern with these high bits */
-    uint32_t *rank_lo; /* 2^n_lo: rank of the low bits among those of equal popcount */
-};
-
-static inline uint64_t exact_pattern(const struct exact_basis *b, int64_t r)
-{
-    return b->full ? (uint64_t)r : b->state[r];
-}
-
-static inline int64_t exact_index(const struct exact_basis *b, uint64_t x)
-{
-    if (b->full) return (int64_t)x;
-    return (int64_t)b->start[x >> b->n_lo] + (int64_t)b->rank_lo[x & b->lo_mask];
-}
-
-/* Binomial coefficient C(n, k) for n <= 62 (exact in uint64_t, Pascal's rule). */
-static uint64_t exact_binomial(int n, int k)
-{
-    if (k < 0 || k > n) return 0;
-    uint64_t row[EXACT_MAX_SITES + 1] = {1};
-    for (int m = 1; m <= n; m++)
-        for (int j = m; j > 0; j--) row[j] += row[j - 1];
-    return row[k];
-}
 
 /* Elements of the sector's group with a nonzero character, and the flip. */
 static int exact_sector_order(const struct nqs_exact_sector *s)
@@ -200,10 +149,10 @@ void nqs_exact_sector_describe(const struct nqs_exact_sector *s, const struct nq
 int64_t nqs_exact_block_dimension(const struct nqs_ham *h, int magnetisation)
 {
     int N = h->n_sites;
-    if (N > EXACT_MAX_SITES) return -1;
+    if (N > NQS_BASIS_MAX_SITES) return -1;
     if (!h->conserves_sz) return (int64_t)1 << N;
     if (magnetisation < -N || magnetisation > N || (N + magnetisation) % 2 != 0) return 0;
-    return (int64_t)exact_binomial(N, (N + magnetisation) / 2);
+    return (int64_t)nqs_basis_binomial(N, (N + magnetisation) / 2);
 }
 
 int64_t nqs_exact_dimension(const struct nqs_ham *h)
@@ -267,244 +216,11 @@ size_t nqs_exact_default_memory_limit(void)
     return (size_t)((double)pages * (double)page * 0.75);
 }
 
-static void exact_basis_free(struct exact_basis *b)
-{
-    free(b->state);
-    free(b->start);
-    free(b->rank_lo);
-}
-
-int nqs_exact_patterns(int n_sites, int n_up, uint64_t **out, int64_t *dim)
-{
-    *out = NULL;
-    *dim = 0;
-    if (n_sites < 0 || n_sites > EXACT_MAX_SITES || (n_up < 0 && n_sites > 30))
-        NQS_ERROR(NQS_EINVAL, "cannot list the configurations of %d sites", n_sites);
-    int64_t d = n_up < 0 ? (int64_t)1 << n_sites : (int64_t)exact_binomial(n_sites, n_up);
-    uint64_t *x = malloc((size_t)(d > 0 ? d : 1) * sizeof *x);
-    if (!x) NQS_ERROR(NQS_ENOMEM, "out of memory for a basis of %lld states", (long long)d);
-    if (n_up < 0) {
-        for (int64_t r = 0; r < d; r++) x[r] = (uint64_t)r;
-    } else if (d > 0) {
-        /* Gosper's hack: the next larger pattern with the same popcount. */
-        uint64_t v = ((uint64_t)1 << n_up) - 1;
-        for (int64_t r = 0; r < d; r++) {
-            x[r] = v;
-            uint64_t c = v & (~v + 1), rr = v + c;
-            v = c ? (((rr ^ v) >> 2) / c) | rr : 0; /* n_up = 0: the single pattern 0 */
-        }
-    }
-    *out = x;
-    *dim = d;
-    return NQS_OK;
-}
-
-static int exact_basis_build(struct exact_basis *b, const struct nqs_ham *h, int n_up, int64_t dim)
-{
-    int N = h->n_sites;
-    memset(b, 0, sizeof *b);
-    b->n_sites = N;
-    b->dim = dim;
-    if (!h->conserves_sz) {
-        b->full = 1;
-        return NQS_OK;
-    }
-    b->n_up = n_up;
-    b->n_lo = N / 2;
-    b->lo_mask = ((uint64_t)1 << b->n_lo) - 1;
-    size_t n_lo_tab = (size_t)1 << b->n_lo, n_hi_tab = (size_t)1 << (N - b->n_lo);
-    int64_t d;
-    NQS_TRY(nqs_exact_patterns(N, b->n_up, &b->state, &d));
-    b->start = calloc(n_hi_tab, sizeof *b->start);
-    b->rank_lo = malloc(n_lo_tab * sizeof *b->rank_lo);
-    if (!b->start || !b->rank_lo) {
-        exact_basis_free(b);
-        NQS_ERROR(NQS_ENOMEM, "out of memory for a basis of %lld states", (long long)dim);
-    }
-    uint32_t count[EXACT_MAX_SITES + 1] = {0};
-    for (size_t lo = 0; lo < n_lo_tab; lo++) b->rank_lo[lo] = count[__builtin_popcountll(lo)]++;
-    uint64_t prev_hi = UINT64_MAX;
-    for (int64_t r = 0; r < dim; r++) {
-        uint64_t hi = b->state[r] >> b->n_lo;
-        if (hi != prev_hi) {
-            b->start[hi] = (uint32_t)r; /* first pattern of the group has rank_lo 0 */
-            prev_hi = hi;
-        }
-    }
-    return NQS_OK;
-}
-
-/* ------------------------------------------------ symmetry-adapted basis */
-
-/* The sector's group acting on bit patterns: the elements of sym with a
- * nonzero character (translations and the little co-group kept), times
- * {1, F} with F the global spin flip when the sector has a flip parity.
- * Element 0 is the identity. A permutation is applied with byte tables:
- * tab[(q * n_bytes + k) * 256 + v] is the image of the bits 8k..8k+7 of a
- * pattern with value v there, under permutation q. */
-struct exact_group {
-    int n;               /* elements, spin flip included */
-    int n_perm;          /* distinct permutations */
-    int n_bytes;
-    uint64_t mask;       /* the N low bits */
-    uint64_t *tab;       /* n_perm x n_bytes x 256 */
-    int *perm_of;        /* n: permutation of the element */
-    int *flip;           /* n: 1 when the element includes the spin flip */
-    double complex *chi; /* n: character */
-};
-
-/* Symmetry-adapted basis: representatives r (the smallest pattern of their
- * orbit, kept when the character is 1 on the stabiliser) with basis vectors
- * |r~> = O_r^-1/2 sum_{s in orbit(r)} chi(h_s) |s>, h_s r = s. */
-struct exact_sym {
-    struct exact_group G;
-    int cplx;             /* some character is not real */
-    int64_t n_rep;
-    uint64_t *rep;        /* n_rep patterns */
-    double *sqrt_orbit;   /* n_rep: sqrt(O_r) */
-    int32_t *rep_of;      /* block dim: representative of each pattern, -1 if its orbit is not in the sector */
-    uint16_t *elem_of;    /* block dim: an element h with h r = pattern */
-};
-
-static void exact_group_free(struct exact_group *G)
-{
-    free(G->tab);
-    free(G->perm_of);
-    free(G->flip);
-    free(G->chi);
-}
-
-static void exact_sym_free(struct exact_sym *y)
-{
-    if (!y) return;
-    exact_group_free(&y->G);
-    free(y->rep);
-    free(y->sqrt_orbit);
-    free(y->rep_of);
-    free(y->elem_of);
-}
-
-static inline uint64_t exact_group_apply(const struct exact_group *G, int e, uint64_t x)
-{
-    const uint64_t *t = G->tab + (size_t)G->perm_of[e] * (size_t)G->n_bytes * 256;
-    uint64_t y = 0;
-    for (int k = 0; k < G->n_bytes; k++) y |= t[k * 256 + ((x >> (8 * k)) & 0xff)];
-    return G->flip[e] ? ~y & G->mask : y;
-}
-
-static int exact_group_build(struct exact_group *G, const struct nqs_exact_sector *s, int N)
-{
-    memset(G, 0, sizeof *G);
-    const struct nqs_symmetry *sym = s->sym;
-    int n_g = sym ? sym->n_elem : 1;
-    G->n_bytes = (N + 7) / 8;
-    G->mask = N == 64 ? ~(uint64_t)0 : ((uint64_t)1 << N) - 1;
-    int n_max = 2 * n_g;
-    G->tab = calloc((size_t)n_g * (size_t)G->n_bytes * 256, sizeof *G->tab);
-    G->perm_of = malloc((size_t)n_max * sizeof *G->perm_of);
-    G->flip = malloc((size_t)n_max * sizeof *G->flip);
-    G->chi = malloc((size_t)n_max * sizeof *G->chi);
-    if (!G->tab || !G->perm_of || !G->flip || !G->chi) {
-        exact_group_free(G);
-        NQS_ERROR(NQS_ENOMEM, "out of memory for the symmetry tables of %d elements", n_max);
-    }
-    for (int g = 0; g < n_g; g++) {
-        if (sym && s->chi[g] == 0) continue;
-        int q = G->n_perm++;
-        for (int i = 0; i < N; i++) {
-            int to = sym ? sym->perm[(size_t)g * (size_t)N + (size_t)i] : i; /* bit i -> bit perm(i) */
-            uint64_t *t = G->tab + ((size_t)q * (size_t)G->n_bytes + (size_t)(i / 8)) * 256;
-            for (int v = 0; v < 256; v++)
-                if ((v >> (i % 8)) & 1) t[v] |= (uint64_t)1 << to;
-        }
-        G->perm_of[G->n] = q;
-        G->flip[G->n] = 0;
-        G->chi[G->n] = sym ? s->chi[g] : 1.0;
-        G->n++;
-    }
-    if (s->spin_flip) {
-        int n0 = G->n;
-        for (int e = 0; e < n0; e++) {
-            G->perm_of[G->n] = G->perm_of[e];
-            G->flip[G->n] = 1;
-            G->chi[G->n] = G->chi[e] * (double)s->spin_flip;
-            G->n++;
-        }
-    }
-    if (G->n > 65535) {
-        exact_group_free(G);
-        NQS_ERROR(NQS_EUNSUP, "exact: a symmetry group of %d elements is too large (at most 65535)",
-                  G->n);
-    }
-    return NQS_OK;
-}
-
-/* Representatives of block b: patterns in increasing order; the first one
- * not yet reached is the smallest of its orbit. Cost: |G| applications per
- * orbit, i.e. about one per block state. */
-static int exact_sym_build(struct exact_sym *y, const struct exact_basis *b,
-                           const struct nqs_exact_sector *s)
-{
-    memset(y, 0, sizeof *y);
-    NQS_TRY(exact_group_build(&y->G, s, b->n_sites));
-    const struct exact_group *G = &y->G;
-    for (int e = 0; e < G->n; e++)
-        if (fabs(cimag(G->chi[e])) > 1e-12) y->cplx = 1;
-    int64_t dim = b->dim, cap = 1024;
-    y->rep_of = malloc((size_t)dim * sizeof *y->rep_of);
-    y->elem_of = malloc((size_t)dim * sizeof *y->elem_of);
-    y->rep = malloc((size_t)cap * sizeof *y->rep);
-    y->sqrt_orbit = malloc((size_t)cap * sizeof *y->sqrt_orbit);
-    if (!y->rep_of || !y->elem_of || !y->rep || !y->sqrt_orbit) goto nomem;
-    for (int64_t j = 0; j < dim; j++) y->rep_of[j] = -2; /* not reached yet */
-    for (int64_t j = 0; j < dim; j++) {
-        if (y->rep_of[j] != -2) continue;
-        uint64_t x = exact_pattern(b, j);
-        int ok = 1;
-        int64_t orbit = 0;
-        if (y->n_rep > INT32_MAX - 1) {
-            exact_sym_free(y);
-            NQS_ERROR(NQS_EUNSUP, "exact: more than 2^31 representatives");
-        }
-        for (int e = 0; e < G->n; e++) {
-            uint64_t gx = exact_group_apply(G, e, x);
-            int64_t k = exact_index(b, gx);
-            /* The stabiliser must act trivially, or the projection of x vanishes. */
-            if (gx == x && cabs(G->chi[e] - 1.0) > 1e-9) ok = 0;
-            if (y->rep_of[k] == -2) {
-                y->rep_of[k] = (int32_t)y->n_rep;
-                y->elem_of[k] = (uint16_t)e;
-                orbit++;
-            }
-        }
-        if (!ok) {
-            for (int e = 0; e < G->n; e++) y->rep_of[exact_index(b, exact_group_apply(G, e, x))] = -1;
-            continue;
-        }
-        if (y->n_rep == cap) {
-            cap *= 2;
-            uint64_t *nr = realloc(y->rep, (size_t)cap * sizeof *nr);
-            if (nr) y->rep = nr;
-            double *no = realloc(y->sqrt_orbit, (size_t)cap * sizeof *no);
-            if (no) y->sqrt_orbit = no;
-            if (!nr || !no) goto nomem;
-        }
-        y->rep[y->n_rep] = x;
-        y->sqrt_orbit[y->n_rep] = sqrt((double)orbit);
-        y->n_rep++;
-    }
-    return NQS_OK;
-nomem:
-    exact_sym_free(y);
-    NQS_ERROR(NQS_ENOMEM, "out of memory for the symmetry-adapted basis of %lld states",
-              (long long)dim);
-}
-
 /* Everything a matrix-vector product needs; one workspace per thread. */
 struct exact_ctx {
     const struct nqs_ham *h;
-    const struct exact_basis *b;
-    const struct exact_sym *sy; /* NULL: the plain block basis */
+    const struct nqs_basis *b;
+    const struct nqs_basis_sym *sy; /* NULL: the plain block basis */
     int64_t n_vec;              /* doubles per vector: dim, n_rep, or 2 n_rep (complex) */
     int n_threads;
     struct nqs_conn **conn; /* n_threads */
@@ -524,7 +240,7 @@ static inline void exact_spins(const int8_t (*byte_spins)[8], uint64_t x, int n_
 /* y = H x: row r gathers H_{r c} x_c over the connected elements of its pattern. */
 static void exact_matvec(const struct exact_ctx *c, const double *x, double *y)
 {
-    const struct exact_basis *b = c->b;
+    const struct nqs_basis *b = c->b;
     const int N = b->n_sites;
     const int64_t dim = b->dim;
 #ifdef _OPENMP
@@ -541,14 +257,14 @@ static void exact_matvec(const struct exact_ctx *c, const double *x, double *y)
 #pragma omp for schedule(static, 8192)
 #endif
         for (int64_t r = 0; r < dim; r++) {
-            uint64_t p = exact_pattern(b, r);
+            uint64_t p = nqs_basis_pattern(b, r);
             exact_spins((const int8_t(*)[8])c->byte_spins, p, N, s);
             c->h->ops->connected(c->h, s, conn);
             double acc = conn->diag * x[r];
             for (int k = 0; k < conn->n; k++) {
                 uint64_t flip = (uint64_t)1 << conn->site[k][0];
                 if (conn->n_flip[k] == 2) flip |= (uint64_t)1 << conn->site[k][1];
-                acc += conn->mel[k] * x[exact_index(b, p ^ flip)];
+                acc += conn->mel[k] * x[nqs_basis_index(b, p ^ flip)];
             }
             y[r] = acc;
         }
@@ -560,8 +276,8 @@ static void exact_matvec(const struct exact_ctx *c, const double *x, double *y)
  * r = rep(s), h_s r = s (exact.c header). Real characters: x, y real. */
 static void exact_matvec_sym(const struct exact_ctx *c, const double *x, double *y)
 {
-    const struct exact_basis *b = c->b;
-    const struct exact_sym *sy = c->sy;
+    const struct nqs_basis *b = c->b;
+    const struct nqs_basis_sym *sy = c->sy;
     const int N = b->n_sites;
     const int64_t n = sy->n_rep;
     const double complex *xc = (const double complex *)(const void *)x;
@@ -589,7 +305,7 @@ static void exact_matvec_sym(const struct exact_ctx *c, const double *x, double 
                 for (int k = 0; k < conn->n; k++) {
                     uint64_t flip = (uint64_t)1 << conn->site[k][0];
                     if (conn->n_flip[k] == 2) flip |= (uint64_t)1 << conn->site[k][1];
-                    int64_t j = exact_index(b, p ^ flip);
+                    int64_t j = nqs_basis_index(b, p ^ flip);
                     int32_t q = sy->rep_of[j];
                     if (q < 0) continue;
                     acc += conn->mel[k] * sy->G.chi[sy->elem_of[j]] * (on / sy->sqrt_orbit[q]) * xc[q];
@@ -600,7 +316,7 @@ static void exact_matvec_sym(const struct exact_ctx *c, const double *x, double 
                 for (int k = 0; k < conn->n; k++) {
                     uint64_t flip = (uint64_t)1 << conn->site[k][0];
                     if (conn->n_flip[k] == 2) flip |= (uint64_t)1 << conn->site[k][1];
-                    int64_t j = exact_index(b, p ^ flip);
+                    int64_t j = nqs_basis_index(b, p ^ flip);
                     int32_t q = sy->rep_of[j];
                     if (q < 0) continue;
                     acc += conn->mel[k] * creal(sy->G.chi[sy->elem_of[j]]) * (on / sy->sqrt_orbit[q]) *
@@ -629,8 +345,8 @@ static void exact_ctx_free(struct exact_ctx *c)
     free(c->s);
 }
 
-static int exact_ctx_init(struct exact_ctx *c, const struct nqs_ham *h, const struct exact_basis *b,
-                          const struct exact_sym *sy)
+static int exact_ctx_init(struct exact_ctx *c, const struct nqs_ham *h, const struct nqs_basis *b,
+                          const struct nqs_basis_sym *sy)
 {
     memset(c, 0, sizeof *c);
     c->h = h;
@@ -808,16 +524,16 @@ static int exact_dense(const struct exact_ctx *c, double *energy, double **psi_o
 static double exact_translation(const struct exact_ctx *c, const double *psi, const int *perm,
                                 uint64_t sign_mask)
 {
-    const struct exact_basis *b = c->b;
+    const struct nqs_basis *b = c->b;
     const int N = b->n_sites;
     double acc = 0.0;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static, 8192) reduction(+ : acc) num_threads(c->n_threads)
 #endif
     for (int64_t r = 0; r < b->dim; r++) {
-        uint64_t x = exact_pattern(b, r), y = 0;
+        uint64_t x = nqs_basis_pattern(b, r), y = 0;
         for (int i = 0; i < N; i++) y |= ((x >> i) & 1) << perm[i];
-        double term = psi[r] * psi[exact_index(b, y)];
+        double term = psi[r] * psi[nqs_basis_index(b, y)];
         if (sign_mask && (__builtin_popcountll(x & sign_mask) + __builtin_popcountll(y & sign_mask)) & 1)
             term = -term;
         acc += term;
@@ -832,7 +548,7 @@ static double exact_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void exact_format_bytes(double bytes, char *buf, size_t len)
+void nqs_exact_format_bytes(double bytes, char *buf, size_t len)
 {
     static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
     int u = 0;
@@ -897,8 +613,8 @@ int nqs_exact_solve(const struct nqs_ham *h, const struct nqs_exact_opts *o,
     r->block_dim = dim;
     if (need > limit) {
         char sneed[32], slim[32], dims[32];
-        exact_format_bytes((double)need, sneed, sizeof sneed);
-        exact_format_bytes((double)limit, slim, sizeof slim);
+        nqs_exact_format_bytes((double)need, sneed, sizeof sneed);
+        nqs_exact_format_bytes((double)limit, slim, sizeof slim);
         if (dim >= 0)
             snprintf(dims, sizeof dims, "%lld", (long long)dim);
         else
@@ -914,14 +630,14 @@ int nqs_exact_solve(const struct nqs_ham *h, const struct nqs_exact_opts *o,
         NQS_ERROR(NQS_EUNSUP, "exact diagonalisation on %d sites: dimension %s exceeds ARPACK's "
                               "32-bit index range", N, dim < 0 ? "> 2^62" : "> 2^31 - 1");
 
-    struct exact_basis b;
-    NQS_TRY(exact_basis_build(&b, h, (N + sec->magnetisation) / 2, dim));
-    struct exact_sym sy, *syp = NULL;
+    struct nqs_basis b;
+    NQS_TRY(nqs_basis_build(&b, h, (N + sec->magnetisation) / 2, dim));
+    struct nqs_basis_sym sy, *syp = NULL;
     int rc = NQS_OK;
     if (symm) {
-        rc = exact_sym_build(&sy, &b, sec);
+        rc = nqs_basis_sym_build(&sy, &b, sec);
         if (rc != NQS_OK) {
-            exact_basis_free(&b);
+            nqs_basis_free(&b);
             return rc;
         }
         syp = &sy;
@@ -930,8 +646,8 @@ int nqs_exact_solve(const struct nqs_ham *h, const struct nqs_exact_opts *o,
         if (sy.n_rep == 0) {
             char desc[256];
             nqs_exact_sector_describe(sec, h, h->lat, desc, sizeof desc);
-            exact_sym_free(&sy);
-            exact_basis_free(&b);
+            nqs_basis_sym_free(&sy);
+            nqs_basis_free(&b);
             NQS_ERROR(NQS_EINVAL, "[symmetry] the sector (%s) has no states on this lattice: no "
                       "configuration of the block is compatible with these characters (change "
                       "momentum, point_group, spin_flip or magnetisation)", desc);
@@ -940,8 +656,8 @@ int nqs_exact_solve(const struct nqs_ham *h, const struct nqs_exact_opts *o,
     struct exact_ctx c;
     rc = exact_ctx_init(&c, h, &b, syp);
     if (rc != NQS_OK) {
-        exact_sym_free(syp);
-        exact_basis_free(&b);
+        nqs_basis_sym_free(syp);
+        nqs_basis_free(&b);
         return rc;
     }
     const struct nqs_lattice *lat = h->lat;
@@ -972,8 +688,8 @@ int nqs_exact_solve(const struct nqs_ham *h, const struct nqs_exact_opts *o,
     }
     free(keep);
     exact_ctx_free(&c);
-    exact_sym_free(syp);
-    exact_basis_free(&b);
+    nqs_basis_sym_free(syp);
+    nqs_basis_free(&b);
     r->seconds = exact_now() - t0;
     return rc;
 }
@@ -991,290 +707,4 @@ int nqs_exact_energy_sector(const struct nqs_ham *h, const struct nqs_exact_sect
     o.translations = 0;
     o.sector = s;
     return nqs_exact_solve(h, &o, r);
-}
-
-/* ------------------------------------------------------------ nqs exact */
-
-/* NQS_EXACT_MAX_MEMORY: bytes with an optional K/M/G/T (1024-based) suffix. */
-static int exact_env_memory(size_t *limit)
-{
-    const char *v = getenv("NQS_EXACT_MAX_MEMORY");
-    *limit = 0;
-    if (!v || !*v) return NQS_OK;
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    double mult = 1;
-    switch (toupper((unsigned char)*end)) {
-    case 'K': mult = 1024.0, end++; break;
-    case 'M': mult = 1024.0 * 1024, end++; break;
-    case 'G': mult = 1024.0 * 1024 * 1024, end++; break;
-    case 'T': mult = 1024.0 * 1024 * 1024 * 1024, end++; break;
-    default: break;
-    }
-    if (toupper((unsigned char)*end) == 'I' && end[1] && toupper((unsigned char)end[1]) == 'B')
-        end += 2;
-    else if (toupper((unsigned char)*end) == 'B')
-        end++;
-    if (end == v || *end || errno || !(x * mult >= 1) || x * mult >= (double)SIZE_MAX)
-        NQS_ERROR(NQS_EINVAL,
-                  "environment variable NQS_EXACT_MAX_MEMORY = '%s' is not a memory size "
-                  "(accepted: bytes, optionally with suffix K, M, G or T, e.g. 8G)",
-                  v);
-    *limit = (size_t)(x * mult);
-    return NQS_OK;
-}
-
-static int exact_threads(void)
-{
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
-/* What the command prints and writes, gathered once. */
-struct exact_report {
-    const struct nqs_problem *p;
-    const struct nqs_exact_result *r;
-    double tol;
-    const struct nqs_exact_sector *sec;
-    char lattice[256];
-    char sector[64];       /* "magnetisation", "full" or "symmetry" */
-    char sector_desc[256]; /* nqs_exact_sector_describe */
-};
-
-static void exact_print_text(const struct exact_report *e)
-{
-    const struct nqs_exact_result *r = e->r;
-    char mem[32];
-    exact_format_bytes((double)r->memory, mem, sizeof mem);
-    printf("%-18s %s\n", "lattice", e->lattice);
-    printf("%-18s %s%s\n", "hamiltonian", e->p->ham_ops->name,
-           e->p->ham->marshall ? " (Marshall sign rule applied)" : "");
-    if (r->symmetric)
-        printf("%-18s %s: %lld representatives of %lld states, group of order %d%s\n", "sector",
-               e->sector_desc, (long long)r->dim, (long long)r->block_dim, r->group_order,
-               r->complex_basis ? ", complex" : "");
-    else if (r->full_space)
-        printf("%-18s full space, %lld states\n", "sector", (long long)r->dim);
-    else
-        printf("%-18s sum_i s_i = %s%d, %lld states\n", "sector", r->magnetisation > 0 ? "+" : "",
-               r->magnetisation,
-               (long long)r->dim);
-    printf("%-18s %.12f\n", "energy", r->energy);
-    printf("%-18s %.12f\n", "energy per site", r->energy / r->n_sites);
-    printf("%-18s pauli (H written with Pauli matrices)\n", "convention");
-    if (strcmp(r->method, "arpack") == 0)
-        printf("%-18s ARPACK Lanczos, %d restarts, %d products, tol %g\n", "method", r->iterations,
-               r->n_matvec, e->tol);
-    else
-        printf("%-18s dense LAPACK dsyev\n", "method");
-    static const char *const axis[2] = {"x", "y"};
-    for (int d = 0; d < r->n_dirs; d++)
-        if (!isnan(r->translation[d])) {
-            printf("%-18s <T_%s> = %.6f", "translation", axis[d], r->translation[d]);
-            if (e->p->ham->marshall)
-                printf(" (rotated basis), %.6f (physical)", r->translation_physical[d]);
-            printf("\n");
-        }
-    printf("%-18s %s (estimate)\n", "memory", mem);
-    printf("%-18s %.3f s (%d threads)\n", "time", r->seconds, exact_threads());
-}
-
-static void exact_print_json(const struct exact_report *e, const char *output)
-{
-    const struct nqs_exact_result *r = e->r;
-    const struct nqs_exact_sector *sec = e->sec;
-    struct nqs_json_writer w;
-    nqs_json_init(&w, stdout, 0);
-    nqs_json_begin_object(&w, NULL);
-    nqs_json_put_number(&w, "energy", r->energy);
-    nqs_json_put_number(&w, "energy_per_site", r->energy / r->n_sites);
-    nqs_json_put_int(&w, "n_sites", r->n_sites);
-    nqs_json_put_string(&w, "convention", "pauli");
-    nqs_json_put_int(&w, "dim", (long long)r->dim);
-    nqs_json_put_string(&w, "sector", e->sector);
-    if (r->full_space)
-        nqs_json_put_null(&w, "magnetisation");
-    else
-        nqs_json_put_int(&w, "magnetisation", r->magnetisation);
-    nqs_json_put_string(&w, "sector_description", e->sector_desc);
-    if (sec->sym) {
-        nqs_json_begin_array(&w, "momentum");
-        for (int d = 0; d < r->n_dirs; d++) nqs_json_put_int(&w, NULL, sec->sector.momentum[d]);
-        nqs_json_end(&w);
-    } else {
-        nqs_json_put_null(&w, "momentum");
-    }
-    nqs_json_put_string(&w, "point_group", sec->sym && sec->sector.irrep != NQS_IRREP_NONE
-                                              ? nqs_irrep_name(sec->sector.irrep)
-                                              : NULL);
-    nqs_json_put_string(&w, "spin_flip",
-                        sec->spin_flip > 0 ? "even" : sec->spin_flip < 0 ? "odd" : NULL);
-    nqs_json_put_int(&w, "group_order", r->group_order);
-    nqs_json_put_int(&w, "block_dim", (long long)r->block_dim);
-    nqs_json_put_bool(&w, "complex", r->complex_basis);
-    nqs_json_put_string(&w, "lattice", e->lattice);
-    nqs_json_put_string(&w, "hamiltonian", e->p->ham_ops->name);
-    nqs_json_put_bool(&w, "marshall", e->p->ham->marshall);
-    nqs_json_put_string(&w, "method", r->method);
-    nqs_json_put_int(&w, "iterations", r->iterations);
-    nqs_json_put_int(&w, "n_matvec", r->n_matvec);
-    nqs_json_put_number(&w, "tolerance", e->tol);
-    for (int phys = 0; phys < 2; phys++) {
-        nqs_json_begin_array(&w, phys ? "translation_physical" : "translation");
-        for (int d = 0; d < r->n_dirs; d++)
-            nqs_json_put_number(&w, NULL, phys ? r->translation_physical[d] : r->translation[d]);
-        nqs_json_end(&w);
-    }
-    nqs_json_put_int(&w, "memory_estimate", (long long)r->memory);
-    nqs_json_put_number(&w, "seconds", r->seconds);
-    nqs_json_put_int(&w, "threads", exact_threads());
-    nqs_json_put_string(&w, "output", output);
-    nqs_json_end(&w);
-}
-
-/* Scalar attributes on `loc`; each returns 0 or -1. */
-static int exact_h5_str(hid_t loc, const char *name, const char *value)
-{
-    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), a = -1;
-    int ok = t >= 0 && sp >= 0 && H5Tset_size(t, H5T_VARIABLE) >= 0 &&
-             H5Tset_cset(t, H5T_CSET_UTF8) >= 0 &&
-             (a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT)) >= 0 &&
-             H5Awrite(a, t, &value) >= 0;
-    if (a >= 0) H5Aclose(a);
-    if (sp >= 0) H5Sclose(sp);
-    if (t >= 0) H5Tclose(t);
-    return ok ? 0 : -1;
-}
-
-static int exact_h5_num(hid_t loc, const char *name, hid_t type, const void *value, hsize_t n)
-{
-    hid_t sp = n ? H5Screate_simple(1, &n, NULL) : H5Screate(H5S_SCALAR), a = -1;
-    int ok = sp >= 0 && (a = H5Acreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT)) >= 0 &&
-             H5Awrite(a, type, value) >= 0;
-    if (a >= 0) H5Aclose(a);
-    if (sp >= 0) H5Sclose(sp);
-    return ok ? 0 : -1;
-}
-
-static int exact_write_h5(const struct nqs_cli *cli, const struct exact_report *e,
-                          const char *path)
-{
-    const struct nqs_exact_result *r = e->r;
-    if (!cli->force && access(path, F_OK) == 0)
-        NQS_ERROR(NQS_EIO, "%s: output file exists (use --force to overwrite)", path);
-    char *input = nqs_config_dump(cli->cfg);
-    size_t cl_len = 1;
-    for (int k = 0; k < cli->argc; k++) cl_len += strlen(cli->argv[k]) + 1;
-    char *cmdline = calloc(cl_len, 1);
-    if (!input || !cmdline) {
-        free(input);
-        free(cmdline);
-        NQS_ERROR(NQS_ENOMEM, "out of memory preparing %s", path);
-    }
-    for (int k = 0; k < cli->argc; k++) {
-        if (k) strcat(cmdline, " ");
-        strcat(cmdline, cli->argv[k]);
-    }
-    char date[32];
-    time_t now = time(NULL);
-    struct tm tmv;
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tmv));
-
-    int bad = 0;
-    hid_t f = -1;
-    H5E_BEGIN_TRY
-    {
-        hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-        if (fapl >= 0) H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
-        f = H5Fcreate(path, cli->force ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT, fapl);
-        if (fapl >= 0) H5Pclose(fapl);
-        if (f >= 0) {
-            long long dim = r->dim;
-            int n_sites = r->n_sites, marshall = e->p->ham->marshall;
-            double eps = r->energy / r->n_sites;
-            bad |= exact_h5_str(f, "program", "nqsvmc");
-            bad |= exact_h5_str(f, "version", NQS_VERSION);
-            bad |= exact_h5_str(f, "git_commit", NQS_GIT_COMMIT);
-            bad |= exact_h5_str(f, "date", date);
-            bad |= exact_h5_str(f, "command_line", cmdline);
-            bad |= exact_h5_str(f, "input", input);
-            bad |= exact_h5_str(f, "convention", "pauli");
-            bad |= exact_h5_str(f, "lattice", e->lattice);
-            bad |= exact_h5_str(f, "hamiltonian", e->p->ham_ops->name);
-            bad |= exact_h5_num(f, "n_sites", H5T_NATIVE_INT, &n_sites, 0);
-            bad |= exact_h5_num(f, "marshall", H5T_NATIVE_INT, &marshall, 0);
-            bad |= exact_h5_num(f, "energy", H5T_NATIVE_DOUBLE, &r->energy, 0);
-            bad |= exact_h5_num(f, "energy_per_site", H5T_NATIVE_DOUBLE, &eps, 0);
-            bad |= exact_h5_num(f, "dim", H5T_NATIVE_LLONG, &dim, 0);
-            bad |= exact_h5_str(f, "sector", e->sector);
-            bad |= exact_h5_str(f, "sector_description", e->sector_desc);
-            if (!r->full_space)
-                bad |= exact_h5_num(f, "magnetisation", H5T_NATIVE_INT, &r->magnetisation, 0);
-            long long bdim = r->block_dim;
-            bad |= exact_h5_num(f, "block_dim", H5T_NATIVE_LLONG, &bdim, 0);
-            bad |= exact_h5_num(f, "group_order", H5T_NATIVE_INT, &r->group_order, 0);
-            if (e->sec->sym) {
-                bad |= exact_h5_num(f, "momentum", H5T_NATIVE_INT, e->sec->sector.momentum,
-                                    (hsize_t)(r->n_dirs > 0 ? r->n_dirs : 1));
-                bad |= exact_h5_str(f, "point_group", nqs_irrep_name(e->sec->sector.irrep));
-            }
-            bad |= exact_h5_num(f, "spin_flip", H5T_NATIVE_INT, &e->sec->spin_flip, 0);
-            bad |= exact_h5_str(f, "method", r->method);
-            bad |= exact_h5_num(f, "iterations", H5T_NATIVE_INT, &r->iterations, 0);
-            bad |= exact_h5_num(f, "n_matvec", H5T_NATIVE_INT, &r->n_matvec, 0);
-            bad |= exact_h5_num(f, "tolerance", H5T_NATIVE_DOUBLE, &e->tol, 0);
-            bad |= exact_h5_num(f, "seconds", H5T_NATIVE_DOUBLE, &r->seconds, 0);
-            if (r->n_dirs > 0) {
-                bad |= exact_h5_num(f, "translation", H5T_NATIVE_DOUBLE, r->translation,
-                                    (hsize_t)r->n_dirs);
-                bad |= exact_h5_num(f, "translation_physical", H5T_NATIVE_DOUBLE,
-                                    r->translation_physical, (hsize_t)r->n_dirs);
-            }
-            if (H5Fclose(f) < 0) bad = 1;
-        }
-    }
-    H5E_END_TRY;
-    free(input);
-    free(cmdline);
-    if (f < 0) NQS_ERROR(NQS_EIO, "%s: cannot create the HDF5 file", path);
-    if (bad) NQS_ERROR(NQS_EIO, "%s: cannot write the result attributes", path);
-    return NQS_OK;
-}
-
-int nqs_cmd_exact(const struct nqs_cli *cli)
-{
-    static const char *const sections[] = {"lattice", "hamiltonian", "symmetry", NULL};
-    struct nqs_problem *p = NULL;
-    NQS_TRY(nqs_problem_build(cli->cfg, 0, &p));
-    int rc = nqs_config_check_unused_sections(cli->cfg, sections);
-    struct nqs_exact_opts o;
-    nqs_exact_opts_default(&o);
-    if (rc == NQS_OK) rc = exact_env_memory(&o.max_memory);
-    struct nqs_exact_sector sec;
-    nqs_exact_sector_of_problem(p, &sec);
-    o.sector = &sec;
-    struct nqs_exact_result r;
-    if (rc == NQS_OK) rc = nqs_exact_solve(p->ham, &o, &r);
-    if (rc == NQS_OK) {
-        struct exact_report e = {p, &r, o.tol, &sec, "", "", ""};
-        nqs_lattice_describe(p->lat, e.lattice, sizeof e.lattice);
-        snprintf(e.sector, sizeof e.sector, "%s",
-                 r.symmetric ? "symmetry" : r.full_space ? "full" : "magnetisation");
-        nqs_exact_sector_describe(&sec, p->ham, p->lat, e.sector_desc, sizeof e.sector_desc);
-        if (cli->output) rc = exact_write_h5(cli, &e, cli->output);
-        if (rc == NQS_OK) {
-            if (cli->json)
-                exact_print_json(&e, cli->output);
-            else
-                exact_print_text(&e);
-            if (fflush(stdout) != 0)
-                rc = nqs_error_set(NQS_EIO, __FILE__, __LINE__, "cannot write to standard output");
-        }
-    }
-    nqs_problem_free(p);
-    return rc;
 }

@@ -112,13 +112,6 @@ int64_t nqs_exact_dimension(const struct nqs_ham *h);
  * conserve it); 0 for an impossible magnetisation, -1 beyond int64_t. */
 int64_t nqs_exact_block_dimension(const struct nqs_ham *h, int magnetisation);
 
-/* The bit patterns (bit i set = spin i up) of N <= 62 sites with n_up set
- * bits, or of all 2^N configurations for n_up < 0, in increasing order (the
- * basis order of this solver; exact sampling in sampler.c uses it too).
- * *out is malloc'd, *dim its length. NQS_EINVAL for N > 62 (or the full space
- * beyond 2^30), NQS_ENOMEM. */
-int nqs_exact_patterns(int n_sites, int n_up, uint64_t **out, int64_t *dim);
-
 /* Bytes the solve needs for h with options o (NULL = defaults): Lanczos
  * vectors (ncv + 3) * dim doubles, the diagonal (dim doubles), the basis
  * (dim 8-byte patterns) and the lookup tables. In a symmetry sector the
@@ -129,6 +122,9 @@ size_t nqs_exact_memory_estimate(const struct nqs_ham *h, const struct nqs_exact
 
 /* The default limit: 3/4 of physical memory (sysconf), or SIZE_MAX/2 if unknown. */
 size_t nqs_exact_default_memory_limit(void);
+
+/* `bytes` as text with a binary unit ("1.5 GiB"), for messages. */
+void nqs_exact_format_bytes(double bytes, char *buf, size_t len);
 
 /* Lowest energy of h in the sector o->sector (default sector when o or
  * o->sector is NULL). Fills *r.

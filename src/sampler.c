@@ -18,7 +18,7 @@
 #include <time.h>
 
 #include "error.h"
-#include "exact.h"
+#include "basis.h"
 #include "observables.h"
 
 #ifdef _OPENMP
@@ -145,7 +145,7 @@ static int sampler_exact_setup(struct nqs_sampler *smp, const struct nqs_model *
 {
     int n_up = smp->o.move == NQS_MOVE_FLIP ? -1 : (smp->n_sites + smp->o.magnetisation) / 2;
     int64_t dim;
-    NQS_TRY(nqs_exact_patterns(smp->n_sites, n_up, &smp->basis, &dim));
+    NQS_TRY(nqs_basis_patterns(smp->n_sites, n_up, &smp->basis, &dim));
     smp->dim = (long)dim;
     smp->per_chain = (int)((smp->dim + smp->o.n_chains - 1) / smp->o.n_chains);
     smp->n_samples = smp->per_chain * smp->o.n_chains;

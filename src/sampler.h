@@ -85,7 +85,7 @@ struct nqs_sampler {
     int profile;             /* 1: fill the chains' t_move, t_eloc, t_grad (bench) */
     /* exact enumeration (o.exact) */
     long dim;                /* D: configurations enumerated */
-    uint64_t *basis;         /* D bit patterns, increasing (nqs_exact_patterns) */
+    uint64_t *basis;         /* D bit patterns, increasing (nqs_basis_patterns) */
     double *logp;            /* per local row: 2 Re log psi (-inf for padding rows) */
 };
 
