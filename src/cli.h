@@ -29,7 +29,12 @@ struct nqs_cli {
 int nqs_cmd_info(const struct nqs_cli *cli);  /* src/info.c */
 int nqs_cmd_exact(const struct nqs_cli *cli); /* src/exact_cmd.c */
 int nqs_cmd_run(const struct nqs_cli *cli);   /* src/driver.c */
-int nqs_cmd_bench(const struct nqs_cli *cli); /* src/bench.c */
+int nqs_cmd_bench(const struct nqs_cli *cli); /* bench/command.c */
+
+/* The whole command line of `nqs` (src/main.c); src/nqs.c's main() and
+ * nqs-bench's (bench/main.c, which inserts the word "bench") call it. Returns
+ * the exit status. */
+int nqs_main(int argc, char **argv);
 
 /* Bit mask of the `nqs bench` sections named by
  * `word` ("models", "sampler", "iteration", "sr", "all", or a comma-separated

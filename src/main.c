@@ -219,7 +219,7 @@ static const char *main_flag_value(int argc, char **argv, int *k, const char *eq
     return argv[++*k];
 }
 
-int main(int argc, char **argv)
+int nqs_main(int argc, char **argv)
 {
     nqs_error_install_gsl_handler(); /* GSL errors become messages, not abort() */
     if (nqs_comm_init(&argc, &argv) != NQS_OK) {

@@ -134,7 +134,7 @@ struct nqs_sr_options {
  * TFIM 6x6 cnn 8,8 10 / 50-71. The shift eps I gives the null space of S
  * (dimension >= P - N_s + 1) a single eigenvalue eps, which cg resolves in
  * one step; the Jacobi scaling spreads it over eps / (diag S_p + eps). Even
- * on the synthetic O of bench_sr.c, whose column scales span two decades,
+ * on the synthetic O of bench/sr_synthetic.c, whose column scales span two decades,
  * plain cg needed 58 against 230 iterations.
  *
  * cg_tol: the error of delta after cg is measured at 6-9 x cg_tol (relative,
@@ -252,10 +252,5 @@ int nqs_sr_solve(struct nqs_sr *sr, const double complex *O, int ld, const doubl
  * NQS_ENUMERIC if the result is not finite. */
 int nqs_sr_metric(struct nqs_sr *sr, const double complex *O, int ld, const double complex *v,
                   double *out);
-
-/* Benchmark (src/bench_sr.c): time per SR step for each solver at the sizes of
- * the standard problems, OpenBLAS with 2 threads, peak memory; prints a table
- * to `out`. Returns a status (NQS_ENOMEM if a case cannot be allocated). */
-int nqs_bench_sr(FILE *out);
 
 #endif

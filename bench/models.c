@@ -1,7 +1,8 @@
 /*
- * bench.c - `nqs bench`: single-thread micro-benchmarks of the hot kernels.
+ * models.c - section "models" of `nqs bench`: single-thread micro-benchmarks
+ * of the model kernels.
  *
- * Section "models": for every registered model on periodic square lattices
+ * for every registered model on periodic square lattices
  * L x L (L = 6, 8, 10, i.e. N = 36, 64, 100; a Heisenberg-like setting with
  * single-flip and exchange moves), the wall time per call of
  *   - log_psi_ratio for one flipped site (Metropolis proposal),
@@ -26,12 +27,7 @@
  * Models with an `alpha` key are run at alpha = 1 and 4, cnn/lcn with two
  * layers, cnn also over the space group (group = space_group).
  *
- * The other sections live in bench_vmc.c ("sampler", "iteration", the
- * real-O part of "sr", "srsweep") and bench_sr.c (synthetic part of "sr");
- * bench.h is their common interface. `nqs bench [SECTION...]` runs the named
- * sections (comma- or space-separated; none or "all": every section but the
- * long "srsweep", in the order of bench_sections), each a table, or with
- * --json one member of one object.
+ * The command and the list of sections are in command.c (bench.h).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -40,7 +36,6 @@
 #include <time.h>
 
 #include "bench.h"
-#include "cli.h"
 #include "config.h"
 #include "error.h"
 #include "lattice.h"
@@ -84,13 +79,6 @@ static const struct bench_proj_case bench_proj_cases[] = {
     {"rbm_symm", "alpha=4", "alpha=4;P(A1)", BENCH_PROJ_POINT},
     {"rbm", "alpha=1", "alpha=1;P(k=0)", BENCH_PROJ_TRANS},
 };
-
-double nqs_bench_clock(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Option values of `ops` as the input layer would produce them: defaults,
  * then the overrides of `ovr` whose keys the model has (through
@@ -336,7 +324,7 @@ done:
 }
 
 /* Every registered model, every applicable option case, N = 36, 64, 100. */
-static int bench_models(struct nqs_bench_out *out)
+int nqs_bench_models(struct nqs_bench_out *out)
 {
     static const int sizes[] = {6, 8, 10};
     const int n_cases = (int)(sizeof bench_model_cases / sizeof bench_model_cases[0]);
@@ -397,87 +385,4 @@ static int bench_models(struct nqs_bench_out *out)
         }
     }
     return NQS_OK;
-}
-
-static int bench_sampler_section(struct nqs_bench_out *out, struct nqs_config *cfg)
-{
-    (void)cfg;
-    return nqs_bench_sampler(out);
-}
-
-static int bench_models_section(struct nqs_bench_out *out, struct nqs_config *cfg)
-{
-    (void)cfg;
-    return bench_models(out);
-}
-
-static int bench_sr_sweep_section(struct nqs_bench_out *out, struct nqs_config *cfg)
-{
-    (void)cfg;
-    return nqs_bench_sr_sweep(out);
-}
-
-/* "sr": the synthetic SR-like O (bench_sr.c), then real O from the models. */
-static int bench_sr_section(struct nqs_bench_out *out, struct nqs_config *cfg)
-{
-    (void)cfg;
-    NQS_TRY(nqs_bench_sr_synthetic(out));
-    return nqs_bench_sr_real(out);
-}
-
-static const struct {
-    const char *name;
-    int (*run)(struct nqs_bench_out *out, struct nqs_config *cfg);
-} bench_sections[] = {
-    {"models", bench_models_section},
-    {"sampler", bench_sampler_section},
-    {"iteration", nqs_bench_iteration},
-    {"sr", bench_sr_section},
-    {"srsweep", bench_sr_sweep_section}, /* long: not part of "all" */
-};
-#define BENCH_N_SECTIONS ((int)(sizeof bench_sections / sizeof bench_sections[0]))
-#define BENCH_ALL_MASK 15u /* "all": the first four sections */
-
-unsigned nqs_bench_sections(const char *word)
-{
-    unsigned mask = 0;
-    const char *p = word;
-    while (*p) {
-        size_t len = strcspn(p, ",");
-        unsigned bit = 0;
-        if (len == 3 && strncmp(p, "all", 3) == 0) bit = BENCH_ALL_MASK;
-        for (int k = 0; k < BENCH_N_SECTIONS; k++)
-            if (strlen(bench_sections[k].name) == len && strncmp(p, bench_sections[k].name, len) == 0)
-                bit = 1u << k;
-        if (!bit) return 0;
-        mask |= bit;
-        p += len;
-        if (*p == ',') p++;
-    }
-    return mask;
-}
-
-/* Sections run in order; with --json each writes one member of the object. */
-int nqs_cmd_bench(const struct nqs_cli *cli)
-{
-    struct nqs_bench_out out = {.f = stdout, .json = cli ? cli->json : 0};
-    nqs_json_init(&out.w, out.f, 2);
-    unsigned mask = cli && cli->bench_sections ? cli->bench_sections
-                                               : BENCH_ALL_MASK;
-    struct nqs_config *cfg = cli && cli->config_path ? cli->cfg : NULL;
-    int rc = NQS_OK, n_done = 0;
-    if (out.json) nqs_json_begin_object(&out.w, NULL);
-    for (int k = 0; k < BENCH_N_SECTIONS && rc == NQS_OK; k++) {
-        if (!(mask & (1u << k))) continue;
-        if (out.json)
-            nqs_json_begin_array(&out.w, bench_sections[k].name);
-        else if (n_done)
-            fputc('\n', out.f);
-        rc = bench_sections[k].run(&out, cfg);
-        if (out.json) nqs_json_end(&out.w);
-        fflush(out.f);
-        n_done++;
-    }
-    if (out.json) nqs_json_end(&out.w);
-    return rc;
 }

@@ -1,5 +1,5 @@
 /*
- * bench_vmc.c - the sections of `nqs bench` that run the real pipeline:
+ * vmc.c - the sections of `nqs bench` that run the real pipeline:
  *
  *   sampler    Metropolis moves per second per thread and local energies per
  *              second per thread (Heisenberg 10x10 periodic, rbm and
@@ -23,8 +23,8 @@
  * CLOCK_PROCESS_CPUTIME_ID (all threads); the iteration's wall time is
  * printed too. On a shared machine the CPU figures are the robust ones; a
  * CPU/wall ratio well below the thread count means other processes competed
- * (or, for the HDF5 append, that it waited for I/O). The targets (perf brief, 2-core machine, one
- * thread) are printed next to the figures and judged on CPU time:
+ * (or, for the HDF5 append, that it waited for I/O). The targets (2-core
+ * machine, one thread) are printed next to the figures and judged on CPU time:
  *   a  Heisenberg chain N = 40, rbm_symm alpha 1, 1000 samples, dense SR:
  *      <= 0.05 s per iteration;
  *   b  the same problem: one sample (sweep of N exchange proposals plus one
@@ -40,7 +40,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -295,13 +294,6 @@ static void bench_vmc_threads_restore(int omp, int blas)
     openblas_set_num_threads(blas);
 }
 
-static double bench_vmc_peak_mib(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
-}
-
 /* ------------------------------------------------------------ iteration */
 
 static void bench_vmc_iteration_print(struct nqs_bench_out *o, const char *label,
@@ -324,7 +316,7 @@ static void bench_vmc_iteration_print(struct nqs_bench_out *o, const char *label
                                   us_sample <= t->target_sample_us ? "met" : "MISSED");
         if (t->target_sr > 0)
             snprintf(verdict + n, sizeof verdict - n, " sr<=%gs,4GiB:%s", t->target_sr,
-                     s->sr * k <= t->target_sr && bench_vmc_peak_mib() <= 4096 ? "met"
+                     s->sr * k <= t->target_sr && nqs_bench_peak_mib() <= 4096 ? "met"
                                                                                 : "MISSED");
     }
     const char *solver = nqs_sr_solver_name((enum nqs_sr_solver)s->solver);
@@ -335,7 +327,7 @@ static void bench_vmc_iteration_print(struct nqs_bench_out *o, const char *label
                 label, m->n_par, v->smp->n_samples, threads, solver, s->cg_iterations * k,
                 s->acceptance * k, 1e3 * s->move * k, 1e3 * s->eloc * k, 1e3 * s->grad * k,
                 1e3 * s->stats * k, 1e3 * s->sr * k, 1e3 * s->refresh * k, 1e3 * s->h5 * k,
-                1e3 * s->wall * k, 1e3 * s->cpu * k, us_sample, bench_vmc_peak_mib(), verdict);
+                1e3 * s->wall * k, 1e3 * s->cpu * k, us_sample, nqs_bench_peak_mib(), verdict);
     } else {
         struct nqs_json_writer *w = &o->w;
         nqs_json_begin_object(w, NULL);
@@ -357,7 +349,7 @@ static void bench_vmc_iteration_print(struct nqs_bench_out *o, const char *label
         nqs_json_put_number(w, "ms_wall", 1e3 * s->wall * k);
         nqs_json_put_number(w, "ms_cpu", 1e3 * s->cpu * k);
         nqs_json_put_number(w, "us_per_sample", us_sample);
-        nqs_json_put_number(w, "peak_rss_mib", bench_vmc_peak_mib());
+        nqs_json_put_number(w, "peak_rss_mib", nqs_bench_peak_mib());
         nqs_json_put_string(w, "targets", verdict[0] == ' ' ? verdict + 1 : verdict);
         nqs_json_end(w);
     }
@@ -581,7 +573,7 @@ static int bench_vmc_sr_case(struct nqs_bench_out *o, const struct bench_vmc_tar
                          nqs_sr_solver_name(info.solver));
             fprintf(o->f, "sr  %-30s P=%6d N_s=%5d  %-11s %8.3f s wall %8.3f s cpu  peak RSS %5.0f "
                           "MiB%s\n",
-                    t->label, m->n_par, v.smp->n_samples, name, wall, cpu, bench_vmc_peak_mib(),
+                    t->label, m->n_par, v.smp->n_samples, name, wall, cpu, nqs_bench_peak_mib(),
                     cg);
         } else {
             struct nqs_json_writer *w = &o->w;
@@ -594,7 +586,7 @@ static int bench_vmc_sr_case(struct nqs_bench_out *o, const struct bench_vmc_tar
             nqs_json_put_string(w, "solver", nqs_sr_solver_name(info.solver));
             nqs_json_put_number(w, "seconds_wall", wall);
             nqs_json_put_number(w, "seconds_cpu", cpu);
-            nqs_json_put_number(w, "peak_rss_mib", bench_vmc_peak_mib());
+            nqs_json_put_number(w, "peak_rss_mib", nqs_bench_peak_mib());
             nqs_json_put_int(w, "cg_iterations", info.iterations);
             nqs_json_put_bool(w, "converged", info.converged);
             nqs_json_put_number(w, "residual", info.residual);

@@ -1,5 +1,6 @@
 /*
- * bench_sr.c - timing of one SR step (centring, E, F and the solve of
+ * sr_synthetic.c - the synthetic part of section "sr" of `nqs bench`: timing
+ * of one SR step (centring, E, F and the solve of
  * (S + eps I) delta = F, eps = 0.01) for each solver at the sizes of the
  * standard problems, with OpenBLAS on 2 threads, and the peak resident memory
  * (getrusage ru_maxrss, cumulative over the process). CPU seconds (all
@@ -34,26 +35,12 @@ static double bench_sr_gauss(gsl_rng *rng, double sd)
     return sd * sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
 }
 
-static double bench_sr_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static double bench_sr_cpu(void)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
            (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
-}
-
-static double bench_sr_peak_mib(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
 }
 
 /* Fill O (n x P, ld P) and eloc as described in the file header. */
@@ -127,9 +114,9 @@ static int bench_sr_case(struct nqs_bench_out *o, int P, int n, const struct nqs
         double best = INFINITY, best_cpu = INFINITY;
         struct nqs_sr_info info = {0};
         for (int rep = 0; rep < reps + (reps > 1); rep++) {
-            double t0 = bench_sr_now(), c0 = bench_sr_cpu();
+            double t0 = nqs_bench_clock(CLOCK_MONOTONIC), c0 = bench_sr_cpu();
             int r = nqs_sr_solve(sr, O, P, eloc, n, 0.01, 0.0, F, delta, &info);
-            double t = bench_sr_now() - t0, c = bench_sr_cpu() - c0;
+            double t = nqs_bench_clock(CLOCK_MONOTONIC) - t0, c = bench_sr_cpu() - c0;
             if (r != NQS_OK && r != NQS_NOTCONV) {
                 nqs_sr_free(sr);
                 rc = r;
@@ -152,7 +139,7 @@ static int bench_sr_case(struct nqs_bench_out *o, int P, int n, const struct nqs
             nqs_json_put_int(w, "blas_threads", 2);
             nqs_json_put_number(w, "seconds_wall", best);
             nqs_json_put_number(w, "seconds_cpu", best_cpu);
-            nqs_json_put_number(w, "peak_rss_mib", bench_sr_peak_mib());
+            nqs_json_put_number(w, "peak_rss_mib", nqs_bench_peak_mib());
             nqs_json_put_int(w, "cg_iterations", info.iterations);
             nqs_json_put_bool(w, "converged", info.converged);
             nqs_json_put_number(w, "residual", info.residual);
@@ -166,7 +153,7 @@ static int bench_sr_case(struct nqs_bench_out *o, int P, int n, const struct nqs
             fprintf(o->f,
                     "sr  %-18s P=%6d N_s=%5d  %-6s %8.3f s wall %8.3f s cpu  peak RSS %5.0f MiB%s\n",
                     label, P, n, solvers[k].name, best, best_cpu,
-                    bench_sr_peak_mib(), cg);
+                    nqs_bench_peak_mib(), cg);
         }
         fflush(o->f);
     }
@@ -202,10 +189,4 @@ int nqs_bench_sr_synthetic(struct nqs_bench_out *o)
     if (rc == NQS_OK) rc = bench_sr_case(o, 40500, 1000, big, 3, "rbm a=4 10x10", 200);
     openblas_set_num_threads(threads);
     return rc;
-}
-
-int nqs_bench_sr(FILE *out)
-{
-    struct nqs_bench_out o = {.f = out};
-    return nqs_bench_sr_synthetic(&o);
 }

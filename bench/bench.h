@@ -1,8 +1,10 @@
 /*
- * bench.h - internal interface between the sections of `nqs bench`
- * (bench.c: command, "models"; bench_vmc.c: "sampler", "iteration" and the
- * real-O part of "sr"; bench_sr.c: the synthetic part of "sr"). Not part of
- * the library's public API.
+ * bench.h - interface between the command `nqs bench` (command.c) and its
+ * sections (models.c: "models"; vmc.c: "sampler", "iteration", the real-O
+ * part of "sr", "srsweep"; sr_synthetic.c: the synthetic part of "sr"), and
+ * what they share (common.c). The sections include this header only, never
+ * command.c's; the benchmarks are not part of the core library (bench/ builds
+ * the library nqs_bench, linked into nqs and nqs-bench).
  *
  * Each section prints a human-readable table, or with --json the elements of
  * one JSON array that the command wraps as a member of its single object.
@@ -24,6 +26,13 @@ struct nqs_bench_out {
 
 /* Seconds on clock `id` (CLOCK_MONOTONIC, CLOCK_THREAD_CPUTIME_ID, ...). */
 double nqs_bench_clock(clockid_t id);
+
+/* Peak resident memory of the process so far, MiB (getrusage ru_maxrss). */
+double nqs_bench_peak_mib(void);
+
+/* Section "models" (models.c): log-psi ratios, cache updates and gradients
+ * of every registered model, ns per call. */
+int nqs_bench_models(struct nqs_bench_out *out);
 
 /* A solver variant timed by the sr section. */
 struct nqs_bench_solver {
@@ -50,10 +59,10 @@ int nqs_bench_iteration(struct nqs_bench_out *out, struct nqs_config *cfg);
  * target problems: SR step time per solver. */
 int nqs_bench_sr_real(struct nqs_bench_out *out);
 
-/* Section "sr", synthetic part (bench_sr.c). */
+/* Section "sr", synthetic part (sr_synthetic.c). */
 int nqs_bench_sr_synthetic(struct nqs_bench_out *out);
 
-/* Section "srsweep" (bench_vmc.c; not part of "all", several minutes): SR
+/* Section "srsweep" (vmc.c; not part of "all", several minutes): SR
  * step per solver and shift on real O over a range of P and N_s, the
  * measurements behind the `auto` rule of sr.h. */
 int nqs_bench_sr_sweep(struct nqs_bench_out *out);
