@@ -2,7 +2,7 @@
  * main.c - the program `nqs-bench`: the benchmarks as their own executable.
  * `nqs-bench ARGS...` is `nqs bench ARGS...` (same sections, CONFIG, flags,
  * output and exit status): the word "bench" is inserted and the command line
- * goes through the same parser (nqs_main, src/main.c).
+ * goes through the same parser (nqs_main, src/cli/main.c).
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * test_json.c - the JSON writer (src/json.c) against hand-written expected
+ * test_json.c - the JSON writer (src/io/json.c) against hand-written expected
  * text: separators and nesting of objects and arrays, the pretty layout of
  * `nqs bench --json`, string escaping (RFC 8259 section 7), null for
  * non-finite numbers, and the number format: every double reads back

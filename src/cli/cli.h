@@ -26,12 +26,12 @@ struct nqs_cli {
     unsigned bench_sections; /* bench: sections named on the command line (0: all) */
 };
 
-int nqs_cmd_info(const struct nqs_cli *cli);  /* src/info.c */
-int nqs_cmd_exact(const struct nqs_cli *cli); /* src/exact_cmd.c */
-int nqs_cmd_run(const struct nqs_cli *cli);   /* src/driver.c */
+int nqs_cmd_info(const struct nqs_cli *cli);  /* src/cli/info.c */
+int nqs_cmd_exact(const struct nqs_cli *cli); /* src/cli/exact_cmd.c */
+int nqs_cmd_run(const struct nqs_cli *cli);   /* src/core/driver.c */
 int nqs_cmd_bench(const struct nqs_cli *cli); /* bench/command.c */
 
-/* The whole command line of `nqs` (src/main.c); src/nqs.c's main() and
+/* The whole command line of `nqs` (src/cli/main.c); src/cli/nqs.c's main() and
  * nqs-bench's (bench/main.c, which inserts the word "bench") call it. Returns
  * the exit status. */
 int nqs_main(int argc, char **argv);
@@ -41,7 +41,7 @@ int nqs_main(int argc, char **argv);
  * list of them); 0 if `word` is not such a list (then it is the CONFIG). */
 unsigned nqs_bench_sections(const char *word);
 
-/* Keys of [sampler] [optimizer] [output] [observables] for --help (src/driver.c). */
+/* Keys of [sampler] [optimizer] [output] [observables] for --help (src/core/driver.c). */
 #include <stdio.h>
 void nqs_driver_print_help(FILE *out);
 

@@ -4,7 +4,7 @@
  * Every function that can fail returns an int status (NQS_OK == 0) and records
  * a one-line, user-facing message in a thread-local buffer with NQS_ERROR.
  * Callers propagate with NQS_TRY, which keeps the first (innermost) message.
- * Only src/main.c prints messages or exits.
+ * Only src/cli/main.c prints messages or exits.
  */
 #ifndef NQS_ERROR_H
 #define NQS_ERROR_H

@@ -57,7 +57,7 @@ struct nqs_ham {
     int marshall;        /* the Marshall sign rotation is applied to the basis */
 };
 
-/* Registry (src/registry.c): NULL-terminated list and lookup. nqs_ham_find
+/* Registry (src/core/registry.c): NULL-terminated list and lookup. nqs_ham_find
  * returns NULL and sets a message listing the valid names for an unknown name. */
 extern const struct nqs_ham_ops *const nqs_ham_registry[];
 const struct nqs_ham_ops *nqs_ham_find(const char *name);
