@@ -188,12 +188,12 @@ void nqs_convnet_refresh(struct nqs_model *m)
 }
 
 int nqs_convnet_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
-                      const struct nqs_opt_val *opt, int local)
+                      const struct nqs_opt_val *values, int local)
 {
     const char *name = local ? "lcn" : "cnn";
-    const struct nqs_opt_val *o_ch = &opt[NQS_CONVNET_KEY_CHANNELS];
-    const struct nqs_opt_val *o_k = &opt[NQS_CONVNET_KEY_KERNEL];
-    const struct nqs_opt_val *o_act = &opt[NQS_CONVNET_KEY_ACTIVATION];
+    const struct nqs_opt_val *o_ch = &values[NQS_CONVNET_KEY_CHANNELS];
+    const struct nqs_opt_val *o_k = &values[NQS_CONVNET_KEY_KERNEL];
+    const struct nqs_opt_val *o_act = &values[NQS_CONVNET_KEY_ACTIVATION];
     if (o_ch->n_list < 1 || o_ch->n_list > CONVNET_MAX_LAYERS)
         NQS_ERROR(NQS_EINVAL, "[model] channels: %s needs 1 to %d layers, got %d", name,
                   CONVNET_MAX_LAYERS, o_ch->n_list);

@@ -55,10 +55,10 @@ static void rbm_refresh(struct nqs_model *m)
 }
 
 static int rbm_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
-                     const struct nqs_opt_val *opt)
+                     const struct nqs_opt_val *values)
 {
     int N = lat->n_sites;
-    long alpha = opt[NQS_RBM_KEY_ALPHA].i;
+    long alpha = values[NQS_RBM_KEY_ALPHA].i;
     if (alpha < 1)
         NQS_ERROR(NQS_EINVAL, "[model] alpha: must be an integer >= 1 for model 'rbm', got %ld",
                   alpha);

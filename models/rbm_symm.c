@@ -146,11 +146,11 @@ static int rbm_symm_group(struct rbm_symm_state *st, const struct nqs_lattice *l
 }
 
 static int rbm_symm_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
-                          const struct nqs_opt_val *opt)
+                          const struct nqs_opt_val *values)
 {
     int N = lat->n_sites;
-    long alpha = opt[NQS_RBM_KEY_ALPHA].i;
-    int group = (int)opt[NQS_RBM_KEY_GROUP].i; /* index of the choice: RBM_SYMM_GROUP_* */
+    long alpha = values[NQS_RBM_KEY_ALPHA].i;
+    int group = (int)values[NQS_RBM_KEY_GROUP].i; /* index of the choice: RBM_SYMM_GROUP_* */
     if (group == RBM_SYMM_GROUP_TRANSLATIONS && lat->n_trans < 2)
         NQS_ERROR(NQS_EUNSUP,
                   "model 'rbm_symm' with group = translations needs a translation group, but the "

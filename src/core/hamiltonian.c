@@ -9,7 +9,7 @@
 #include "error.h"
 
 struct nqs_ham *nqs_ham_alloc(const struct nqs_ham_ops *ops, const struct nqs_lattice *lat,
-                              const struct nqs_opt_val *opt)
+                              const struct nqs_opt_val *values)
 {
     struct nqs_ham *h = calloc(1, sizeof *h);
     if (!h) {
@@ -19,7 +19,7 @@ struct nqs_ham *nqs_ham_alloc(const struct nqs_ham_ops *ops, const struct nqs_la
     h->ops = ops;
     h->lat = lat;
     h->n_sites = lat->n_sites;
-    if (ops->alloc(h, lat, opt) != NQS_OK) {
+    if (ops->alloc(h, lat, values) != NQS_OK) {
         free(h);
         return NULL;
     }

@@ -41,7 +41,8 @@ struct nqs_ham_ops {
     /* Build the state for `lat` (borrowed, outlives h) and options (aligned
      * with `options`). Must set h->state, h->max_conn, h->conserves_sz,
      * h->marshall. NQS_EINVAL with a message for impossible combinations. */
-    int (*alloc)(struct nqs_ham *h, const struct nqs_lattice *lat, const struct nqs_opt_val *opt);
+    int (*alloc)(struct nqs_ham *h, const struct nqs_lattice *lat,
+                 const struct nqs_opt_val *values);
     void (*free)(void *state);
     /* Fill `out` for configuration s (n_sites entries). Thread safe; no allocation. */
     void (*connected)(const struct nqs_ham *h, const int8_t *s, struct nqs_conn *out);
@@ -64,7 +65,7 @@ const struct nqs_ham_ops *nqs_ham_find(const char *name);
 
 /* Allocate a Hamiltonian of family `ops`. NULL with a message on failure. */
 struct nqs_ham *nqs_ham_alloc(const struct nqs_ham_ops *ops, const struct nqs_lattice *lat,
-                              const struct nqs_opt_val *opt);
+                              const struct nqs_opt_val *values);
 void nqs_ham_free(struct nqs_ham *h);
 
 /* Workspace for `connected`: arrays sized from h->max_conn. */

@@ -13,7 +13,7 @@
 #include "error.h"
 
 struct nqs_model *nqs_model_alloc(const struct nqs_model_ops *ops, const struct nqs_lattice *lat,
-                                  const struct nqs_opt_val *opt)
+                                  const struct nqs_opt_val *values)
 {
     struct nqs_model *m = calloc(1, sizeof *m);
     if (!m) {
@@ -23,7 +23,7 @@ struct nqs_model *nqs_model_alloc(const struct nqs_model_ops *ops, const struct 
     m->ops = ops;
     m->lat = lat;
     m->n_sites = lat->n_sites;
-    if (ops->alloc(m, lat, opt) != NQS_OK) {
+    if (ops->alloc(m, lat, values) != NQS_OK) {
         free(m);
         return NULL;
     }

@@ -47,7 +47,8 @@ struct nqs_model_ops {
      * lattice it cannot serve (e.g. no translation group). May replace m->ops
      * by a variant table with the same name, keys, sharing and twin (cnn does
      * for group = space_group); callers go through m->ops afterwards. */
-    int (*alloc)(struct nqs_model *m, const struct nqs_lattice *lat, const struct nqs_opt_val *opt);
+    int (*alloc)(struct nqs_model *m, const struct nqs_lattice *lat,
+                 const struct nqs_opt_val *values);
     void (*free)(void *state);
     /* Recompute derived tables after m->par changed. */
     void (*refresh)(struct nqs_model *m);
@@ -110,7 +111,7 @@ const struct nqs_model_ops *nqs_model_find(const char *name);
 
 /* Allocate a model of kind `ops`; parameters are zero until nqs_model_init. */
 struct nqs_model *nqs_model_alloc(const struct nqs_model_ops *ops, const struct nqs_lattice *lat,
-                                  const struct nqs_opt_val *opt);
+                                  const struct nqs_opt_val *values);
 void nqs_model_free(struct nqs_model *m);
 
 struct nqs_symmetry;

@@ -37,11 +37,11 @@ static const struct reference_entry reference_table[] = {
     {"heisenberg", NQS_LATTICE_CHAIN, 80, 1, 0.0, -141.8483046, "Bethe ansatz (periodic chain, N = 80)"},
 };
 
-static double reference_opt(const struct nqs_ham_ops *ops, const struct nqs_opt_val *opt,
+static double reference_opt(const struct nqs_ham_ops *ops, const struct nqs_opt_val *values,
                             const char *name, double def)
 {
     for (int k = 0; k < ops->n_options; k++)
-        if (strcmp(ops->options[k].name, name) == 0) return opt[k].x;
+        if (strcmp(ops->options[k].name, name) == 0) return values[k].x;
     return def;
 }
 
@@ -63,17 +63,17 @@ static int reference_tfim_chain(const struct nqs_lattice *lat, double J, double 
 }
 
 int nqs_reference_lookup(const struct nqs_lattice *lat, const struct nqs_ham_ops *ops,
-                         const struct nqs_opt_val *opt, double *energy, char *source, size_t len)
+                         const struct nqs_opt_val *values, double *energy, char *source, size_t len)
 {
     if (lat->custom_couplings || !lat->periodic[0] || (lat->dim > 1 && !lat->periodic[1])) return 0;
     const char *name = ops->name;
     if (strcmp(name, "ising") == 0)
         return lat->kind == NQS_LATTICE_CHAIN &&
-               reference_tfim_chain(lat, reference_opt(ops, opt, "J", 1.0), reference_opt(ops, opt, "h", 1.0),
+               reference_tfim_chain(lat, reference_opt(ops, values, "J", 1.0), reference_opt(ops, values, "h", 1.0),
                                     energy, source, len);
-    double J = reference_opt(ops, opt, "J", 1.0);
-    double j2 = strcmp(name, "j1j2") == 0 ? reference_opt(ops, opt, "J2", 0.0) / J : 0.0;
-    if (strcmp(name, "xxz") == 0 && reference_opt(ops, opt, "delta", 1.0) != 1.0) return 0;
+    double J = reference_opt(ops, values, "J", 1.0);
+    double j2 = strcmp(name, "j1j2") == 0 ? reference_opt(ops, values, "J2", 0.0) / J : 0.0;
+    if (strcmp(name, "xxz") == 0 && reference_opt(ops, values, "delta", 1.0) != 1.0) return 0;
     if (strcmp(name, "heisenberg") != 0 && strcmp(name, "xxz") != 0 && strcmp(name, "j1j2") != 0)
         return 0;
     if (!(J > 0)) return 0;
