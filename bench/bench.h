@@ -30,6 +30,13 @@ double nqs_bench_clock(clockid_t id);
 /* Peak resident memory of the process so far, MiB (getrusage ru_maxrss). */
 double nqs_bench_peak_mib(void);
 
+/* The members of an "sr" row that every SR step has: seconds_wall,
+ * seconds_cpu, peak_rss_mib and the solver's cg_iterations, converged and
+ * residual. */
+struct nqs_sr_info;
+void nqs_bench_sr_step_json(struct nqs_json_writer *w, double wall, double cpu,
+                            const struct nqs_sr_info *info);
+
 /* Section "models" (models.c): log-psi ratios, cache updates and gradients
  * of every registered model, ns per call. */
 int nqs_bench_models(struct nqs_bench_out *out);

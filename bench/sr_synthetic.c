@@ -137,12 +137,7 @@ static int bench_sr_case(struct nqs_bench_out *o, int P, int n, const struct nqs
             nqs_json_put_int(w, "n_samples", n);
             nqs_json_put_string(w, "solver", solvers[k].name);
             nqs_json_put_int(w, "blas_threads", 2);
-            nqs_json_put_number(w, "seconds_wall", best);
-            nqs_json_put_number(w, "seconds_cpu", best_cpu);
-            nqs_json_put_number(w, "peak_rss_mib", nqs_bench_peak_mib());
-            nqs_json_put_int(w, "cg_iterations", info.iterations);
-            nqs_json_put_bool(w, "converged", info.converged);
-            nqs_json_put_number(w, "residual", info.residual);
+            nqs_bench_sr_step_json(w, best, best_cpu, &info);
             nqs_json_end(w);
         } else {
             char cg[64] = "";

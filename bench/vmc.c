@@ -584,12 +584,7 @@ static int bench_vmc_sr_case(struct nqs_bench_out *o, const struct bench_vmc_tar
             nqs_json_put_int(w, "n_samples", v.smp->n_samples);
             nqs_json_put_string(w, "variant", solvers[k].name);
             nqs_json_put_string(w, "solver", nqs_sr_solver_name(info.solver));
-            nqs_json_put_number(w, "seconds_wall", wall);
-            nqs_json_put_number(w, "seconds_cpu", cpu);
-            nqs_json_put_number(w, "peak_rss_mib", nqs_bench_peak_mib());
-            nqs_json_put_int(w, "cg_iterations", info.iterations);
-            nqs_json_put_bool(w, "converged", info.converged);
-            nqs_json_put_number(w, "residual", info.residual);
+            nqs_bench_sr_step_json(w, wall, cpu, &info);
             nqs_json_end(w);
         }
         fflush(o->f);
