@@ -154,20 +154,21 @@ static int heis_build(struct nqs_ham *h, const struct nqs_lattice *lat, double J
 }
 
 static int heisenberg_alloc(struct nqs_ham *h, const struct nqs_lattice *lat,
-                            const struct nqs_opt_val *opt)
+                            const struct nqs_opt_val *values)
 {
-    return heis_build(h, lat, opt[HEIS_J].x, 1.0, 0.0, &opt[HEIS_MARSHALL]);
+    return heis_build(h, lat, values[HEIS_J].x, 1.0, 0.0, &values[HEIS_MARSHALL]);
 }
 
-static int xxz_alloc(struct nqs_ham *h, const struct nqs_lattice *lat, const struct nqs_opt_val *opt)
+static int xxz_alloc(struct nqs_ham *h, const struct nqs_lattice *lat,
+                     const struct nqs_opt_val *values)
 {
-    return heis_build(h, lat, opt[XXZ_J].x, opt[XXZ_DELTA].x, 0.0, &opt[XXZ_MARSHALL]);
+    return heis_build(h, lat, values[XXZ_J].x, values[XXZ_DELTA].x, 0.0, &values[XXZ_MARSHALL]);
 }
 
 static int j1j2_alloc(struct nqs_ham *h, const struct nqs_lattice *lat,
-                      const struct nqs_opt_val *opt)
+                      const struct nqs_opt_val *values)
 {
-    return heis_build(h, lat, opt[J1J2_J].x, 1.0, opt[J1J2_J2].x, &opt[J1J2_MARSHALL]);
+    return heis_build(h, lat, values[J1J2_J].x, 1.0, values[J1J2_J2].x, &values[J1J2_MARSHALL]);
 }
 
 /* Branch-free: every pair writes a candidate entry at position n, which is

@@ -46,7 +46,7 @@ static void ising_free(void *state)
 }
 
 static int ising_alloc(struct nqs_ham *h, const struct nqs_lattice *lat,
-                       const struct nqs_opt_val *opt)
+                       const struct nqs_opt_val *values)
 {
     struct ising_state *st = calloc(1, sizeof *st);
     int nb = lat->n_bonds_order[0];
@@ -58,7 +58,7 @@ static int ising_alloc(struct nqs_ham *h, const struct nqs_lattice *lat,
         ising_free(st);
         NQS_ERROR(NQS_ENOMEM, "out of memory for the Ising Hamiltonian on %d sites", lat->n_sites);
     }
-    double J = opt[ISING_J].x;
+    double J = values[ISING_J].x;
     /* Order-0 bonds come first in lat->bonds (lattice.h). */
     for (int b = 0; b < nb; b++) {
         const struct nqs_bond *e = &lat->bonds[b];
@@ -67,7 +67,7 @@ static int ising_alloc(struct nqs_ham *h, const struct nqs_lattice *lat,
         st->Jb[b] = lat->custom_couplings ? e->w : J * e->w;
     }
     st->n_bonds = nb;
-    st->h = opt[ISING_H].x;
+    st->h = values[ISING_H].x;
     h->state = st;
     h->max_conn = lat->n_sites;
     h->conserves_sz = 0;

@@ -26,13 +26,14 @@
  */
 #include "convnet.h"
 
-/* [model] group (opt[3]): 0 translations (this engine), 1 space_group (the
+/* [model] group: translations (this engine), or space_group (the
  * group-convolutional network of gcnn.c, which installs its own ops table). */
 static int cnn_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
-                     const struct nqs_opt_val *opt)
+                     const struct nqs_opt_val *values)
 {
-    if (opt[3].i == 1) return nqs_gcnn_alloc(m, lat, opt, 1);
-    return nqs_convnet_alloc(m, lat, opt, 0);
+    if (values[NQS_CONVNET_KEY_GROUP].i == NQS_CONVNET_GROUP_SPACE)
+        return nqs_gcnn_alloc(m, lat, values, 1);
+    return nqs_convnet_alloc(m, lat, values, 0);
 }
 
 const struct nqs_model_ops nqs_model_cnn = {

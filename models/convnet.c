@@ -68,22 +68,22 @@
 enum convnet_act { CONVNET_ACT_POLY = 0, CONVNET_ACT_LOGCOSH = 1 };
 
 const struct nqs_opt_def nqs_convnet_options[NQS_CONVNET_N_OPTIONS] = {
-    {"channels", NQS_OPT_INTLIST, "4,4",
-     "channels C_1,...,C_L of the L convolution layers (input: 1 channel, sigma = +-1); "
-     "log psi = sum of log cosh of the last layer",
-     NULL, 1, CONVNET_MAX_CHANNELS},
-    {"kernel", NQS_OPT_INT, "3",
-     "kernel extent k in sites along each lattice direction (k^d offsets), same for all layers",
-     NULL, 1, CONVNET_MAX_KERNEL},
-    {"activation", NQS_OPT_CHOICE, "poly",
-     "activation of the hidden layers (all but the last): poly = z^2/2 - z^4/12 + z^6/45 "
-     "(entire); logcosh = principal log cosh, which jumps by 2 pi i across Re z = 0",
-     "poly|logcosh", 0, 0},
-    {"group", NQS_OPT_CHOICE, "translations",
-     "group the weights are shared over: translations = periodic/zero-padded convolutions; "
-     "space_group = group-convolutional network (GCNN) over translations x point operations "
-     "(cnn only; lcn shares nothing)",
-     "translations|space_group", 0, 0},
+    [NQS_CONVNET_KEY_CHANNELS] = {"channels", NQS_OPT_INTLIST, "4,4",
+        "channels C_1,...,C_L of the L convolution layers (input: 1 channel, sigma = +-1); "
+        "log psi = sum of log cosh of the last layer",
+        NULL, 1, CONVNET_MAX_CHANNELS},
+    [NQS_CONVNET_KEY_KERNEL] = {"kernel", NQS_OPT_INT, "3",
+        "kernel extent k in sites along each lattice direction (k^d offsets), same for all layers",
+        NULL, 1, CONVNET_MAX_KERNEL},
+    [NQS_CONVNET_KEY_ACTIVATION] = {"activation", NQS_OPT_CHOICE, "poly",
+        "activation of the hidden layers (all but the last): poly = z^2/2 - z^4/12 + z^6/45 "
+        "(entire); logcosh = principal log cosh, which jumps by 2 pi i across Re z = 0",
+        "poly|logcosh", 0, 0},
+    [NQS_CONVNET_KEY_GROUP] = {"group", NQS_OPT_CHOICE, "translations",
+        "group the weights are shared over: translations = periodic/zero-padded convolutions; "
+        "space_group = group-convolutional network (GCNN) over translations x point operations "
+        "(cnn only; lcn shares nothing)",
+        "translations|space_group", 0, 0},
 };
 
 struct convnet {
@@ -188,10 +188,12 @@ void nqs_convnet_refresh(struct nqs_model *m)
 }
 
 int nqs_convnet_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
-                      const struct nqs_opt_val *opt, int local)
+                      const struct nqs_opt_val *values, int local)
 {
     const char *name = local ? "lcn" : "cnn";
-    const struct nqs_opt_val *o_ch = &opt[0], *o_k = &opt[1], *o_act = &opt[2];
+    const struct nqs_opt_val *o_ch = &values[NQS_CONVNET_KEY_CHANNELS];
+    const struct nqs_opt_val *o_k = &values[NQS_CONVNET_KEY_KERNEL];
+    const struct nqs_opt_val *o_act = &values[NQS_CONVNET_KEY_ACTIVATION];
     if (o_ch->n_list < 1 || o_ch->n_list > CONVNET_MAX_LAYERS)
         NQS_ERROR(NQS_EINVAL, "[model] channels: %s needs 1 to %d layers, got %d", name,
                   CONVNET_MAX_LAYERS, o_ch->n_list);

@@ -42,13 +42,19 @@
 
 #include "model.h"
 
-#define NQS_CONVNET_N_OPTIONS 4
+/* [model] keys of cnn, lcn and gcnn (one table, nqs_convnet_options). */
+enum nqs_convnet_key {
+    NQS_CONVNET_KEY_CHANNELS, NQS_CONVNET_KEY_KERNEL, NQS_CONVNET_KEY_ACTIVATION,
+    NQS_CONVNET_KEY_GROUP, NQS_CONVNET_N_OPTIONS
+};
+/* Indices of the `group` choices. */
+enum { NQS_CONVNET_GROUP_TRANSLATIONS, NQS_CONVNET_GROUP_SPACE };
 extern const struct nqs_opt_def nqs_convnet_options[NQS_CONVNET_N_OPTIONS];
 
 /* local = 0 builds cnn, 1 builds lcn. NQS_EINVAL for bad channels, kernel or
  * activation, NQS_ENOMEM if the parameters or tables do not fit. */
 int nqs_convnet_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
-                      const struct nqs_opt_val *opt, int local);
+                      const struct nqs_opt_val *values, int local);
 void nqs_convnet_free(void *state);
 /* Rebuilds the two channel-contiguous copies of the kernels (gather and
  * scatter order, 3x the parameter memory) from m->par. */
@@ -66,6 +72,6 @@ void nqs_convnet_grad_log_psi(const struct nqs_model *m, const void *cache, cons
  * m->ops to its own table (name "cnn", the keys above). NQS_EINVAL for bad
  * options, NQS_ENOMEM. */
 int nqs_gcnn_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
-                   const struct nqs_opt_val *opt, int space_group);
+                   const struct nqs_opt_val *values, int space_group);
 
 #endif

@@ -511,9 +511,11 @@ static int gcnn_find(const struct nqs_symmetry *sym, const int *first, const int
 static const struct nqs_model_ops gcnn_ops;
 
 int nqs_gcnn_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
-                   const struct nqs_opt_val *opt, int space_group)
+                   const struct nqs_opt_val *values, int space_group)
 {
-    const struct nqs_opt_val *o_ch = &opt[0], *o_k = &opt[1], *o_act = &opt[2];
+    const struct nqs_opt_val *o_ch = &values[NQS_CONVNET_KEY_CHANNELS];
+    const struct nqs_opt_val *o_k = &values[NQS_CONVNET_KEY_KERNEL];
+    const struct nqs_opt_val *o_act = &values[NQS_CONVNET_KEY_ACTIVATION];
     if (o_ch->n_list < 1 || o_ch->n_list > GCNN_MAX_LAYERS)
         NQS_ERROR(NQS_EINVAL, "[model] channels: cnn needs 1 to %d layers, got %d",
                   GCNN_MAX_LAYERS, o_ch->n_list);

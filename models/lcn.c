@@ -17,12 +17,12 @@
 #include "error.h"
 
 static int lcn_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
-                     const struct nqs_opt_val *opt)
+                     const struct nqs_opt_val *values)
 {
-    if (opt[3].i != 0)
+    if (values[NQS_CONVNET_KEY_GROUP].i != NQS_CONVNET_GROUP_TRANSLATIONS)
         NQS_ERROR(NQS_EINVAL, "[model] group: lcn shares no weights, so it has no group "
                   "(accepted: translations; group = space_group is the group-convolutional cnn)");
-    return nqs_convnet_alloc(m, lat, opt, 1);
+    return nqs_convnet_alloc(m, lat, values, 1);
 }
 
 const struct nqs_model_ops nqs_model_lcn = {

@@ -27,16 +27,16 @@ struct rbm_state {
     double complex *par;
 };
 
-static const struct nqs_opt_def rbm_options[] = {
-    {"alpha", NQS_OPT_INT, "1",
-     "hidden-unit density: alpha N hidden units (alpha filters x |G| translations if shared)",
-     NULL, 1, 256},
+static const struct nqs_opt_def rbm_options[NQS_RBM_N_KEYS] = {
+    [NQS_RBM_KEY_ALPHA] = {"alpha", NQS_OPT_INT, "1",
+        "hidden-unit density: alpha N hidden units (alpha filters x |G| translations if shared)",
+        NULL, 1, 256},
     /* The twin's key (twins share their keys, so one input serves both and
      * a restart can name the other twin); the dense RBM shares nothing. */
-    {"group", NQS_OPT_CHOICE, "auto",
-     "rbm_symm: group the filters are shared over; the dense rbm shares no weights and "
-     "ignores it",
-     "translations|space_group|none|auto", 0, 0},
+    [NQS_RBM_KEY_GROUP] = {"group", NQS_OPT_CHOICE, "auto",
+        "rbm_symm: group the filters are shared over; the dense rbm shares no weights and "
+        "ignores it",
+        "translations|space_group|none|auto", 0, 0},
 };
 
 static void rbm_free(void *state)
@@ -55,10 +55,10 @@ static void rbm_refresh(struct nqs_model *m)
 }
 
 static int rbm_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
-                     const struct nqs_opt_val *opt)
+                     const struct nqs_opt_val *values)
 {
     int N = lat->n_sites;
-    long alpha = opt[0].i;
+    long alpha = values[NQS_RBM_KEY_ALPHA].i;
     if (alpha < 1)
         NQS_ERROR(NQS_EINVAL, "[model] alpha: must be an integer >= 1 for model 'rbm', got %ld",
                   alpha);
@@ -156,7 +156,7 @@ const struct nqs_model_ops nqs_model_rbm = {
     .shared = 0,
     .twin = "rbm_symm",
     .options = rbm_options,
-    .n_options = (int)(sizeof rbm_options / sizeof rbm_options[0]),
+    .n_options = NQS_RBM_N_KEYS,
     .alloc = rbm_alloc,
     .free = rbm_free,
     .refresh = rbm_refresh,

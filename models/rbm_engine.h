@@ -43,6 +43,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* [model] keys of the twins rbm and rbm_symm (same names, so one input serves
+ * both); each model's table is indexed by these. */
+enum nqs_rbm_key { NQS_RBM_KEY_ALPHA, NQS_RBM_KEY_GROUP, NQS_RBM_N_KEYS };
+
 struct nqs_rbm_engine {
     int n_sites;
     int n_hidden;

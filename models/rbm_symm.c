@@ -38,7 +38,7 @@
 #include "rbm_engine.h"
 #include "symmetry.h"
 
-/* Default of [model] group: auto is resolved by the problem (src/problem.c),
+/* Default of [model] group: auto is resolved by the problem (src/core/problem.c),
  * which knows the Hamiltonian; a caller that allocates the model directly
  * and leaves it at auto gets the translations. */
 #define RBM_SYMM_DEFAULT_GROUP "auto"
@@ -67,17 +67,17 @@ struct rbm_symm_state {
 
 enum { RBM_SYMM_GROUP_TRANSLATIONS, RBM_SYMM_GROUP_SPACE, RBM_SYMM_GROUP_NONE, RBM_SYMM_GROUP_AUTO };
 
-static const struct nqs_opt_def rbm_symm_options[] = {
-    {"alpha", NQS_OPT_INT, "1",
-     "hidden-unit density: alpha N hidden units (alpha filters x |G| translations if shared)",
-     NULL, 1, 256},
-    {"group", NQS_OPT_CHOICE, RBM_SYMM_DEFAULT_GROUP,
-     "group the filters are shared over (alpha |G| hidden units): translations, space_group "
-     "(translations x the lattice's point group: psi invariant under both, k = 0 and A1), or "
-     "none (alpha hidden units, no symmetry: a base for [model] projection onto k != 0); auto = "
-     "space_group when the lattice has point operations the Hamiltonian commutes with and no "
-     "[symmetry] sector is set, else translations",
-     "translations|space_group|none|auto", 0, 0},
+static const struct nqs_opt_def rbm_symm_options[NQS_RBM_N_KEYS] = {
+    [NQS_RBM_KEY_ALPHA] = {"alpha", NQS_OPT_INT, "1",
+        "hidden-unit density: alpha N hidden units (alpha filters x |G| translations if shared)",
+        NULL, 1, 256},
+    [NQS_RBM_KEY_GROUP] = {"group", NQS_OPT_CHOICE, RBM_SYMM_DEFAULT_GROUP,
+        "group the filters are shared over (alpha |G| hidden units): translations, space_group "
+        "(translations x the lattice's point group: psi invariant under both, k = 0 and A1), or "
+        "none (alpha hidden units, no symmetry: a base for [model] projection onto k != 0); auto = "
+        "space_group when the lattice has point operations the Hamiltonian commutes with and no "
+        "[symmetry] sector is set, else translations",
+        "translations|space_group|none|auto", 0, 0},
 };
 
 static void rbm_symm_free(void *state)
@@ -150,11 +150,11 @@ static int rbm_symm_group(struct rbm_symm_state *st, const struct nqs_lattice *l
 }
 
 static int rbm_symm_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
-                          const struct nqs_opt_val *opt)
+                          const struct nqs_opt_val *values)
 {
     int N = lat->n_sites;
-    long alpha = opt[0].i;
-    int group = (int)opt[1].i;
+    long alpha = values[NQS_RBM_KEY_ALPHA].i;
+    int group = (int)values[NQS_RBM_KEY_GROUP].i; /* index of the choice: RBM_SYMM_GROUP_* */
     if (group == RBM_SYMM_GROUP_AUTO) group = RBM_SYMM_GROUP_TRANSLATIONS;
     if (group == RBM_SYMM_GROUP_TRANSLATIONS && lat->n_trans < 2)
         NQS_ERROR(NQS_EUNSUP,
@@ -374,7 +374,7 @@ const struct nqs_model_ops nqs_model_rbm_symm = {
     .shared = 1,
     .twin = "rbm",
     .options = rbm_symm_options,
-    .n_options = (int)(sizeof rbm_symm_options / sizeof rbm_symm_options[0]),
+    .n_options = NQS_RBM_N_KEYS,
     .alloc = rbm_symm_alloc,
     .free = rbm_symm_free,
     .refresh = rbm_symm_refresh,

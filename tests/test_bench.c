@@ -1,5 +1,5 @@
 /*
- * test_bench.c - the plumbing of `nqs bench` (src/bench.c, src/bench_vmc.c):
+ * test_bench.c - the plumbing of `nqs bench` (bench/command.c, bench/vmc.c):
  * section names on the command line, and the "iteration" section on the
  * problem of a small CONFIG with --json. No timing is asserted (speed is
  * reported by the benchmark, never tested); the checks are on what the

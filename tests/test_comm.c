@@ -1,6 +1,6 @@
 /*
- * test_comm.c - the process layer (src/comm.c) and the reproducible sums
- * across ranks (src/rsum.c). Built twice: test_comm runs as one process
+ * test_comm.c - the process layer (src/core/comm.c) and the reproducible sums
+ * across ranks (src/core/rsum.c). Built twice: test_comm runs as one process
  * (the identity of every collective, also in an MPI build without
  * nqs_comm_init), test_comm_mpi initialises MPI and runs under
  * `mpiexec -n 3`, every rank executing every test (collectives in the same

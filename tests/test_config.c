@@ -102,6 +102,24 @@ static void test_config_defaults_when_absent(void **state)
     nqs_config_free(c);
 }
 
+/* A table indexed by an enum whose member lacks its designated initialiser
+ * (options.h "Writing a table") has a hole with no key name: refused as an
+ * internal error naming the entry, not read as an unnamed key. */
+static void test_config_table_hole_is_internal_error(void **state)
+{
+    (void)state;
+    enum { K_A, K_B, K_N };
+    static const struct nqs_opt_def d[K_N] = {
+        [K_A] = {"a", NQS_OPT_INT, "1", "", NULL, 0, 0},
+    };
+    struct nqs_config *c;
+    struct nqs_opt_val v[K_N];
+    assert_int_equal(parse(&c, "[output]\na = 2\n"), NQS_OK);
+    assert_int_equal(nqs_config_get(c, "output", d, K_N, v), NQS_EINTERNAL);
+    assert_non_null(strstr(nqs_last_error(), "entry 1 of the [output] option table"));
+    nqs_config_free(c);
+}
+
 static void test_config_bool_spellings(void **state)
 {
     (void)state;
@@ -536,6 +554,7 @@ int main(void)
         cmocka_unit_test(test_config_read_file),
         cmocka_unit_test(test_config_unknown_section_in_get),
         cmocka_unit_test(test_config_help_lines),
+        cmocka_unit_test(test_config_table_hole_is_internal_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

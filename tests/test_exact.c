@@ -1,5 +1,5 @@
 /*
- * test_exact.c - exact ground states (src/exact.c) against numbers that do
+ * test_exact.c - exact ground states (src/core/exact.c) against numbers that do
  * not come from the solver: published Heisenberg energies (docs/physics.md), the
  * Jordan-Wigner solution of the periodic transverse-field Ising chain
  * (computed here), dense LAPACK diagonalisations built in this file from

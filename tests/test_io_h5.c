@@ -1,5 +1,5 @@
 /*
- * test_io_h5.c - the HDF5 result file (src/io_h5.c, docs/results-format.md).
+ * test_io_h5.c - the HDF5 result file (src/io/io_h5.c, docs/results-format.md).
  *
  * Every value written is a deterministic function of its position (row,
  * column, parameter or chain index and a seed) defined here, and is checked

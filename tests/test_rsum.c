@@ -1,5 +1,5 @@
 /*
- * test_rsum.c - reproducible sums (src/rsum.c) against exact sums computed in
+ * test_rsum.c - reproducible sums (src/core/rsum.c) against exact sums computed in
  * 128-bit integer arithmetic, hand-computed cancellation cases, and the
  * property the MPI runs rely on: the same bits for any order of the terms and
  * any grouping of them into separately accumulated blocks ("ranks").

@@ -1,5 +1,5 @@
 /*
- * test_sectors.c - exact diagonalisation in symmetry sectors (src/exact.c,
+ * test_sectors.c - exact diagonalisation in symmetry sectors (src/core/exact.c,
  * symmetry-adapted basis) against numbers that do not come from that code:
  *   - dense diagonalisation of H restricted to the range of the projector
  *     P = (1/|G|) sum_g chi(g) U_g, U_g |s> = |g s> (so P psi has

@@ -1,6 +1,6 @@
 /*
- * test_sr.c - stochastic reconfiguration solvers and optimisers (src/sr.c,
- * src/optimizer.c) against independent references: S and F from explicit
+ * test_sr.c - stochastic reconfiguration solvers and optimisers (src/core/sr.c,
+ * src/core/optimizer.c) against independent references: S and F from explicit
  * loops solved with LAPACKE_zgesv, the exact energy gradient of a 4-state
  * wavefunction by finite differences, hand-computed rank-one SR, SGD and Adam
  * steps, and the push-through identity (dense = cg = minsr at rho = 0).

@@ -1,5 +1,5 @@
 /*
- * test_stats.c - Monte Carlo statistics (src/stats.c) against hand-computed
+ * test_stats.c - Monte Carlo statistics (src/core/stats.c) against hand-computed
  * values and against exact properties of the Gaussian AR(1) process
  *     x_t = phi x_{t-1} + eps_t,  eps_t ~ N(0, 1),  x_0 ~ N(0, 1/(1 - phi^2)),
  * for which rho(t) = phi^t, tau_int = (1 + phi) / (2 (1 - phi)) and the

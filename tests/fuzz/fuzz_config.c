@@ -1,6 +1,6 @@
 /*
  * fuzz_config.c - libFuzzer harness for the INI reader and `--set` overrides
- * (src/config.c).
+ * (src/io/config.c).
  *
  * Input: INI text, then optional overrides, separated by NUL bytes:
  *   "[lattice]\ntype = chain\n" \0 "lattice.extent=8" \0 "sampler.seed=3"

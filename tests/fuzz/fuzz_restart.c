@@ -1,5 +1,5 @@
 /*
- * fuzz_restart.c - libFuzzer harness for the restart reader (src/io_h5.c) on
+ * fuzz_restart.c - libFuzzer harness for the restart reader (src/io/io_h5.c) on
  * result files.
  *
  * Each input is written to a temporary file and handled like `nqs run
