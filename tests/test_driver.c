@@ -1184,6 +1184,15 @@ static void test_run_step_review_rejects_forced_bad_update(void **state)
     assert_memory_equal(a.c[en], b.c[en], 3 * sizeof(double));
     assert_true(a.c[en][3] != b.c[en][3]);
     for (long r = 0; r < 6; r++) assert_true(isfinite(b.c[en][r]));
+    /* the history says so: `rejections` 0 for rows 0-2, 1 from row 3 on (the
+     * review of iteration 3 rejected the update of iteration 2); every SR
+     * update's Fubini-Study length is finite and within max_step = 0.1 */
+    int rj = col_index("rejections"), sl = col_index("step_length");
+    for (long r = 0; r < 6; r++) {
+        assert_true(a.c[rj][r] == 0);
+        assert_true(b.c[rj][r] == (r < 3 ? 0 : 1));
+        assert_true(isfinite(b.c[sl][r]) && b.c[sl][r] > 0 && b.c[sl][r] <= 0.1 * (1 + 1e-12));
+    }
     hist_free(&a);
     hist_free(&b);
 }

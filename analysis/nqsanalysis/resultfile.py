@@ -28,7 +28,8 @@ import numpy as np
 HISTORY_DATASETS = (
     "iteration", "energy", "energy_imag", "energy_error", "energy_variance",
     "v_score", "acceptance", "rhat", "tau", "wall_time", "learning_rate",
-    "diag_shift", "sr_residual", "grad_norm", "n_samples", "samples_total",
+    "diag_shift", "sr_residual", "grad_norm", "n_samples", "samples_total", "step_length",
+    "rejections",
 )
 
 PROGRAM = "nqsvmc"

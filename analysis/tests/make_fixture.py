@@ -51,6 +51,8 @@ def history_arrays(energy, n_sites=16, n_samples=1000, energy_error=0.01,
         "grad_norm": np.exp(-t / 40.0),
         "n_samples": n_samp,
         "samples_total": np.cumsum(n_samp),
+        "step_length": np.full(n, 0.05),
+        "rejections": np.zeros(n),
     }
 
 

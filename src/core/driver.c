@@ -646,6 +646,8 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
     row->diag_shift = info.diag_shift;
     row->sr_residual = info.residual;
     row->grad_norm = info.grad_norm;
+    row->step_length = info.fs_step;
+    row->rejections = (double)nqs_optimizer_rejected(d->opt);
     row->n_samples = d->so.exact ? (double)d->smp->dim : (double)per_chain * d->so.n_chains;
     return NQS_OK;
 }

@@ -51,7 +51,10 @@
     X(sr_residual, "relative residual of the SR linear solve (0 for direct solvers)")       \
     X(grad_norm, "||F||_2, norm of the energy gradient")                                    \
     X(n_samples, "samples used this iteration (all chains)")                                \
-    X(samples_total, "cumulative samples used since the start of the run")
+    X(samples_total, "cumulative samples used since the start of the run")                  \
+    X(step_length, "Fubini-Study length of this iteration's update, eta sqrt(delta^H S delta) " \
+                   "(NaN unless SR with max_step > 0)")                                      \
+    X(rejections, "updates the step review has rejected since the start of the run")
 
 /* One /history row. */
 struct nqs_h5_row {
