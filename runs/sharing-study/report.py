@@ -117,6 +117,13 @@ def load(out_dir):
         p["n"] = len(rs)
         p["stops"] = {s: sum(x["stop"] == s for x in rs) for s in ("converged", "cap")}
     data["meta"]["binary_commits"] = sorted(commits)
+    try:  # exact energies of the driver, e.g. "ring10:k0", the k = 0 sector of a ring
+        with open(os.path.join(out_dir, "references.json"), encoding="utf-8") as fh:
+            refs = json.load(fh)
+    except (OSError, ValueError):
+        refs = {}
+    for sk, s in systems.items():
+        s["refs"] = {k.partition(":")[2]: v for k, v in refs.items() if k.partition(":")[0] == sk}
     return data["meta"], systems, points, failed
 
 
@@ -234,8 +241,8 @@ def fig_convergence(plt, systems, points, path):
         ax.set_xlabel("cumulative samples")
         ax.set_title(systems[sk]["title"])
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=11)
-    axes[0][0].set_ylabel("running relative error (mean of 10 it., mean over seeds)")
+        ax.legend(fontsize=11, loc="upper right")
+    axes[0][0].set_ylabel("running relative error")
     fig.tight_layout()
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -251,6 +258,16 @@ def disorder_rows(systems, points):
         if u and sh and u["n"] and sh["n"]:
             rows.append((s["n_sites"], s["W"], u, sh, ratio(sh["rel"], u["rel"])))
     return sorted(rows, key=lambda r: (r[0], r[1]))
+
+
+def crossover(rows):
+    """W where the ratio shared/unshared first crosses 1, interpolating log(ratio) linearly
+    in W between the two disorder strengths around the crossing; None without a crossing."""
+    pts = [(r[1], r[4][0]) for r in rows if r[4][0] is not None and r[4][0] > 0]
+    for (w1, r1), (w2, r2) in zip(pts, pts[1:]):
+        if r1 < 1.0 <= r2:
+            return w1 + (w2 - w1) * (-math.log(r1)) / (math.log(r2) - math.log(r1))
+    return None
 
 
 def fig_disorder(plt, systems, points, path):
@@ -320,10 +337,16 @@ def fig_downsides(plt, systems, points, path):
                 ax.bar(x, m, width=0.36, color=f"C{i}", label=systems[rk]["title"] if j == 0 else None)
                 if s:
                     ax.errorbar([x], [m], yerr=[[min(s, 0.999 * m)], [s]], color="k", capsize=3)
+    for i, rk in enumerate(rings):
+        bound = k0_bound(systems[rk])
+        if bound is not None:
+            ax.axhline(bound, color=f"C{i}", ls="--", lw=1.5,
+                       label=f"N = {systems[rk]['n_sites']}: exact k = 0 sector")
     ax.set_xticks(range(len(vs)))
     ax.set_xticklabels(names)
     ax.set_yscale("log")
     ax.set_title("4k+2 ring without the Marshall sign (k = pi)")
+    ax.set_ylabel("relative energy error")
     ax.legend(fontsize=11)
     for ax in axes:
         ax.grid(True, axis="y", which="both", alpha=0.3)
@@ -333,6 +356,15 @@ def fig_downsides(plt, systems, points, path):
 
 
 # ------------------------------------------------------------------ text
+def k0_bound(system):
+    """Relative error of the exact lowest energy of the k = 0 sector (a bound for every
+    k = 0 model) against the ground state, or None; from DIR/references.json."""
+    r = system.get("refs", {})
+    if "k0" not in r or "" not in r:
+        return None
+    return abs(r["k0"]["energy"] - r[""]["energy"]) / abs(r[""]["energy"])
+
+
 def _pt(points, sk, v):
     p = points.get((sk, v))
     return p if p and p["n"] else None
@@ -355,11 +387,15 @@ def narrative(systems, points):
         parts = []
         for fam, base in (("rbm", "rbm"), ("cnn", "lcn")):
             b = _pt(points, sk, base)
-            if b is None:
-                continue
             others = [p for p in points.values() if p["system"] == sk and p["family"] == fam
                       and p["level"] != "none" and p["n"]]
             if not others:
+                continue
+            if b is None:  # no unshared run here: the shared levels alone
+                parts.append("; ".join(f"{p['label']} ({LEVEL_TEXT[p['level']]}, P = {p['P']}) "
+                                       f"{fmt(*p['rel'])}, {fmt(p['cpu'][0], None, '.3g')} CPU s"
+                                       for p in sorted(others, key=lambda p: LEVELS.index(p["level"])))
+                             + f" (no {base} run)")
                 continue
             bits = [f"{p['label']} ({LEVEL_TEXT[p['level']]}, P = {p['P']}) {fmt(*p['rel'])}, "
                     f"ratio {_cmp(p, b)}, {fmt(p['cpu'][0], None, '.3g')} CPU s"
@@ -384,6 +420,9 @@ def narrative(systems, points):
             cross += (f" and resolved-worse from W = {min(r[1] for r in worse):g}" if worse
                       else "; it is never resolved-worse")
             ratios = ", ".join(f"W = {r[1]:g}: {fmt(*r[4], spec='.3g')}" for r in sub)
+            wc = crossover(sub)
+            if wc is not None:
+                cross += f"; the ratio crosses 1 at W ≈ {wc:.2f} (log-linear interpolation)"
             lines.append(f"- N = {n}: {cross} (ratio rbm_symm/rbm: {ratios}).")
         out += ["**Where it hurts: disorder** (one coupling realisation per W, `disorder_seed = "
                 "20240501`):", ""] + lines + [""]
@@ -402,6 +441,11 @@ def narrative(systems, points):
         if s["part"] == "momentum":
             a, b, c = _pt(points, sk, "rbm_symm"), _pt(points, sk, "rbm_proj_kpi"), _pt(points, sk, "rbm")
             d = _pt(points, sk, "rbm_proj_k0")
+            bound = k0_bound(s)
+            if bound is not None:
+                extra.append(f"- {s['title']}: the exact lowest energy of the k = 0 sector has relative "
+                             f"error {bound:.3e} (`nqs exact`, `[symmetry] momentum = 0`): no k = 0 "
+                             "state, shared or projected, can do better.")
             if a and b:
                 extra.append(f"- {s['title']}: rbm_symm (k = 0 by construction) {fmt(*a['rel'])}, "
                              + (f"rbm projected onto k = 0 {fmt(*d['rel'])}, " if d else "")
@@ -432,6 +476,10 @@ def table_ladder(systems, points):
                        f"{p['n']}/{p['planned']} | {fmt(*p['rel'])} | {rr} | {fmt(*p['v'])} | "
                        f"{fmt(*p['iterations'], spec='.0f')} | {p['stops']['converged']}/{p['stops']['cap']} | "
                        f"{fmt(*p['samples'], spec='.3g')} | {fmt(*p['cpu'], spec='.3g')} |")
+        bound = k0_bound(s)
+        if bound is not None:
+            out.append(f"k = 0 sector bound: relative error {bound:.4e} of the exact lowest energy "
+                       f"at k = 0, {s['refs']['k0']['energy']:.10g} against {s['refs']['']['energy']:.10g}.")
         out.append("")
     return out
 
@@ -496,8 +544,9 @@ def write_report(out_dir):
            "*Figure 2.* Relative error against CPU seconds to the stop (left) and parameters (right); "
            "marker = sharing level, colour = lattice, filled = RBM family.", "",
            "![convergence](convergence.png)", "",
-           "*Figure 3.* Running relative error against samples, mean over seeds; dots: final "
-           "evaluation of each seed at its stop.", "",
+           "*Figure 3.* Running relative error (trailing mean over 10 iterations) against samples, "
+           "mean over seeds up to the shortest run (dashed: unshared); dots: final evaluation of "
+           "each seed at its stop.", "",
            "![disorder](disorder.png)", "",
            "*Figure 4.* Disordered chain: relative errors (left) and their ratio shared/unshared "
            "(right; > 1: sharing hurts).", "",

@@ -68,8 +68,24 @@ class StopRule(unittest.TestCase):
     def test_cap(self):
         self.assertEqual(self.decide(-np.arange(100, dtype=float))[:2], (True, "cap"))
 
-    def test_rising_energy_converges(self):
-        self.assertEqual(self.decide(np.arange(30, dtype=float))[:2], (True, "converged"))
+    def test_rising_energy(self):
+        # E_t = t: gain -10, error 1.35: a rise of 7.4 error bars (> 3) continues ...
+        self.assertEqual(self.decide(np.arange(30, dtype=float))[:2], (False, ""))
+        # ... a rise of 0.4 in a +-1 zig-zag (0.85 error bars) converges
+        z = (-1.0) ** np.arange(20)
+        self.assertEqual(self.decide(z + np.r_[np.zeros(10), np.full(10, 0.4)])[:2], (True, "converged"))
+        # a rise of 1.5 (3.2 error bars of 0.471) continues, 1.4 (2.97) converges
+        self.assertEqual(self.decide(z + np.r_[np.zeros(10), np.full(10, 1.5)])[:2], (False, ""))
+        self.assertEqual(self.decide(z + np.r_[np.zeros(10), np.full(10, 1.4)])[:2], (True, "converged"))
+
+
+class Crossover(unittest.TestCase):
+    def test_log_linear_interpolation(self):
+        # ratios 0.5 at W = 0.1 and 2 at W = 0.2: log 0.5 = -log 2, so the crossing is midway
+        rows = [(12, 0.0, None, None, (0.1, None)), (12, 0.1, None, None, (0.5, None)),
+                (12, 0.2, None, None, (2.0, None)), (12, 0.4, None, None, (8.0, None))]
+        self.assertAlmostEqual(report.crossover(rows), 0.15, places=12)
+        self.assertIsNone(report.crossover(rows[:2]))
 
 
 class Matrix(unittest.TestCase):
@@ -169,7 +185,8 @@ class Pipeline(unittest.TestCase):
 
     def test_exit_and_one_exact_per_system(self):
         self.assertEqual(self.p.returncode, 0, self.p.stderr)
-        self.assertEqual(sum(c[0] == "exact" for c in self.calls()), 1)  # one system: ring6
+        # one system, ring6: its ground state and its k = 0 sector
+        self.assertEqual(sum(c[0] == "exact" for c in self.calls()), 2)
 
     def test_stopping_points(self):
         # fake: E_t/E_ref = 1 - r - 0.5 exp(-t/tau) + 0.01 (-1)^t; quick rule window 10,
@@ -200,6 +217,9 @@ class Pipeline(unittest.TestCase):
         self.assertEqual(cell(self.md, t, "rbm", "stop (conv./cap)"), "0/2")
         self.assertEqual(cell(self.md, t, "rbm_symm", "P"), "6")
         self.assertIn("None.", self.md.split("## Failed or unfinished runs")[1])
+        # fake exact: -1.75 N, at k = 0 -1.5 N: bound 0.25/1.75 = 0.142857
+        self.assertIn("k = 0 sector bound: relative error 1.4286e-01 of the exact lowest energy at "
+                      "k = 0, -9 against -10.5.", self.md)
 
     def test_report_regenerates_and_figures(self):
         again = os.path.join(self.tmp, "again")
@@ -232,10 +252,32 @@ class Pipeline(unittest.TestCase):
         p = subprocess.run(cmd, capture_output=True, text=True, env=env)
         new = self.calls()[n:]
         self.assertEqual(new, [["restart", name + ".h5"]], p.stderr)
-        # a failing model: listed in the report with the error line, other runs kept
+        # a finished run the rule does not accept (rbm stopped at 30: its gain there, 0.077,
+        # exceeds the error bar 0.0047) is reopened and continued to the cap
+        name = "ring6__rbm__s2"
+        path = os.path.join(self.out, "results", name + ".h5")
+        subprocess.run([self.nqs, "run", "--restart", path, "--set", "optimizer.iterations=30"],
+                       check=True, env=dict(os.environ))
+        cpath = os.path.join(self.out, "results", name + ".cost.json")
+        with open(cpath) as fh:
+            c = json.load(fh)
+        c.update(done=True, stop="converged", iterations=30)
+        with open(cpath, "w") as fh:
+            json.dump(c, fh)
+        n = len(self.calls())
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        self.assertEqual(self.calls()[n:], [["restart", name + ".h5"]] * 2, p.stderr)
+        with open(cpath) as fh:
+            c = json.load(fh)
+        self.assertEqual((c["stop"], c["iterations"], c["done"]), ("cap", 40, True))
+        self.assertTrue(any(d.startswith("reopened: gain") for d in c["decisions"]), c["decisions"])
+        # a failing run: listed in the report with the error line, the other runs kept
         other = os.path.join(self.tmp, "fail")
+        shutil.copytree(self.out, other)
+        for ext in (".h5", ".cost.json"):
+            os.remove(os.path.join(other, "results", "ring6__rbm_symm__s1" + ext))
         p = subprocess.run([sys.executable, RUN, "--quick", "--only", "momentum", "-o", other,
-                            "--jobs", "2", "--nqs", self.nqs], capture_output=True, text=True,
+                            "--nqs", self.nqs], capture_output=True, text=True,
                            env=dict(env, FAKE_NQS_FAIL_MODEL="rbm_symm"))
         self.assertEqual(p.returncode, 0, p.stderr)
         with open(os.path.join(other, "report.md"), encoding="utf-8") as fh:
@@ -243,6 +285,7 @@ class Pipeline(unittest.TestCase):
         failed = md.split("## Failed or unfinished runs")[1]
         self.assertIn("`ring6__rbm_symm__s1`: nqs: error: simulated failure of rbm_symm", failed)
         self.assertIn("| rbm | rbm | none | 60 | 2/2 |", md)
+        self.assertIn("| rbm_symm | rbm | translations | 6 | 1/2 |", md)
 
     def test_usage_errors(self):
         for args in (["--only", "nonsense", "-o", self.tmp], ["--jobs", "0", "-o", self.tmp], []):
