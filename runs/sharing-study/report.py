@@ -511,7 +511,8 @@ def write_report(out_dir):
     md = ["# Parameter-sharing study", "",
           f"Matrix **{meta['matrix']}**, written by `{meta.get('command', '?')}` "
           f"(started {meta.get('date', '?')}); nqs binary commit(s) "
-          f"{', '.join(meta.get('binary_commits', [])) or '?'} (the `git_commit` of the result files). "
+          f"{', '.join(meta.get('binary_commits', [])) or '?'} (the `git_commit` of the result files), "
+          f"study driver and report at commit {meta.get('study_commit') or '?'}. "
           f"{n_ok} of {n_runs} planned runs finished; {cpu:.0f} CPU seconds in nqs in all "
           f"({meta.get('jobs', '?')} run(s) at a time, OMP_NUM_THREADS={meta.get('threads_per_run', '?')}). "
           "Regenerate with `/usr/bin/python3 runs/sharing-study/report.py DIR`; per-run numbers "
