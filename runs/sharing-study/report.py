@@ -516,7 +516,11 @@ def write_report(out_dir):
           f"{n_ok} of {n_runs} planned runs finished; {cpu:.0f} CPU seconds in nqs in all "
           f"({meta.get('jobs', '?')} run(s) at a time, OMP_NUM_THREADS={meta.get('threads_per_run', '?')}). "
           "Regenerate with `/usr/bin/python3 runs/sharing-study/report.py DIR`; per-run numbers "
-          "with `analysis/nqs-analyze summary DIR/results/*.h5`.", "",
+          "with `analysis/nqs-analyze summary DIR/results/*.h5`.", ""]
+    if meta.get("not_run"):
+        md += ["**Not run in this matrix** (in the full one, `runs/sharing-study/run -o DIR`): "
+               + "; ".join(f"{t}: {', '.join(v)}" for t, v in meta["not_run"].items()) + ".", ""]
+    md += [
           "**Definitions.** Heisenberg model H = J Σ σ_i·σ_j (Pauli units), every run: SR, "
           "512 samples per iteration (16 chains) unless the matrix says otherwise, learning rate "
           "0.02, shift 0.1 decaying to 0.001 (`runs/sharing-study/heisenberg.ini`). "
