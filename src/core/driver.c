@@ -115,9 +115,9 @@ struct driver {
     struct nqs_config *own_cfg; /* restart without CONFIG: the input stored in the file */
     struct nqs_config *cfg;     /* borrowed or own_cfg */
     struct nqs_problem *prob;
-    struct nqs_sampler_opts so;
+    struct nqs_sampler_opts sampler_opts;
     struct nqs_sampler *smp;
-    struct nqs_optimizer_params op;
+    struct nqs_optimizer_params optimizer_params;
     struct nqs_optimizer *opt;
     struct nqs_obs obs;
     struct nqs_opt_val out[OUT_N];
@@ -306,18 +306,18 @@ static int driver_setup_local(struct driver *d)
     NQS_TRY(driver_test_fault(d, "setup"));
     NQS_TRY(nqs_problem_build(d->cfg, NQS_PROBLEM_MODEL, &d->prob));
     struct nqs_problem *p = d->prob;
-    struct nqs_opt_val sv[16], ov[NQS_OPTK_COUNT], obv[8];
-    NQS_TRY(nqs_config_get(d->cfg, "sampler", nqs_sampler_options, nqs_sampler_n_options, sv));
-    NQS_TRY(nqs_config_get(d->cfg, "optimizer", nqs_optimizer_options, nqs_optimizer_n_options, ov));
+    struct nqs_opt_val sampler_vals[16], optimizer_vals[NQS_OPTK_COUNT], observable_vals[8];
+    NQS_TRY(nqs_config_get(d->cfg, "sampler", nqs_sampler_options, nqs_sampler_n_options, sampler_vals));
+    NQS_TRY(nqs_config_get(d->cfg, "optimizer", nqs_optimizer_options, nqs_optimizer_n_options, optimizer_vals));
     NQS_TRY(nqs_config_get(d->cfg, "output", driver_output_options, OUT_N, d->out));
-    NQS_TRY(nqs_config_get(d->cfg, "observables", nqs_obs_options, nqs_obs_n_options, obv));
+    NQS_TRY(nqs_config_get(d->cfg, "observables", nqs_obs_options, nqs_obs_n_options, observable_vals));
     NQS_TRY(nqs_config_check_unused(d->cfg));
-    NQS_TRY(nqs_sampler_opts_from(sv, p->ham, p->magnetisation, &d->so));
-    NQS_TRY(nqs_optimizer_params_from_options(ov, &d->op));
-    NQS_TRY(nqs_obs_setup(&d->obs, obv, p->lat));
+    NQS_TRY(nqs_sampler_opts_from(sampler_vals, p->ham, p->magnetisation, &d->sampler_opts));
+    NQS_TRY(nqs_optimizer_params_from_options(optimizer_vals, &d->optimizer_params));
+    NQS_TRY(nqs_obs_setup(&d->obs, observable_vals, p->lat));
     NQS_TRY(nqs_obs_set_marshall(&d->obs, p->ham->marshall));
     for (int k = 0; k < d->obs.n_items; k++)
-        if (d->obs.item[k].kind == NQS_OBS_SX && d->so.move != NQS_MOVE_FLIP)
+        if (d->obs.item[k].kind == NQS_OBS_SX && d->sampler_opts.move != NQS_MOVE_FLIP)
             return nqs_config_error(d->cfg, NQS_EINVAL, "observables", "sx",
                                     "<sigma^x> needs single-flip sampling; exchange moves keep the "
                                     "magnetisation fixed, where <sigma^x> = 0 (accepted: false, or "
@@ -330,7 +330,7 @@ static int driver_setup_local(struct driver *d)
     } else {
         snprintf(d->path, sizeof d->path, "%s", cli->output ? cli->output : d->out[OUT_FILE].str);
     }
-    int nc = d->so.n_chains;
+    int nc = d->sampler_opts.n_chains;
     if (d->size > nc)
         NQS_ERROR(NQS_EINVAL, "[sampler] chains = %d cannot be spread over %d MPI ranks: every rank "
                   "needs at least one chain (raise chains or start at most %d ranks)", nc, d->size,
@@ -338,16 +338,16 @@ static int driver_setup_local(struct driver *d)
     nqs_comm_split(nc, d->rank, d->size, &d->first, &d->n_local);
 
     struct nqs_model *m = p->model;
-    d->smp = nqs_sampler_alloc(&d->so, m, p->ham, d->first, d->n_local);
+    d->smp = nqs_sampler_alloc(&d->sampler_opts, m, p->ham, d->first, d->n_local);
     if (!d->smp) return NQS_ENOMEM;
     int per_chain = d->smp->per_chain;
     d->ns_local = per_chain * d->n_local;
-    d->opt = nqs_optimizer_alloc(&d->op, m->n_par, d->ns_local);
+    d->opt = nqs_optimizer_alloc(&d->optimizer_params, m->n_par, d->ns_local);
     if (!d->opt) return NQS_ENOMEM;
     NQS_TRY(nqs_optimizer_set_chains(d->opt, nc, d->first, d->n_local, per_chain));
-    long fs = d->out[OUT_FINAL_SAMPLES].i > 0 ? d->out[OUT_FINAL_SAMPLES].i : 4L * d->so.n_samples;
+    long fs = d->out[OUT_FINAL_SAMPLES].i > 0 ? d->out[OUT_FINAL_SAMPLES].i : 4L * d->sampler_opts.n_samples;
     d->n_final = (int)((fs + nc - 1) / nc) * nc;
-    if (d->so.exact) d->n_final = d->smp->n_samples; /* the same enumeration, exact */
+    if (d->sampler_opts.exact) d->n_final = d->smp->n_samples; /* the same enumeration, exact */
     int per_max = per_chain > d->n_final / nc ? per_chain : d->n_final / nc;
     size_t rows = (size_t)d->n_local * (size_t)per_max, rows_all = (size_t)nc * (size_t)per_max;
     size_t P = (size_t)m->n_par, n_obs = (size_t)(d->obs.n > 0 ? d->obs.n : 1);
@@ -365,7 +365,7 @@ static int driver_setup_local(struct driver *d)
     d->opt_state = malloc((nqs_optimizer_state_size(d->opt) + 1) * sizeof *d->opt_state);
     d->ck_chains = malloc((size_t)nc * (size_t)m->n_sites);
     d->ck_rng = malloc((size_t)nc * nqs_sampler_rng_size());
-    if (d->so.exact) {
+    if (d->sampler_opts.exact) {
         d->logp_all = malloc(rows_all * sizeof *d->logp_all);
         d->w_all = malloc(rows_all * sizeof *d->w_all);
         if (!d->logp_all || !d->w_all) NQS_ERROR(NQS_ENOMEM, "out of memory for the exact enumeration");
@@ -412,7 +412,7 @@ static int driver_check_checkpoint(struct driver *d)
     size_t n_state = nqs_optimizer_state_size(d->opt);
     int rc = nqs_optimizer_state_set(d->opt, d->opt_state, n_state);
     if (rc == NQS_OK)
-        rc = nqs_sampler_check_state(d->smp, 0, d->so.n_chains, d->ck_chains, d->ck_rng);
+        rc = nqs_sampler_check_state(d->smp, 0, d->sampler_opts.n_chains, d->ck_chains, d->ck_rng);
     if (rc != NQS_OK) {
         char msg[768];
         snprintf(msg, sizeof msg, "%s", nqs_last_error());
@@ -451,7 +451,7 @@ static int driver_setup_files(struct driver *d)
     struct nqs_h5_meta meta = {
         .command_line = d->command_line, .input = d->input_text, .lattice = d->lattice_desc,
         .hamiltonian = p->ham_ops->name, .model = p->model_ops->name, .shared = p->model_ops->shared,
-        .n_sites = m->n_sites, .n_params = m->n_par, .n_chains = d->so.n_chains,
+        .n_sites = m->n_sites, .n_params = m->n_par, .n_chains = d->sampler_opts.n_chains,
         .rng_state_bytes = (int)nqs_sampler_rng_size(),
         .optimizer_state_len = (int)nqs_optimizer_state_size(d->opt),
         .lat = p->lat, .history_obs = &d->obs,
@@ -464,7 +464,7 @@ static int driver_setup_files(struct driver *d)
         if (d->obs.every > 0) NQS_TRY(nqs_h5_check_history_obs(d->h5, &d->obs));
         struct nqs_h5_checkpoint ck = {.params = m->par, .optimizer_state = d->opt_state,
                                        .chains = d->ck_chains, .rng_state = d->ck_rng};
-        NQS_TRY(nqs_h5_checkpoint_read(d->h5, 0, d->so.n_chains, &ck));
+        NQS_TRY(nqs_h5_checkpoint_read(d->h5, 0, d->sampler_opts.n_chains, &ck));
         NQS_TRY(driver_check_checkpoint(d));
         d->it0 = ck.iteration;
         d->wall_offset = ck.wall_time;
@@ -497,8 +497,8 @@ static int driver_setup_share(struct driver *d)
     NQS_TRY(nqs_comm_bcast(d->opt_state, n_state * sizeof *d->opt_state, 0));
     int8_t *chains = d->ck_chains + (size_t)d->first * N;
     uint8_t *rng = d->ck_rng + (size_t)d->first * rs;
-    NQS_TRY(nqs_comm_scatter_chains(d->ck_chains, chains, N, d->so.n_chains));
-    NQS_TRY(nqs_comm_scatter_chains(d->ck_rng, rng, rs, d->so.n_chains));
+    NQS_TRY(nqs_comm_scatter_chains(d->ck_chains, chains, N, d->sampler_opts.n_chains));
+    NQS_TRY(nqs_comm_scatter_chains(d->ck_rng, rng, rs, d->sampler_opts.n_chains));
     NQS_TRY(nqs_optimizer_state_set(d->opt, d->opt_state, n_state));
     nqs_optimizer_restart_schedule(d->opt, driver_cli_sets(d->cli, "optimizer.learning_rate"),
                                    driver_cli_sets(d->cli, "optimizer.diag_shift"));
@@ -520,8 +520,8 @@ static int driver_checkpoint(struct driver *d, long iterations_done)
     size_t N = (size_t)m->n_sites, rs = nqs_sampler_rng_size();
     nqs_optimizer_state_get(d->opt, d->opt_state);
     nqs_sampler_get_state(d->smp, d->ck_chains + (size_t)d->first * N, d->ck_rng + (size_t)d->first * rs);
-    NQS_TRY(nqs_comm_gather_chains(d->ck_chains + (size_t)d->first * N, d->ck_chains, N, d->so.n_chains));
-    NQS_TRY(nqs_comm_gather_chains(d->ck_rng + (size_t)d->first * rs, d->ck_rng, rs, d->so.n_chains));
+    NQS_TRY(nqs_comm_gather_chains(d->ck_chains + (size_t)d->first * N, d->ck_chains, N, d->sampler_opts.n_chains));
+    NQS_TRY(nqs_comm_gather_chains(d->ck_rng + (size_t)d->first * rs, d->ck_rng, rs, d->sampler_opts.n_chains));
     int rc = NQS_OK;
     if (d->rank == 0) {
         struct nqs_h5_checkpoint ck = {
@@ -540,7 +540,7 @@ static int driver_checkpoint(struct driver *d, long iterations_done)
  * then the probabilities w_all in global row order (the same bits everywhere). */
 static int driver_exact_weights(struct driver *d, int all)
 {
-    int per_chain = d->smp->per_chain, nc = d->so.n_chains;
+    int per_chain = d->smp->per_chain, nc = d->sampler_opts.n_chains;
     size_t bytes = (size_t)per_chain * sizeof *d->logp_all;
     if (all)
         NQS_TRY(nqs_comm_allgather_chains(d->smp->logp, d->logp_all, bytes, nc));
@@ -557,14 +557,14 @@ static int driver_exact_weights(struct driver *d, int all)
 static int driver_stats(const struct driver *d, const double complex *x, int per_chain,
                         struct nqs_stats *st)
 {
-    if (d->so.exact) return nqs_stats_weighted(x, d->w_all, (long)per_chain * d->so.n_chains, st);
-    return nqs_stats_compute(x, d->so.n_chains, per_chain, st);
+    if (d->sampler_opts.exact) return nqs_stats_weighted(x, d->w_all, (long)per_chain * d->sampler_opts.n_chains, st);
+    return nqs_stats_compute(x, d->sampler_opts.n_chains, per_chain, st);
 }
 
 /* Acceptance rate; NaN for exact sampling (no Markov chain). */
 static double driver_acceptance(const struct driver *d, long n_prop, long n_acc)
 {
-    if (d->so.exact) return NAN;
+    if (d->sampler_opts.exact) return NAN;
     return n_prop > 0 ? (double)n_acc / (double)n_prop : 0.0;
 }
 
@@ -586,12 +586,12 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
     d->reburn = 0;
     if (rc == NQS_OK && it == d->it0) rc = driver_test_fault(d, "sample");
     rc = nqs_comm_check(rc);
-    if (rc == NQS_OK && d->so.exact) rc = driver_exact_weights(d, 1);
+    if (rc == NQS_OK && d->sampler_opts.exact) rc = driver_exact_weights(d, 1);
     d->sampling_failed = rc != NQS_OK;
     NQS_TRY(rc);
     /* Statistics from every chain, in global order, on every rank. */
     NQS_TRY(nqs_comm_allgather_chains(d->eloc, d->eloc_all, (size_t)per_chain * sizeof *d->eloc,
-                                      d->so.n_chains));
+                                      d->sampler_opts.n_chains));
     struct nqs_stats st;
     NQS_TRY(nqs_comm_check(driver_stats(d, d->eloc_all, per_chain, &st)));
     long acc[2];
@@ -618,7 +618,7 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
         return NQS_OK;
     }
     if (measure) {
-        NQS_TRY(nqs_vstate_obs_stats(d->vs, d->vs->obs_vals, per_chain, d->so.exact ? d->w_all : NULL,
+        NQS_TRY(nqs_vstate_obs_stats(d->vs, d->vs->obs_vals, per_chain, d->sampler_opts.exact ? d->w_all : NULL,
                                      d->obs_value, d->obs_error));
         d->obs_measured = 1;
     }
@@ -648,7 +648,7 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
     row->grad_norm = info.grad_norm;
     row->step_length = info.fs_step;
     row->rejections = (double)nqs_optimizer_rejected(d->opt);
-    row->n_samples = d->so.exact ? (double)d->smp->dim : (double)per_chain * d->so.n_chains;
+    row->n_samples = d->sampler_opts.exact ? (double)d->smp->dim : (double)per_chain * d->sampler_opts.n_chains;
     return NQS_OK;
 }
 
@@ -661,7 +661,7 @@ static void driver_progress(const struct driver *d, const struct nqs_h5_row *row
     if (isfinite(d->ref_energy))
         snprintf(ref, sizeof ref, "  rel.err %.2e", fabs((row->energy - d->ref_energy) / d->ref_energy));
     char acc[32] = "  exact";
-    if (!d->so.exact) snprintf(acc, sizeof acc, "  acc %.2f", row->acceptance);
+    if (!d->sampler_opts.exact) snprintf(acc, sizeof acc, "  acc %.2f", row->acceptance);
     fprintf(stderr, "%s%6ld/%ld  E = %.6f +- %.6f  var %.4g%s%s  ETA %.0fs%s",
             tty ? "\r" : "", row->iteration + 1, total, row->energy, row->energy_error,
             row->energy_variance, ref, acc, eta, tty ? "   " : "\n");
@@ -695,7 +695,7 @@ static int driver_loop(struct driver *d)
 static int driver_loop_body(struct driver *d, int8_t *snap_s, unsigned char *snap_rng)
 {
     struct nqs_model *m = d->prob->model;
-    long total = d->op.iterations;
+    long total = d->optimizer_params.iterations;
     int tty = d->verbose && isatty(STDERR_FILENO);
     long every = d->out[OUT_CKPT_EVERY].i, print_every = d->out[OUT_PRINT_EVERY].i;
     double t0 = d->t_loop = driver_now();
@@ -708,7 +708,7 @@ static int driver_loop_body(struct driver *d, int8_t *snap_s, unsigned char *sna
         struct nqs_h5_row row;
         memset(&row, 0, sizeof row);
         memcpy(d->par_good, m->par, (size_t)m->n_par * sizeof *m->par);
-        if (!d->so.exact) nqs_sampler_get_state(d->smp, snap_s, snap_rng);
+        if (!d->sampler_opts.exact) nqs_sampler_get_state(d->smp, snap_s, snap_rng);
         int rc;
         for (int attempt = 0;;) {
             rc = driver_iteration(d, it, &row);
@@ -718,7 +718,7 @@ static int driver_loop_body(struct driver *d, int8_t *snap_s, unsigned char *sna
                 memcpy(d->par_good, m->par, (size_t)m->n_par * sizeof *m->par);
                 have_prev = 0;
                 d->reburn = 1;
-                if (!d->so.exact) {
+                if (!d->sampler_opts.exact) {
                     nqs_sampler_get_state(d->smp, snap_s + n_spins, snap_rng + n_rng);
                     NQS_TRY(nqs_sampler_set_state(d->smp, snap_s, snap_rng + n_rng));
                 }
@@ -738,7 +738,7 @@ static int driver_loop_body(struct driver *d, int8_t *snap_s, unsigned char *sna
             }
             memcpy(m->par, d->par_good, (size_t)m->n_par * sizeof *m->par);
             m->ops->refresh(m);
-            double s = d->op.method == NQS_METHOD_SR ? nqs_optimizer_raise_shift(d->opt, 10.0) : 0;
+            double s = d->optimizer_params.method == NQS_METHOD_SR ? nqs_optimizer_raise_shift(d->opt, 10.0) : 0;
             if (d->verbose)
                 fprintf(stderr, "%siteration %ld: %s; parameters rolled back%s%s (retry %d of %d)\n",
                         tty ? "\n" : "", it, msg, to, s > 0 ? ", SR shift raised" : "", attempt + 1,
@@ -769,13 +769,13 @@ static int driver_loop_body(struct driver *d, int8_t *snap_s, unsigned char *sna
         /* A signal seen by any rank stops every rank after this iteration;
          * so does the time limit when any rank has reached it. */
         int flags[2] = {(int)driver_stop_signal,
-                        d->op.time_limit > 0 && driver_now() - t0 >= d->op.time_limit};
+                        d->optimizer_params.time_limit > 0 && driver_now() - t0 >= d->optimizer_params.time_limit};
         NQS_TRY(nqs_comm_max_int(flags, 2));
         int stop = flags[0], timeup = flags[1] && it + 1 < total;
         d->it_done = it + 1;
         if ((it + 1) % every == 0 || it + 1 == total || stop || timeup)
             NQS_TRY(driver_checkpoint(d, it + 1));
-        if (d->verbose && !warned && !d->so.exact &&
+        if (d->verbose && !warned && !d->sampler_opts.exact &&
             (row.acceptance < DRIVER_LOW_ACCEPTANCE || row.rhat > DRIVER_HIGH_RHAT)) {
             warned = 1;
             fprintf(stderr, "%swarning: iteration %ld: acceptance %.2g, split-R-hat %.3g: the "
@@ -798,7 +798,7 @@ static int driver_loop_body(struct driver *d, int8_t *snap_s, unsigned char *sna
             if (d->verbose)
                 fprintf(stderr, "%s[optimizer] time_limit = %g s reached after iteration %ld of %ld; "
                         "checkpoint written, final evaluation follows (continue with: nqs run "
-                        "--restart %s)\n", tty ? "\n" : "", d->op.time_limit, it + 1, total, d->path);
+                        "--restart %s)\n", tty ? "\n" : "", d->optimizer_params.time_limit, it + 1, total, d->path);
             return NQS_OK;
         }
     }
@@ -905,7 +905,7 @@ static void driver_report(const struct driver *d, const struct nqs_h5_result *re
     printf("model        %s (%s, %d parameters)\n", p->model_ops->name,
            p->model_ops->shared ? "shared" : "unshared", p->model->n_par);
     printf("system       %s, %s\n", d->lattice_desc, p->ham_ops->name);
-    if (d->so.exact)
+    if (d->sampler_opts.exact)
         printf("energy       %.10f (Pauli units, exact over %ld configurations)\n", res->energy,
                res->n_samples);
     else
@@ -915,8 +915,8 @@ static void driver_report(const struct driver *d, const struct nqs_h5_result *re
     printf("variance     %.6g   V-score %.4g\n", res->energy_variance, res->v_score);
     if (isfinite(d->ref_energy))
         printf("reference    %.8f (%s), relative error %.3e\n", d->ref_energy, d->ref_source, rel);
-    printf("iterations   %ld of %ld%s\n", d->it_done, d->op.iterations,
-           d->it_done < d->op.iterations ? " (time_limit reached; --restart continues)" : "");
+    printf("iterations   %ld of %ld%s\n", d->it_done, d->optimizer_params.iterations,
+           d->it_done < d->optimizer_params.iterations ? " (time_limit reached; --restart continues)" : "");
     printf("result file  %s\n", d->path);
     printf("time         %.1f s (sampling %.1f s, optimiser %.1f s) on %d rank%s x %d thread%s\n", wall,
            d->t_sample, d->t_opt, d->size, d->size == 1 ? "" : "s", driver_threads(),
