@@ -59,35 +59,12 @@
 #include "model.h"
 #include "nqs_test.h"
 #include "nqs_test_run.h"
+#include "nqs_test_tmp.h"
 #include "problem.h"
 #include "sampler.h"
 
 /* ------------------------------------------------------------ fixture */
 
-static char tmpdir[64];
-
-/* Path of `name` in the temporary directory, in one of 16 rotating buffers:
- * for arguments of one call. A path kept longer is copied with TP(). */
-static const char *tp(const char *name)
-{
-    static char buf[16][320];
-    static int k;
-    k = (k + 1) % 16;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-#define TP(var, name)                                                                          \
-    char var[320];                                                                             \
-    snprintf(var, sizeof var, "%s/%s", tmpdir, name)
-
-static void write_text(const char *name, const char *text)
-{
-    FILE *f = fopen(tp(name), "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
 
 /* Heisenberg chain N = 12 (Marshall sign on, exchange moves), symmetric RBM
  * alpha = 1 (14 parameters); ~15 ms per iteration on 2 threads, so a signal

@@ -48,31 +48,10 @@
 #include "io_h5.h"
 #include "nqs_test.h"
 #include "nqs_test_run.h"
+#include "nqs_test_tmp.h"
 #include "observables.h"
 #include "operator.h"
 
-static char tmpdir[64];
-
-static const char *tp(const char *name)
-{
-    static char buf[16][320];
-    static int k;
-    k = (k + 1) % 16;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-#define TP(var, name)                                                                          \
-    char var[320];                                                                             \
-    snprintf(var, sizeof var, "%s/%s", tmpdir, name)
-
-static void write_text(const char *name, const char *text)
-{
-    FILE *f = fopen(tp(name), "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
 
 static int setup(void **state)
 {
