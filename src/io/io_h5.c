@@ -359,12 +359,22 @@ static hid_t io_h5_complex_type(hid_t member)
     return t;
 }
 
+/* A /history column missing from a file that has the others: columns are
+ * only ever added (io_h5.h), so the file comes from an older version. */
+static int io_h5_older(const char *path, const char *name)
+{
+    NQS_ERROR(NQS_EIO, "%s has no %s: it was written by an older nqsvmc, whose result files this "
+              "version cannot continue (start a new run, or continue it with the version named "
+              "by its root attributes version and git_commit)", path, name);
+}
+
 /* Open every dataset handle used while writing; the file is open. */
 static int io_h5_open_objects(struct nqs_h5 *f)
 {
     char name[128];
     for (int k = 0; k <= NQS_H5_N_COLS; k++) {
         snprintf(name, sizeof name, "/history/%s", k ? nqs_h5_columns[k - 1].name : "iteration");
+        if (H5Lexists(f->file, name, H5P_DEFAULT) == 0) return io_h5_older(f->path, name);
         f->hist[k] = H5Dopen2(f->file, name, H5P_DEFAULT);
         if (f->hist[k] < 0) return IO_H5_FAIL("%s is corrupt: cannot open %s", f->path, name);
     }
@@ -1200,6 +1210,8 @@ static int io_h5_type_ok(hid_t ds, H5T_class_t cl)
 static int io_h5_check_dataset(const struct nqs_h5 *f, hid_t file, const struct io_h5_expect *e,
                                hsize_t *rows)
 {
+    if (strncmp(e->obj, "/history/", 9) == 0 && H5Lexists(file, e->obj, H5P_DEFAULT) == 0)
+        return io_h5_older(f->path, e->obj);
     hid_t ds = H5Dopen2(file, e->obj, H5P_DEFAULT);
     if (ds < 0) return IO_H5_FAIL("%s is corrupt: cannot open %s", f->path, e->obj);
     hid_t sp = H5Dget_space(ds);
