@@ -176,17 +176,12 @@ int nqs_driver_apply_sets(struct nqs_config *cfg, int argc, char **argv)
     return NQS_OK;
 }
 
-/* Whether the command line sets `key` (section.key) with --set. */
-static int driver_cli_sets(const struct nqs_cli *cli, const char *key)
+/* Whether `[section] key` was given with --set (on a restart: anew, over the
+ * input stored in the file). */
+static int driver_set_on_command_line(const struct driver *d, const char *section, const char *key)
 {
-    size_t n = strlen(key);
-    for (int k = 1; k < cli->argc; k++) {
-        const char *v = NULL;
-        if (strcmp(cli->argv[k], "--set") == 0 && k + 1 < cli->argc) v = cli->argv[++k];
-        else if (strncmp(cli->argv[k], "--set=", 6) == 0) v = cli->argv[k] + 6;
-        if (v && strncmp(v, key, n) == 0 && v[n] == '=') return 1;
-    }
-    return 0;
+    const char *source = NULL;
+    return nqs_config_origin(d->cfg, section, key, &source, NULL) && strcmp(source, "--set") == 0;
 }
 
 static int driver_read_config(struct driver *d)
@@ -500,8 +495,9 @@ static int driver_setup_share(struct driver *d)
     NQS_TRY(nqs_comm_scatter_chains(d->ck_chains, chains, N, d->sampler_opts.n_chains));
     NQS_TRY(nqs_comm_scatter_chains(d->ck_rng, rng, rs, d->sampler_opts.n_chains));
     NQS_TRY(nqs_optimizer_state_set(d->opt, d->opt_state, n_state));
-    nqs_optimizer_restart_schedule(d->opt, driver_cli_sets(d->cli, "optimizer.learning_rate"),
-                                   driver_cli_sets(d->cli, "optimizer.diag_shift"));
+    nqs_optimizer_restart_schedule(d->opt,
+                                   driver_set_on_command_line(d, "optimizer", "learning_rate"),
+                                   driver_set_on_command_line(d, "optimizer", "diag_shift"));
     return nqs_sampler_set_state(d->smp, chains, rng);
 }
 

@@ -343,20 +343,6 @@ static int problem_symmetry(struct nqs_config *cfg, struct nqs_problem *p)
     return NQS_OK;
 }
 
-/* Index of `word` in a choice list "a|b|c", or -1. */
-static int problem_choice_index(const char *choices, const char *word)
-{
-    size_t wl = strlen(word);
-    int idx = 0;
-    for (const char *c = choices; c; idx++) {
-        const char *bar = strchr(c, '|');
-        size_t len = bar ? (size_t)(bar - c) : strlen(c);
-        if (len == wl && strncmp(c, word, wl) == 0) return idx;
-        c = bar ? bar + 1 : NULL;
-    }
-    return -1;
-}
-
 /* [model] group = auto (the default of rbm_symm and its twin): the lattice's
  * space group when it has point operations (more elements than translations)
  * that the Hamiltonian commutes with and no [symmetry] sector is asked for
@@ -370,9 +356,11 @@ static int problem_model_group(struct nqs_problem *p, const struct nqs_model_ops
     for (int k = 0; k < ops->n_options; k++) {
         const struct nqs_opt_def *o = &ops->options[k];
         if (o->type != NQS_OPT_CHOICE || strcmp(o->name, "group") != 0 || !o->choices) continue;
-        int i_auto = problem_choice_index(o->choices, "auto");
-        int i_space = problem_choice_index(o->choices, "space_group");
-        int i_trans = problem_choice_index(o->choices, "translations");
+        const char *words[3] = {"auto", "space_group", "translations"};
+        long idx[3];
+        for (int w = 0; w < 3; w++)
+            idx[w] = nqs_config_choice_index(o->choices, words[w], strlen(words[w]), NULL);
+        long i_auto = idx[0], i_space = idx[1], i_trans = idx[2];
         if (i_auto < 0 || opt[k].i != i_auto || i_space < 0 || i_trans < 0) return NQS_OK;
         int space = 0;
         if (!p->sector_given) {
@@ -383,7 +371,8 @@ static int problem_model_group(struct nqs_problem *p, const struct nqs_model_ops
             nqs_symmetry_free(sym);
         }
         opt[k].i = space ? i_space : i_trans;
-        snprintf(opt[k].str, sizeof opt[k].str, "%s", space ? "space_group" : "translations");
+        opt[k].x = (double)opt[k].i;
+        snprintf(opt[k].str, sizeof opt[k].str, "%s", words[space ? 1 : 2]);
     }
     return NQS_OK;
 }

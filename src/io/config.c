@@ -530,6 +530,21 @@ static int config_parse_long(const char *s, long *v)
 
 /* Validate `text` for option `d` into `out`. On failure, writes the problem
  * (without location) to `why` and returns NQS_EINVAL. */
+long nqs_config_choice_index(const char *choices, const char *word, size_t len, const char **canon)
+{
+    const char *c = choices ? choices : "";
+    for (long idx = 0;; idx++) {
+        const char *bar = strchr(c, '|');
+        size_t wl = bar ? (size_t)(bar - c) : strlen(c);
+        if (wl == len && strncasecmp(c, word, wl) == 0) {
+            if (canon) *canon = c;
+            return idx;
+        }
+        if (!bar) return -1;
+        c = bar + 1;
+    }
+}
+
 static int config_parse_value(const struct nqs_opt_def *d, const char *text,
                               struct nqs_opt_val *out, char *why, size_t len)
 {
@@ -606,22 +621,17 @@ static int config_parse_value(const struct nqs_opt_def *d, const char *text,
         return NQS_EINVAL;
     }
     case NQS_OPT_CHOICE: {
-        const char *p = d->choices ? d->choices : "";
-        for (long idx = 0;; idx++) {
-            const char *bar = strchr(p, '|');
-            size_t wl = bar ? (size_t)(bar - p) : strlen(p);
-            if (wl == tl && strncasecmp(p, text, wl) == 0) {
-                memcpy(out->str, p, wl); /* canonical spelling */
-                out->str[wl] = '\0';
-                out->i = idx;
-                out->x = (double)idx;
-                return NQS_OK;
-            }
-            if (!bar) break;
-            p = bar + 1;
+        const char *word = NULL;
+        long idx = nqs_config_choice_index(d->choices, text, tl, &word);
+        if (idx < 0) {
+            snprintf(why, len, "'%s' is not one of the choices", text);
+            return NQS_EINVAL;
         }
-        snprintf(why, len, "'%s' is not one of the choices", text);
-        return NQS_EINVAL;
+        memcpy(out->str, word, tl); /* canonical spelling */
+        out->str[tl] = '\0';
+        out->i = idx;
+        out->x = (double)idx;
+        return NQS_OK;
     }
     case NQS_OPT_INTLIST: {
         char tmp[NQS_OPT_MAXSTR];

@@ -11,6 +11,8 @@
 #ifndef NQS_CONFIG_H
 #define NQS_CONFIG_H
 
+#include <stddef.h>
+
 #include "options.h"
 
 struct nqs_config;
@@ -54,6 +56,11 @@ const char *nqs_config_name(const struct nqs_config *c);
  * (NULL-terminated names), for commands that accept a full run input but read
  * only some sections (`nqs info`). */
 int nqs_config_check_unused_sections(const struct nqs_config *c, const char *const *sections);
+
+/* Index of `word` (its first `len` characters, compared without regard to
+ * case) in the choice list `choices` ("a|b|c"), or -1; *canon (may be NULL)
+ * points at the list's spelling of it. */
+long nqs_config_choice_index(const char *choices, const char *word, size_t len, const char **canon);
 
 /* Where a key was given: returns 1 and sets *source (file name or "--set",
  * owned by the configuration) and *line (0 for --set) if present, else 0.
