@@ -359,22 +359,12 @@ static hid_t io_h5_complex_type(hid_t member)
     return t;
 }
 
-/* A /history column missing from a file that has the others: columns are
- * only ever added (io_h5.h), so the file comes from an older version. */
-static int io_h5_older(const char *path, const char *name)
-{
-    NQS_ERROR(NQS_EIO, "%s has no %s: it was written by an older nqsvmc, whose result files this "
-              "version cannot continue (start a new run, or continue it with the version named "
-              "by its root attributes version and git_commit)", path, name);
-}
-
 /* Open every dataset handle used while writing; the file is open. */
 static int io_h5_open_objects(struct nqs_h5 *f)
 {
     char name[128];
     for (int k = 0; k <= NQS_H5_N_COLS; k++) {
         snprintf(name, sizeof name, "/history/%s", k ? nqs_h5_columns[k - 1].name : "iteration");
-        if (H5Lexists(f->file, name, H5P_DEFAULT) == 0) return io_h5_older(f->path, name);
         f->hist[k] = H5Dopen2(f->file, name, H5P_DEFAULT);
         if (f->hist[k] < 0) return IO_H5_FAIL("%s is corrupt: cannot open %s", f->path, name);
     }
@@ -1210,8 +1200,6 @@ static int io_h5_type_ok(hid_t ds, H5T_class_t cl)
 static int io_h5_check_dataset(const struct nqs_h5 *f, hid_t file, const struct io_h5_expect *e,
                                hsize_t *rows)
 {
-    if (strncmp(e->obj, "/history/", 9) == 0 && H5Lexists(file, e->obj, H5P_DEFAULT) == 0)
-        return io_h5_older(f->path, e->obj);
     hid_t ds = H5Dopen2(file, e->obj, H5P_DEFAULT);
     if (ds < 0) return IO_H5_FAIL("%s is corrupt: cannot open %s", f->path, e->obj);
     hid_t sp = H5Dget_space(ds);
@@ -1330,7 +1318,8 @@ static int io_h5_read_meta(struct nqs_h5 *f)
 }
 
 /* Every dataset of /checkpoint (both slots: the inactive one is written next)
- * and of /history has the layout the meta implies. */
+ * has the layout the meta implies (/history: io_h5_check_history, which every
+ * caller runs next, once the checkpoint's iteration is known). */
 static int io_h5_check_layout(const struct nqs_h5 *f)
 {
     const struct nqs_h5_meta *m = &f->meta;
@@ -1357,12 +1346,6 @@ static int io_h5_check_layout(const struct nqs_h5 *f)
         }
     struct io_h5_expect act = {"/checkpoint/active", H5T_INTEGER, 0, {0, 0}, 0};
     NQS_TRY(io_h5_check_dataset(f, f->file, &act, NULL));
-    for (int k = 0; k <= NQS_H5_N_COLS; k++) {
-        char obj[128];
-        snprintf(obj, sizeof obj, "/history/%s", k ? nqs_h5_columns[k - 1].name : "iteration");
-        struct io_h5_expect e = {obj, k ? H5T_FLOAT : H5T_INTEGER, 1, {0, 0}, 1};
-        NQS_TRY(io_h5_check_dataset(f, f->file, &e, NULL));
-    }
     return NQS_OK;
 }
 
@@ -1416,7 +1399,17 @@ static int io_h5_read_active(struct nqs_h5 *f)
     return NQS_OK;
 }
 
-/* Every /history column holds at least the checkpoint's iteration count. */
+/* A /history column missing from a file that has the others: columns are
+ * only ever added (io_h5.h), so the file comes from an older version. */
+static int io_h5_older(const char *path, const char *name)
+{
+    NQS_ERROR(NQS_EIO, "%s has no %s: it was written by an older nqsvmc, whose result files this "
+              "version cannot continue (start a new run, or continue it with the version named "
+              "by its root attributes version and git_commit)", path, name);
+}
+
+/* Every /history column has one extendible dimension of its type and holds
+ * at least the checkpoint's iteration count. */
 static int io_h5_check_history(const struct nqs_h5 *f)
 {
     for (int k = 0; k <= NQS_H5_N_COLS; k++) {
@@ -1424,6 +1417,7 @@ static int io_h5_check_history(const struct nqs_h5 *f)
         snprintf(obj, sizeof obj, "/history/%s", k ? nqs_h5_columns[k - 1].name : "iteration");
         struct io_h5_expect e = {obj, k ? H5T_FLOAT : H5T_INTEGER, 1, {0, 0}, 1};
         hsize_t rows = 0;
+        if (H5Lexists(f->file, obj, H5P_DEFAULT) == 0) return io_h5_older(f->path, obj);
         NQS_TRY(io_h5_check_dataset(f, f->file, &e, &rows));
         if (rows < (hsize_t)f->ckpt_iteration)
             NQS_ERROR(NQS_EIO, "%s is corrupt: %s has %llu rows but the checkpoint is at "
