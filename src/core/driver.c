@@ -303,7 +303,8 @@ static int driver_setup_local(struct driver *d)
     struct nqs_problem *p = d->prob;
     struct nqs_opt_val sampler_vals[16], optimizer_vals[NQS_OPTK_COUNT], observable_vals[8];
     NQS_TRY(nqs_config_get(d->cfg, "sampler", nqs_sampler_options, nqs_sampler_n_options, sampler_vals));
-    NQS_TRY(nqs_config_get(d->cfg, "optimizer", nqs_optimizer_options, nqs_optimizer_n_options, optimizer_vals));
+    NQS_TRY(nqs_config_get(d->cfg, "optimizer", nqs_optimizer_options, nqs_optimizer_n_options,
+                           optimizer_vals));
     NQS_TRY(nqs_config_get(d->cfg, "output", driver_output_options, OUT_N, d->out));
     NQS_TRY(nqs_config_get(d->cfg, "observables", nqs_obs_options, nqs_obs_n_options, observable_vals));
     NQS_TRY(nqs_config_check_unused(d->cfg));
@@ -553,8 +554,9 @@ static int driver_exact_weights(struct driver *d, int all)
 static int driver_stats(const struct driver *d, const double complex *x, int per_chain,
                         struct nqs_stats *st)
 {
-    if (d->sampler_opts.exact) return nqs_stats_weighted(x, d->w_all, (long)per_chain * d->sampler_opts.n_chains, st);
-    return nqs_stats_compute(x, d->sampler_opts.n_chains, per_chain, st);
+    int nc = d->sampler_opts.n_chains;
+    if (d->sampler_opts.exact) return nqs_stats_weighted(x, d->w_all, (long)per_chain * nc, st);
+    return nqs_stats_compute(x, nc, per_chain, st);
 }
 
 /* Acceptance rate; NaN for exact sampling (no Markov chain). */
@@ -644,7 +646,8 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
     row->grad_norm = info.grad_norm;
     row->step_length = info.fs_step;
     row->rejections = (double)nqs_optimizer_rejected(d->opt);
-    row->n_samples = d->sampler_opts.exact ? (double)d->smp->dim : (double)per_chain * d->sampler_opts.n_chains;
+    row->n_samples = d->sampler_opts.exact ? (double)d->smp->dim
+                                           : (double)per_chain * d->sampler_opts.n_chains;
     return NQS_OK;
 }
 
@@ -764,8 +767,8 @@ static int driver_loop_body(struct driver *d, int8_t *snap_s, unsigned char *sna
                                                 : NQS_OK));
         /* A signal seen by any rank stops every rank after this iteration;
          * so does the time limit when any rank has reached it. */
-        int flags[2] = {(int)driver_stop_signal,
-                        d->optimizer_params.time_limit > 0 && driver_now() - t0 >= d->optimizer_params.time_limit};
+        double limit = d->optimizer_params.time_limit;
+        int flags[2] = {(int)driver_stop_signal, limit > 0 && driver_now() - t0 >= limit};
         NQS_TRY(nqs_comm_max_int(flags, 2));
         int stop = flags[0], timeup = flags[1] && it + 1 < total;
         d->it_done = it + 1;
@@ -794,7 +797,7 @@ static int driver_loop_body(struct driver *d, int8_t *snap_s, unsigned char *sna
             if (d->verbose)
                 fprintf(stderr, "%s[optimizer] time_limit = %g s reached after iteration %ld of %ld; "
                         "checkpoint written, final evaluation follows (continue with: nqs run "
-                        "--restart %s)\n", tty ? "\n" : "", d->optimizer_params.time_limit, it + 1, total, d->path);
+                        "--restart %s)\n", tty ? "\n" : "", limit, it + 1, total, d->path);
             return NQS_OK;
         }
     }
@@ -911,8 +914,9 @@ static void driver_report(const struct driver *d, const struct nqs_h5_result *re
     printf("variance     %.6g   V-score %.4g\n", res->energy_variance, res->v_score);
     if (isfinite(d->ref_energy))
         printf("reference    %.8f (%s), relative error %.3e\n", d->ref_energy, d->ref_source, rel);
-    printf("iterations   %ld of %ld%s\n", d->it_done, d->optimizer_params.iterations,
-           d->it_done < d->optimizer_params.iterations ? " (time_limit reached; --restart continues)" : "");
+    long total = d->optimizer_params.iterations;
+    printf("iterations   %ld of %ld%s\n", d->it_done, total,
+           d->it_done < total ? " (time_limit reached; --restart continues)" : "");
     printf("result file  %s\n", d->path);
     printf("time         %.1f s (sampling %.1f s, optimiser %.1f s) on %d rank%s x %d thread%s\n", wall,
            d->t_sample, d->t_opt, d->size, d->size == 1 ? "" : "s", driver_threads(),
