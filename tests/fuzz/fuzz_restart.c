@@ -73,8 +73,10 @@ static void fuzz_child_after_fork(void) { __sanitizer_set_death_callback(NULL); 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!fuzz_path[0]) pthread_atfork(NULL, NULL, fuzz_child_after_fork);
-    if (!fuzz_path[0]) snprintf(fuzz_path, sizeof fuzz_path, "/tmp/nqs_fuzz_restart_%d.h5", (int)getpid());
+    if (!fuzz_path[0]) { /* first input */
+        pthread_atfork(NULL, NULL, fuzz_child_after_fork);
+        snprintf(fuzz_path, sizeof fuzz_path, "/tmp/nqs_fuzz_restart_%d.h5", (int)getpid());
+    }
     FILE *fp = fopen(fuzz_path, "wb");
     if (!fp) return 0;
     size_t put = fwrite(data, 1, size, fp);
