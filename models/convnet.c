@@ -597,29 +597,10 @@ static double complex convnet_ratio(const struct convnet *net, void *cache, int 
 
     /* layer 0: sites flipped an odd number of times, da_0 = -2 sigma */
     const double complex *a0 = C + net->c_act[0];
-    int *S = ib + net->i_list[0], nS = 0;
+    int *S = ib + net->i_list[0];
     double complex *da = C + net->c_da[0];
-    for (int f = 0; f < n_flip; f++) {
-        int i = sites[f];
-        NQS_ASSERT(i >= 0 && i < net->n_sites);
-        if (!mark[i]) {
-            S[nS] = i;
-            da[nS] = -2.0 * a0[i];
-            mark[i] = ++nS;
-        } else {
-            int t = mark[i] - 1;
-            da[t] = da[t] == 0 ? -2.0 * a0[i] : 0;
-        }
-    }
-    int nz = 0;
-    for (int t = 0; t < nS; t++) {
-        mark[S[t]] = 0;
-        if (da[t] != 0) {
-            S[nz] = S[t];
-            da[nz++] = da[t];
-        }
-    }
-    nS = nz;
+    for (int f = 0; f < n_flip; f++) NQS_ASSERT(sites[f] >= 0 && sites[f] < net->n_sites);
+    int nS = nqs_cn_flipped(a0, mark, n_flip, sites, S, da);
     if (nS == 0) return 0;
 
     double complex u_sum = 0;

@@ -81,4 +81,33 @@ static inline void nqs_cn_prod_mul(struct nqs_cn_prod *a, double complex q)
     }
 }
 
+/* Layer 0 of a ratio: the sites of `sites` flipped an odd number of times
+ * (a repeated site flips back) into S, with da = -2 a0[i] = -2 sigma_i; the
+ * marks (n_sites ints, all 0) are cleared again. Returns their number. */
+static inline int nqs_cn_flipped(const double complex *a0, int *mark, int n_flip, const int *sites,
+                                 int *S, double complex *da)
+{
+    int nS = 0;
+    for (int f = 0; f < n_flip; f++) {
+        int i = sites[f];
+        if (!mark[i]) {
+            S[nS] = i;
+            da[nS] = -2.0 * a0[i];
+            mark[i] = ++nS;
+        } else {
+            int t = mark[i] - 1;
+            da[t] = da[t] == 0 ? -2.0 * a0[i] : 0;
+        }
+    }
+    int nz = 0;
+    for (int t = 0; t < nS; t++) {
+        mark[S[t]] = 0;
+        if (da[t] != 0) {
+            S[nz] = S[t];
+            da[nz++] = da[t];
+        }
+    }
+    return nz;
+}
+
 #endif

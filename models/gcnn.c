@@ -240,34 +240,14 @@ static double complex gcnn_cache_init(const struct nqs_model *m, const int8_t *s
 
 /* ------------------------------------------------------------ ratio */
 
-/* Sites flipped an odd number of times into S (marks cleared again) with
- * da_0 = -2 sigma; returns their number. */
+/* Sites flipped an odd number of times into S with da_0 = -2 sigma
+ * (nqs_cn_flipped); returns their number. */
 static int gcnn_flipped(const struct gcnn *net, const double complex *a0, int *mark, int n_flip,
                         const int *sites, int *S, double complex *da)
 {
     (void)net; /* read by the assertion only */
-    int nS = 0;
-    for (int f = 0; f < n_flip; f++) {
-        int i = sites[f];
-        NQS_ASSERT(i >= 0 && i < net->n_sites);
-        if (!mark[i]) {
-            S[nS] = i;
-            da[nS] = -2.0 * a0[i];
-            mark[i] = ++nS;
-        } else {
-            int t = mark[i] - 1;
-            da[t] = da[t] == 0 ? -2.0 * a0[i] : 0;
-        }
-    }
-    int nz = 0;
-    for (int t = 0; t < nS; t++) {
-        mark[S[t]] = 0;
-        if (da[t] != 0) {
-            S[nz] = S[t];
-            da[nz++] = da[t];
-        }
-    }
-    return nz;
+    for (int f = 0; f < n_flip; f++) NQS_ASSERT(sites[f] >= 0 && sites[f] < net->n_sites);
+    return nqs_cn_flipped(a0, mark, n_flip, sites, S, da);
 }
 
 /* The changes of layer l from those of layer l-1: for each changed input q
