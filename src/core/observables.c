@@ -364,13 +364,6 @@ int nqs_obs_off_diagonal(const struct nqs_obs *obs)
     return 0;
 }
 
-static double complex obs_ratio(const struct nqs_model *m, void *cache, const int8_t *s, int n,
-                                const int *f)
-{
-    if (m->ops->psi_ratio) return m->ops->psi_ratio(m, cache, s, n, f);
-    return cexp(m->ops->log_psi_ratio(m, cache, s, n, f));
-}
-
 void nqs_obs_eval(const struct nqs_obs *obs, int c, const struct nqs_model *m, void *cache,
                   const int8_t *s, double complex *out)
 {
@@ -415,7 +408,7 @@ void nqs_obs_eval(const struct nqs_obs *obs, int c, const struct nqs_model *m, v
             break;
         case NQS_OBS_SX:
             for (int i = 0; i < N; i++)
-                o[0] += (obs->msign ? obs->msign[i] : 1) * obs_ratio(m, cache, s, 1, &i);
+                o[0] += (obs->msign ? obs->msign[i] : 1) * nqs_op_psi_ratio(m, cache, s, 1, &i);
             o[0] /= N;
             break;
         case NQS_OBS_CORR_ZZ:
@@ -428,7 +421,7 @@ void nqs_obs_eval(const struct nqs_obs *obs, int c, const struct nqs_model *m, v
                     if (full && s[i] != s[j]) {
                         int f[2] = {i, j};
                         double sg = obs->msign ? obs->msign[i] * obs->msign[j] : 1;
-                        v += 2 * sg * obs_ratio(m, cache, s, 2, f);
+                        v += 2 * sg * nqs_op_psi_ratio(m, cache, s, 2, f);
                     }
                     o[obs->pair_r[(size_t)i * N + j]] += v;
                     o[obs->pair_r[(size_t)j * N + i]] += v;

@@ -220,10 +220,7 @@ double complex nqs_operator_local(const struct nqs_operator *op, const struct nq
     for (int k = 0; k < ws->n; k++) {
         double sg = 1;
         for (int l = 0; basis_sign && l < ws->n_flip[k]; l++) sg *= basis_sign[ws->site[k][l]];
-        double complex r = m->ops->psi_ratio ? m->ops->psi_ratio(m, cache, s, ws->n_flip[k], ws->site[k])
-                                             : cexp(m->ops->log_psi_ratio(m, cache, s, ws->n_flip[k],
-                                                                         ws->site[k]));
-        v += sg * ws->mel[k] * r;
+        v += sg * ws->mel[k] * nqs_op_psi_ratio(m, cache, s, ws->n_flip[k], ws->site[k]);
     }
     return v;
 }

@@ -104,6 +104,16 @@ void nqs_op_conn_free(struct nqs_op_conn *c);
 /* Connected elements of s. Elements that vanish exactly are left out. */
 void nqs_operator_connected(const struct nqs_operator *op, const int8_t *s, struct nqs_op_conn *out);
 
+/* psi(s')/psi(s) for s' = s with sites f[0 .. n) flipped, from the model's
+ * psi_ratio or else cexp(log_psi_ratio) (model.h); `cache` valid for s.
+ * Shared by the operator and observable estimators. */
+static inline double complex nqs_op_psi_ratio(const struct nqs_model *m, void *cache, const int8_t *s,
+                                              int n, const int *f)
+{
+    if (m->ops->psi_ratio) return m->ops->psi_ratio(m, cache, s, n, f);
+    return cexp(m->ops->log_psi_ratio(m, cache, s, n, f));
+}
+
 /* O_loc(s) with `cache` valid for s. `basis_sign` (NULL: none) is for a
  * model written in a sign-rotated basis psi~(s) = sign(s) psi(s) with
  * sign(s') / sign(s) = prod over flipped sites i of basis_sign[i] (the
