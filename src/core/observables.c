@@ -275,6 +275,12 @@ int nqs_obs_setup(struct nqs_obs *obs, const struct nqs_opt_val *v, const struct
         }
         obs->q[0] = M_PI * qx;
         obs->q[1] = M_PI * qy;
+        /* the phases of this one q, once per lattice (nqs_obs_eval shares
+         * the loop of structure_factor = all) */
+        obs->phase = malloc((size_t)lat->n_sites * sizeof *obs->phase);
+        if (!obs->phase) NQS_ERROR(NQS_ENOMEM, "out of memory for the structure-factor phases");
+        for (int i = 0; i < lat->n_sites; i++)
+            obs->phase[i] = cexp(I * (obs->q[0] * lat->pos[2 * i] + obs->q[1] * lat->pos[2 * i + 1]));
         NQS_TRY(obs_add(obs, NQS_OBS_SQ, "structure_factor", 1, 0));
     }
     if (v[K_SX].i) NQS_TRY(obs_add(obs, NQS_OBS_SX, "sx", 1, 0));
@@ -391,15 +397,9 @@ void nqs_obs_eval(const struct nqs_obs *obs, int c, const struct nqs_model *m, v
             o[0] = nb > 0 ? sum / nb : 0;
             break;
         }
-        case NQS_OBS_SQ: {
-            double complex a = 0;
-            for (int i = 0; i < N; i++)
-                a += s[i] * cexp(I * (obs->q[0] * lat->pos[2 * i] + obs->q[1] * lat->pos[2 * i + 1]));
-            o[0] = (creal(a) * creal(a) + cimag(a) * cimag(a)) / N;
-            break;
-        }
-        case NQS_OBS_SQ_ALL:
-            for (int q = 0; q < obs->n_q; q++) {
+        case NQS_OBS_SQ:
+        case NQS_OBS_SQ_ALL: /* it->n momenta: one, or all n_q */
+            for (int q = 0; q < it->n; q++) {
                 const double complex *ph = obs->phase + (size_t)q * N;
                 double re = 0, im = 0;
                 for (int i = 0; i < N; i++) re += s[i] * creal(ph[i]), im += s[i] * cimag(ph[i]);

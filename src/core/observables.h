@@ -85,7 +85,7 @@ struct nqs_obs {
     /* momenta of structure_factor = all */
     int n_q;
     double *q_pi, *q_int;           /* n_q x 2 */
-    double complex *phase;          /* n_q x N: exp(i q.r_j) */
+    double complex *phase;          /* exp(i q.r_j): n_q x N (structure_factor = all), else N (q) */
     int8_t *eps;                    /* staggered signs, N */
     int8_t *msign;                  /* Marshall-rotated model basis: -1 on sublattice A, else NULL */
     /* dimers */
