@@ -74,18 +74,6 @@ static int obs_x(const struct nqs_lattice *lat, int i, int d)
     return d < lat->dim ? lat->coord[i * lat->dim + d] : 0;
 }
 
-/* Site at coordinates (x, y), wrapped in periodic directions; -1 off an open edge. */
-static int obs_site(const struct nqs_lattice *lat, int x, int y)
-{
-    int c[2] = {x, y};
-    for (int d = 0; d < 2; d++) {
-        int L = lat->extent[d];
-        if (d < lat->dim && lat->periodic[d]) c[d] = ((c[d] % L) + L) % L;
-        else if (c[d] < 0 || c[d] >= L) return -1;
-    }
-    return c[0] + lat->extent[0] * c[1];
-}
-
 /* Displacement classes: every ordered pair (i, j) gets the class of
  * r = coord_j - coord_i, reduced modulo L in periodic directions. Classes
  * are numbered in increasing (dy, dx), keeping those that occur. */
@@ -192,8 +180,8 @@ static int obs_setup_momenta(struct nqs_obs *obs)
 static int obs_setup_dimers(struct nqs_obs *obs)
 {
     const struct nqs_lattice *lat = obs->lat;
-    static const int dirs[3][2] = {{1, 0}, {0, 1}, {1, -1}};
-    int N = lat->n_sites, nd = lat->kind == NQS_LATTICE_CHAIN ? 1 : lat->kind == NQS_LATTICE_SQUARE ? 2 : 3;
+    int dirs[3][2]; /* the nearest-neighbour directions a: the lattice's bond offsets */
+    int N = lat->n_sites, nd = nqs_lattice_offsets(lat->kind, 0, dirs);
     int nr = obs->n_r;
     obs->n_dir = nd;
     obs->dimer_j = malloc((size_t)N * (size_t)nd * sizeof *obs->dimer_j);
@@ -206,7 +194,7 @@ static int obs_setup_dimers(struct nqs_obs *obs)
         NQS_ERROR(NQS_ENOMEM, "out of memory for the dimer tables");
     for (int i = 0; i < N; i++)
         for (int a = 0; a < nd; a++) {
-            int j = obs_site(lat, obs_x(lat, i, 0) + dirs[a][0], obs_x(lat, i, 1) + dirs[a][1]);
+            int j = nqs_lattice_site(lat, obs_x(lat, i, 0) + dirs[a][0], obs_x(lat, i, 1) + dirs[a][1]);
             obs->dimer_j[i * nd + a] = j == i ? -1 : j; /* no self-bond (extent 1) */
             if (obs->dimer_j[i * nd + a] >= 0) obs->bond_count[a] += 1;
         }
