@@ -126,11 +126,7 @@ static int measure_setup(struct measure *ms, const struct nqs_cli *cli, long *n_
     NQS_TRY(nqs_sampler_opts_from(sv, p->ham, p->magnetisation, &so));
     NQS_TRY(nqs_obs_setup(&ms->obs, ov, p->lat));
     NQS_TRY(nqs_obs_set_marshall(&ms->obs, p->ham->marshall));
-    for (int k = 0; k < ms->obs.n_items; k++)
-        if (ms->obs.item[k].kind == NQS_OBS_SX && so.move != NQS_MOVE_FLIP)
-            return nqs_config_error(ms->cfg, NQS_EINVAL, "observables", "sx",
-                                    "<sigma^x> needs single-flip sampling (accepted: false, or "
-                                    "[sampler] move = flip)");
+    NQS_TRY(nqs_obs_check_moves(&ms->obs, ms->cfg, so.move == NQS_MOVE_FLIP));
     NQS_TRY(measure_params(ms, path));
     p->model->ops->refresh(p->model);
     long n = cli->samples > 0 ? cli->samples : outv[0].i > 0 ? outv[0].i : 4L * so.n_samples;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "error.h"
 
 enum { K_M2, K_NN, K_SQ, K_SX, K_CORR, K_MS2, K_DIMERS, K_EVERY, K_N };
@@ -303,6 +304,17 @@ int nqs_obs_set_marshall(struct nqs_obs *obs, int marshall)
     obs->msign = malloc((size_t)lat->n_sites);
     if (!obs->msign) NQS_ERROR(NQS_ENOMEM, "out of memory for the Marshall signs");
     for (int i = 0; i < lat->n_sites; i++) obs->msign[i] = lat->sublattice[i] == 0 ? -1 : 1;
+    return NQS_OK;
+}
+
+int nqs_obs_check_moves(const struct nqs_obs *obs, const struct nqs_config *cfg, int single_flip)
+{
+    for (int k = 0; k < obs->n_items; k++)
+        if (obs->item[k].kind == NQS_OBS_SX && !single_flip)
+            return nqs_config_error(cfg, NQS_EINVAL, "observables", "sx",
+                                    "<sigma^x> needs single-flip sampling; exchange moves keep the "
+                                    "magnetisation fixed, where <sigma^x> = 0 (accepted: false, or "
+                                    "[sampler] move = flip)");
     return NQS_OK;
 }
 
