@@ -85,17 +85,13 @@ static int measure_params(struct measure *ms, const char *path)
         snprintf(ms->source, sizeof ms->source, "/result/params");
         return nqs_h5_read_params(path, "/result/params", m->par, m->n_par);
     }
-    size_t nc = (size_t)meta->n_chains;
+    /* no chains (count 0): sampling starts fresh, and nqs_h5_probe has
+     * already read every dataset of the file */
     double *opt = malloc(((size_t)meta->optimizer_state_len + 1) * sizeof *opt);
-    int8_t *chains = malloc(nc * (size_t)meta->n_sites);
-    uint8_t *rng = malloc(nc * (size_t)meta->rng_state_bytes + 1);
-    int rc = opt && chains && rng ? NQS_OK : NQS_ENOMEM;
-    struct nqs_h5_checkpoint ck = {.params = m->par, .optimizer_state = opt, .chains = chains,
-                                   .rng_state = rng};
-    if (rc == NQS_OK) rc = nqs_h5_checkpoint_read(ms->h5, 0, meta->n_chains, &ck);
+    int rc = opt ? NQS_OK : NQS_ENOMEM;
+    struct nqs_h5_checkpoint ck = {.params = m->par, .optimizer_state = opt};
+    if (rc == NQS_OK) rc = nqs_h5_checkpoint_read(ms->h5, 0, 0, &ck);
     free(opt);
-    free(chains);
-    free(rng);
     nqs_h5_close(ms->h5);
     ms->h5 = NULL;
     snprintf(ms->source, sizeof ms->source, "/checkpoint (iteration %ld)", ck.iteration);
