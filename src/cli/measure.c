@@ -135,7 +135,7 @@ static int measure_setup(struct measure *ms, const struct nqs_cli *cli, long *n_
     size_t no = (size_t)(ms->obs.n > 0 ? ms->obs.n : 1);
     ms->value = malloc(no * sizeof *ms->value);
     ms->error = malloc(no * sizeof *ms->error);
-    if (!ms->value || !ms->error) return NQS_ENOMEM;
+    if (!ms->value || !ms->error) NQS_ERROR(NQS_ENOMEM, "out of memory for %zu observable columns", no);
     *n_samples = nqs_vstate_n_samples(ms->vs);
     return NQS_OK;
 }

@@ -229,7 +229,7 @@ int nqs_obs_setup(struct nqs_obs *obs, const struct nqs_opt_val *v, const struct
             NQS_ERROR(NQS_EINVAL, "[observables] staggered_magnetisation_sq: the lattice is not "
                       "bipartite, so there is no staggered sign (accepted: false)");
         obs->eps = malloc((size_t)lat->n_sites);
-        if (!obs->eps) return NQS_ENOMEM;
+        if (!obs->eps) NQS_ERROR(NQS_ENOMEM, "out of memory for the staggered signs");
         for (int i = 0; i < lat->n_sites; i++) obs->eps[i] = lat->sublattice[i] ? -1 : 1;
         NQS_TRY(obs_add(obs, NQS_OBS_MS2, "staggered_magnetisation_sq", 1, 0));
     }
@@ -324,7 +324,7 @@ int nqs_obs_workspaces(struct nqs_obs *obs, int n_chains)
     for (int k = 0; k < obs->n_items; k++) need |= obs->item[k].kind == NQS_OBS_OPERATOR;
     if (!need || n_chains < 1) return NQS_OK;
     obs->ws = calloc((size_t)n_chains * (size_t)obs->n_items, sizeof *obs->ws);
-    if (!obs->ws) return NQS_ENOMEM;
+    if (!obs->ws) NQS_ERROR(NQS_ENOMEM, "out of memory for the operator workspaces of %d chains", n_chains);
     obs->n_ws = n_chains;
     for (int c = 0; c < n_chains; c++)
         for (int k = 0; k < obs->n_items; k++)
