@@ -85,17 +85,13 @@ static int measure_params(struct measure *ms, const char *path)
         snprintf(ms->source, sizeof ms->source, "/result/params");
         return nqs_h5_read_params(path, "/result/params", m->par, m->n_par);
     }
-    size_t nc = (size_t)meta->n_chains;
+    /* no chains (count 0): sampling starts fresh, and nqs_h5_probe has
+     * already read every dataset of the file */
     double *opt = malloc(((size_t)meta->optimizer_state_len + 1) * sizeof *opt);
-    int8_t *chains = malloc(nc * (size_t)meta->n_sites);
-    uint8_t *rng = malloc(nc * (size_t)meta->rng_state_bytes + 1);
-    int rc = opt && chains && rng ? NQS_OK : NQS_ENOMEM;
-    struct nqs_h5_checkpoint ck = {.params = m->par, .optimizer_state = opt, .chains = chains,
-                                   .rng_state = rng};
-    if (rc == NQS_OK) rc = nqs_h5_checkpoint_read(ms->h5, 0, meta->n_chains, &ck);
+    int rc = opt ? NQS_OK : NQS_ENOMEM;
+    struct nqs_h5_checkpoint ck = {.params = m->par, .optimizer_state = opt};
+    if (rc == NQS_OK) rc = nqs_h5_checkpoint_read(ms->h5, 0, 0, &ck);
     free(opt);
-    free(chains);
-    free(rng);
     nqs_h5_close(ms->h5);
     ms->h5 = NULL;
     snprintf(ms->source, sizeof ms->source, "/checkpoint (iteration %ld)", ck.iteration);
@@ -126,11 +122,7 @@ static int measure_setup(struct measure *ms, const struct nqs_cli *cli, long *n_
     NQS_TRY(nqs_sampler_opts_from(sv, p->ham, p->magnetisation, &so));
     NQS_TRY(nqs_obs_setup(&ms->obs, ov, p->lat));
     NQS_TRY(nqs_obs_set_marshall(&ms->obs, p->ham->marshall));
-    for (int k = 0; k < ms->obs.n_items; k++)
-        if (ms->obs.item[k].kind == NQS_OBS_SX && so.move != NQS_MOVE_FLIP)
-            return nqs_config_error(ms->cfg, NQS_EINVAL, "observables", "sx",
-                                    "<sigma^x> needs single-flip sampling (accepted: false, or "
-                                    "[sampler] move = flip)");
+    NQS_TRY(nqs_obs_check_moves(&ms->obs, ms->cfg, so.move == NQS_MOVE_FLIP));
     NQS_TRY(measure_params(ms, path));
     p->model->ops->refresh(p->model);
     long n = cli->samples > 0 ? cli->samples : outv[0].i > 0 ? outv[0].i : 4L * so.n_samples;
@@ -143,7 +135,7 @@ static int measure_setup(struct measure *ms, const struct nqs_cli *cli, long *n_
     size_t no = (size_t)(ms->obs.n > 0 ? ms->obs.n : 1);
     ms->value = malloc(no * sizeof *ms->value);
     ms->error = malloc(no * sizeof *ms->error);
-    if (!ms->value || !ms->error) return NQS_ENOMEM;
+    if (!ms->value || !ms->error) NQS_ERROR(NQS_ENOMEM, "out of memory for %zu observable columns", no);
     *n_samples = nqs_vstate_n_samples(ms->vs);
     return NQS_OK;
 }

@@ -32,14 +32,20 @@ static const struct lattice_offsets lattice_offsets_of[] = {
     [NQS_LATTICE_TRIANGULAR] = {{3, 3}, {{{1, 0}, {0, 1}, {1, -1}}, {{1, 1}, {-1, 2}, {2, -1}}}},
 };
 
+int nqs_lattice_offsets(enum nqs_lattice_kind kind, int order, int d[3][2])
+{
+    const struct lattice_offsets *off = &lattice_offsets_of[kind];
+    for (int k = 0; k < off->n[order]; k++) d[k][0] = off->d[order][k][0], d[k][1] = off->d[order][k][1];
+    return off->n[order];
+}
+
 const char *nqs_lattice_kind_name(enum nqs_lattice_kind kind)
 {
     static const char *const names[] = {"chain", "square", "triangular"};
     return (kind >= 0 && kind <= NQS_LATTICE_TRIANGULAR) ? names[kind] : "unknown";
 }
 
-/* Site index of (x, y) after applying boundaries; -1 if outside an open edge. */
-static int lattice_site(const struct nqs_lattice *lat, int x, int y)
+int nqs_lattice_site(const struct nqs_lattice *lat, int x, int y)
 {
     int c[2] = {x, y};
     for (int d = 0; d < 2; d++) {
@@ -87,7 +93,7 @@ static int lattice_build_bonds(struct nqs_lattice *lat)
             for (int k = 0; k < off->n[order]; k++) {
                 int x = lat->coord[i * lat->dim];
                 int y = lat->dim > 1 ? lat->coord[i * lat->dim + 1] : 0;
-                int j = lattice_site(lat, x + off->d[order][k][0], y + off->d[order][k][1]);
+                int j = nqs_lattice_site(lat, x + off->d[order][k][0], y + off->d[order][k][1]);
                 if (j < 0 || j == i) continue;
                 lat->bonds[n++] = (struct nqs_bond){i < j ? i : j, i < j ? j : i, order, 1.0};
             }
@@ -158,7 +164,7 @@ static int lattice_build_translations(struct nqs_lattice *lat)
             for (int i = 0; i < N; i++) {
                 int x = lat->coord[i * lat->dim];
                 int y = lat->dim > 1 ? lat->coord[i * lat->dim + 1] : 0;
-                lat->trans[t * N + i] = lattice_site(lat, x + tx, y + ty);
+                lat->trans[t * N + i] = nqs_lattice_site(lat, x + tx, y + ty);
             }
             lat->trans_inv[t] = ((ntx - tx) % ntx) + ntx * ((nty - ty) % nty);
         }

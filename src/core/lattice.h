@@ -96,6 +96,15 @@ int nqs_lattice_disorder_uniform(struct nqs_lattice *lat, double lo, double hi,
  * the Hamiltonian is broken even on a periodic lattice). */
 int nqs_lattice_is_disordered(const struct nqs_lattice *lat);
 
+/* Site index of integer coordinates (x, y) (y = 0 for chains), wrapped in
+ * periodic directions; -1 outside an open edge. */
+int nqs_lattice_site(const struct nqs_lattice *lat, int x, int y);
+
+/* The "forward" neighbour offsets (dx, dy) of `order` (0 nearest, 1
+ * next-nearest) for `kind`, as listed above, into d; returns their number
+ * (at most 3). */
+int nqs_lattice_offsets(enum nqs_lattice_kind kind, int order, int d[3][2]);
+
 /* Name of the kind ("chain", "square", "triangular"). */
 const char *nqs_lattice_kind_name(enum nqs_lattice_kind kind);
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "error.h"
 
 enum { K_M2, K_NN, K_SQ, K_SX, K_CORR, K_MS2, K_DIMERS, K_EVERY, K_N };
@@ -72,18 +73,6 @@ static void obs_axes(const struct nqs_lattice *lat, double a[2][2])
 static int obs_x(const struct nqs_lattice *lat, int i, int d)
 {
     return d < lat->dim ? lat->coord[i * lat->dim + d] : 0;
-}
-
-/* Site at coordinates (x, y), wrapped in periodic directions; -1 off an open edge. */
-static int obs_site(const struct nqs_lattice *lat, int x, int y)
-{
-    int c[2] = {x, y};
-    for (int d = 0; d < 2; d++) {
-        int L = lat->extent[d];
-        if (d < lat->dim && lat->periodic[d]) c[d] = ((c[d] % L) + L) % L;
-        else if (c[d] < 0 || c[d] >= L) return -1;
-    }
-    return c[0] + lat->extent[0] * c[1];
 }
 
 /* Displacement classes: every ordered pair (i, j) gets the class of
@@ -192,8 +181,8 @@ static int obs_setup_momenta(struct nqs_obs *obs)
 static int obs_setup_dimers(struct nqs_obs *obs)
 {
     const struct nqs_lattice *lat = obs->lat;
-    static const int dirs[3][2] = {{1, 0}, {0, 1}, {1, -1}};
-    int N = lat->n_sites, nd = lat->kind == NQS_LATTICE_CHAIN ? 1 : lat->kind == NQS_LATTICE_SQUARE ? 2 : 3;
+    int dirs[3][2]; /* the nearest-neighbour directions a: the lattice's bond offsets */
+    int N = lat->n_sites, nd = nqs_lattice_offsets(lat->kind, 0, dirs);
     int nr = obs->n_r;
     obs->n_dir = nd;
     obs->dimer_j = malloc((size_t)N * (size_t)nd * sizeof *obs->dimer_j);
@@ -206,7 +195,7 @@ static int obs_setup_dimers(struct nqs_obs *obs)
         NQS_ERROR(NQS_ENOMEM, "out of memory for the dimer tables");
     for (int i = 0; i < N; i++)
         for (int a = 0; a < nd; a++) {
-            int j = obs_site(lat, obs_x(lat, i, 0) + dirs[a][0], obs_x(lat, i, 1) + dirs[a][1]);
+            int j = nqs_lattice_site(lat, obs_x(lat, i, 0) + dirs[a][0], obs_x(lat, i, 1) + dirs[a][1]);
             obs->dimer_j[i * nd + a] = j == i ? -1 : j; /* no self-bond (extent 1) */
             if (obs->dimer_j[i * nd + a] >= 0) obs->bond_count[a] += 1;
         }
@@ -240,7 +229,7 @@ int nqs_obs_setup(struct nqs_obs *obs, const struct nqs_opt_val *v, const struct
             NQS_ERROR(NQS_EINVAL, "[observables] staggered_magnetisation_sq: the lattice is not "
                       "bipartite, so there is no staggered sign (accepted: false)");
         obs->eps = malloc((size_t)lat->n_sites);
-        if (!obs->eps) return NQS_ENOMEM;
+        if (!obs->eps) NQS_ERROR(NQS_ENOMEM, "out of memory for the staggered signs");
         for (int i = 0; i < lat->n_sites; i++) obs->eps[i] = lat->sublattice[i] ? -1 : 1;
         NQS_TRY(obs_add(obs, NQS_OBS_MS2, "staggered_magnetisation_sq", 1, 0));
     }
@@ -275,6 +264,12 @@ int nqs_obs_setup(struct nqs_obs *obs, const struct nqs_opt_val *v, const struct
         }
         obs->q[0] = M_PI * qx;
         obs->q[1] = M_PI * qy;
+        /* the phases of this one q, once per lattice (nqs_obs_eval shares
+         * the loop of structure_factor = all) */
+        obs->phase = malloc((size_t)lat->n_sites * sizeof *obs->phase);
+        if (!obs->phase) NQS_ERROR(NQS_ENOMEM, "out of memory for the structure-factor phases");
+        for (int i = 0; i < lat->n_sites; i++)
+            obs->phase[i] = cexp(I * (obs->q[0] * lat->pos[2 * i] + obs->q[1] * lat->pos[2 * i + 1]));
         NQS_TRY(obs_add(obs, NQS_OBS_SQ, "structure_factor", 1, 0));
     }
     if (v[K_SX].i) NQS_TRY(obs_add(obs, NQS_OBS_SX, "sx", 1, 0));
@@ -312,13 +307,24 @@ int nqs_obs_set_marshall(struct nqs_obs *obs, int marshall)
     return NQS_OK;
 }
 
+int nqs_obs_check_moves(const struct nqs_obs *obs, const struct nqs_config *cfg, int single_flip)
+{
+    for (int k = 0; k < obs->n_items; k++)
+        if (obs->item[k].kind == NQS_OBS_SX && !single_flip)
+            return nqs_config_error(cfg, NQS_EINVAL, "observables", "sx",
+                                    "<sigma^x> needs single-flip sampling; exchange moves keep the "
+                                    "magnetisation fixed, where <sigma^x> = 0 (accepted: false, or "
+                                    "[sampler] move = flip)");
+    return NQS_OK;
+}
+
 int nqs_obs_workspaces(struct nqs_obs *obs, int n_chains)
 {
     int need = 0;
     for (int k = 0; k < obs->n_items; k++) need |= obs->item[k].kind == NQS_OBS_OPERATOR;
     if (!need || n_chains < 1) return NQS_OK;
     obs->ws = calloc((size_t)n_chains * (size_t)obs->n_items, sizeof *obs->ws);
-    if (!obs->ws) return NQS_ENOMEM;
+    if (!obs->ws) NQS_ERROR(NQS_ENOMEM, "out of memory for the operator workspaces of %d chains", n_chains);
     obs->n_ws = n_chains;
     for (int c = 0; c < n_chains; c++)
         for (int k = 0; k < obs->n_items; k++)
@@ -364,13 +370,6 @@ int nqs_obs_off_diagonal(const struct nqs_obs *obs)
     return 0;
 }
 
-static double complex obs_ratio(const struct nqs_model *m, void *cache, const int8_t *s, int n,
-                                const int *f)
-{
-    if (m->ops->psi_ratio) return m->ops->psi_ratio(m, cache, s, n, f);
-    return cexp(m->ops->log_psi_ratio(m, cache, s, n, f));
-}
-
 void nqs_obs_eval(const struct nqs_obs *obs, int c, const struct nqs_model *m, void *cache,
                   const int8_t *s, double complex *out)
 {
@@ -398,15 +397,9 @@ void nqs_obs_eval(const struct nqs_obs *obs, int c, const struct nqs_model *m, v
             o[0] = nb > 0 ? sum / nb : 0;
             break;
         }
-        case NQS_OBS_SQ: {
-            double complex a = 0;
-            for (int i = 0; i < N; i++)
-                a += s[i] * cexp(I * (obs->q[0] * lat->pos[2 * i] + obs->q[1] * lat->pos[2 * i + 1]));
-            o[0] = (creal(a) * creal(a) + cimag(a) * cimag(a)) / N;
-            break;
-        }
-        case NQS_OBS_SQ_ALL:
-            for (int q = 0; q < obs->n_q; q++) {
+        case NQS_OBS_SQ:
+        case NQS_OBS_SQ_ALL: /* it->n momenta: one, or all n_q */
+            for (int q = 0; q < it->n; q++) {
                 const double complex *ph = obs->phase + (size_t)q * N;
                 double re = 0, im = 0;
                 for (int i = 0; i < N; i++) re += s[i] * creal(ph[i]), im += s[i] * cimag(ph[i]);
@@ -415,7 +408,7 @@ void nqs_obs_eval(const struct nqs_obs *obs, int c, const struct nqs_model *m, v
             break;
         case NQS_OBS_SX:
             for (int i = 0; i < N; i++)
-                o[0] += (obs->msign ? obs->msign[i] : 1) * obs_ratio(m, cache, s, 1, &i);
+                o[0] += (obs->msign ? obs->msign[i] : 1) * nqs_op_psi_ratio(m, cache, s, 1, &i);
             o[0] /= N;
             break;
         case NQS_OBS_CORR_ZZ:
@@ -428,7 +421,7 @@ void nqs_obs_eval(const struct nqs_obs *obs, int c, const struct nqs_model *m, v
                     if (full && s[i] != s[j]) {
                         int f[2] = {i, j};
                         double sg = obs->msign ? obs->msign[i] * obs->msign[j] : 1;
-                        v += 2 * sg * obs_ratio(m, cache, s, 2, f);
+                        v += 2 * sg * nqs_op_psi_ratio(m, cache, s, 2, f);
                     }
                     o[obs->pair_r[(size_t)i * N + j]] += v;
                     o[obs->pair_r[(size_t)j * N + i]] += v;

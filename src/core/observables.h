@@ -85,7 +85,7 @@ struct nqs_obs {
     /* momenta of structure_factor = all */
     int n_q;
     double *q_pi, *q_int;           /* n_q x 2 */
-    double complex *phase;          /* n_q x N: exp(i q.r_j) */
+    double complex *phase;          /* exp(i q.r_j): n_q x N (structure_factor = all), else N (q) */
     int8_t *eps;                    /* staggered signs, N */
     int8_t *msign;                  /* Marshall-rotated model basis: -1 on sublattice A, else NULL */
     /* dimers */
@@ -112,6 +112,12 @@ int nqs_obs_add_operator(struct nqs_obs *obs, const struct nqs_operator *op, con
  * (h->marshall): off-diagonal estimators take the sign ratio of the flipped
  * sites, so every observable is measured in the physical basis. */
 int nqs_obs_set_marshall(struct nqs_obs *obs, int marshall);
+/* Observables that need the sampler's moves to leave the magnetisation
+ * free: <sigma^x> with moves other than single flips (exchange moves keep
+ * the magnetisation fixed, where <sigma^x> = 0) is NQS_EINVAL with the
+ * standard message on [observables] sx (nqs_config_error of cfg). */
+struct nqs_config;
+int nqs_obs_check_moves(const struct nqs_obs *obs, const struct nqs_config *cfg, int single_flip);
 /* Workspaces for n_chains chains evaluated concurrently (chain index c of
  * nqs_obs_eval < n_chains). Call after the last add. */
 int nqs_obs_workspaces(struct nqs_obs *obs, int n_chains);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "sampler.h"
 
 struct nqs_operator *nqs_operator_alloc(int n_sites, const char *name)
 {
@@ -214,16 +215,15 @@ double complex nqs_operator_local(const struct nqs_operator *op, const struct nq
                                   void *cache, const int8_t *s, struct nqs_op_conn *ws,
                                   const int8_t *basis_sign)
 {
+    /* a wrapped Hamiltonian is the sampler's local energy itself (real
+     * elements, the model's basis: basis_sign does not apply) */
+    if (op->h) return nqs_local_energy(m, op->h, cache, s, ws->ham);
     nqs_operator_connected(op, s, ws);
     double complex v = ws->diag;
-    if (op->h) basis_sign = NULL;
     for (int k = 0; k < ws->n; k++) {
         double sg = 1;
         for (int l = 0; basis_sign && l < ws->n_flip[k]; l++) sg *= basis_sign[ws->site[k][l]];
-        double complex r = m->ops->psi_ratio ? m->ops->psi_ratio(m, cache, s, ws->n_flip[k], ws->site[k])
-                                             : cexp(m->ops->log_psi_ratio(m, cache, s, ws->n_flip[k],
-                                                                         ws->site[k]));
-        v += sg * ws->mel[k] * r;
+        v += sg * ws->mel[k] * nqs_op_psi_ratio(m, cache, s, ws->n_flip[k], ws->site[k]);
     }
     return v;
 }

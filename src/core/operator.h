@@ -19,8 +19,9 @@
  *    and are merged when the operator is finalised, so e.g.
  *    sigma^x_i sigma^x_j + sigma^y_i sigma^y_j costs one ratio, and none when
  *    s_i = s_j (the elements cancel).
- *  - A Hamiltonian (hamiltonian.h) wrapped as an operator (its real elements
- *    become complex ones).
+ *  - A Hamiltonian (hamiltonian.h) wrapped as an operator (connected gives
+ *    its real elements as complex ones; the local estimator is
+ *    nqs_local_energy).
  *
  * Why the Hamiltonian keeps its own path: the local energy in the sampler's
  * hot loop (nqs_local_energy, sampler.c) multiplies the Hamiltonian's real
@@ -30,7 +31,7 @@
  * Annex G rules) where a real-times-complex product suffices; for finite
  * numbers the values are the same, so nothing is gained for the cost. The
  * wrapped form is for generic code (tests; H measured as one operator among
- * others); nqs_operator_local on a wrapped H equals nqs_local_energy.
+ * others); nqs_operator_local on a wrapped H calls nqs_local_energy.
 
  * Thread safety: an operator is read-only after nqs_operator_finalize;
  * nqs_operator_connected and nqs_operator_local write only the caller's
@@ -103,6 +104,16 @@ void nqs_op_conn_free(struct nqs_op_conn *c);
 
 /* Connected elements of s. Elements that vanish exactly are left out. */
 void nqs_operator_connected(const struct nqs_operator *op, const int8_t *s, struct nqs_op_conn *out);
+
+/* psi(s')/psi(s) for s' = s with sites f[0 .. n) flipped, from the model's
+ * psi_ratio or else cexp(log_psi_ratio) (model.h); `cache` valid for s.
+ * Shared by the operator and observable estimators. */
+static inline double complex nqs_op_psi_ratio(const struct nqs_model *m, void *cache, const int8_t *s,
+                                              int n, const int *f)
+{
+    if (m->ops->psi_ratio) return m->ops->psi_ratio(m, cache, s, n, f);
+    return cexp(m->ops->log_psi_ratio(m, cache, s, n, f));
+}
 
 /* O_loc(s) with `cache` valid for s. `basis_sign` (NULL: none) is for a
  * model written in a sign-rotated basis psi~(s) = sign(s) psi(s) with

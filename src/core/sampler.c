@@ -389,8 +389,7 @@ int nqs_sampler_exact_weights(const double *logp, long n, double *w)
 int nqs_sampler_run(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,
                     int first, double complex *eloc, double complex *O, size_t ld)
 {
-    if (smp->o.exact) return sampler_run_exact(smp, m, h, eloc, O, ld, NULL, NULL);
-    return sampler_run(smp, m, h, first, smp->per_chain, eloc, O, ld, NULL, NULL);
+    return nqs_sampler_sample(smp, m, h, first, smp->per_chain, eloc, O, ld, NULL, NULL);
 }
 
 int nqs_sampler_sample(struct nqs_sampler *smp, const struct nqs_model *m, const struct nqs_ham *h,

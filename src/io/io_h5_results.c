@@ -86,15 +86,23 @@ static int h5r_write(hid_t loc, const char *path, const char *name, long rows, i
     return e < 0 ? h5r_fail(path, "write dataset", name) : NQS_OK;
 }
 
+/* The compound {r, i} of two doubles (a double complex in memory); negative on failure. */
+static hid_t h5r_complex_type(void)
+{
+    hid_t t = H5Tcreate(H5T_COMPOUND, 2 * sizeof(double));
+    if (t < 0) return t;
+    if (H5Tinsert(t, "r", 0, H5T_NATIVE_DOUBLE) < 0 || H5Tinsert(t, "i", sizeof(double), H5T_NATIVE_DOUBLE) < 0) {
+        H5Tclose(t);
+        return H5I_INVALID_HID;
+    }
+    return t;
+}
+
 int nqs_h5r_write_complex(hid_t loc, const char *path, const char *name, const double complex *v, int n,
                           const char *description)
 {
-    hid_t t = H5Tcreate(H5T_COMPOUND, 2 * sizeof(double));
-    if (t < 0 || H5Tinsert(t, "r", 0, H5T_NATIVE_DOUBLE) < 0 ||
-        H5Tinsert(t, "i", sizeof(double), H5T_NATIVE_DOUBLE) < 0) {
-        if (t >= 0) H5Tclose(t);
-        return h5r_fail(path, "create the complex type for", name);
-    }
+    hid_t t = h5r_complex_type();
+    if (t < 0) return h5r_fail(path, "create the complex type for", name);
     hsize_t dim = (hsize_t)n;
     hid_t sp = H5Screate_simple(1, &dim, NULL);
     hid_t ds = sp < 0 ? -1 : H5Dcreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -402,11 +410,8 @@ int nqs_h5r_read_complex(hid_t file, const char *path, const char *name, double 
     int ok = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 &&
              H5Sget_simple_extent_dims(sp, &dim, NULL) >= 0 && dim == (hsize_t)n;
     if (sp >= 0) H5Sclose(sp);
-    hid_t t = H5Tcreate(H5T_COMPOUND, 2 * sizeof(double));
-    if (ok && (t < 0 || H5Tinsert(t, "r", 0, H5T_NATIVE_DOUBLE) < 0 ||
-               H5Tinsert(t, "i", sizeof(double), H5T_NATIVE_DOUBLE) < 0 ||
-               H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0))
-        ok = -1;
+    hid_t t = h5r_complex_type();
+    if (ok && (t < 0 || H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0)) ok = -1;
     if (t >= 0) H5Tclose(t);
     H5Dclose(ds);
     H5Eclear2(H5E_DEFAULT);
