@@ -312,12 +312,7 @@ static int driver_setup_local(struct driver *d)
     NQS_TRY(nqs_optimizer_params_from_options(optimizer_vals, &d->optimizer_params));
     NQS_TRY(nqs_obs_setup(&d->obs, observable_vals, p->lat));
     NQS_TRY(nqs_obs_set_marshall(&d->obs, p->ham->marshall));
-    for (int k = 0; k < d->obs.n_items; k++)
-        if (d->obs.item[k].kind == NQS_OBS_SX && d->sampler_opts.move != NQS_MOVE_FLIP)
-            return nqs_config_error(d->cfg, NQS_EINVAL, "observables", "sx",
-                                    "<sigma^x> needs single-flip sampling; exchange moves keep the "
-                                    "magnetisation fixed, where <sigma^x> = 0 (accepted: false, or "
-                                    "[sampler] move = flip)");
+    NQS_TRY(nqs_obs_check_moves(&d->obs, d->cfg, d->sampler_opts.move == NQS_MOVE_FLIP));
     if (cli->restart) {
         if (cli->output && strcmp(cli->output, cli->restart) != 0)
             NQS_ERROR(NQS_EINVAL, "--restart continues in %s; -o %s cannot be combined with it",
