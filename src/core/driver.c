@@ -153,7 +153,6 @@ struct driver {
     long it_done;               /* iterations completed when the loop ended (time_limit) */
     double wall_offset, samples_total;
     double t_loop;              /* monotonic time at the start of the loop */
-    int n_final;
     int signals_caught;         /* driver_catch_signals installed the stop handler */
     struct sigaction old_action[DRIVER_N_SIGNALS];
 };
@@ -337,13 +336,14 @@ static int driver_setup_local(struct driver *d)
     if (!d->opt) return NQS_ENOMEM;
     NQS_TRY(nqs_optimizer_set_chains(d->opt, nc, d->first, d->n_local, per_chain));
     long fs = d->out[OUT_FINAL_SAMPLES].i > 0 ? d->out[OUT_FINAL_SAMPLES].i : 4L * d->sampler_opts.n_samples;
-    d->n_final = (int)((fs + nc - 1) / nc) * nc;
-    if (d->sampler_opts.exact) d->n_final = d->smp->n_samples; /* the same enumeration, exact */
-    int per_max = per_chain > d->n_final / nc ? per_chain : d->n_final / nc;
-    size_t rows = (size_t)d->n_local * (size_t)per_max, rows_all = (size_t)nc * (size_t)per_max;
+    /* samples per chain of the final evaluation (the variational state's own
+     * buffers; the driver's below hold one iteration) */
+    int final_per_chain = (int)((fs + nc - 1) / nc);
+    if (d->sampler_opts.exact) final_per_chain = per_chain; /* the same enumeration, exact */
+    size_t rows = (size_t)d->n_local * (size_t)per_chain, rows_all = (size_t)nc * (size_t)per_chain;
     size_t P = (size_t)m->n_par, n_obs = (size_t)(d->obs.n > 0 ? d->obs.n : 1);
     NQS_TRY(nqs_obs_workspaces(&d->obs, d->n_local));
-    d->vs = nqs_vstate_alloc(m, p->ham, d->smp, &d->obs, d->n_final / nc,
+    d->vs = nqs_vstate_alloc(m, p->ham, d->smp, &d->obs, final_per_chain,
                              d->obs.every > 0 ? per_chain : 0, d->first, d->n_local, d->rank);
     if (!d->vs) return NQS_ENOMEM;
     d->obs_value = malloc(n_obs * sizeof *d->obs_value);
