@@ -35,6 +35,9 @@ int nqs_cmd_measure(const struct nqs_cli *cli); /* src/cli/measure.c: cli->confi
 
 /* Apply every `--set` of argv to cfg, in order (src/core/driver.c). */
 int nqs_driver_apply_sets(struct nqs_config *cfg, int argc, char **argv);
+/* Samples of a final evaluation for the input cfg: [output] final_samples, or
+ * 4 x [sampler] samples (`sampler_samples`) when it is 0 (src/core/driver.c). */
+int nqs_driver_final_samples(struct nqs_config *cfg, long sampler_samples, long *n);
 
 /* The whole command line of `nqs` (src/cli/main.c); src/cli/nqs.c's main() and
  * nqs-bench's (bench/main.c, which inserts the word "bench") call it. Returns

@@ -33,10 +33,6 @@
 
 #define MEASURE_PROBE_TIMEOUT 60.0
 
-static const struct nqs_opt_def measure_output_options[] = {
-    {"final_samples", NQS_OPT_INT, "0", "samples of the final evaluation (0: 4 x [sampler] samples)",
-     NULL, 0, 1e9},
-};
 
 struct measure {
     struct nqs_config *cfg;
@@ -111,10 +107,9 @@ static int measure_setup(struct measure *ms, const struct nqs_cli *cli, long *n_
     NQS_TRY(nqs_driver_apply_sets(ms->cfg, cli->argc, cli->argv));
     NQS_TRY(nqs_problem_build(ms->cfg, NQS_PROBLEM_MODEL, &ms->p));
     struct nqs_problem *p = ms->p;
-    struct nqs_opt_val sv[16], ov[16], outv[1];
+    struct nqs_opt_val sv[16], ov[16];
     NQS_TRY(nqs_config_get(ms->cfg, "sampler", nqs_sampler_options, nqs_sampler_n_options, sv));
     NQS_TRY(nqs_config_get(ms->cfg, "observables", nqs_obs_options, nqs_obs_n_options, ov));
-    NQS_TRY(nqs_config_get(ms->cfg, "output", measure_output_options, 1, outv));
     static const char *const checked[] = {"lattice", "hamiltonian", "symmetry", "model", "sampler",
                                           "observables", NULL};
     NQS_TRY(nqs_config_check_unused_sections(ms->cfg, checked));
@@ -125,7 +120,8 @@ static int measure_setup(struct measure *ms, const struct nqs_cli *cli, long *n_
     NQS_TRY(nqs_obs_check_moves(&ms->obs, ms->cfg, so.move == NQS_MOVE_FLIP));
     NQS_TRY(measure_params(ms, path));
     p->model->ops->refresh(p->model);
-    long n = cli->samples > 0 ? cli->samples : outv[0].i > 0 ? outv[0].i : 4L * so.n_samples;
+    long n = cli->samples;
+    if (n <= 0) NQS_TRY(nqs_driver_final_samples(ms->cfg, so.n_samples, &n));
     int per = (int)((n + so.n_chains - 1) / so.n_chains);
     ms->smp = nqs_sampler_alloc(&so, p->model, p->ham, 0, so.n_chains);
     if (!ms->smp) return NQS_ENOMEM;

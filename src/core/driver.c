@@ -92,6 +92,21 @@ static const struct nqs_opt_def driver_output_options[OUT_N] = {
         NULL, 1, 1e9},
 };
 
+/* Samples of the final evaluation: [output] final_samples, or 4 x [sampler]
+ * samples when it is 0. */
+static long driver_final_samples(long given, long sampler_samples)
+{
+    return given > 0 ? given : 4L * sampler_samples;
+}
+
+int nqs_driver_final_samples(struct nqs_config *cfg, long sampler_samples, long *n)
+{
+    struct nqs_opt_val out[OUT_N];
+    NQS_TRY(nqs_config_get(cfg, "output", driver_output_options, OUT_N, out));
+    *n = driver_final_samples(out[OUT_FINAL_SAMPLES].i, sampler_samples);
+    return NQS_OK;
+}
+
 void nqs_driver_print_help(FILE *out)
 {
     fprintf(out, "\n[sampler]\n");
@@ -335,7 +350,7 @@ static int driver_setup_local(struct driver *d)
     d->opt = nqs_optimizer_alloc(&d->optimizer_params, m->n_par, d->ns_local);
     if (!d->opt) return NQS_ENOMEM;
     NQS_TRY(nqs_optimizer_set_chains(d->opt, nc, d->first, d->n_local, per_chain));
-    long fs = d->out[OUT_FINAL_SAMPLES].i > 0 ? d->out[OUT_FINAL_SAMPLES].i : 4L * d->sampler_opts.n_samples;
+    long fs = driver_final_samples(d->out[OUT_FINAL_SAMPLES].i, d->sampler_opts.n_samples);
     /* samples per chain of the final evaluation (the variational state's own
      * buffers; the driver's below hold one iteration) */
     int final_per_chain = (int)((fs + nc - 1) / nc);
