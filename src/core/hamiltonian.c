@@ -1,12 +1,16 @@
 /*
  * hamiltonian.c - family-independent parts of the Hamiltonian interface:
- * allocation through the ops table and the connected-elements workspace.
+ * allocation through the ops table, the connected-elements workspace, and the
+ * local energy E_loc(s) = sum_s' H_ss' psi(s')/psi(s) of a model from its
+ * fast-update ratios (docs/physics.md).
  */
 #include "hamiltonian.h"
 
+#include <complex.h>
 #include <stdlib.h>
 
 #include "error.h"
+#include "model.h"
 
 struct nqs_ham *nqs_ham_alloc(const struct nqs_ham_ops *ops, const struct nqs_lattice *lat,
                               const struct nqs_opt_val *values)
@@ -57,4 +61,19 @@ void nqs_conn_free(struct nqs_conn *c)
     free(c->n_flip);
     free(c->mel);
     free(c);
+}
+
+double complex nqs_local_energy(const struct nqs_model *m, const struct nqs_ham *h, void *cache,
+                                const int8_t *s, struct nqs_conn *conn)
+{
+    h->ops->connected(h, s, conn);
+    double complex e = conn->diag;
+    if (m->ops->psi_ratio) {
+        for (int k = 0; k < conn->n; k++)
+            e += conn->mel[k] * m->ops->psi_ratio(m, cache, s, conn->n_flip[k], conn->site[k]);
+        return e;
+    }
+    for (int k = 0; k < conn->n; k++)
+        e += conn->mel[k] * cexp(m->ops->log_psi_ratio(m, cache, s, conn->n_flip[k], conn->site[k]));
+    return e;
 }

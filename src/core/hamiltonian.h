@@ -15,6 +15,7 @@
 #ifndef NQS_HAMILTONIAN_H
 #define NQS_HAMILTONIAN_H
 
+#include <complex.h>
 #include <stdint.h>
 
 #include "lattice.h"
@@ -71,5 +72,11 @@ void nqs_ham_free(struct nqs_ham *h);
 /* Workspace for `connected`: arrays sized from h->max_conn. */
 struct nqs_conn *nqs_conn_alloc(const struct nqs_ham *h);
 void nqs_conn_free(struct nqs_conn *c);
+
+/* Local energy E_loc(s) = sum_s' H_ss' psi(s')/psi(s) of the model m, with
+ * `cache` valid for s; `conn` a workspace of h. The hot loop of sampling. */
+struct nqs_model;
+double complex nqs_local_energy(const struct nqs_model *m, const struct nqs_ham *h,
+                                void *cache, const int8_t *s, struct nqs_conn *conn);
 
 #endif

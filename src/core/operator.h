@@ -24,7 +24,7 @@
  *    nqs_local_energy).
  *
  * Why the Hamiltonian keeps its own path: the local energy in the sampler's
- * hot loop (nqs_local_energy, sampler.c) multiplies the Hamiltonian's real
+ * hot loop (nqs_local_energy, hamiltonian.c) multiplies the Hamiltonian's real
  * elements by the ratios. Routing it through this interface would add an
  * indirect call per configuration, a copy of every element into complex
  * form and a full complex product per element (a __muldc3 call under C99's

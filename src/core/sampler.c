@@ -266,21 +266,6 @@ static int sampler_move(const struct nqs_sampler *smp, const struct nqs_model *m
     return 0;
 }
 
-double complex nqs_local_energy(const struct nqs_model *m, const struct nqs_ham *h, void *cache,
-                                const int8_t *s, struct nqs_conn *conn)
-{
-    h->ops->connected(h, s, conn);
-    double complex e = conn->diag;
-    if (m->ops->psi_ratio) {
-        for (int k = 0; k < conn->n; k++)
-            e += conn->mel[k] * m->ops->psi_ratio(m, cache, s, conn->n_flip[k], conn->site[k]);
-        return e;
-    }
-    for (int k = 0; k < conn->n; k++)
-        e += conn->mel[k] * cexp(m->ops->log_psi_ratio(m, cache, s, conn->n_flip[k], conn->site[k]));
-    return e;
-}
-
 /* Clocks of the optional per-phase profile: CLOCK_MONOTONIC (vDSO, tens of
  * ns) around each phase, CLOCK_THREAD_CPUTIME_ID (a system call, ~1 us) once
  * per chain and run to turn the intervals into CPU time. */

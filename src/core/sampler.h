@@ -143,10 +143,6 @@ int nqs_sampler_exact_weights(const double *logp, long n, double *w);
 /* Acceptance rate of the last run over the local chains (proposals, accepted). */
 void nqs_sampler_acceptance(const struct nqs_sampler *smp, long *n_prop, long *n_acc);
 
-/* Local energy of s with `cache` valid for s; `conn` a workspace of h. */
-double complex nqs_local_energy(const struct nqs_model *m, const struct nqs_ham *h,
-                                void *cache, const int8_t *s, struct nqs_conn *conn);
-
 /* Size in bytes of one chain's RNG state, and copy it out / in (checkpoints). */
 size_t nqs_sampler_rng_size(void);
 void nqs_sampler_get_state(const struct nqs_sampler *smp, int8_t *spins, unsigned char *rng);
