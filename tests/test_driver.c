@@ -431,6 +431,41 @@ static void test_run_restart_with_more_iterations_is_bitwise(void **state)
     hist_free(&ref);
 }
 
+/* Plateau annealing with a short window (anneal_window = 3) halves the
+ * learning rate of input A at iterations 27, 33 and 39 (seen in the
+ * learning_rate column); a run stopped after 30 iterations and continued to
+ * 40 by --restart equals the uninterrupted 40-iteration run bitwise, so the
+ * annealing's ring and factor travel with the checkpoint. */
+static void test_run_anneal_restart_is_bitwise(void **state)
+{
+    (void)state;
+    TP(ref, "anneal-ref.h5");
+    TP(path, "anneal.h5");
+    assert_status(nqs(2, "run", tp("a.ini"), "-o", ref, "-q", "--set",
+                      "optimizer.anneal_window=3", NULL),
+                  0);
+    assert_status(nqs(2, "run", tp("a.ini"), "-o", path, "-q", "--set",
+                      "optimizer.anneal_window=3", "--set", "optimizer.iterations=30", NULL),
+                  0);
+    assert_status(nqs(2, "run", "--restart", path, "-q", "--set", "optimizer.iterations=40", NULL),
+                  0);
+    struct hist h, r;
+    hist_read(path, &h);
+    hist_read(ref, &r);
+    assert_hist_identical(&h, &r);
+    assert_results_identical(path, ref);
+    /* eta (at its ceiling 0.02 by then, the step bound inactive) was halved
+     * before the checkpoint at 30 and again after it */
+    const double *lr = r.c[col_index("learning_rate")];
+    int halved_early = 0, halved_late = 0;
+    for (long t = 1; t < r.n; t++)
+        if (lr[t] <= 0.5 * lr[t - 1] * (1 + 1e-12)) *(t < 30 ? &halved_early : &halved_late) = 1;
+    assert_true(halved_early);
+    assert_true(halved_late);
+    hist_free(&h);
+    hist_free(&r);
+}
+
 /* [optimizer] time_limit: a limit every iteration exceeds stops the run after
  * its first iteration with a checkpoint and the final evaluation (exit 0,
  * "iterations": 1 in the JSON line); --restart with the limit lifted
@@ -1516,6 +1551,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_sigterm_then_restart_is_bitwise),
         cmocka_unit_test(test_run_restart_with_more_iterations_is_bitwise),
+        cmocka_unit_test(test_run_anneal_restart_is_bitwise),
         cmocka_unit_test(test_run_time_limit_stops_and_restart_completes),
         cmocka_unit_test(test_run_restart_applies_new_learning_rate),
         cmocka_unit_test(test_run_sigkill_leaves_readable_file_and_restarts),

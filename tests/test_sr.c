@@ -876,7 +876,7 @@ static void test_optimizer_state_roundtrip_bitwise(void **state)
         assert_int_equal(nqs_optimizer_step(a, O[0], P, eloc[0], n, pa, NULL), NQS_OK);
         assert_int_equal(nqs_optimizer_step(a, O[1], P, eloc[1], n, pa, NULL), NQS_OK);
         size_t ns = nqs_optimizer_state_size(a);
-        assert_int_equal(ns, 15 + 4 * P + (m == 0 ? 4 * P : 0));
+        assert_int_equal(ns, 18 + 4 * P + (m == 0 ? 4 * P : 0) + 4 * p.anneal_window);
         double *st = malloc(ns * sizeof *st);
         nqs_optimizer_state_get(a, st);
         memcpy(pb, pa, sizeof pa);
@@ -1169,6 +1169,98 @@ static void test_optimizer_learning_rate_growth(void **state)
     nqs_optimizer_free(opt);
 }
 
+/* Feed reviews with energies E_t = -a t, error bar s, and return the review
+ * count at which the annealing first halved eta (0: not within n). */
+static int anneal_first_halving(struct nqs_optimizer *opt, double a, double s, int n)
+{
+    double complex par[6] = {0};
+    int rej;
+    double scale = nqs_optimizer_anneal_scale(opt);
+    for (int t = 0; t < n; t++) {
+        struct nqs_optimizer_sample now = {-a * t, s, 0.5, 1.0};
+        assert_int_equal(nqs_optimizer_review(opt, &now, par, &rej, NULL, 0), NQS_OK);
+        assert_int_equal(rej, 0);
+        if (nqs_optimizer_anneal_scale(opt) != scale) return t + 1;
+    }
+    return 0;
+}
+
+/* Plateau annealing by hand (optimizer.h): with W = 5 and error bars s = 0.1
+ * the windows' combined error is sqrt(2W) s / W = 0.0632, and a slope a
+ * separates their means by a W: a = 0.013 (0.065) keeps eta, a = 0.012
+ * (0.060) halves it at the 2W-th review; a flat energy halves it every 2W
+ * reviews down to the floor; the ring and the factor survive an export and
+ * import bitwise; the previous state format is accepted with the annealing
+ * fresh; damaged annealing fields are refused. */
+static void test_optimizer_plateau_anneal(void **state)
+{
+    (void)state;
+    const int P = 6, n = 10;
+    double complex O[60], eloc[10], par[6] = {0};
+    make_data(P, n, P, 61, O, eloc);
+    struct nqs_optimizer_params p;
+    nqs_optimizer_params_default(&p);
+    p.step_check = 0;
+    p.max_step = 0;
+    p.learning_rate = 0.02;
+    p.learning_rate_max = 0;
+    p.anneal_window = 5;
+    p.anneal_floor = 0.25;
+    struct nqs_optimizer *opt = nqs_optimizer_alloc(&p, P, n);
+    assert_int_equal(anneal_first_halving(opt, 0.013, 0.1, 40), 0);
+    nqs_optimizer_free(opt);
+    opt = nqs_optimizer_alloc(&p, P, n);
+    assert_int_equal(anneal_first_halving(opt, 0.012, 0.1, 40), 10);
+    assert_true(nqs_optimizer_anneal_scale(opt) == 0.5);
+    struct nqs_optimizer_info info;
+    assert_int_equal(nqs_optimizer_step(opt, O, P, eloc, n, par, &info), NQS_OK);
+    assert_true(info.learning_rate == 0.01);
+    /* flat: the next halving 2W reviews later, then the floor holds */
+    assert_int_equal(anneal_first_halving(opt, 0.0, 0.1, 40), 10);
+    assert_true(nqs_optimizer_anneal_scale(opt) == 0.25);
+    assert_int_equal(anneal_first_halving(opt, 0.0, 0.1, 40), 0);
+    nqs_optimizer_free(opt);
+
+    /* export after 7 flat reviews, import, and both halve at the same review */
+    struct nqs_optimizer *a = nqs_optimizer_alloc(&p, P, n), *b = nqs_optimizer_alloc(&p, P, n);
+    assert_int_equal(anneal_first_halving(a, 0.0, 0.1, 7), 0);
+    size_t ns = nqs_optimizer_state_size(a);
+    double *st = malloc(ns * sizeof *st), *st2 = malloc(ns * sizeof *st2);
+    nqs_optimizer_state_get(a, st);
+    assert_int_equal(nqs_optimizer_state_set(b, st, ns), NQS_OK);
+    assert_int_equal(anneal_first_halving(a, 0.0, 0.1, 10), 3);
+    assert_int_equal(anneal_first_halving(b, 0.0, 0.1, 10), 3);
+    nqs_optimizer_state_get(a, st);
+    nqs_optimizer_state_get(b, st2);
+    assert_memory_equal(st, st2, ns * sizeof *st);
+    /* damaged annealing fields: window not an integer, factor above 1,
+     * negative error bar in the ring */
+    const double keep[3] = {st[15], st[16], st[ns - 1]};
+    st[15] = 5.5;
+    assert_int_equal(nqs_optimizer_state_set(b, st, ns), NQS_EIO);
+    st[15] = keep[0];
+    st[16] = 2.0;
+    assert_int_equal(nqs_optimizer_state_set(b, st, ns), NQS_EIO);
+    st[16] = keep[1];
+    st[ns - 1] = -0.1;
+    assert_int_equal(nqs_optimizer_state_set(b, st, ns), NQS_EIO);
+    st[ns - 1] = keep[2];
+    /* the previous format (tag 20261204, 15 header values, no ring) */
+    size_t n2 = 15 + 4 * (size_t)P;
+    double *v2 = malloc(n2 * sizeof *v2);
+    memcpy(v2, st, 15 * sizeof *v2);
+    memcpy(v2 + 15, st + 18, 4 * (size_t)P * sizeof *v2);
+    v2[0] = 20261204.0;
+    assert_int_equal(nqs_optimizer_state_set(b, v2, n2), NQS_OK);
+    assert_true(nqs_optimizer_anneal_scale(b) == 1.0);
+    assert_int_equal(anneal_first_halving(b, 0.0, 0.1, 20), 10);
+    free(v2);
+    free(st);
+    free(st2);
+    nqs_optimizer_free(a);
+    nqs_optimizer_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1197,6 +1289,7 @@ int main(void)
         cmocka_unit_test(test_sr_metric_is_quadratic_form),
         cmocka_unit_test(test_optimizer_review_rejects_and_redoes),
         cmocka_unit_test(test_optimizer_learning_rate_growth),
+        cmocka_unit_test(test_optimizer_plateau_anneal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

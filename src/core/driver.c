@@ -710,6 +710,7 @@ static int driver_loop_body(struct driver *d, int8_t *snap_s, unsigned char *sna
     double t0 = d->t_loop = driver_now();
     int have_prev = 0; /* par_prev holds the parameters before the last update */
     int warned = 0;    /* the frozen-chain warning is given once per run */
+    double anneal_scale = nqs_optimizer_anneal_scale(d->opt);
     size_t n_spins = (size_t)d->n_local * (size_t)m->n_sites;
     size_t n_rng = (size_t)d->n_local * nqs_sampler_rng_size();
     d->it_done = d->it0;
@@ -766,6 +767,12 @@ static int driver_loop_body(struct driver *d, int8_t *snap_s, unsigned char *sna
         }
         memcpy(d->par_prev, d->par_good, (size_t)m->n_par * sizeof *m->par);
         have_prev = 1;
+        double scale = nqs_optimizer_anneal_scale(d->opt);
+        if (d->verbose && scale != anneal_scale)
+            fprintf(stderr, "%siteration %ld: the energy has stopped falling (plateau over %d "
+                    "iterations); learning rate x%g\n", tty ? "\n" : "", it,
+                    2 * d->optimizer_params.anneal_window, scale);
+        anneal_scale = scale;
         d->samples_total += row.n_samples;
         row.samples_total = d->samples_total;
         double elapsed = driver_now() - t0;

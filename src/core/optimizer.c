@@ -17,8 +17,10 @@
 #define ADAM_BETA1 0.9
 #define ADAM_BETA2 0.999
 #define ADAM_EPS 1e-8
-#define OPTIMIZER_STATE_TAG 20261204.0 /* format of the exported state, version 2 */
-#define OPTIMIZER_STATE_HEADER 15
+#define OPTIMIZER_STATE_TAG_V2 20261204.0 /* version 2: no annealing section */
+#define OPTIMIZER_STATE_TAG 20261205.0    /* format of the exported state, version 3 */
+#define OPTIMIZER_STATE_HEADER_V2 15
+#define OPTIMIZER_STATE_HEADER 18         /* + anneal_window, anneal_scale, anneal_n */
 #define OPTIMIZER_GIB (1024.0 * 1024.0 * 1024.0)
 
 const struct nqs_opt_def nqs_optimizer_options[NQS_OPTK_COUNT] = {
@@ -80,6 +82,13 @@ const struct nqs_opt_def nqs_optimizer_options[NQS_OPTK_COUNT] = {
         "wall-clock seconds of optimisation in this process: after the iteration that reaches it "
         "the run writes a checkpoint and goes on to the final evaluation (the result states the "
         "iterations done; --restart continues towards `iterations`); 0 = no limit", NULL, 0, 1e9},
+    [NQS_OPTK_ANNEAL_WINDOW] = {"anneal_window", NQS_OPT_INT, "50",
+        "plateau annealing: when the mean energy of the last W iterations is not below that of "
+        "the W before by more than their combined error bar, eta is halved (at most once in 2W "
+        "iterations, down to anneal_floor times its value); 0 = off", NULL, 0, 1e6},
+    [NQS_OPTK_ANNEAL_FLOOR] = {"anneal_floor", NQS_OPT_REAL, "0.03125",
+        "plateau annealing: the smallest factor it applies to eta (0.03125 = 5 halvings)", NULL,
+        1e-6, 1},
 };
 const int nqs_optimizer_n_options = NQS_OPTK_COUNT;
 
@@ -100,6 +109,11 @@ struct nqs_optimizer {
     double damp;               /* factor on eta_t after rejections, back to 1 by 1.2 per step */
     double damp_before;        /* damp before the first rejection of the last update */
     long n_rejected;           /* rejections in the whole run */
+    long n_anneal;             /* halvings so far (not exported: derivable from the scale) */
+    /* plateau annealing (nqs_optimizer_review), part of the exported state */
+    double anneal_scale;       /* factor on eta, halved at every plateau */
+    long anneal_n;             /* accepted samples since the last halving (or the start) */
+    double *anneal_e;          /* 2W energies and 2W error bars, ring indexed by anneal_n */
 };
 
 static int optimizer_validate(const struct nqs_optimizer_params *p);
@@ -119,6 +133,8 @@ void nqs_optimizer_params_default(struct nqs_optimizer_params *p)
     p->max_step = 0.1;
     p->step_check = 1;
     p->learning_rate_max = 0.02;
+    p->anneal_window = 50;
+    p->anneal_floor = 0.03125;
     nqs_sr_options_default(&p->sr);
 }
 
@@ -146,6 +162,8 @@ int nqs_optimizer_params_from_options(const struct nqs_opt_val *val,
     p->learning_rate_max = val[NQS_OPTK_LEARNING_RATE_MAX].x;
     p->step_check = val[NQS_OPTK_STEP_CHECK].i != 0;
     p->time_limit = val[NQS_OPTK_TIME_LIMIT].x;
+    p->anneal_window = (int)val[NQS_OPTK_ANNEAL_WINDOW].i;
+    p->anneal_floor = val[NQS_OPTK_ANNEAL_FLOOR].x;
     p->sr.solver = solvers[s];
     p->sr.cg_tol = val[NQS_OPTK_CG_TOL].x;
     p->sr.cg_maxiter = (int)val[NQS_OPTK_CG_MAXITER].i;
@@ -167,6 +185,10 @@ static int optimizer_validate(const struct nqs_optimizer_params *p)
         !isfinite(p->max_step))
         NQS_ERROR(NQS_EINVAL, "[optimizer] learning_rate, diag_shift, diag_scale, their decays "
                   "and floors, and max_step must be finite and >= 0");
+    if (p->anneal_window < 0 || p->anneal_window > 1000000 || !(p->anneal_floor > 0) ||
+        !(p->anneal_floor <= 1))
+        NQS_ERROR(NQS_EINVAL, "[optimizer] anneal_window must be in [0, 1000000] and "
+                  "anneal_floor in (0, 1] (got %d, %g)", p->anneal_window, p->anneal_floor);
     if (p->method == NQS_METHOD_SR && p->sr.solver == NQS_SR_MINSR) {
         if (p->diag_scale != 0)
             NQS_ERROR(NQS_EINVAL, "[optimizer] diag_scale = %g cannot be used with solver = minsr "
@@ -201,6 +223,7 @@ struct nqs_optimizer *nqs_optimizer_alloc(const struct nqs_optimizer_params *p, 
     opt->eta = p->learning_rate_max > 0 ? fmin(p->learning_rate, p->learning_rate_max)
                                         : p->learning_rate;
     opt->damp = opt->damp_before = 1.0;
+    opt->anneal_scale = 1.0;
     opt->eps = p->method == NQS_METHOD_SR ? p->diag_shift : 0.0;
     struct nqs_sr_options so = p->sr;
     if (p->method != NQS_METHOD_SR) so.solver = NQS_SR_NONE;
@@ -211,6 +234,10 @@ struct nqs_optimizer *nqs_optimizer_alloc(const struct nqs_optimizer_params *p, 
     opt->before = calloc((size_t)n_par, sizeof *opt->before);
     opt->dstep = calloc((size_t)n_par, sizeof *opt->dstep);
     if (!opt->F || !opt->delta || !opt->before || !opt->dstep) goto nomem;
+    if (p->anneal_window > 0) {
+        opt->anneal_e = calloc(4 * (size_t)p->anneal_window, sizeof *opt->anneal_e);
+        if (!opt->anneal_e) goto nomem;
+    }
     if (p->method == NQS_METHOD_ADAM) {
         opt->m = calloc(2 * (size_t)n_par, sizeof *opt->m);
         opt->v = calloc(2 * (size_t)n_par, sizeof *opt->v);
@@ -234,6 +261,7 @@ void nqs_optimizer_free(struct nqs_optimizer *opt)
     free(opt->dstep);
     free(opt->m);
     free(opt->v);
+    free(opt->anneal_e);
     free(opt);
 }
 
@@ -303,7 +331,7 @@ int nqs_optimizer_step(struct nqs_optimizer *opt, const double complex *O, int l
 
     /* Step control: the Fubini-Study length of the update, to first order
      * eta sqrt(delta^H S delta), is at most max_step (optimizer.h). */
-    double eta = opt->eta * opt->damp, metric = NAN;
+    double eta = opt->eta * opt->damp * opt->anneal_scale, metric = NAN;
     int bounded = 0;
     if (opt->par.method == NQS_METHOD_SR && opt->par.max_step > 0) {
         int mrc = nqs_sr_metric(opt->sr, O, ld, opt->delta, &metric);
@@ -433,6 +461,35 @@ static int optimizer_reject(struct nqs_optimizer *opt, double complex *par, cons
     return NQS_OK;
 }
 
+/* Plateau annealing (optimizer.h): record the statistics of an accepted
+ * iteration and halve anneal_scale when the last W energies are on average
+ * not below the W before by more than their combined error bar. Both windows
+ * lie after the last halving, so every level gets 2W iterations of its own. */
+static void optimizer_anneal(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now)
+{
+    const long W = opt->par.anneal_window;
+    if (W <= 0 || !isfinite(now->energy)) return;
+    double *e = opt->anneal_e, *err = opt->anneal_e + 2 * W;
+    long slot = opt->anneal_n % (2 * W);
+    e[slot] = now->energy;
+    err[slot] = isfinite(now->error) ? now->error : 0.0;
+    opt->anneal_n++;
+    if (opt->anneal_n < 2 * W || opt->anneal_scale <= opt->par.anneal_floor) return;
+    double mean[2] = {0, 0}, var[2] = {0, 0};
+    for (long k = 0; k < 2 * W; k++) { /* oldest first: window 0, then window 1 */
+        long j = (opt->anneal_n + k) % (2 * W);
+        mean[k / W] += e[j];
+        var[k / W] += err[j] * err[j];
+    }
+    double drop = (mean[0] - mean[1]) / (double)W;
+    double sigma = sqrt(var[0] + var[1]) / (double)W;
+    if (drop <= sigma) {
+        opt->anneal_scale = fmax(0.5 * opt->anneal_scale, opt->par.anneal_floor);
+        opt->anneal_n = 0;
+        opt->n_anneal++;
+    }
+}
+
 int nqs_optimizer_review(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now,
                          double complex *par, int *rejected, char *why, size_t len)
 {
@@ -445,9 +502,12 @@ int nqs_optimizer_review(struct nqs_optimizer *opt, const struct nqs_optimizer_s
     if (!v) {
         opt->last = *now;
         opt->have_last = 1;
+        optimizer_anneal(opt, now);
         return NQS_OK;
     }
-    return optimizer_reject(opt, par, v, now, rejected, why, len);
+    int rc = optimizer_reject(opt, par, v, now, rejected, why, len);
+    if (rc == NQS_OK && !*rejected) optimizer_anneal(opt, now); /* update taken back, accepted */
+    return rc;
 }
 
 int nqs_optimizer_final_review(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now,
@@ -488,9 +548,18 @@ void nqs_optimizer_set_shift(struct nqs_optimizer *opt, double shift)
 
 double nqs_optimizer_learning_rate(const struct nqs_optimizer *opt) { return opt->eta; }
 
+double nqs_optimizer_anneal_scale(const struct nqs_optimizer *opt) { return opt->anneal_scale; }
+
+/* Size of a state with an annealing ring of 4 W values. */
+static size_t optimizer_state_size_w(const struct nqs_optimizer *opt, size_t header, long W)
+{
+    return header + 4 * (size_t)opt->n_par + (opt->m ? 4 * (size_t)opt->n_par : 0) +
+           4 * (size_t)W;
+}
+
 size_t nqs_optimizer_state_size(const struct nqs_optimizer *opt)
 {
-    return OPTIMIZER_STATE_HEADER + 4 * (size_t)opt->n_par + (opt->m ? 4 * (size_t)opt->n_par : 0);
+    return optimizer_state_size_w(opt, OPTIMIZER_STATE_HEADER, opt->par.anneal_window);
 }
 
 void nqs_optimizer_state_get(const struct nqs_optimizer *opt, double *state)
@@ -511,19 +580,29 @@ void nqs_optimizer_state_get(const struct nqs_optimizer *opt, double *state)
     state[12] = (double)opt->n_rejected;
     state[13] = opt->damp;
     state[14] = opt->damp_before;
+    state[15] = (double)opt->par.anneal_window;
+    state[16] = opt->anneal_scale;
+    state[17] = (double)opt->anneal_n;
     double *x = state + OPTIMIZER_STATE_HEADER;
     memcpy(x, opt->before, P2 * sizeof *x);
     memcpy(x + P2, opt->dstep, P2 * sizeof *x);
+    x += 2 * P2;
     if (opt->m) {
-        memcpy(x + 2 * P2, opt->m, P2 * sizeof *opt->m);
-        memcpy(x + 3 * P2, opt->v, P2 * sizeof *opt->v);
+        memcpy(x, opt->m, P2 * sizeof *opt->m);
+        memcpy(x + P2, opt->v, P2 * sizeof *opt->v);
+        x += 2 * P2;
     }
+    if (opt->anneal_e) memcpy(x, opt->anneal_e, 4 * (size_t)opt->par.anneal_window * sizeof *x);
 }
 
 void nqs_optimizer_restart_schedule(struct nqs_optimizer *opt, int learning_rate_given,
                                     int diag_shift_given)
 {
-    if (learning_rate_given) opt->eta = opt->par.learning_rate;
+    if (learning_rate_given) { /* the rate asked for, annealing from scratch */
+        opt->eta = opt->par.learning_rate;
+        opt->anneal_scale = 1.0;
+        opt->anneal_n = 0;
+    }
     if (opt->par.learning_rate_max > 0) opt->eta = fmin(opt->eta, opt->par.learning_rate_max);
     if (diag_shift_given) opt->eps = opt->par.diag_shift;
 }
@@ -532,7 +611,10 @@ int nqs_optimizer_state_set(struct nqs_optimizer *opt, const double *state, size
 {
     static const char *names[] = {"sr", "adam", "sgd"};
     const size_t P2 = 2 * (size_t)opt->n_par;
-    if (n < OPTIMIZER_STATE_HEADER || state[0] != OPTIMIZER_STATE_TAG)
+    /* version 2 (before the plateau annealing) restarts with the annealing fresh */
+    const int v2 = n >= OPTIMIZER_STATE_HEADER_V2 && state[0] == OPTIMIZER_STATE_TAG_V2;
+    const size_t header = v2 ? OPTIMIZER_STATE_HEADER_V2 : OPTIMIZER_STATE_HEADER;
+    if (!v2 && (n < OPTIMIZER_STATE_HEADER || state[0] != OPTIMIZER_STATE_TAG))
         NQS_ERROR(NQS_EIO, "optimizer state: unknown format (%zu values, tag %g)", n,
                   n ? state[0] : 0.0);
     if (state[1] != (double)opt->par.method) {
@@ -544,11 +626,22 @@ int nqs_optimizer_state_set(struct nqs_optimizer *opt, const double *state, size
     if (state[2] != (double)opt->n_par)
         NQS_ERROR(NQS_EIO, "optimizer state is for %g parameters, this model has %d", state[2],
                   opt->n_par);
-    if (n != nqs_optimizer_state_size(opt))
-        NQS_ERROR(NQS_EIO, "optimizer state has %zu values, expected %zu", n,
-                  nqs_optimizer_state_size(opt));
     /* Range checks before any conversion: (long) of a double beyond the range
      * of long is undefined behaviour. */
+    long W_file = 0;
+    if (!v2) {
+        if (!(state[15] >= 0 && state[15] <= 1e6 && state[15] == floor(state[15])))
+            NQS_ERROR(NQS_EIO, "optimizer state: anneal window %g is not an integer in [0, 1e6]",
+                      state[15]);
+        W_file = (long)state[15];
+        if (!(state[16] > 0 && state[16] <= 1) ||
+            !(state[17] >= 0 && state[17] <= 1e15 && state[17] == floor(state[17])))
+            NQS_ERROR(NQS_EIO, "optimizer state: anneal factor %g is not in (0, 1] or its "
+                      "counter %g not an integer in [0, 1e15]", state[16], state[17]);
+    }
+    if (n != optimizer_state_size_w(opt, header, W_file))
+        NQS_ERROR(NQS_EIO, "optimizer state has %zu values, expected %zu", n,
+                  optimizer_state_size_w(opt, header, W_file));
     if (!(state[3] >= 0 && state[3] <= 1e15 && state[3] == floor(state[3])))
         NQS_ERROR(NQS_EIO, "optimizer state: step counter %g is not an integer in [0, 1e15]",
                   state[3]);
@@ -564,11 +657,13 @@ int nqs_optimizer_state_set(struct nqs_optimizer *opt, const double *state, size
     if (!(state[13] > 0 && isfinite(state[13])) || !(state[14] > 0 && isfinite(state[14])))
         NQS_ERROR(NQS_EIO, "optimizer state: step damping %g or %g is not a finite number > 0",
                   state[13], state[14]);
-    for (size_t k = OPTIMIZER_STATE_HEADER; k < n; k++) {
-        int second_moment = k >= OPTIMIZER_STATE_HEADER + 3 * P2;
-        if (!isfinite(state[k]) || (second_moment && state[k] < 0))
+    /* after the header: before, dstep, [adam m, v (>= 0)], [anneal energies, errors (>= 0)] */
+    const size_t second = opt->m ? header + 3 * P2 : n, ring = n - 4 * (size_t)W_file;
+    for (size_t k = header; k < n; k++) {
+        int nonneg = (k >= second && k < second + P2) || k >= ring + 2 * (size_t)W_file;
+        if (!isfinite(state[k]) || (nonneg && state[k] < 0))
             NQS_ERROR(NQS_EIO, "optimizer state: value %zu = %g is not a finite number%s",
-                      k - OPTIMIZER_STATE_HEADER, state[k], second_moment ? " >= 0" : "");
+                      k - header, state[k], nonneg ? " >= 0" : "");
     }
     opt->step = (long)state[3];
     opt->eta = state[4];
@@ -582,12 +677,19 @@ int nqs_optimizer_state_set(struct nqs_optimizer *opt, const double *state, size
     opt->n_rejected = (long)state[12];
     opt->damp = state[13];
     opt->damp_before = state[14];
-    const double *x = state + OPTIMIZER_STATE_HEADER;
+    opt->anneal_scale = v2 ? 1.0 : fmax(state[16], opt->par.anneal_floor);
+    opt->anneal_n = 0;
+    const double *x = state + header;
     memcpy(opt->before, x, P2 * sizeof *x);
     memcpy(opt->dstep, x + P2, P2 * sizeof *x);
     if (opt->m) {
         memcpy(opt->m, x + 2 * P2, P2 * sizeof *opt->m);
         memcpy(opt->v, x + 3 * P2, P2 * sizeof *opt->v);
+    }
+    /* the ring continues only with the same window; another W starts it afresh */
+    if (opt->anneal_e && W_file == opt->par.anneal_window) {
+        memcpy(opt->anneal_e, state + ring, 4 * (size_t)W_file * sizeof *x);
+        opt->anneal_n = (long)state[17];
     }
     return NQS_OK;
 }

@@ -29,6 +29,7 @@
  *   cg_precision = auto (auto|double|mixed)   cg_preconditioner = none (none|jacobi); sr.h
  *   max_step = 0.1                 step_check = true         learning_rate_max = 0.02
  *   time_limit = 0 (seconds; the driver's, not the update's)
+ *   anneal_window = 50             anneal_floor = 0.03125
  * The defaults favour robustness over speed: eta starts at 0.01 with
  * eps = 0.01 (NetKet's examples use 0.01-0.05 and 0.01-0.1), the step bound
  * max_step = 0.1 takes care of the first updates from the nearly uniform
@@ -94,6 +95,22 @@
  * update) can undo; 0.05 did not.
  * Exact sampling has error 0 and NaN acceptance: only the energy test
  * applies, with the relative tolerance NQS_OPT_REJECT_REL.
+ *
+ * Plateau annealing (anneal_window = W > 0, every method). The statistics of
+ * every accepted review (energy E_t, error bar s_t) enter a ring of the last
+ * 2W; with at least 2W since the last change, the means of the older and the
+ * newer W,
+ *   Ebar_old - Ebar_new <= sqrt(sum_old s_t^2 + sum_new s_t^2) / W,
+ * (the energy no longer falls by more than one combined error bar) halves the
+ * factor anneal_scale on eta, down to anneal_floor, and empties the windows.
+ * eta used = eta_t * damping * anneal_scale. Why: once a state is at the
+ * plateau of its learning rate, the energy is set by the noise of the steps
+ * (eta times the Monte Carlo error of the SR direction), and a smaller step
+ * lowers it; measured on the periodic 6x6 Heisenberg lattice (rbm_symm alpha
+ * 4 over the space group), 400 iterations at eta/4 after the plateau gained
+ * 1.7x in relative error, four times the samples at the same cost 1.4x. The
+ * rule looks only at the past, so a run continued by --restart is the same
+ * run, bit for bit; the ring and the factor are in the exported state.
  */
 #ifndef NQS_OPTIMIZER_H
 #define NQS_OPTIMIZER_H
@@ -130,6 +147,8 @@ struct nqs_optimizer_params {
     int step_check;                /* review every update on the next samples */
     double learning_rate_max;      /* eta_t grows up to this (0 = no growth) */
     double time_limit;             /* for the driver: seconds of optimisation (0 = no limit) */
+    int anneal_window;             /* W of the plateau annealing (0 = off) */
+    double anneal_floor;           /* smallest factor the annealing applies to eta */
     struct nqs_sr_options sr;      /* solver, cg_tol, cg_maxiter, mem_budget (bytes), cg_precision */
 };
 
@@ -143,7 +162,8 @@ enum nqs_optimizer_key {
     NQS_OPTK_DIAG_SHIFT_MIN, NQS_OPTK_DIAG_SCALE, NQS_OPTK_SOLVER, NQS_OPTK_CG_TOL,
     NQS_OPTK_CG_MAXITER, NQS_OPTK_MEMORY_BUDGET,
     NQS_OPTK_CG_PRECISION, NQS_OPTK_CG_PRECONDITIONER, NQS_OPTK_MAX_STEP, NQS_OPTK_STEP_CHECK,
-    NQS_OPTK_LEARNING_RATE_MAX, NQS_OPTK_TIME_LIMIT, NQS_OPTK_COUNT
+    NQS_OPTK_LEARNING_RATE_MAX, NQS_OPTK_TIME_LIMIT, NQS_OPTK_ANNEAL_WINDOW,
+    NQS_OPTK_ANNEAL_FLOOR, NQS_OPTK_COUNT
 };
 
 /* Defaults of the table, as typed values (for tests and library users). */
@@ -264,6 +284,8 @@ double nqs_optimizer_raise_shift(struct nqs_optimizer *opt, double factor);
 double nqs_optimizer_shift(const struct nqs_optimizer *opt);
 void nqs_optimizer_set_shift(struct nqs_optimizer *opt, double shift);
 double nqs_optimizer_learning_rate(const struct nqs_optimizer *opt);
+/* The plateau annealing's factor on eta (1 until the first plateau). */
+double nqs_optimizer_anneal_scale(const struct nqs_optimizer *opt);
 
 /* After nqs_optimizer_state_set on a restart: the schedule continues from the
  * stored values, except that a learning_rate (diag_shift) the command line
@@ -277,8 +299,11 @@ void nqs_optimizer_restart_schedule(struct nqs_optimizer *opt, int learning_rate
 
 /* Checkpoint state as an array of doubles: a format tag, method, n_par, step
  * counter, current eta and eps, the step review's reference statistics and
- * counters, the parameters before the last update and that update (4 n_par),
- * then for adam the moments m and v (4 n_par).
+ * counters, the annealing's W, factor and counter, the parameters before the
+ * last update and that update (4 n_par), then for adam the moments m and v
+ * (4 n_par), then the annealing ring (4 W). A state of the previous format
+ * (no annealing) is accepted and starts the annealing afresh; so does one
+ * written with another anneal_window (the factor is kept).
  * Importing it into an optimizer built from the same parameters makes the
  * following steps bitwise identical to an uninterrupted run. */
 size_t nqs_optimizer_state_size(const struct nqs_optimizer *opt);
