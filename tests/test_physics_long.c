@@ -2,16 +2,18 @@
  * test_physics_long.c - accuracy of the ground-state search on the standard
  * inputs of runs/, with their default settings, run as a user runs them
  * (`nqs run runs/X.ini -o FILE --json`, 2 OpenMP threads). Label `long`:
- * measured ~45 s (TFIM) and ~105 s (Heisenberg 4x4) on 2 cores.
+ * measured ~45 s (TFIM) and ~70 s (Heisenberg 4x4) on 2 cores.
  *
  *   TFIM chain N = 20, h = J = 1, periodic, rbm_symm alpha 2:
  *     E0 = -25.49098968636 (free fermions, even-parity sector; docs/physics.md);
  *     required relative error <= 1e-4 (measured 1.3e-5).
- *   Heisenberg 4x4 periodic, rbm_symm alpha 2 shared over the space group:
+ *   Heisenberg 4x4 periodic, rbm_symm alpha 8 shared over the space group:
  *     E0 = -44.913932834 (exact diagonalisation, Pauli units; docs/physics.md "Exact references");
- *     required relative error <= 5e-4 (measured 4.9e-5; the final evaluation's
- *     error bar is 1.6e-4 of E0, so 5e-4 is 3 error bars; over the translations
- *     only the same input stops at 8e-4).
+ *     the final evaluation (262144 samples, error bar ~5e-6 of E0) within
+ *     3e-5 (measured 4e-6), and the exact energy of the final state
+ *     (`nqs measure --set sampler.method=exact`: the enumeration of the
+ *     12870 states of the Sz = 0 sector, no noise) within 1e-5 (measured
+ *     4.0e-6; alpha 2 stops at 1.2e-4 even with exact SR).
  *
  * The final energy must also be variational: E >= E0 - 4 sigma (a Monte Carlo
  * estimate of <H> can only fall below the ground state by its noise). The
@@ -124,7 +126,30 @@ static void test_physics_tfim_chain_20(void **state)
 static void test_physics_heisenberg_4x4(void **state)
 {
     (void)state;
-    check_run("heisenberg-4x4.ini", "heis.h5", -44.913932834, 5e-4);
+    const double e0 = -44.913932834;
+    check_run("heisenberg-4x4.ini", "heis.h5", e0, 3e-5);
+    /* the exact energy of the final state, by enumeration */
+    char out[256], po[256], pe[256];
+    snprintf(out, sizeof out, "%s/heis.h5", tmpdir);
+    snprintf(po, sizeof po, "%s/out.txt", tmpdir);
+    snprintf(pe, sizeof pe, "%s/err.txt", tmpdir);
+    char *argv[] = {NULL, "measure", out, "--set", "sampler.method=exact", "-q", "--json", NULL};
+    pid_t pid = nqs_test_start(argv, 2, po, pe);
+    assert_true(pid > 0);
+    int status = nqs_test_wait(pid);
+    char *text = nqs_test_slurp(po, NULL);
+    assert_non_null(text);
+    if (status != 0) fail_msg("nqs measure --set sampler.method=exact: exit status %d", status);
+    struct nqs_json_kv kv[40];
+    int n = nqs_json_parse(text, kv, 40);
+    if (n < 0) fail_msg("--json output is not one JSON object: %s", text);
+    double e = json_num(kv, n, "energy"), rel = (e - e0) / fabs(e0);
+    fprintf(stderr, "heisenberg-4x4.ini: exact energy of the final state %.9f, relative error "
+            "%.3e (limit 1e-5)\n", e, rel);
+    /* an exact expectation value is variational: never below E0 (up to rounding) */
+    if (!(rel > -1e-12 && rel <= 1e-5))
+        fail_msg("exact relative error %.3e outside [0, 1e-5]", rel);
+    free(text);
 }
 
 int main(void)

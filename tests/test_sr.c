@@ -876,7 +876,7 @@ static void test_optimizer_state_roundtrip_bitwise(void **state)
         assert_int_equal(nqs_optimizer_step(a, O[0], P, eloc[0], n, pa, NULL), NQS_OK);
         assert_int_equal(nqs_optimizer_step(a, O[1], P, eloc[1], n, pa, NULL), NQS_OK);
         size_t ns = nqs_optimizer_state_size(a);
-        assert_int_equal(ns, 18 + 4 * P + (m == 0 ? 4 * P : 0) + 4 * p.anneal_window);
+        assert_int_equal(ns, 19 + 4 * P + (m == 0 ? 4 * P : 0) + 4 * p.anneal_window);
         double *st = malloc(ns * sizeof *st);
         nqs_optimizer_state_get(a, st);
         memcpy(pb, pa, sizeof pa);
@@ -1056,7 +1056,7 @@ static void test_optimizer_review_rejects_and_redoes(void **state)
     p.learning_rate_max = 0;
     struct nqs_optimizer *opt = nqs_optimizer_alloc(&p, P, n);
     for (int k = 0; k < P; k++) par[k] = par0[k] = CMPLX(0.01 * k, -0.02);
-    const struct nqs_optimizer_sample good = {-10.0, 0.1, 0.5, 1.01};
+    const struct nqs_optimizer_sample good = {-10.0, 0.1, 0.5, 1.01, 1.0};
     int rej = -1;
     char why[256];
     assert_int_equal(nqs_optimizer_review(opt, &good, par, &rej, why, sizeof why), NQS_OK);
@@ -1065,7 +1065,7 @@ static void test_optimizer_review_rejects_and_redoes(void **state)
     assert_int_equal(nqs_optimizer_step(opt, O, P, eloc, n, par, &info), NQS_OK);
     memcpy(par1, par, sizeof par);
     /* a rise of 5 sigma (sqrt(2) * 0.1 * 5 = 0.707) is tolerated, 10 sigma is not */
-    struct nqs_optimizer_sample bad = {-10.0 + 0.7, 0.1, 0.5, 1.01};
+    struct nqs_optimizer_sample bad = {-10.0 + 0.7, 0.1, 0.5, 1.01, 1.0};
     assert_int_equal(nqs_optimizer_review(opt, &bad, par, &rej, why, sizeof why), NQS_OK);
     assert_int_equal(rej, 0);
     assert_memory_equal(par, par1, sizeof par);
@@ -1081,7 +1081,7 @@ static void test_optimizer_review_rejects_and_redoes(void **state)
         assert_true(cabs(par[k] - (par0[k] - 0.25 * (par0[k] - par1[k]))) < 1e-15);
     assert_int_equal(nqs_optimizer_rejected(opt), 1);
     /* acceptance 0.5 -> 0.1: rejected again, now 1/16 of the update */
-    bad = (struct nqs_optimizer_sample){-9.3, 0.1, 0.1, 1.01};
+    bad = (struct nqs_optimizer_sample){-9.3, 0.1, 0.1, 1.01, 1.0};
     assert_int_equal(nqs_optimizer_review(opt, &bad, par, &rej, why, sizeof why), NQS_OK);
     assert_int_equal(rej, 1);
     assert_non_null(strstr(why, "acceptance"));
@@ -1106,7 +1106,7 @@ static void test_optimizer_review_rejects_and_redoes(void **state)
     assert_int_equal(nqs_optimizer_step(opt, O, P, eloc, n, par, &info), NQS_OK);
     assert_true(fabs(info.learning_rate - 0.02) < 1e-17);
     /* frozen chains after it, 4 rejections, still frozen: cannot recover */
-    const struct nqs_optimizer_sample frozen = {-9.3, 0.1, 1e-4, 1.01};
+    const struct nqs_optimizer_sample frozen = {-9.3, 0.1, 1e-4, 1.01, 1.0};
     for (int r = 0; r < 4; r++) {
         assert_int_equal(nqs_optimizer_review(opt, &frozen, par, &rej, why, sizeof why), NQS_OK);
         assert_int_equal(rej, 1);
@@ -1123,6 +1123,53 @@ static void test_optimizer_review_rejects_and_redoes(void **state)
     assert_int_equal(nqs_optimizer_review(opt, &frozen, par, &rej, why, sizeof why), NQS_OK);
     assert_int_equal(rej, 0);
     nqs_optimizer_free(opt);
+}
+
+/* Review of one update against a reference; returns whether it was rejected. */
+static int review_once(const struct nqs_optimizer_sample *ref, const struct nqs_optimizer_sample *now,
+                       char *why, size_t len)
+{
+    const int P = 6, n = 10;
+    double complex O[60], eloc[10], par[6] = {0};
+    make_data(P, n, P, 61, O, eloc);
+    struct nqs_optimizer_params p;
+    nqs_optimizer_params_default(&p);
+    struct nqs_optimizer *opt = nqs_optimizer_alloc(&p, P, n);
+    int rej = -1;
+    assert_int_equal(nqs_optimizer_review(opt, ref, par, &rej, why, len), NQS_OK);
+    assert_int_equal(nqs_optimizer_step(opt, O, P, eloc, n, par, NULL), NQS_OK);
+    assert_int_equal(nqs_optimizer_review(opt, now, par, &rej, why, len), NQS_OK);
+    nqs_optimizer_free(opt);
+    return rej;
+}
+
+/* Variance explosion (optimizer.h "Step review"): the J1-J2 4x4 samples of
+ * the robustness benchmark, E = -33.2 +- 0.1 with variance 11.5, then
+ * -655 +- 832 with variance 9e8 (an energy fall within its error bar, an
+ * acceptance of 0.08 against 0.22, not below 1/4), are rejected for the
+ * variance alone; the threshold is 100 times the reference's variance
+ * (1150: 1149 passes, 1151 does not), with a floor of 1e-6 E^2 for a nearly
+ * exact reference (variance 0 at E = -10: 0.009 passes, 0.011 does not); a
+ * NaN variance is rejected. */
+static void test_optimizer_review_variance_explosion(void **state)
+{
+    (void)state;
+    char why[256];
+    const struct nqs_optimizer_sample ref = {-33.2, 0.1, 0.22, 1.0, 11.5};
+    struct nqs_optimizer_sample now = {-655.5, 832.4, 0.08, 1.0, 9.0e8};
+    assert_int_equal(review_once(&ref, &now, why, sizeof why), 1);
+    assert_non_null(strstr(why, "variance of the local energy rose"));
+    now = (struct nqs_optimizer_sample){-33.1, 0.3, 0.2, 1.0, 1149};
+    assert_int_equal(review_once(&ref, &now, why, sizeof why), 0);
+    now.variance = 1151;
+    assert_int_equal(review_once(&ref, &now, why, sizeof why), 1);
+    now.variance = NAN;
+    assert_int_equal(review_once(&ref, &now, why, sizeof why), 1);
+    const struct nqs_optimizer_sample exact = {-10.0, 0.0, 0.5, 1.0, 0.0};
+    now = (struct nqs_optimizer_sample){-10.0, 0.0, 0.5, 1.0, 0.009};
+    assert_int_equal(review_once(&exact, &now, why, sizeof why), 0);
+    now.variance = 0.011;
+    assert_int_equal(review_once(&exact, &now, why, sizeof why), 1);
 }
 
 /* Growth: with learning_rate_max = 0.04, eta = 0.02 grows by 10% per update
@@ -1177,7 +1224,7 @@ static int anneal_first_halving(struct nqs_optimizer *opt, double a, double s, i
     int rej;
     double scale = nqs_optimizer_anneal_scale(opt);
     for (int t = 0; t < n; t++) {
-        struct nqs_optimizer_sample now = {-a * t, s, 0.5, 1.0};
+        struct nqs_optimizer_sample now = {-a * t, s, 0.5, 1.0, 1.0};
         assert_int_equal(nqs_optimizer_review(opt, &now, par, &rej, NULL, 0), NQS_OK);
         assert_int_equal(rej, 0);
         if (nqs_optimizer_anneal_scale(opt) != scale) return t + 1;
@@ -1249,7 +1296,7 @@ static void test_optimizer_plateau_anneal(void **state)
     size_t n2 = 15 + 4 * (size_t)P;
     double *v2 = malloc(n2 * sizeof *v2);
     memcpy(v2, st, 15 * sizeof *v2);
-    memcpy(v2 + 15, st + 18, 4 * (size_t)P * sizeof *v2);
+    memcpy(v2 + 15, st + 19, 4 * (size_t)P * sizeof *v2);
     v2[0] = 20261204.0;
     assert_int_equal(nqs_optimizer_state_set(b, v2, n2), NQS_OK);
     assert_true(nqs_optimizer_anneal_scale(b) == 1.0);
@@ -1290,6 +1337,7 @@ int main(void)
         cmocka_unit_test(test_optimizer_review_rejects_and_redoes),
         cmocka_unit_test(test_optimizer_learning_rate_growth),
         cmocka_unit_test(test_optimizer_plateau_anneal),
+        cmocka_unit_test(test_optimizer_review_variance_explosion),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -612,7 +612,7 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
      * so is the verdict. A rejected update is redone shorter by the
      * optimiser; the caller samples again. */
     struct nqs_optimizer_sample now = {st.mean, st.error, driver_acceptance(d, n_prop, n_acc),
-                                       st.rhat};
+                                       st.rhat, st.variance};
     driver_test_review(d, it, &now);
     rc = nqs_optimizer_review(d->opt, &now, m->par, &d->rejected, d->reject_why,
                               sizeof d->reject_why);
@@ -861,7 +861,8 @@ static int driver_final(struct driver *d, struct nqs_h5_result *res)
     if (d->it_done > d->it0) {
         struct nqs_stats st;
         NQS_TRY(nqs_comm_check(nqs_vstate_energy(d->vs, &st)));
-        struct nqs_optimizer_sample now = {st.mean, st.error, nqs_vstate_acceptance(d->vs), st.rhat};
+        struct nqs_optimizer_sample now = {st.mean, st.error, nqs_vstate_acceptance(d->vs), st.rhat,
+                                           st.variance};
         char why[256];
         if (nqs_optimizer_final_review(d->opt, &now, m->par, why, sizeof why)) {
             if (d->verbose)

@@ -20,7 +20,7 @@
 #define OPTIMIZER_STATE_TAG_V2 20261204.0 /* version 2: no annealing section */
 #define OPTIMIZER_STATE_TAG 20261205.0    /* format of the exported state, version 3 */
 #define OPTIMIZER_STATE_HEADER_V2 15
-#define OPTIMIZER_STATE_HEADER 18         /* + anneal_window, anneal_scale, anneal_n */
+#define OPTIMIZER_STATE_HEADER 19         /* + anneal_window, anneal_scale, anneal_n, last variance */
 #define OPTIMIZER_GIB (1024.0 * 1024.0 * 1024.0)
 
 const struct nqs_opt_def nqs_optimizer_options[NQS_OPTK_COUNT] = {
@@ -69,12 +69,12 @@ const struct nqs_opt_def nqs_optimizer_options[NQS_OPTK_COUNT] = {
         "update is shortened to it (0 = no bound)", NULL, 0, 10},
     [NQS_OPTK_STEP_CHECK] = {"step_check", NQS_OPT_BOOL, "true",
         "judge every update on the samples drawn after it: an energy rise of more than 5 error "
-        "bars, an acceptance collapse (below 1/4) or split-R-hat jumping from <= 1.2 above 1.5 "
-        "rejects it and "
+        "bars, a variance of the local energy 100 times the previous one, an acceptance collapse "
+        "(below 1/4) or split-R-hat jumping from <= 1.2 above 1.5 rejects it and "
         "redoes it 4 times shorter with eta halved (the 4th rejection takes it back); the run "
         "stops if the energy is then non-finite or the chains frozen",
         NULL, 0, 0},
-    [NQS_OPTK_LEARNING_RATE_MAX] = {"learning_rate_max", NQS_OPT_REAL, "0.02",
+    [NQS_OPTK_LEARNING_RATE_MAX] = {"learning_rate_max", NQS_OPT_REAL, "0.03",
         "ceiling of eta: a larger learning_rate starts at this value; with SR and max_step > 0 a "
         "smaller one grows by 10% after every update the step bound did not shorten, up to it "
         "(no growth with learning_rate_decay < 1); 0 = no ceiling and no growth", NULL, 0, 100},
@@ -132,7 +132,7 @@ void nqs_optimizer_params_default(struct nqs_optimizer_params *p)
     p->diag_scale = 0.0;
     p->max_step = 0.1;
     p->step_check = 1;
-    p->learning_rate_max = 0.02;
+    p->learning_rate_max = 0.03;
     p->anneal_window = 50;
     p->anneal_floor = 0.03125;
     nqs_sr_options_default(&p->sr);
@@ -403,6 +403,12 @@ static const char *optimizer_verdict(const struct nqs_optimizer_sample *last,
                  now->acceptance);
         return buf;
     }
+    if (isfinite(last->variance) && isfinite(last->energy) && !(now->variance <= NQS_OPT_REJECT_VAR *
+            fmax(last->variance, NQS_OPT_VAR_FLOOR * last->energy * last->energy))) {
+        snprintf(buf, len, "the variance of the local energy rose from %.3g to %.3g",
+                 last->variance, now->variance);
+        return buf;
+    }
     if (isfinite(last->rhat) && isfinite(now->rhat) && now->rhat > NQS_OPT_REJECT_RHAT &&
         last->rhat <= NQS_OPT_MIXED_RHAT) {
         snprintf(buf, len, "split-R-hat rose from %.3g to %.3g", last->rhat, now->rhat);
@@ -583,6 +589,7 @@ void nqs_optimizer_state_get(const struct nqs_optimizer *opt, double *state)
     state[15] = (double)opt->par.anneal_window;
     state[16] = opt->anneal_scale;
     state[17] = (double)opt->anneal_n;
+    state[18] = opt->last.variance;
     double *x = state + OPTIMIZER_STATE_HEADER;
     memcpy(x, opt->before, P2 * sizeof *x);
     memcpy(x + P2, opt->dstep, P2 * sizeof *x);
@@ -677,6 +684,7 @@ int nqs_optimizer_state_set(struct nqs_optimizer *opt, const double *state, size
     opt->n_rejected = (long)state[12];
     opt->damp = state[13];
     opt->damp_before = state[14];
+    opt->last.variance = v2 ? NAN : state[18];
     opt->anneal_scale = v2 ? 1.0 : fmax(state[16], opt->par.anneal_floor);
     opt->anneal_n = 0;
     const double *x = state + header;

@@ -27,21 +27,24 @@
  *   diag_scale = 0                 solver = auto (auto|dense|cg|minsr)
  *   cg_tol = 1e-4                  cg_maxiter = 1000         memory_budget = 4 (GiB)
  *   cg_precision = auto (auto|double|mixed)   cg_preconditioner = none (none|jacobi); sr.h
- *   max_step = 0.1                 step_check = true         learning_rate_max = 0.02
+ *   max_step = 0.1                 step_check = true         learning_rate_max = 0.03
  *   time_limit = 0 (seconds; the driver's, not the update's)
  *   anneal_window = 50             anneal_floor = 0.03125
  * The defaults favour robustness over speed: eta starts at 0.01 with
  * eps = 0.01 (NetKet's examples use 0.01-0.05 and 0.01-0.1), the step bound
  * max_step = 0.1 takes care of the first updates from the nearly uniform
  * initial state (init_std = 0.01, where S is tiny and delta = S^-1 F huge),
- * and eta grows to learning_rate_max = 0.02 once the bound is inactive.
- * Measured with runs/robustness/run (README "Robustness of the optimiser"),
- * then with a ceiling of 0.05: every learning_rate from 0.005 to 0.1 converged
- * on the five benchmark problems but one J1-J2 seed. The ceiling was lowered
- * to 0.02 by the periodic 6x6 Heisenberg lattice (rbm_symm alpha 2 over the
- * space group, 2048 samples, 250 iterations, one seed): 5.5e-4 with 0.02,
- * 2.1e-3 with 0.05 (its energy kept rising by ~10 error bars every few dozen
- * updates). For Adam eta = 0.01 is at the upper end of the
+ * and eta grows to learning_rate_max = 0.03 once the bound is inactive; the
+ * plateau annealing (below) halves it when the energy stops falling.
+ * The ceiling, measured: 0.05 at first; 0.02 (before the annealing) after
+ * the periodic 6x6 Heisenberg lattice, where 0.05 kept raising the energy by
+ * ~10 error bars every few dozen updates (rbm_symm alpha 2, 250 iterations:
+ * 2.1e-3 against 5.5e-4); with the annealing, 0.02 is too slow for the TFIM
+ * chain N = 12 at h = 0.8 (2.8e-3 after 100 iterations; 0.03: 3.8e-4), while
+ * 0.05 froze one J1-J2 4x4 run of the robustness benchmark (README) in a
+ * metastable mode and 0.03 none; on the 6x6 lattice (alpha 4, 400
+ * iterations) 0.05 gave 3.8e-4 against 4.8e-4 for 0.02.
+ * For Adam eta = 0.01 is at the upper end of the
  * usual range (the bound and the growth are SR-only; the review and the
  * ceiling apply).
  *
@@ -93,8 +96,15 @@
  * run (relative error 2e-2 against 1e-4), which neither the bound (inactive
  * near convergence) nor the review (the mode was already there before the
  * update) can undo; 0.05 did not.
- * Exact sampling has error 0 and NaN acceptance: only the energy test
- * applies, with the relative tolerance NQS_OPT_REJECT_REL.
+ * The variance test catches samples that sit next to a node of psi: a
+ * local energy with a huge ratio psi(s')/psi(s) makes the variance jump by
+ * orders of magnitude while the mean, with an error bar as large, proves
+ * nothing (J1-J2 4x4 in the robustness benchmark: E = -33.2 +- 0.1, var 11.5,
+ * then -655 +- 832, var 9e8; the update computed from those samples then
+ * drove the state into a frozen, high-energy mode that the review, seeing
+ * only acceptances, accepted as a fluctuation).
+ * Exact sampling has error 0 and NaN acceptance: the energy test applies,
+ * with the relative tolerance NQS_OPT_REJECT_REL, and the variance test.
  *
  * Plateau annealing (anneal_window = W > 0, every method). The statistics of
  * every accepted review (energy E_t, error bar s_t) enter a ring of the last
@@ -129,6 +139,8 @@ enum nqs_opt_method { NQS_METHOD_SR = 0, NQS_METHOD_ADAM = 1, NQS_METHOD_SGD = 2
 #define NQS_OPT_REJECT_ACC_FACTOR 0.25
 #define NQS_OPT_REJECT_ACC_MIN 0.01
 #define NQS_OPT_REJECT_RHAT 1.5
+#define NQS_OPT_REJECT_VAR 100.0  /* variance explosion factor (see below) */
+#define NQS_OPT_VAR_FLOOR 1e-6    /* ... relative to E^2, for nearly exact states */
 #define NQS_OPT_MIXED_RHAT 1.2
 #define NQS_OPT_REJECT_SHRINK 0.25
 #define NQS_OPT_MAX_REJECTIONS 4
@@ -246,6 +258,7 @@ int nqs_optimizer_step(struct nqs_optimizer *opt, const double complex *O, int l
  * split-R-hat (NaN when unknown, e.g. exact sampling). */
 struct nqs_optimizer_sample {
     double energy, error, acceptance, rhat;
+    double variance;            /* of the local energy (NaN: unknown, the test is skipped) */
 };
 
 /* Step review (above), called after sampling the parameters of the last
