@@ -723,6 +723,7 @@ static struct nqs_optimizer *make_opt(enum nqs_opt_method method, double lr, int
     p.method = method;
     p.learning_rate = lr;
     p.learning_rate_max = 0; /* the plain schedule: eta = lr */
+    p.diag_shift = 0.01;     /* the shift of the hand-computed examples (1.25 + 0.01) */
     struct nqs_optimizer *opt = nqs_optimizer_alloc(&p, P, n);
     assert_non_null(opt);
     return opt;
@@ -984,6 +985,7 @@ static void test_optimizer_step_bound_by_hand(void **state)
         nqs_optimizer_params_default(&p);
         p.learning_rate = 0.1;
         p.learning_rate_max = 0;
+        p.diag_shift = 0.01; /* 1.26 = 1.25 + 0.01 */
         p.max_step = bounds[c];
         struct nqs_optimizer *opt = nqs_optimizer_alloc(&p, 2, 2);
         assert_non_null(opt);

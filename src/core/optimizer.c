@@ -36,7 +36,7 @@ const struct nqs_opt_def nqs_optimizer_options[NQS_OPTK_COUNT] = {
         "factor applied to eta after every iteration (1 = constant)", NULL, 0, 1},
     [NQS_OPTK_LEARNING_RATE_MIN] = {"learning_rate_min", NQS_OPT_REAL, "0",
         "floor of the decaying learning rate", NULL, 0, 100},
-    [NQS_OPTK_DIAG_SHIFT] = {"diag_shift", NQS_OPT_REAL, "0.01",
+    [NQS_OPTK_DIAG_SHIFT] = {"diag_shift", NQS_OPT_REAL, "0.001",
         "SR: initial absolute shift eps added to the diagonal of S", NULL, 0, 1e6},
     [NQS_OPTK_DIAG_SHIFT_DECAY] = {"diag_shift_decay", NQS_OPT_REAL, "1",
         "SR: factor applied to eps after every iteration (1 = constant)", NULL, 0, 1},
@@ -126,7 +126,7 @@ void nqs_optimizer_params_default(struct nqs_optimizer_params *p)
     p->learning_rate = 0.01;
     p->learning_rate_decay = 1.0;
     p->learning_rate_min = 0.0;
-    p->diag_shift = 0.01;
+    p->diag_shift = 0.001;
     p->diag_shift_decay = 1.0;
     p->diag_shift_min = 1e-4;
     p->diag_scale = 0.0;
