@@ -75,7 +75,7 @@ static const char input_a[] = "[lattice]\ntype = chain\nextent = 12\n"
                               "group = translations\n" /* the calibration of the tests */
                               "[sampler]\nchains = 8\nsamples = 1024\nseed = 7\n"
                               "[optimizer]\niterations = 40\nlearning_rate = 0.02\n"
-                              "diag_shift = 0.1\n"
+                              "diag_shift = 0.1\nmax_step = 0.1\n" /* the calibration's bound */
                               "[output]\ncheckpoint_every = 1\n";
 #define A_ITERATIONS 40
 
@@ -1502,7 +1502,8 @@ static void test_run_exact_sampler_reaches_ground_state(void **state)
                           "[model]\ntype = rbm_symm\nalpha = 2\nseed = 3\n"
                           "group = translations\n"
                           "[sampler]\nmethod = exact\nchains = 4\n"
-                          "[optimizer]\niterations = 150\nlearning_rate = 0.05\ndiag_shift = 0.01\n");
+                          "[optimizer]\niterations = 150\nlearning_rate = 0.05\ndiag_shift = 0.01\n"
+                          "max_step = 0.1\n"); /* calibrated with this bound */
     TP(path, "exh.h5");
     assert_status(nqs(1, "run", tp("exh.ini"), "-q", "-o", path, NULL), 0);
     double e = attr(path, "/result", "energy"), ref = attr(path, "/reference", "energy");

@@ -204,6 +204,7 @@ static const char exh_ini[] = "[lattice]\ntype = chain\nextent = 8\n"
                               "group = translations\n" /* converges to 1e-11 in 150 steps */
                               "[sampler]\nmethod = exact\nchains = 4\n"
                               "[optimizer]\niterations = 150\nlearning_rate = 0.05\ndiag_shift = 0.01\n"
+                              "max_step = 0.1\n" /* calibrated with this bound */
                               "[observables]\ncorrelations = full\nstructure_factor = all\n";
 
 static void test_converged_correlations_match_ed(void **state)

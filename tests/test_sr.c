@@ -724,6 +724,7 @@ static struct nqs_optimizer *make_opt(enum nqs_opt_method method, double lr, int
     p.learning_rate = lr;
     p.learning_rate_max = 0; /* the plain schedule: eta = lr */
     p.diag_shift = 0.01;     /* the shift of the hand-computed examples (1.25 + 0.01) */
+    p.max_step = 0.1;        /* above their step length 0.0992: the bound stays inactive */
     struct nqs_optimizer *opt = nqs_optimizer_alloc(&p, P, n);
     assert_non_null(opt);
     return opt;

@@ -64,7 +64,7 @@ const struct nqs_opt_def nqs_optimizer_options[NQS_OPTK_COUNT] = {
         "SR cg: none, or jacobi ((1 + diag_scale) diag S + diag_shift; helps when parameters "
         "differ in scale by orders of magnitude)",
         "none|jacobi", 0, 0},
-    [NQS_OPTK_MAX_STEP] = {"max_step", NQS_OPT_REAL, "0.1",
+    [NQS_OPTK_MAX_STEP] = {"max_step", NQS_OPT_REAL, "0.05",
         "SR: bound on the Fubini-Study length of one update, eta sqrt(delta^H S delta); a longer "
         "update is shortened to it (0 = no bound)", NULL, 0, 10},
     [NQS_OPTK_STEP_CHECK] = {"step_check", NQS_OPT_BOOL, "true",
@@ -130,7 +130,7 @@ void nqs_optimizer_params_default(struct nqs_optimizer_params *p)
     p->diag_shift_decay = 1.0;
     p->diag_shift_min = 1e-4;
     p->diag_scale = 0.0;
-    p->max_step = 0.1;
+    p->max_step = 0.05;
     p->step_check = 1;
     p->learning_rate_max = 0.03;
     p->anneal_window = 50;
