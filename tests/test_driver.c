@@ -1205,6 +1205,31 @@ static void test_run_step_review_rejects_forced_bad_update(void **state)
     hist_free(&b);
 }
 
+/* Chains stuck in separate modes (NQS_TEST_STEP_REVIEW=unmixed:3: split-R-hat
+ * 2 from iteration 3 on, the samples untouched): the jump from <= 1.2 rejects
+ * the update of iteration 2 four times, it is taken back and the samples are
+ * accepted as a fluctuation (the 1st unmixed iteration); every later one is
+ * accepted (the reference is unmixed too), and the 50th in a row, iteration
+ * 52, stops the run with status 1 and "cannot recover"; the history keeps the
+ * 52 completed iterations and the file its last checkpoint. */
+static void test_run_unmixed_chains_stop_the_run(void **state)
+{
+    (void)state;
+    TP(path, "unmixed.h5");
+    setenv("NQS_TEST_STEP_REVIEW", "unmixed:3", 1);
+    int st = nqs(1, "run", tp("a.ini"), "-o", path, "--set", "optimizer.iterations=80", NULL);
+    unsetenv("NQS_TEST_STEP_REVIEW");
+    assert_status(st, 1);
+    assert_contains(g_err, "the optimisation cannot recover: split-R-hat has stayed above 1.5 "
+                           "for 50 iterations in a row");
+    assert_contains(g_err, "nqs: error: iteration 52 failed: the optimisation cannot recover");
+    assert_contains(g_err, "keeps 52 completed iterations and its last checkpoint");
+    struct hist h;
+    hist_read(path, &h);
+    assert_int_equal(h.n, 52);
+    hist_free(&h);
+}
+
 /* A run that cannot recover (NQS_TEST_STEP_REVIEW=frozen:3: from iteration 3
  * on the chains are reported frozen, so the update of iteration 2 is rejected
  * 4 times, taken back, and the samples are still frozen) stops with status 1
@@ -1575,6 +1600,7 @@ int main(void)
         cmocka_unit_test(test_run_guard_rail_rolls_back_blown_up_update),
         cmocka_unit_test(test_run_step_review_rejects_forced_bad_update),
         cmocka_unit_test(test_run_step_review_gives_up_with_file_intact),
+        cmocka_unit_test(test_run_unmixed_chains_stop_the_run),
         cmocka_unit_test(test_run_json_matches_result_file),
         cmocka_unit_test(test_run_json_prints_null_for_nan),
         cmocka_unit_test(test_run_final_observables_match_enumeration_tfim),

@@ -878,7 +878,7 @@ static void test_optimizer_state_roundtrip_bitwise(void **state)
         assert_int_equal(nqs_optimizer_step(a, O[0], P, eloc[0], n, pa, NULL), NQS_OK);
         assert_int_equal(nqs_optimizer_step(a, O[1], P, eloc[1], n, pa, NULL), NQS_OK);
         size_t ns = nqs_optimizer_state_size(a);
-        assert_int_equal(ns, 19 + 4 * P + (m == 0 ? 4 * P : 0) + 4 * p.anneal_window);
+        assert_int_equal(ns, 20 + 4 * P + (m == 0 ? 4 * P : 0) + 4 * p.anneal_window);
         double *st = malloc(ns * sizeof *st);
         nqs_optimizer_state_get(a, st);
         memcpy(pb, pa, sizeof pa);
@@ -1175,6 +1175,43 @@ static void test_optimizer_review_variance_explosion(void **state)
     assert_int_equal(review_once(&exact, &now, why, sizeof why), 1);
 }
 
+/* Chains stuck in separate modes (optimizer.h): 49 accepted reviews in a
+ * row with split-R-hat 2 are tolerated, one with 1.1 resets the count, and
+ * the 50th in a row ends the run with NQS_ENUMERIC "cannot recover"; the
+ * count travels with the exported state (49, exported and imported, then one
+ * more: the end) and a damaged count is refused. */
+static void test_optimizer_unmixed_chains_give_up(void **state)
+{
+    (void)state;
+    const int P = 6, n = 10;
+    double complex O[60], eloc[10], par[6] = {0};
+    make_data(P, n, P, 61, O, eloc);
+    struct nqs_optimizer_params p;
+    nqs_optimizer_params_default(&p);
+    struct nqs_optimizer *a = nqs_optimizer_alloc(&p, P, n), *b = nqs_optimizer_alloc(&p, P, n);
+    const struct nqs_optimizer_sample bad = {-10.0, 0.1, 0.5, 2.0, 1.0};
+    const struct nqs_optimizer_sample good = {-10.0, 0.1, 0.5, 1.1, 1.0};
+    int rej;
+    for (int t = 0; t < 49; t++)
+        assert_int_equal(nqs_optimizer_review(a, &bad, par, &rej, NULL, 0), NQS_OK);
+    assert_int_equal(nqs_optimizer_review(a, &good, par, &rej, NULL, 0), NQS_OK);
+    for (int t = 0; t < 49; t++)
+        assert_int_equal(nqs_optimizer_review(a, &bad, par, &rej, NULL, 0), NQS_OK);
+    size_t ns = nqs_optimizer_state_size(a);
+    double *st = malloc(ns * sizeof *st);
+    nqs_optimizer_state_get(a, st);
+    assert_int_equal(nqs_optimizer_state_set(b, st, ns), NQS_OK);
+    assert_int_equal(nqs_optimizer_review(b, &bad, par, &rej, NULL, 0), NQS_ENUMERIC);
+    assert_non_null(strstr(nqs_last_error(), "cannot recover: split-R-hat has stayed above 1.5 "
+                                             "for 50 iterations in a row"));
+    assert_int_equal(nqs_optimizer_review(a, &bad, par, &rej, NULL, 0), NQS_ENUMERIC);
+    st[19] = 51;
+    assert_int_equal(nqs_optimizer_state_set(b, st, ns), NQS_EIO);
+    free(st);
+    nqs_optimizer_free(a);
+    nqs_optimizer_free(b);
+}
+
 /* Growth: with learning_rate_max = 0.04, eta = 0.02 grows by 10% per update
  * the bound did not shorten: 0.02, 0.022, 0.0242, ... capped at 0.04; a
  * learning_rate of 0.1 starts at the ceiling 0.04. */
@@ -1299,7 +1336,7 @@ static void test_optimizer_plateau_anneal(void **state)
     size_t n2 = 15 + 4 * (size_t)P;
     double *v2 = malloc(n2 * sizeof *v2);
     memcpy(v2, st, 15 * sizeof *v2);
-    memcpy(v2 + 15, st + 19, 4 * (size_t)P * sizeof *v2);
+    memcpy(v2 + 15, st + 20, 4 * (size_t)P * sizeof *v2);
     v2[0] = 20261204.0;
     assert_int_equal(nqs_optimizer_state_set(b, v2, n2), NQS_OK);
     assert_true(nqs_optimizer_anneal_scale(b) == 1.0);
@@ -1341,6 +1378,7 @@ int main(void)
         cmocka_unit_test(test_optimizer_learning_rate_growth),
         cmocka_unit_test(test_optimizer_plateau_anneal),
         cmocka_unit_test(test_optimizer_review_variance_explosion),
+        cmocka_unit_test(test_optimizer_unmixed_chains_give_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

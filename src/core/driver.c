@@ -292,7 +292,9 @@ static int driver_test_fault(const struct driver *d, const char *phase)
  * review, at the first sampling of iteration K, an energy 100 error bars
  * above the measured one (a forced bad update, to be rejected and redone);
  * NQS_TEST_STEP_REVIEW=frozen:K reports acceptance 0 at every sampling from
- * iteration K on (chains that never move again, to be given up on). The
+ * iteration K on (chains that never move again, to be given up on);
+ * NQS_TEST_STEP_REVIEW=unmixed:K reports split-R-hat 2 from iteration K on
+ * (chains stuck in separate modes). The
  * samples themselves are untouched. For tests only; not a user option. */
 static void driver_test_review(struct driver *d, long it, struct nqs_optimizer_sample *now)
 {
@@ -304,6 +306,8 @@ static void driver_test_review(struct driver *d, long it, struct nqs_optimizer_s
         now->energy += 100.0 * (now->error > 0 ? now->error : 1.0);
     } else if (sscanf(v, "frozen:%ld", &k) == 1 && it >= k) {
         now->acceptance = 0.0;
+    } else if (sscanf(v, "unmixed:%ld", &k) == 1 && it >= k) {
+        now->rhat = 2.0;
     }
 }
 

@@ -20,7 +20,7 @@
 #define OPTIMIZER_STATE_TAG_V2 20261204.0 /* version 2: no annealing section */
 #define OPTIMIZER_STATE_TAG 20261205.0    /* format of the exported state, version 3 */
 #define OPTIMIZER_STATE_HEADER_V2 15
-#define OPTIMIZER_STATE_HEADER 19         /* + anneal_window, anneal_scale, anneal_n, last variance */
+#define OPTIMIZER_STATE_HEADER 20         /* + anneal W, factor, counter; last variance; unmixed */
 #define OPTIMIZER_GIB (1024.0 * 1024.0 * 1024.0)
 
 const struct nqs_opt_def nqs_optimizer_options[NQS_OPTK_COUNT] = {
@@ -110,6 +110,7 @@ struct nqs_optimizer {
     double damp_before;        /* damp before the first rejection of the last update */
     long n_rejected;           /* rejections in the whole run */
     long n_anneal;             /* halvings so far (not exported: derivable from the scale) */
+    long unmixed;              /* accepted reviews in a row with split-R-hat > NQS_OPT_REJECT_RHAT */
     /* plateau annealing (nqs_optimizer_review), part of the exported state */
     double anneal_scale;       /* factor on eta, halved at every plateau */
     long anneal_n;             /* accepted samples since the last halving (or the start) */
@@ -496,6 +497,21 @@ static void optimizer_anneal(struct nqs_optimizer *opt, const struct nqs_optimiz
     }
 }
 
+/* Accepted samples `now`: count the iterations in a row whose chains
+ * disagree; NQS_OPT_UNMIXED_MAX of them end the run (optimizer.h). */
+static int optimizer_mixing(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now)
+{
+    opt->unmixed = isfinite(now->rhat) && now->rhat > NQS_OPT_REJECT_RHAT ? opt->unmixed + 1 : 0;
+    if (opt->unmixed >= NQS_OPT_UNMIXED_MAX)
+        NQS_ERROR(NQS_ENUMERIC, "the optimisation cannot recover: split-R-hat has stayed above "
+                  "%g for %d iterations in a row (now %.3g, energy %.6g +- %.2g): the Markov "
+                  "chains are stuck in separate modes of |psi|^2; use more chains, a longer "
+                  "sweep, a smaller "
+                  "[optimizer] learning_rate or max_step, or a larger diag_shift",
+                  NQS_OPT_REJECT_RHAT, NQS_OPT_UNMIXED_MAX, now->rhat, now->energy, now->error);
+    return NQS_OK;
+}
+
 int nqs_optimizer_review(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now,
                          double complex *par, int *rejected, char *why, size_t len)
 {
@@ -509,10 +525,13 @@ int nqs_optimizer_review(struct nqs_optimizer *opt, const struct nqs_optimizer_s
         opt->last = *now;
         opt->have_last = 1;
         optimizer_anneal(opt, now);
-        return NQS_OK;
+        return optimizer_mixing(opt, now);
     }
     int rc = optimizer_reject(opt, par, v, now, rejected, why, len);
-    if (rc == NQS_OK && !*rejected) optimizer_anneal(opt, now); /* update taken back, accepted */
+    if (rc == NQS_OK && !*rejected) { /* update taken back, samples accepted */
+        optimizer_anneal(opt, now);
+        rc = optimizer_mixing(opt, now);
+    }
     return rc;
 }
 
@@ -590,6 +609,7 @@ void nqs_optimizer_state_get(const struct nqs_optimizer *opt, double *state)
     state[16] = opt->anneal_scale;
     state[17] = (double)opt->anneal_n;
     state[18] = opt->last.variance;
+    state[19] = (double)opt->unmixed;
     double *x = state + OPTIMIZER_STATE_HEADER;
     memcpy(x, opt->before, P2 * sizeof *x);
     memcpy(x + P2, opt->dstep, P2 * sizeof *x);
@@ -646,6 +666,9 @@ int nqs_optimizer_state_set(struct nqs_optimizer *opt, const double *state, size
             NQS_ERROR(NQS_EIO, "optimizer state: anneal factor %g is not in (0, 1] or its "
                       "counter %g not an integer in [0, 1e15]", state[16], state[17]);
     }
+    if (!v2 && !(state[19] >= 0 && state[19] <= NQS_OPT_UNMIXED_MAX && state[19] == floor(state[19])))
+        NQS_ERROR(NQS_EIO, "optimizer state: unmixed-iteration count %g is not an integer in "
+                  "[0, %d]", state[19], NQS_OPT_UNMIXED_MAX);
     if (n != optimizer_state_size_w(opt, header, W_file))
         NQS_ERROR(NQS_EIO, "optimizer state has %zu values, expected %zu", n,
                   optimizer_state_size_w(opt, header, W_file));
@@ -685,6 +708,7 @@ int nqs_optimizer_state_set(struct nqs_optimizer *opt, const double *state, size
     opt->damp = state[13];
     opt->damp_before = state[14];
     opt->last.variance = v2 ? NAN : state[18];
+    opt->unmixed = v2 ? 0 : (long)state[19];
     opt->anneal_scale = v2 ? 1.0 : fmax(state[16], opt->par.anneal_floor);
     opt->anneal_n = 0;
     const double *x = state + header;
