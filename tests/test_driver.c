@@ -1230,6 +1230,26 @@ static void test_run_unmixed_chains_stop_the_run(void **state)
     hist_free(&h);
 }
 
+/* Final samples the step review would condemn (NQS_TEST_STEP_REVIEW=
+ * final-variance: their variance reported 1e6 times too large) give a
+ * warning that the final energy is unreliable, also with -q; the run still
+ * writes its result and exits 0. Without the hook there is no warning. */
+static void test_run_warns_about_unreliable_final_samples(void **state)
+{
+    (void)state;
+    TP(path, "finvar.h5");
+    setenv("NQS_TEST_STEP_REVIEW", "final-variance", 1);
+    int st = nqs(1, "run", tp("a.ini"), "-q", "-o", path, "--set", "optimizer.iterations=5", NULL);
+    unsetenv("NQS_TEST_STEP_REVIEW");
+    assert_status(st, 0);
+    assert_contains(g_err, "warning: final evaluation: the variance of the local energy rose from");
+    assert_contains(g_err, "the final energy and its error bar are unreliable");
+    assert_status(nqs(1, "run", tp("a.ini"), "-q", "-o", path, "--force", "--set",
+                      "optimizer.iterations=5", NULL),
+                  0);
+    assert_null(strstr(g_err, "unreliable"));
+}
+
 /* A run that cannot recover (NQS_TEST_STEP_REVIEW=frozen:3: from iteration 3
  * on the chains are reported frozen, so the update of iteration 2 is rejected
  * 4 times, taken back, and the samples are still frozen) stops with status 1
@@ -1601,6 +1621,7 @@ int main(void)
         cmocka_unit_test(test_run_step_review_rejects_forced_bad_update),
         cmocka_unit_test(test_run_step_review_gives_up_with_file_intact),
         cmocka_unit_test(test_run_unmixed_chains_stop_the_run),
+        cmocka_unit_test(test_run_warns_about_unreliable_final_samples),
         cmocka_unit_test(test_run_json_matches_result_file),
         cmocka_unit_test(test_run_json_prints_null_for_nan),
         cmocka_unit_test(test_run_final_observables_match_enumeration_tfim),

@@ -294,7 +294,9 @@ static int driver_test_fault(const struct driver *d, const char *phase)
  * NQS_TEST_STEP_REVIEW=frozen:K reports acceptance 0 at every sampling from
  * iteration K on (chains that never move again, to be given up on);
  * NQS_TEST_STEP_REVIEW=unmixed:K reports split-R-hat 2 from iteration K on
- * (chains stuck in separate modes). The
+ * (chains stuck in separate modes); NQS_TEST_STEP_REVIEW=final-variance
+ * reports the final evaluation's variance 1e6 times too large to the check
+ * that warns about unreliable final samples (driver_final). The
  * samples themselves are untouched. For tests only; not a user option. */
 static void driver_test_review(struct driver *d, long it, struct nqs_optimizer_sample *now)
 {
@@ -876,6 +878,21 @@ static int driver_final(struct driver *d, struct nqs_h5_result *res)
             NQS_TRY(nqs_vstate_sample(d->vs, 1));
         }
     }
+    /* Samples that the review would still condemn (typically a variance
+     * exploding next to nodes of psi, where the local energy is heavy-tailed)
+     * give an energy nobody should quote without a warning. */
+    struct nqs_stats fst;
+    NQS_TRY(nqs_comm_check(nqs_vstate_energy(d->vs, &fst)));
+    struct nqs_optimizer_sample fin = {fst.mean, fst.error, nqs_vstate_acceptance(d->vs), fst.rhat,
+                                       fst.variance};
+    const char *hook = getenv("NQS_TEST_STEP_REVIEW"); /* test hook, see driver_test_review */
+    if (hook && strcmp(hook, "final-variance") == 0) fin.variance *= 1e6;
+    char fwhy[256];
+    if (nqs_optimizer_final_check(d->opt, &fin, fwhy, sizeof fwhy) && d->rank == 0)
+        fprintf(stderr, "warning: final evaluation: %s against the last iteration's samples: the "
+                "final energy and its error bar are unreliable (heavy-tailed local energies, "
+                "e.g. near nodes of psi, or unmixed chains); compare the last iterations of "
+                "/history, or measure again with more samples (nqs measure)\n", fwhy);
     int rc = driver_final_write(d, res);
     return nqs_comm_check(rc);
 }

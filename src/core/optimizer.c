@@ -535,6 +535,18 @@ int nqs_optimizer_review(struct nqs_optimizer *opt, const struct nqs_optimizer_s
     return rc;
 }
 
+int nqs_optimizer_final_check(const struct nqs_optimizer *opt,
+                              const struct nqs_optimizer_sample *now, char *why, size_t len)
+{
+    char buf[256];
+    if (why && len) why[0] = '\0';
+    if (!opt->have_last) return 0;
+    const char *v = optimizer_verdict(&opt->last, now, buf, sizeof buf);
+    if (!v) return 0;
+    if (why && len) snprintf(why, len, "%s", v);
+    return 1;
+}
+
 int nqs_optimizer_final_review(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now,
                                double complex *par, char *why, size_t len)
 {

@@ -312,6 +312,14 @@ int nqs_optimizer_review(struct nqs_optimizer *opt, const struct nqs_optimizer_s
 int nqs_optimizer_final_review(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now,
                                double complex *par, char *why, size_t len);
 
+/* The review's verdict on `now` against the last accepted samples, changing
+ * nothing (any method, step_check or not): 1 with the reason in why[len]
+ * when it would condemn them, else 0 (also without a reference). The driver
+ * uses it on the final samples it reports, to warn that they are not like
+ * the optimisation's (e.g. a variance exploding next to nodes of psi). */
+int nqs_optimizer_final_check(const struct nqs_optimizer *opt,
+                              const struct nqs_optimizer_sample *now, char *why, size_t len);
+
 /* Rejections over the whole run (exported with the state). */
 long nqs_optimizer_rejected(const struct nqs_optimizer *opt);
 
