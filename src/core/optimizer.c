@@ -540,7 +540,7 @@ int nqs_optimizer_final_check(const struct nqs_optimizer *opt,
 {
     char buf[256];
     if (why && len) why[0] = '\0';
-    if (!opt->have_last) return 0;
+    if (!opt->par.step_check || !opt->have_last) return 0;
     const char *v = optimizer_verdict(&opt->last, now, buf, sizeof buf);
     if (!v) return 0;
     if (why && len) snprintf(why, len, "%s", v);

@@ -313,8 +313,9 @@ int nqs_optimizer_final_review(struct nqs_optimizer *opt, const struct nqs_optim
                                double complex *par, char *why, size_t len);
 
 /* The review's verdict on `now` against the last accepted samples, changing
- * nothing (any method, step_check or not): 1 with the reason in why[len]
- * when it would condemn them, else 0 (also without a reference). The driver
+ * nothing: 1 with the reason in why[len] when it would condemn them, else 0
+ * (also without a reference, and with step_check = false, which switches
+ * every judgement of samples off). The driver
  * uses it on the final samples it reports, to warn that they are not like
  * the optimisation's (e.g. a variance exploding next to nodes of psi). */
 int nqs_optimizer_final_check(const struct nqs_optimizer *opt,
