@@ -855,44 +855,46 @@ static int driver_final_write(struct driver *d, struct nqs_h5_result *res)
     return nqs_h5_finish(d->h5, res, isfinite(d->ref_energy) ? &ref : NULL, obs, n_obs);
 }
 
+/* The final samples' statistics, as the step review reads them. Collective. */
+static int driver_final_sample(struct driver *d, struct nqs_optimizer_sample *s)
+{
+    struct nqs_stats st;
+    NQS_TRY(nqs_comm_check(nqs_vstate_energy(d->vs, &st)));
+    *s = (struct nqs_optimizer_sample){st.mean, st.error, nqs_vstate_acceptance(d->vs), st.rhat,
+                                       st.variance};
+    return NQS_OK;
+}
+
 static int driver_final(struct driver *d, struct nqs_h5_result *res)
 {
     struct nqs_model *m = d->prob->model;
     /* chains that never ran (iterations = 0) get the first burn-in */
     NQS_TRY(nqs_vstate_sample(d->vs, d->it_done == 0));
+    struct nqs_optimizer_sample fin;
+    NQS_TRY(driver_final_sample(d, &fin));
     /* The last update was never reviewed (no iteration followed it): the
      * final samples review it like any other, on every rank alike (same
      * statistics everywhere). If they condemn it, the parameters before it
      * are evaluated instead, from freshly equilibrated chains. */
-    if (d->it_done > d->it0) {
-        struct nqs_stats st;
-        NQS_TRY(nqs_comm_check(nqs_vstate_energy(d->vs, &st)));
-        struct nqs_optimizer_sample now = {st.mean, st.error, nqs_vstate_acceptance(d->vs), st.rhat,
-                                           st.variance};
-        char why[256];
-        if (nqs_optimizer_final_review(d->opt, &now, m->par, why, sizeof why)) {
-            if (d->verbose)
-                fprintf(stderr, "final evaluation: %s, so the last update is taken back and the "
-                        "parameters before it are evaluated\n", why);
-            m->ops->refresh(m);
-            NQS_TRY(nqs_vstate_sample(d->vs, 1));
-        }
+    char why[256];
+    if (d->it_done > d->it0 && nqs_optimizer_final_review(d->opt, &fin, m->par, why, sizeof why)) {
+        if (d->verbose)
+            fprintf(stderr, "final evaluation: %s, so the last update is taken back and the "
+                    "parameters before it are evaluated\n", why);
+        m->ops->refresh(m);
+        NQS_TRY(nqs_vstate_sample(d->vs, 1));
+        NQS_TRY(driver_final_sample(d, &fin));
     }
     /* Samples that the review would still condemn (typically a variance
      * exploding next to nodes of psi, where the local energy is heavy-tailed)
      * give an energy nobody should quote without a warning. */
-    struct nqs_stats fst;
-    NQS_TRY(nqs_comm_check(nqs_vstate_energy(d->vs, &fst)));
-    struct nqs_optimizer_sample fin = {fst.mean, fst.error, nqs_vstate_acceptance(d->vs), fst.rhat,
-                                       fst.variance};
     const char *hook = getenv("NQS_TEST_STEP_REVIEW"); /* test hook, see driver_test_review */
     if (hook && strcmp(hook, "final-variance") == 0) fin.variance *= 1e6;
-    char fwhy[256];
-    if (nqs_optimizer_final_check(d->opt, &fin, fwhy, sizeof fwhy) && d->rank == 0)
+    if (nqs_optimizer_final_check(d->opt, &fin, why, sizeof why) && d->rank == 0)
         fprintf(stderr, "warning: final evaluation: %s against the last iteration's samples: the "
                 "final energy and its error bar are unreliable (heavy-tailed local energies, "
                 "e.g. near nodes of psi, or unmixed chains); compare the last iterations of "
-                "/history, or measure again with more samples (nqs measure)\n", fwhy);
+                "/history, or measure again with more samples (nqs measure)\n", why);
     int rc = driver_final_write(d, res);
     return nqs_comm_check(rc);
 }

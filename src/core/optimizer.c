@@ -109,7 +109,6 @@ struct nqs_optimizer {
     double damp;               /* factor on eta_t after rejections, back to 1 by 1.2 per step */
     double damp_before;        /* damp before the first rejection of the last update */
     long n_rejected;           /* rejections in the whole run */
-    long n_anneal;             /* halvings so far (not exported: derivable from the scale) */
     long unmixed;              /* accepted reviews in a row with split-R-hat > NQS_OPT_REJECT_RHAT */
     /* plateau annealing (nqs_optimizer_review), part of the exported state */
     double anneal_scale;       /* factor on eta, halved at every plateau */
@@ -493,14 +492,15 @@ static void optimizer_anneal(struct nqs_optimizer *opt, const struct nqs_optimiz
     if (drop <= sigma) {
         opt->anneal_scale = fmax(0.5 * opt->anneal_scale, opt->par.anneal_floor);
         opt->anneal_n = 0;
-        opt->n_anneal++;
     }
 }
 
-/* Accepted samples `now`: count the iterations in a row whose chains
- * disagree; NQS_OPT_UNMIXED_MAX of them end the run (optimizer.h). */
-static int optimizer_mixing(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now)
+/* Accepted samples `now`: the annealing records them, and the iterations in
+ * a row whose chains disagree are counted; NQS_OPT_UNMIXED_MAX of them end
+ * the run (optimizer.h). */
+static int optimizer_accepted(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now)
 {
+    optimizer_anneal(opt, now);
     opt->unmixed = isfinite(now->rhat) && now->rhat > NQS_OPT_REJECT_RHAT ? opt->unmixed + 1 : 0;
     if (opt->unmixed >= NQS_OPT_UNMIXED_MAX)
         NQS_ERROR(NQS_ENUMERIC, "the optimisation cannot recover: split-R-hat has stayed above "
@@ -524,14 +524,11 @@ int nqs_optimizer_review(struct nqs_optimizer *opt, const struct nqs_optimizer_s
     if (!v) {
         opt->last = *now;
         opt->have_last = 1;
-        optimizer_anneal(opt, now);
-        return optimizer_mixing(opt, now);
+        return optimizer_accepted(opt, now);
     }
     int rc = optimizer_reject(opt, par, v, now, rejected, why, len);
-    if (rc == NQS_OK && !*rejected) { /* update taken back, samples accepted */
-        optimizer_anneal(opt, now);
-        rc = optimizer_mixing(opt, now);
-    }
+    if (rc == NQS_OK && !*rejected) /* update taken back, samples accepted */
+        rc = optimizer_accepted(opt, now);
     return rc;
 }
 
@@ -550,13 +547,11 @@ int nqs_optimizer_final_check(const struct nqs_optimizer *opt,
 int nqs_optimizer_final_review(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now,
                                double complex *par, char *why, size_t len)
 {
-    char buf[256];
-    if (why && len) why[0] = '\0';
-    if (!opt->par.step_check || !opt->have_last || opt->step == 0) return 0;
-    const char *v = optimizer_verdict(&opt->last, now, buf, sizeof buf);
-    if (!v) return 0;
+    if (opt->step == 0 || !nqs_optimizer_final_check(opt, now, why, len)) {
+        if (why && len) why[0] = '\0';
+        return 0;
+    }
     memcpy(par, opt->before, (size_t)opt->n_par * sizeof *par);
-    if (why && len) snprintf(why, len, "%s", v);
     return 1;
 }
 
@@ -677,10 +672,10 @@ int nqs_optimizer_state_set(struct nqs_optimizer *opt, const double *state, size
             !(state[17] >= 0 && state[17] <= 1e15 && state[17] == floor(state[17])))
             NQS_ERROR(NQS_EIO, "optimizer state: anneal factor %g is not in (0, 1] or its "
                       "counter %g not an integer in [0, 1e15]", state[16], state[17]);
+        if (!(state[19] >= 0 && state[19] <= NQS_OPT_UNMIXED_MAX && state[19] == floor(state[19])))
+            NQS_ERROR(NQS_EIO, "optimizer state: unmixed-iteration count %g is not an integer in "
+                      "[0, %d]", state[19], NQS_OPT_UNMIXED_MAX);
     }
-    if (!v2 && !(state[19] >= 0 && state[19] <= NQS_OPT_UNMIXED_MAX && state[19] == floor(state[19])))
-        NQS_ERROR(NQS_EIO, "optimizer state: unmixed-iteration count %g is not an integer in "
-                  "[0, %d]", state[19], NQS_OPT_UNMIXED_MAX);
     if (n != optimizer_state_size_w(opt, header, W_file))
         NQS_ERROR(NQS_EIO, "optimizer state has %zu values, expected %zu", n,
                   optimizer_state_size_w(opt, header, W_file));
