@@ -1014,9 +1014,11 @@ static void test_run_final_evaluation_reviews_last_update(void **state)
 {
     (void)state;
     TP(path, "final.h5");
+    /* the trajectory this was calibrated on has no local-energy clipping */
     assert_status(nqs(2, "run", tp("a.ini"), "-o", path, "--set", "optimizer.method=sgd",
                       "--set", "optimizer.learning_rate=100", "--set", "optimizer.iterations=30",
-                      "--set", "optimizer.learning_rate_max=0.05", NULL),
+                      "--set", "optimizer.learning_rate_max=0.05", "--set",
+                      "optimizer.clip_local_energy=0", NULL),
                   0);
     assert_contains(g_err, "final evaluation: the energy rose");
     struct hist h;
@@ -1203,6 +1205,38 @@ static void test_run_step_review_rejects_forced_bad_update(void **state)
     }
     hist_free(&a);
     hist_free(&b);
+}
+
+/* Local-energy clipping (optimizer.h): /history/clipped counts the clamped
+ * samples of every iteration, between 0 and n_samples and not all 0 on the
+ * heavy-tailed start of a random state; the energies are unclamped (the
+ * first row, sampled before any update, is bitwise the unclipped run's), and
+ * clip_local_energy = 0 gives 0 throughout and another trajectory. */
+static void test_run_records_clipped_samples(void **state)
+{
+    (void)state;
+    TP(a, "clip.h5");
+    TP(b, "noclip.h5");
+    assert_status(nqs(1, "run", tp("a.ini"), "-q", "-o", a, "--set", "optimizer.iterations=8", NULL), 0);
+    assert_status(nqs(1, "run", tp("a.ini"), "-q", "-o", b, "--set", "optimizer.iterations=8", "--set",
+                      "optimizer.clip_local_energy=0", NULL),
+                  0);
+    struct hist ha, hb;
+    hist_read(a, &ha);
+    hist_read(b, &hb);
+    int cl = col_index("clipped"), ns = col_index("n_samples"), en = col_index("energy");
+    double total = 0;
+    for (long r = 0; r < 8; r++) {
+        assert_true(ha.c[cl][r] >= 0 && ha.c[cl][r] <= ha.c[ns][r]);
+        assert_true(ha.c[cl][r] == floor(ha.c[cl][r]));
+        assert_true(hb.c[cl][r] == 0);
+        total += ha.c[cl][r];
+    }
+    assert_true(total > 0);
+    assert_memory_equal(&ha.c[en][0], &hb.c[en][0], sizeof(double));
+    assert_true(memcmp(ha.c[en], hb.c[en], 8 * sizeof(double)) != 0);
+    hist_free(&ha);
+    hist_free(&hb);
 }
 
 /* Chains stuck in separate modes (NQS_TEST_STEP_REVIEW=unmixed:3: split-R-hat
@@ -1621,6 +1655,7 @@ int main(void)
         cmocka_unit_test(test_run_step_review_rejects_forced_bad_update),
         cmocka_unit_test(test_run_step_review_gives_up_with_file_intact),
         cmocka_unit_test(test_run_unmixed_chains_stop_the_run),
+        cmocka_unit_test(test_run_records_clipped_samples),
         cmocka_unit_test(test_run_warns_about_unreliable_final_samples),
         cmocka_unit_test(test_run_json_matches_result_file),
         cmocka_unit_test(test_run_json_prints_null_for_nan),

@@ -22,6 +22,14 @@
  *               constant (C(0) = 1) must have error 0 and the exact value;
  *               the square, Heisenberg and triangular states
  *
+ *   moments     moment_h2 = <H^2>, moment_h3 = <H^3> and the Lanczos-step
+ *               energy against H applied here to the dense psi as a sum of
+ *               Pauli strings over the test's own bonds (the TFIM and the
+ *               Heisenberg ring above): exact sampler to 1e-10, the energy of
+ *               (1 + alpha H) psi at the returned alpha equal to the returned
+ *               energy and not above it at alpha +- 1e-3; Metropolis within 4
+ *               error bars (jackknife over chains for the energy)
+ *
  * Random complex RBM parameters (init_std 0.3) make every amplitude ratio a
  * complex number with a phase, so sign and conjugation mistakes show.
  */
@@ -147,6 +155,7 @@ static void obs_from(const char *settings, const struct nqs_problem *p, struct n
         fail_msg("%s", nqs_last_error());
     if (nqs_obs_setup(obs, v, p->lat) != NQS_OK) fail_msg("%s", nqs_last_error());
     assert_int_equal(nqs_obs_set_marshall(obs, p->ham->marshall), NQS_OK);
+    nqs_obs_set_hamiltonian(obs, p->ham, p->model);
     nqs_config_free(cfg);
 }
 
@@ -240,6 +249,99 @@ static double f_diag(const int *s, const void *vctx)
 }
 
 /* Dense expectation of column `col` of item k. */
+/* The Hamiltonian of the moment checks, written out here: heisenberg
+ * (sum over bonds of xx + yy + zz, J = 1) or ising (-J zz - h x); bonds
+ * (x, y)-(x+1, y) and (x, y)-(x, y+1) read with site_at. */
+static struct {
+    int ising;
+    double J, h;
+} dense_h;
+
+/* out += c P in for the Pauli string p on sites `site` (dense_pauli's rule). */
+static void dense_pauli_apply(const struct dense *d, double complex c, const char *p, const int *site,
+                              const double complex *in, double complex *out)
+{
+    long mask = 0;
+    for (int k = 0; p[k]; k++)
+        if (p[k] != 'z') mask ^= 1L << site[k];
+    for (long y = 0; y < d->dim; y++) {
+        if (in[y] == 0) continue;
+        double complex ph = c;
+        for (int k = 0; p[k]; k++) {
+            int sy = spin(y, site[k]);
+            if (p[k] == 'z') ph *= sy;
+            else if (p[k] == 'y') ph *= I * sy;
+        }
+        out[y ^ mask] += ph * in[y];
+    }
+}
+
+/* out = H in. */
+static void dense_h_apply(const struct dense *d, const struct nqs_lattice *lat, const double complex *in,
+                          double complex *out)
+{
+    memset(out, 0, (size_t)d->dim * sizeof *out);
+    int L[2] = {lat->extent[0], lat->dim > 1 ? lat->extent[1] : 1};
+    for (int y = 0; y < L[1]; y++)
+        for (int x = 0; x < L[0]; x++) {
+            int i = site_at(lat, x, y);
+            if (dense_h.ising) {
+                int one[1] = {i};
+                dense_pauli_apply(d, -dense_h.h, "x", one, in, out);
+            }
+            for (int dir = 0; dir < 2; dir++) {
+                int j = site_at(lat, x + (dir == 0), y + (dir == 1));
+                if (j < 0 || j == i) continue;
+                int ij[2] = {i, j};
+                if (dense_h.ising) {
+                    dense_pauli_apply(d, -dense_h.J, "zz", ij, in, out);
+                } else {
+                    dense_pauli_apply(d, dense_h.J, "xx", ij, in, out);
+                    dense_pauli_apply(d, dense_h.J, "yy", ij, in, out);
+                    dense_pauli_apply(d, dense_h.J, "zz", ij, in, out);
+                }
+            }
+        }
+}
+
+/* <H>, <H^2>, <H^3> of the normalised dense psi. */
+static void dense_moments(const struct dense *d, const struct nqs_lattice *lat, double h[3],
+                          double complex **hpsi_out)
+{
+    double complex *a = malloc((size_t)d->dim * sizeof *a), *b = malloc((size_t)d->dim * sizeof *b);
+    assert_true(a && b);
+    dense_h_apply(d, lat, d->psi, a);
+    dense_h_apply(d, lat, a, b);
+    double complex m[3] = {0, 0, 0};
+    for (long y = 0; y < d->dim; y++) {
+        m[0] += conj(d->psi[y]) * a[y];
+        m[1] += conj(a[y]) * a[y];
+        m[2] += conj(a[y]) * b[y];
+    }
+    for (int k = 0; k < 3; k++) h[k] = creal(m[k]);
+    free(b);
+    if (hpsi_out) *hpsi_out = a;
+    else free(a);
+}
+
+/* Energy of psi + alpha H psi (hpsi = H psi), applying H once more. */
+static double dense_lanczos_energy(const struct dense *d, const struct nqs_lattice *lat,
+                                   const double complex *hpsi, double alpha)
+{
+    double complex *v = calloc((size_t)d->dim, sizeof *v), *hv = calloc((size_t)d->dim, sizeof *hv);
+    assert_true(v && hv);
+    for (long y = 0; y < d->dim; y++) v[y] = d->psi[y] + alpha * hpsi[y];
+    dense_h_apply(d, lat, v, hv);
+    double complex num = 0, den = 0;
+    for (long y = 0; y < d->dim; y++) {
+        num += conj(v[y]) * hv[y];
+        den += conj(v[y]) * v[y];
+    }
+    free(v);
+    free(hv);
+    return creal(num) / creal(den);
+}
+
 static double dense_value(const struct dense *d, const struct nqs_obs *obs, int k, int col)
 {
     const struct nqs_obs_item *it = &obs->item[k];
@@ -306,6 +408,12 @@ static double dense_value(const struct dense *d, const struct nqs_obs *obs, int 
         assert_int_equal(n, (int)obs->r_count[col]);
         return creal(e) / n;
     }
+    case NQS_OBS_MOMENT_H2:
+    case NQS_OBS_MOMENT_H3: {
+        double h[3];
+        dense_moments(d, lat, h, NULL);
+        return it->kind == NQS_OBS_MOMENT_H2 ? h[1] : h[2];
+    }
     default: fail_msg("unexpected observable %s", it->name);
     }
     return dense_diag(d, f_diag, &c);
@@ -356,6 +464,27 @@ static void check_obs(struct nqs_problem *p, struct nqs_obs *obs, const char *sm
         }
     assert_true(n_checked == obs->n);
     if (!so.exact) assert_true(n_noisy > obs->n / 3); /* the check is not vacuous */
+    double el, ee, ea;
+    if (nqs_vstate_lanczos(vs, &el, &ee, &ea)) {
+        double h[3];
+        double complex *hpsi;
+        dense_moments(&d, p->lat, h, &hpsi);
+        double want = nqs_lanczos_energy(h[0], h[1], h[2], NULL);
+        double at = dense_lanczos_energy(&d, p->lat, hpsi, ea);
+        if (so.exact) { /* the energy is that of the state at the returned alpha, a minimum */
+            if (!(fabs(el - want) <= 1e-10 && fabs(at - el) <= 1e-10))
+                fail_msg("Lanczos energy %.15g at alpha %.10g: dense %.15g, from dense moments %.15g",
+                         el, ea, at, want);
+            assert_true(ee == 0.0);
+            assert_true(dense_lanczos_energy(&d, p->lat, hpsi, ea + 1e-3) >= el - 1e-12);
+            assert_true(dense_lanczos_energy(&d, p->lat, hpsi, ea - 1e-3) >= el - 1e-12);
+            assert_true(el < h[0] - 1e-6); /* below the state's energy */
+        } else if (!(ee > 0 && fabs(el - want) <= 4 * ee)) {
+            fail_msg("Lanczos energy %.6f +- %.6f, dense %.6f (%.1f sigma)", el, ee, want,
+                     fabs(el - want) / ee);
+        }
+        free(hpsi);
+    }
     free(val);
     free(err);
     free(d.psi);
@@ -513,6 +642,52 @@ static void test_metropolis_heisenberg_marshall(void **state)
 }
 
 /* Bad input: staggered magnetisation on a lattice that is not bipartite. */
+static const char moments_obs[] = "[observables]\nlanczos = true\n";
+
+static void test_moments_exact(void **state)
+{
+    (void)state;
+    dense_h.ising = 1, dense_h.J = 1.0, dense_h.h = 0.8;
+    run_case(square_open, moments_obs, "[sampler]\nmethod = exact\nchains = 3\n", 0, 0);
+    dense_h.ising = 0, dense_h.J = 1.0;
+    run_case(heis_ring, moments_obs, "[sampler]\nmethod = exact\nchains = 2\n", 0, 1);
+}
+
+static void test_moments_metropolis(void **state)
+{
+    (void)state;
+    dense_h.ising = 1, dense_h.J = 1.0, dense_h.h = 0.8;
+    run_case(square_open, moments_obs, "[sampler]\nchains = 8\nsamples = 1024\nseed = 3\n", 4000, 0);
+    dense_h.ising = 0, dense_h.J = 1.0;
+    run_case(heis_ring, moments_obs, "[sampler]\nchains = 8\nsamples = 1024\nseed = 5\n", 4000, 1);
+}
+
+/* lanczos = true with every > 0 is refused, naming both keys. */
+static void test_moments_refused_every(void **state)
+{
+    (void)state;
+    struct nqs_problem *p = build(heis_ring);
+    struct nqs_config *cfg = nqs_config_alloc();
+    assert_int_equal(nqs_config_read_string(cfg, "[observables]\nlanczos = true\nevery = 5\n", "t"), NQS_OK);
+    struct nqs_opt_val v[16];
+    assert_int_equal(nqs_config_get(cfg, "observables", nqs_obs_options, nqs_obs_n_options, v), NQS_OK);
+    struct nqs_obs obs;
+    assert_int_equal(nqs_obs_setup(&obs, v, p->lat), NQS_EINVAL);
+    assert_non_null(strstr(nqs_last_error(), "lanczos"));
+    assert_non_null(strstr(nqs_last_error(), "every"));
+    nqs_obs_free(&obs);
+    nqs_config_free(cfg);
+    nqs_problem_free(p);
+    /* by hand: a Lanczos step from an eigenstate's moments stays there
+     * (alpha 0); on two levels E = -1, +1 with psi = (cos t, sin t), t = pi/6
+     * (h1 = h3 = -cos 2t = -0.5, h2 = 1) it reaches E = -1 exactly, with
+     * alpha = -1 (psi - H psi = (2 cos t, 0)) */
+    double a;
+    assert_true(nqs_lanczos_energy(-2.0, 4.0, -8.0, &a) == -2.0 && a == 0.0);
+    assert_true(fabs(nqs_lanczos_energy(-0.5, 1.0, -0.5, &a) + 1.0) < 1e-15);
+    assert_true(fabs(a + 1.0) < 1e-15);
+}
+
 static void test_staggered_refused_on_triangular(void **state)
 {
     (void)state;
@@ -542,6 +717,9 @@ int main(void)
         cmocka_unit_test(test_metropolis_heisenberg_marshall),
         cmocka_unit_test(test_metropolis_triangular),
         cmocka_unit_test(test_staggered_refused_on_triangular),
+        cmocka_unit_test(test_moments_exact),
+        cmocka_unit_test(test_moments_metropolis),
+        cmocka_unit_test(test_moments_refused_every),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -932,6 +932,7 @@ static void test_optimizer_options_table(void **state)
     assert_true(a.diag_shift_decay == b.diag_shift_decay && a.diag_shift_min == b.diag_shift_min);
     assert_true(a.diag_scale == b.diag_scale);
     assert_true(a.max_step == b.max_step && a.learning_rate_max == b.learning_rate_max);
+    assert_true(a.clip == b.clip && a.clip == 5.0);
     assert_int_equal(a.step_check, b.step_check);
     assert_int_equal(a.sr.solver, b.sr.solver);
     assert_true(a.sr.cg_tol == b.sr.cg_tol && a.sr.cg_maxiter == b.sr.cg_maxiter);
@@ -1272,6 +1273,70 @@ static int anneal_first_halving(struct nqs_optimizer *opt, double a, double s, i
     return 0;
 }
 
+/* Local-energy clipping by hand (optimizer.h): real parts {1, 2, 3, 4, 100}
+ * have median 3 and mean absolute deviation (2 + 1 + 0 + 1 + 97)/5 = 20.2, so
+ * c = 1 clamps 100 to 23.2 and keeps the rest; imaginary parts {0, 0, 0, 0.5,
+ * -4} have median 0 and MAD 0.9: -4 goes to -0.9. Each rank clamps its own
+ * part with the bounds of all samples (here: the last two of the five).
+ * c = 5 clamps nothing on a sample without outliers; c = 0 is off. Then
+ * through the update: the clipped force equals the force of the clamped
+ * values, and differs from the unclipped one. */
+static void test_optimizer_clip_by_hand(void **state)
+{
+    (void)state;
+    const double complex all[5] = {1, 2, 3, CMPLX(4, 0.5), CMPLX(100, -4)};
+    double complex out[5];
+    double scratch[5];
+    struct nqs_optimizer_params p;
+    nqs_optimizer_params_default(&p);
+    p.clip = 1.0;
+    struct nqs_optimizer *opt = nqs_optimizer_alloc(&p, 2, 5);
+    assert_int_equal(nqs_optimizer_clip(opt, all, 5, all, 5, out, scratch), 1);
+    for (int k = 0; k < 3; k++) assert_true(out[k] == all[k]);
+    assert_true(out[3] == all[3]);
+    assert_true(fabs(creal(out[4]) - 23.2) < 1e-12 && fabs(cimag(out[4]) + 0.9) < 1e-12);
+    /* a rank holding the last two samples, in place */
+    double complex mine[2] = {all[3], all[4]};
+    assert_int_equal(nqs_optimizer_clip(opt, all, 5, mine, 2, mine, scratch), 1);
+    assert_true(mine[0] == all[3] && mine[1] == out[4]);
+    nqs_optimizer_free(opt);
+    p.clip = 5.0;
+    opt = nqs_optimizer_alloc(&p, 2, 5);
+    const double complex calm[5] = {1, 2, 3, 4, 5};
+    assert_int_equal(nqs_optimizer_clip(opt, calm, 5, calm, 5, out, scratch), 0);
+    assert_memory_equal(out, calm, sizeof calm);
+    nqs_optimizer_free(opt);
+    p.clip = 0.0;
+    opt = nqs_optimizer_alloc(&p, 2, 5);
+    assert_int_equal(nqs_optimizer_clip(opt, all, 5, all, 5, out, scratch), 0);
+    assert_memory_equal(out, all, sizeof all);
+    nqs_optimizer_free(opt);
+
+    /* the update sees the clamped values: its gradient is that of `out` */
+    const int P = 3, n = 40;
+    double complex O[120], eloc[40], clipped[40], par1[3] = {0}, par2[3] = {0}, par3[3] = {0};
+    double scr[40];
+    make_data(P, n, P, 17, O, eloc);
+    eloc[7] += 1000.0; /* one sample next to a node */
+    nqs_optimizer_params_default(&p);
+    p.step_check = 0;
+    p.max_step = 0;
+    p.learning_rate_max = 0;
+    struct nqs_optimizer *a = nqs_optimizer_alloc(&p, P, n), *b = nqs_optimizer_alloc(&p, P, n),
+                         *c = nqs_optimizer_alloc(&p, P, n);
+    assert_int_equal(nqs_optimizer_clip(a, eloc, n, eloc, n, clipped, scr), 1);
+    struct nqs_optimizer_info ia, ib, ic;
+    assert_int_equal(nqs_optimizer_step(a, O, P, clipped, n, par1, &ia), NQS_OK);
+    assert_int_equal(nqs_optimizer_step(b, O, P, eloc, n, par2, &ib), NQS_OK);
+    assert_true(ib.grad_norm > 5 * ia.grad_norm); /* measured 69.7 against 7.66 */
+    eloc[7] = clipped[7];
+    assert_int_equal(nqs_optimizer_step(c, O, P, eloc, n, par3, &ic), NQS_OK);
+    assert_memory_equal(par1, par3, sizeof par1);
+    nqs_optimizer_free(a);
+    nqs_optimizer_free(b);
+    nqs_optimizer_free(c);
+}
+
 /* Plateau annealing by hand (optimizer.h): with W = 5 and error bars s = 0.1
  * the windows' combined error is sqrt(2W) s / W = 0.0632, and a slope a
  * separates their means by a W: a = 0.013 (0.065) keeps eta, a = 0.012
@@ -1377,6 +1442,7 @@ int main(void)
         cmocka_unit_test(test_optimizer_review_rejects_and_redoes),
         cmocka_unit_test(test_optimizer_learning_rate_growth),
         cmocka_unit_test(test_optimizer_plateau_anneal),
+        cmocka_unit_test(test_optimizer_clip_by_hand),
         cmocka_unit_test(test_optimizer_review_variance_explosion),
         cmocka_unit_test(test_optimizer_unmixed_chains_give_up),
     };

@@ -107,7 +107,7 @@ static int measure_setup(struct measure *ms, const struct nqs_cli *cli, long *n_
     NQS_TRY(nqs_driver_apply_sets(ms->cfg, cli->argc, cli->argv));
     NQS_TRY(nqs_problem_build(ms->cfg, NQS_PROBLEM_MODEL, &ms->p));
     struct nqs_problem *p = ms->p;
-    struct nqs_opt_val sv[16], ov[16];
+    struct nqs_opt_val sv[16], ov[NQS_OBS_N_OPTIONS];
     NQS_TRY(nqs_config_get(ms->cfg, "sampler", nqs_sampler_options, nqs_sampler_n_options, sv));
     NQS_TRY(nqs_config_get(ms->cfg, "observables", nqs_obs_options, nqs_obs_n_options, ov));
     static const char *const checked[] = {"lattice", "hamiltonian", "symmetry", "model", "sampler",
@@ -117,6 +117,7 @@ static int measure_setup(struct measure *ms, const struct nqs_cli *cli, long *n_
     NQS_TRY(nqs_sampler_opts_from(sv, p->ham, p->magnetisation, &so));
     NQS_TRY(nqs_obs_setup(&ms->obs, ov, p->lat));
     NQS_TRY(nqs_obs_set_marshall(&ms->obs, p->ham->marshall));
+    nqs_obs_set_hamiltonian(&ms->obs, p->ham, p->model);
     NQS_TRY(nqs_obs_check_moves(&ms->obs, ms->cfg, so.move == NQS_MOVE_FLIP));
     NQS_TRY(measure_params(ms, path));
     p->model->ops->refresh(p->model);
@@ -137,7 +138,7 @@ static int measure_setup(struct measure *ms, const struct nqs_cli *cli, long *n_
 }
 
 static void measure_report(const struct nqs_cli *cli, const struct nqs_h5_result *res, const char *out,
-                           const char *group, const char *source)
+                           const char *group, const char *source, const double *lz)
 {
     if (cli->json) {
         struct nqs_json_writer w;
@@ -150,12 +151,20 @@ static void measure_report(const struct nqs_cli *cli, const struct nqs_h5_result
         nqs_json_put_string(&w, "file", out);
         nqs_json_put_string(&w, "group", group);
         nqs_json_put_string(&w, "params", source);
+        if (lz) {
+            nqs_json_put_number(&w, "energy_lanczos", lz[0]);
+            nqs_json_put_number(&w, "energy_lanczos_error", lz[1]);
+            nqs_json_put_number(&w, "lanczos_alpha", lz[2]);
+        }
         nqs_json_end(&w);
         return;
     }
     printf("energy       %.8f +- %.8f (Pauli units, %ld samples)\n", res->energy, res->energy_error,
            res->n_samples);
     printf("variance     %.6g\n", res->energy_variance);
+    if (lz)
+        printf("lanczos      %.8f +- %.8f (energy of (1 + alpha H) psi, alpha = %.6g)\n", lz[0],
+               lz[1], lz[2]);
     printf("parameters   %s\n", source);
     printf("written to   %s:%s\n", out, group);
 }
@@ -188,13 +197,19 @@ int nqs_cmd_measure(const struct nqs_cli *cli)
             .params = m->par, .sector = sector, .obs = &ms.obs, .obs_value = ms.value,
             .obs_error = ms.error,
         };
-        struct nqs_h5_observable sc[NQS_OBS_MAX];
+        struct nqs_h5_observable sc[NQS_OBS_MAX + 2];
         int n_sc = 0;
         for (int k = 0; k < ms.obs.n_items; k++)
             if (!ms.obs.item[k].vector)
                 sc[n_sc++] = (struct nqs_h5_observable){ms.obs.item[k].name,
                                                         ms.value[ms.obs.item[k].offset],
                                                         ms.error[ms.obs.item[k].offset]};
+        double lz[3];
+        int have_lz = nqs_vstate_lanczos(ms.vs, &lz[0], &lz[1], &lz[2]);
+        if (have_lz) {
+            sc[n_sc++] = (struct nqs_h5_observable){"energy_lanczos", lz[0], lz[1]};
+            sc[n_sc++] = (struct nqs_h5_observable){"lanczos_alpha", lz[2], NAN};
+        }
         char *input = nqs_config_dump(ms.cfg), lat[128];
         nqs_lattice_describe(ms.p->lat, lat, sizeof lat);
         struct nqs_h5_measurement meas = {
@@ -207,7 +222,7 @@ int nqs_cmd_measure(const struct nqs_cli *cli)
         const char *out = create ? cli->output : cli->config_path;
         rc = nqs_h5_write_measurement(out, create, cli->force, &meas, group, sizeof group);
         free(input);
-        if (rc == NQS_OK) measure_report(cli, &res, out, group, ms.source);
+        if (rc == NQS_OK) measure_report(cli, &res, out, group, ms.source, have_lz ? lz : NULL);
     }
     nqs_h5_close(ms.h5);
     nqs_vstate_free(ms.vs);

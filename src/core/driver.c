@@ -152,6 +152,10 @@ struct driver {
     char reject_why[256];
     int test_review_done;       /* NQS_TEST_STEP_REVIEW=rise:K fired */
     double complex *eloc_all;   /* every chain's local energies, global chain order */
+    double complex *eloc_clip;  /* this rank's local energies as the update sees them */
+    double lanczos[3];          /* final evaluation: energy of one Lanczos step, error, alpha */
+    int have_lanczos;           /* [observables] lanczos: lanczos[] is set (rank 0) */
+    double *clip_scratch;       /* one real per sample of all chains (median, MAD) */
     double *logp_all, *w_all;   /* exact enumeration: every row's 2 Re log psi and probability */
     double *opt_state;
     int8_t *ck_chains;          /* every chain (rank 0), this rank's block at chain `first` */
@@ -321,7 +325,7 @@ static int driver_setup_local(struct driver *d)
     NQS_TRY(driver_test_fault(d, "setup"));
     NQS_TRY(nqs_problem_build(d->cfg, NQS_PROBLEM_MODEL, &d->prob));
     struct nqs_problem *p = d->prob;
-    struct nqs_opt_val sampler_vals[16], optimizer_vals[NQS_OPTK_COUNT], observable_vals[8];
+    struct nqs_opt_val sampler_vals[16], optimizer_vals[NQS_OPTK_COUNT], observable_vals[NQS_OBS_N_OPTIONS];
     NQS_TRY(nqs_config_get(d->cfg, "sampler", nqs_sampler_options, nqs_sampler_n_options, sampler_vals));
     NQS_TRY(nqs_config_get(d->cfg, "optimizer", nqs_optimizer_options, nqs_optimizer_n_options,
                            optimizer_vals));
@@ -332,6 +336,7 @@ static int driver_setup_local(struct driver *d)
     NQS_TRY(nqs_optimizer_params_from_options(optimizer_vals, &d->optimizer_params));
     NQS_TRY(nqs_obs_setup(&d->obs, observable_vals, p->lat));
     NQS_TRY(nqs_obs_set_marshall(&d->obs, p->ham->marshall));
+    nqs_obs_set_hamiltonian(&d->obs, p->ham, p->model);
     NQS_TRY(nqs_obs_check_moves(&d->obs, d->cfg, d->sampler_opts.move == NQS_MOVE_FLIP));
     if (cli->restart) {
         if (cli->output && strcmp(cli->output, cli->restart) != 0)
@@ -371,6 +376,8 @@ static int driver_setup_local(struct driver *d)
     d->obs_error = malloc(n_obs * sizeof *d->obs_error);
     d->eloc = malloc(rows * sizeof *d->eloc);
     d->eloc_all = malloc(rows_all * sizeof *d->eloc_all);
+    d->eloc_clip = malloc(rows * sizeof *d->eloc_clip);
+    d->clip_scratch = malloc(rows_all * sizeof *d->clip_scratch);
     d->O = malloc((size_t)d->ns_local * P * sizeof *d->O);
     d->par_good = malloc(P * sizeof *d->par_good);
     d->par_prev = malloc(P * sizeof *d->par_prev);
@@ -384,7 +391,7 @@ static int driver_setup_local(struct driver *d)
         /* SR averages with this rank's rows' probabilities (set every iteration) */
         nqs_optimizer_set_weights(d->opt, d->w_all + (size_t)d->first * (size_t)per_chain);
     }
-    if (!d->eloc || !d->eloc_all || !d->O || !d->par_good || !d->par_prev || !d->obs_value || !d->obs_error ||
+    if (!d->eloc || !d->eloc_all || !d->eloc_clip || !d->clip_scratch || !d->O || !d->par_good || !d->par_prev || !d->obs_value || !d->obs_error ||
         !d->opt_state || !d->ck_chains || !d->ck_rng)
         NQS_ERROR(NQS_ENOMEM, "out of memory for %d samples x %d parameters (%.1f GiB)", d->ns_local,
                   m->n_par, (double)d->ns_local * (double)P * 16.0 / 1073741824.0);
@@ -639,8 +646,18 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
     if (d->reject_why[0] && d->verbose)
         fprintf(stderr, "warning: iteration %ld: %s: a fluctuation of the sampler, not an update's "
                 "doing; going on from there\n", it, d->reject_why);
+    /* Clipping (optimizer.h) from the statistics of all chains, alike on
+     * every rank; exact enumeration has no outliers, only weights. */
+    long n_clipped = 0;
+    const double complex *eloc_update = d->eloc;
+    if (!d->sampler_opts.exact && d->optimizer_params.clip > 0) {
+        n_clipped = nqs_optimizer_clip(d->opt, d->eloc_all, (long)per_chain * d->sampler_opts.n_chains,
+                                       d->eloc, d->ns_local, d->eloc_clip, d->clip_scratch);
+        eloc_update = d->eloc_clip;
+        NQS_TRY(nqs_comm_sum_long(&n_clipped, 1));
+    }
     struct nqs_optimizer_info info;
-    rc = nqs_optimizer_step(d->opt, d->O, m->n_par, d->eloc, d->ns_local, m->par, &info);
+    rc = nqs_optimizer_step(d->opt, d->O, m->n_par, eloc_update, d->ns_local, m->par, &info);
     NQS_TRY(nqs_comm_check(rc));
     /* The update has the same bits on every rank (sr.h); rank 0's copy makes
      * that hold even across nodes whose libraries round differently. */
@@ -662,6 +679,7 @@ static int driver_iteration(struct driver *d, long it, struct nqs_h5_row *row)
     row->grad_norm = info.grad_norm;
     row->step_length = info.fs_step;
     row->rejections = (double)nqs_optimizer_rejected(d->opt);
+    row->clipped = (double)n_clipped;
     row->n_samples = d->sampler_opts.exact ? (double)d->smp->dim
                                            : (double)per_chain * d->sampler_opts.n_chains;
     return NQS_OK;
@@ -844,13 +862,18 @@ static int driver_final_write(struct driver *d, struct nqs_h5_result *res)
         .obs_error = d->obs_error,
     };
     if (d->rank != 0) return NQS_OK;
-    struct nqs_h5_observable obs[NQS_OBS_MAX];
+    struct nqs_h5_observable obs[NQS_OBS_MAX + 2];
     int n_obs = 0;
     for (int k = 0; k < d->obs.n_items; k++) /* scalars: attributes of /result/observables */
         if (!d->obs.item[k].vector) {
             int c = d->obs.item[k].offset;
             obs[n_obs++] = (struct nqs_h5_observable){d->obs.item[k].name, d->obs_value[c], d->obs_error[c]};
         }
+    d->have_lanczos = nqs_vstate_lanczos(d->vs, &d->lanczos[0], &d->lanczos[1], &d->lanczos[2]);
+    if (d->have_lanczos) {
+        obs[n_obs++] = (struct nqs_h5_observable){"energy_lanczos", d->lanczos[0], d->lanczos[1]};
+        obs[n_obs++] = (struct nqs_h5_observable){"lanczos_alpha", d->lanczos[2], NAN};
+    }
     struct nqs_h5_reference ref = {d->ref_energy, d->ref_source, d->ref_sector};
     return nqs_h5_finish(d->h5, res, isfinite(d->ref_energy) ? &ref : NULL, obs, n_obs);
 }
@@ -938,6 +961,11 @@ static void driver_report(const struct driver *d, const struct nqs_h5_result *re
         nqs_json_put_number(&w, "time_sampling", d->t_sample);
         nqs_json_put_number(&w, "time_optimizer", d->t_opt);
         nqs_json_put_number(&w, "wall_time", wall);
+        if (d->have_lanczos) {
+            nqs_json_put_number(&w, "energy_lanczos", d->lanczos[0]);
+            nqs_json_put_number(&w, "energy_lanczos_error", d->lanczos[1]);
+            nqs_json_put_number(&w, "lanczos_alpha", d->lanczos[2]);
+        }
         nqs_json_put_string(&w, "convention", "pauli");
         nqs_json_end(&w);
         return;
@@ -955,6 +983,13 @@ static void driver_report(const struct driver *d, const struct nqs_h5_result *re
     printf("variance     %.6g   V-score %.4g\n", res->energy_variance, res->v_score);
     if (isfinite(d->ref_energy))
         printf("reference    %.8f (%s), relative error %.3e\n", d->ref_energy, d->ref_source, rel);
+    if (d->have_lanczos) {
+        printf("lanczos      %.8f +- %.8f (energy of (1 + alpha H) psi, alpha = %.6g)", d->lanczos[0],
+               d->lanczos[1], d->lanczos[2]);
+        if (isfinite(d->ref_energy))
+            printf(", relative error %.3e", fabs((d->lanczos[0] - d->ref_energy) / d->ref_energy));
+        printf("\n");
+    }
     long total = d->optimizer_params.iterations;
     printf("iterations   %ld of %ld%s\n", d->it_done, total,
            d->it_done < total ? " (time_limit reached; --restart continues)" : "");
@@ -998,6 +1033,8 @@ static void driver_free(struct driver *d)
     free(d->input_text);
     free(d->eloc);
     free(d->eloc_all);
+    free(d->eloc_clip);
+    free(d->clip_scratch);
     free(d->logp_all);
     free(d->w_all);
     free(d->O);

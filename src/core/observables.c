@@ -12,8 +12,9 @@
 
 #include "config.h"
 #include "error.h"
+#include "hamiltonian.h"
 
-enum { K_M2, K_NN, K_SQ, K_SX, K_CORR, K_MS2, K_DIMERS, K_EVERY, K_N };
+enum { K_M2, K_NN, K_SQ, K_SX, K_CORR, K_MS2, K_DIMERS, K_EVERY, K_LANCZOS, K_N };
 
 const struct nqs_opt_def nqs_obs_options[] = {
     {"magnetisation_sq", NQS_OPT_BOOL, "true", "measure m^2 = (sum_i s_i / N)^2", NULL, 0, 0},
@@ -38,9 +39,15 @@ const struct nqs_opt_def nqs_obs_options[] = {
     {"every", NQS_OPT_INT, "0",
      "also measure every K iterations on the optimisation's samples (/history/observables); 0: "
      "final evaluation only", NULL, 0, 1e9},
+    {"lanczos", NQS_OPT_BOOL, "false",
+     "measure <H^2> and <H^3> (moment_h2, moment_h3) and the energy of one Lanczos step, "
+     "(1 + alpha H) psi with the best alpha (energy_lanczos, a variational energy below the "
+     "state's); costs about max_conn local energies per sample; final evaluation and nqs measure "
+     "only (not with every > 0)", NULL, 0, 0},
 };
 const int nqs_obs_n_options = sizeof nqs_obs_options / sizeof nqs_obs_options[0];
 _Static_assert(sizeof nqs_obs_options / sizeof nqs_obs_options[0] == K_N, "option table");
+_Static_assert(K_N == NQS_OBS_N_OPTIONS, "NQS_OBS_N_OPTIONS (observables.h)");
 
 static int obs_add(struct nqs_obs *obs, enum nqs_obs_kind kind, const char *name, int n, int vector)
 {
@@ -283,7 +290,43 @@ int nqs_obs_setup(struct nqs_obs *obs, const struct nqs_opt_val *v, const struct
         NQS_TRY(obs_add(obs, NQS_OBS_DIMER, "dimer_zz", obs->n_dir * obs->n_dir * obs->n_r, 1));
     }
     obs->every = (int)v[K_EVERY].i;
+    if (v[K_LANCZOS].i) {
+        if (obs->every > 0)
+            NQS_ERROR(NQS_EINVAL, "[observables] lanczos = true is measured in the final evaluation "
+                      "and by nqs measure only, not every %d iterations (it costs about one local "
+                      "energy per connected configuration of every sample); accepted: every = 0, "
+                      "or lanczos = false", obs->every);
+        NQS_TRY(obs_add(obs, NQS_OBS_MOMENT_H2, "moment_h2", 1, 0));
+        NQS_TRY(obs_add(obs, NQS_OBS_MOMENT_H3, "moment_h3", 1, 0));
+    }
     return NQS_OK;
+}
+
+void nqs_obs_set_hamiltonian(struct nqs_obs *obs, const struct nqs_ham *h,
+                             const struct nqs_model *m)
+{
+    obs->ham = h;
+    obs->lz_cache = m ? m->cache_size : 0;
+}
+
+static int obs_has(const struct nqs_obs *obs, enum nqs_obs_kind kind)
+{
+    for (int k = 0; k < obs->n_items; k++)
+        if (obs->item[k].kind == kind) return 1;
+    return 0;
+}
+
+double nqs_lanczos_energy(double h1, double h2, double h3, double *alpha)
+{
+    double a = h2 - h1 * h1, b = h1 * h2 - h3, c = h1 * h3 - h2 * h2;
+    if (alpha) *alpha = 0.0;
+    if (!(a > 0)) return h1;
+    double disc = fmax(b * b - 4.0 * a * c, 0.0);
+    /* the lower root, in the form without cancellation for b > 0 */
+    double e = b > 0 ? 2.0 * c / (-b + sqrt(disc)) : (-b - sqrt(disc)) / (2.0 * a);
+    if (b > 0 && !isfinite(e)) e = (-b - sqrt(disc)) / (2.0 * a);
+    if (alpha) *alpha = (e - h1) / (h2 - e * h1);
+    return e;
 }
 
 int nqs_obs_add_operator(struct nqs_obs *obs, const struct nqs_operator *op, const char *name)
@@ -318,14 +361,34 @@ int nqs_obs_check_moves(const struct nqs_obs *obs, const struct nqs_config *cfg,
     return NQS_OK;
 }
 
+/* Per-chain buffers of the moments of H. */
+static int obs_lanczos_workspaces(struct nqs_obs *obs, int n_chains)
+{
+    if (!obs->ham || !obs->lz_cache)
+        NQS_ERROR(NQS_EINVAL, "[observables] lanczos: no Hamiltonian and model given "
+                  "(nqs_obs_set_hamiltonian before nqs_obs_workspaces)");
+    obs->lz_buf = calloc((size_t)n_chains, sizeof *obs->lz_buf);
+    obs->lz_conn = calloc(2 * (size_t)n_chains, sizeof *obs->lz_conn);
+    if (!obs->lz_buf || !obs->lz_conn) goto nomem;
+    for (int c = 0; c < n_chains; c++) {
+        obs->lz_buf[c] = malloc(obs->lz_cache + (size_t)obs->lat->n_sites);
+        obs->lz_conn[2 * c] = nqs_conn_alloc(obs->ham);
+        obs->lz_conn[2 * c + 1] = nqs_conn_alloc(obs->ham);
+        if (!obs->lz_buf[c] || !obs->lz_conn[2 * c] || !obs->lz_conn[2 * c + 1]) goto nomem;
+    }
+    return NQS_OK;
+nomem:
+    NQS_ERROR(NQS_ENOMEM, "out of memory for the Lanczos-moment workspaces of %d chains", n_chains);
+}
+
 int nqs_obs_workspaces(struct nqs_obs *obs, int n_chains)
 {
-    int need = 0;
-    for (int k = 0; k < obs->n_items; k++) need |= obs->item[k].kind == NQS_OBS_OPERATOR;
-    if (!need || n_chains < 1) return NQS_OK;
+    if (n_chains < 1) return NQS_OK;
+    obs->n_ws = n_chains; /* before any allocation: nqs_obs_free frees n_ws of each */
+    if (obs_has(obs, NQS_OBS_MOMENT_H2)) NQS_TRY(obs_lanczos_workspaces(obs, n_chains));
+    if (!obs_has(obs, NQS_OBS_OPERATOR)) return NQS_OK;
     obs->ws = calloc((size_t)n_chains * (size_t)obs->n_items, sizeof *obs->ws);
     if (!obs->ws) NQS_ERROR(NQS_ENOMEM, "out of memory for the operator workspaces of %d chains", n_chains);
-    obs->n_ws = n_chains;
     for (int c = 0; c < n_chains; c++)
         for (int k = 0; k < obs->n_items; k++)
             if (obs->item[k].kind == NQS_OBS_OPERATOR) {
@@ -341,6 +404,10 @@ void nqs_obs_free(struct nqs_obs *obs)
     if (!obs) return;
     for (int p = 0; obs->ws && p < obs->n_ws * obs->n_items; p++) nqs_op_conn_free(obs->ws[p]);
     free(obs->ws);
+    for (int c = 0; obs->lz_buf && c < obs->n_ws; c++) free(obs->lz_buf[c]);
+    for (int c = 0; obs->lz_conn && c < 2 * obs->n_ws; c++) nqs_conn_free(obs->lz_conn[c]);
+    free(obs->lz_buf);
+    free(obs->lz_conn);
     free(obs->pair_r);
     free(obs->r_int);
     free(obs->r_cart);
@@ -365,9 +432,45 @@ int nqs_obs_off_diagonal(const struct nqs_obs *obs)
 {
     for (int k = 0; k < obs->n_items; k++) {
         enum nqs_obs_kind kd = obs->item[k].kind;
-        if (kd == NQS_OBS_SX || kd == NQS_OBS_CORR_FULL || kd == NQS_OBS_OPERATOR) return 1;
+        if (kd == NQS_OBS_SX || kd == NQS_OBS_CORR_FULL || kd == NQS_OBS_OPERATOR ||
+            kd == NQS_OBS_MOMENT_H2)
+            return 1;
     }
     return 0;
+}
+
+static double complex obs_ratio(const struct nqs_model *m, void *cache, const int8_t *s, int n,
+                                const int *sites)
+{
+    return m->ops->psi_ratio ? m->ops->psi_ratio(m, cache, s, n, sites)
+                             : cexp(m->ops->log_psi_ratio(m, cache, s, n, sites));
+}
+
+/* E_loc(s) and E2_loc(s) = sum_s' H_ss' psi(s')/psi(s) E_loc(s') (header):
+ * each connected s' gets a copy of the cache, moved there by cache_update,
+ * and its own local energy. Chain c's buffers; no allocation. */
+static void obs_moments(const struct nqs_obs *obs, int c, const struct nqs_model *m, void *cache,
+                        const int8_t *s, double complex *e1, double complex *e2)
+{
+    const struct nqs_ham *h = obs->ham;
+    struct nqs_conn *conn = obs->lz_conn[2 * c], *conn2 = obs->lz_conn[2 * c + 1];
+    unsigned char *cache2 = obs->lz_buf[c];
+    int8_t *s2 = (int8_t *)(cache2 + obs->lz_cache);
+    const int N = obs->lat->n_sites;
+    h->ops->connected(h, s, conn);
+    double complex a = conn->diag, b = 0;
+    for (int k = 0; k < conn->n; k++) {
+        double complex r = obs_ratio(m, cache, s, conn->n_flip[k], conn->site[k]);
+        a += conn->mel[k] * r;
+        if (r == 0) continue;
+        memcpy(cache2, cache, obs->lz_cache);
+        memcpy(s2, s, (size_t)N);
+        m->ops->cache_update(m, cache2, s2, conn->n_flip[k], conn->site[k]);
+        for (int f = 0; f < conn->n_flip[k]; f++) s2[conn->site[k][f]] = (int8_t)-s2[conn->site[k][f]];
+        b += conn->mel[k] * r * nqs_local_energy(m, h, cache2, s2, conn2);
+    }
+    *e1 = a;
+    *e2 = b + conn->diag * a;
 }
 
 void nqs_obs_eval(const struct nqs_obs *obs, int c, const struct nqs_model *m, void *cache,
@@ -461,6 +564,16 @@ void nqs_obs_eval(const struct nqs_obs *obs, int c, const struct nqs_model *m, v
         case NQS_OBS_OPERATOR:
             o[0] = nqs_operator_local(it->op, m, cache, s, obs->ws[(size_t)c * obs->n_items + k],
                                       obs->msign);
+            break;
+        case NQS_OBS_MOMENT_H2: { /* and moment_h3, the next item (nqs_obs_setup) */
+            double complex e1, e2;
+            obs_moments(obs, c, m, cache, s, &e1, &e2);
+            o[0] = creal(e1) * creal(e1) + cimag(e1) * cimag(e1);
+            out[obs->item[k + 1].offset] = conj(e1) * e2;
+            k++;
+            break;
+        }
+        case NQS_OBS_MOMENT_H3: /* written with moment_h2 */
             break;
         }
     }

@@ -34,6 +34,15 @@
  *                       bond_zz for the connected part).
  *   bond_zz(a)          (1/N_a) sum_i <D_{i,a}>, the dimer means.
  * User operators (nqs_obs_add_operator, e.g. tests) are scalars too.
+ * Moments of H for one Lanczos step ([observables] lanczos; Becca & Sorella,
+ * "Quantum Monte Carlo Approaches for Correlated Systems" (CUP 2017),
+ * Sec. 6.4; Hu, Becca, Parola & Sorella, PRB 88, 060402 (2013)), scalars:
+ *   moment_h2          <H^2> = <|E_loc|^2>,  E_loc(s) = (H psi)(s)/psi(s)
+ *   moment_h3          <H^3> = <conj(E_loc) E2_loc>,
+ *                      E2_loc(s) = (H^2 psi)(s)/psi(s) = sum_s' H_ss' psi(s')/psi(s) E_loc(s')
+ *   The energy of (1 + alpha H) psi with the best alpha follows from <H>,
+ *   <H^2>, <H^3> (nqs_lanczos_energy). E2_loc costs one local energy per
+ *   connected configuration: about max_conn times a sample's local energy.
  */
 #ifndef NQS_OBSERVABLES_H
 #define NQS_OBSERVABLES_H
@@ -50,7 +59,9 @@
 
 enum nqs_obs_kind {
     NQS_OBS_M2, NQS_OBS_NN, NQS_OBS_SQ, NQS_OBS_SX, NQS_OBS_MS2, NQS_OBS_CORR_ZZ,
-    NQS_OBS_CORR_FULL, NQS_OBS_SQ_ALL, NQS_OBS_DIMER, NQS_OBS_BOND, NQS_OBS_OPERATOR
+    NQS_OBS_CORR_FULL, NQS_OBS_SQ_ALL, NQS_OBS_DIMER, NQS_OBS_BOND, NQS_OBS_OPERATOR,
+    NQS_OBS_MOMENT_H2,   /* evaluates moment_h2 and the moment_h3 item right after it */
+    NQS_OBS_MOMENT_H3
 };
 
 struct nqs_obs_item {
@@ -96,8 +107,26 @@ struct nqs_obs {
     /* per-chain workspaces for operators */
     int n_ws;
     struct nqs_op_conn **ws;        /* n_ws x n_items (NULL where unused) */
+    /* moments of H (lanczos): the Hamiltonian, and per chain a copy of the
+     * model cache and of s for a connected configuration, two conn buffers */
+    const struct nqs_ham *ham;      /* borrowed (nqs_obs_set_hamiltonian) */
+    size_t lz_cache;                /* bytes of one model cache */
+    unsigned char **lz_buf;         /* n_ws buffers: cache copy, then N spins */
+    struct nqs_conn **lz_conn;      /* 2 n_ws */
 };
 
+/* Energy of one Lanczos step from the moments h1 = <H>, h2 = <H^2>, h3 =
+ * <H^3> of psi: the lowest E of the 2x2 problem in the basis {psi, H psi},
+ *   (h2 - h1^2) E^2 + (h1 h2 - h3) E + (h1 h3 - h2^2) = 0,
+ * the energy of (1 + alpha H) psi with alpha = (E - h1)/(h2 - E h1) (written
+ * to *alpha if not NULL). A variance h2 - h1^2 <= 0 (an eigenstate, or
+ * moments that rounding made inconsistent) gives E = h1, alpha = 0. With
+ * h2 > h1^2 the metric [[1, h1], [h1, h2]] is positive definite, so both
+ * roots are real for any h3 (the discriminant is clamped at 0 against
+ * rounding). */
+double nqs_lanczos_energy(double h1, double h2, double h3, double *alpha);
+
+#define NQS_OBS_N_OPTIONS 9 /* entries of nqs_obs_options: size of a parsed-values array */
 extern const struct nqs_opt_def nqs_obs_options[];
 extern const int nqs_obs_n_options;
 
@@ -118,6 +147,12 @@ int nqs_obs_set_marshall(struct nqs_obs *obs, int marshall);
  * standard message on [observables] sx (nqs_config_error of cfg). */
 struct nqs_config;
 int nqs_obs_check_moves(const struct nqs_obs *obs, const struct nqs_config *cfg, int single_flip);
+/* The Hamiltonian (borrowed) whose moments `lanczos` measures; required
+ * before nqs_obs_workspaces when the set has them, with the model whose
+ * caches they copy. */
+struct nqs_ham;
+void nqs_obs_set_hamiltonian(struct nqs_obs *obs, const struct nqs_ham *h,
+                             const struct nqs_model *m);
 /* Workspaces for n_chains chains evaluated concurrently (chain index c of
  * nqs_obs_eval < n_chains). Call after the last add. */
 int nqs_obs_workspaces(struct nqs_obs *obs, int n_chains);

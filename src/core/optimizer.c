@@ -8,6 +8,7 @@
 #include "optimizer.h"
 
 #include <cblas.h>
+#include <gsl/gsl_statistics_double.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,11 @@ const struct nqs_opt_def nqs_optimizer_options[NQS_OPTK_COUNT] = {
     [NQS_OPTK_ANNEAL_FLOOR] = {"anneal_floor", NQS_OPT_REAL, "0.03125",
         "plateau annealing: the smallest factor it applies to eta (0.03125 = 5 halvings)", NULL,
         1e-6, 1},
+    [NQS_OPTK_CLIP] = {"clip_local_energy", NQS_OPT_REAL, "5",
+        "width c of the local-energy clipping of the update: the gradient (and SR's force) sees "
+        "every local energy clamped to median +- c x (mean absolute deviation from the median), "
+        "so a sample next to a node of psi cannot set the step alone; the reported energy is "
+        "unclipped; 0 = off; not with [sampler] method = exact", NULL, 0, 1e6},
 };
 const int nqs_optimizer_n_options = NQS_OPTK_COUNT;
 
@@ -135,6 +141,7 @@ void nqs_optimizer_params_default(struct nqs_optimizer_params *p)
     p->learning_rate_max = 0.03;
     p->anneal_window = 50;
     p->anneal_floor = 0.03125;
+    p->clip = 5.0;
     nqs_sr_options_default(&p->sr);
 }
 
@@ -164,6 +171,7 @@ int nqs_optimizer_params_from_options(const struct nqs_opt_val *val,
     p->time_limit = val[NQS_OPTK_TIME_LIMIT].x;
     p->anneal_window = (int)val[NQS_OPTK_ANNEAL_WINDOW].i;
     p->anneal_floor = val[NQS_OPTK_ANNEAL_FLOOR].x;
+    p->clip = val[NQS_OPTK_CLIP].x;
     p->sr.solver = solvers[s];
     p->sr.cg_tol = val[NQS_OPTK_CG_TOL].x;
     p->sr.cg_maxiter = (int)val[NQS_OPTK_CG_MAXITER].i;
@@ -189,6 +197,9 @@ static int optimizer_validate(const struct nqs_optimizer_params *p)
         !(p->anneal_floor <= 1))
         NQS_ERROR(NQS_EINVAL, "[optimizer] anneal_window must be in [0, 1000000] and "
                   "anneal_floor in (0, 1] (got %d, %g)", p->anneal_window, p->anneal_floor);
+    if (!(p->clip >= 0) || !isfinite(p->clip))
+        NQS_ERROR(NQS_EINVAL, "[optimizer] clip_local_energy must be finite and >= 0 (got %g)",
+                  p->clip);
     if (p->method == NQS_METHOD_SR && p->sr.solver == NQS_SR_MINSR) {
         if (p->diag_scale != 0)
             NQS_ERROR(NQS_EINVAL, "[optimizer] diag_scale = %g cannot be used with solver = minsr "
@@ -376,6 +387,43 @@ int nqs_optimizer_step(struct nqs_optimizer *opt, const double complex *O, int l
         opt->eps = fmax(opt->eps * opt->par.diag_shift_decay, opt->par.diag_shift_min);
     if (rc == NQS_NOTCONV) nqs_error_clear(); /* reported through info->converged */
     return NQS_OK;
+}
+
+/* Median and mean absolute deviation from it of x[n] (part `im` of
+ * the complex values); scratch[n] is reordered. */
+static void optimizer_median_mad(const double complex *x, long n, int im, double *scratch,
+                                 double *med, double *mad)
+{
+    for (long k = 0; k < n; k++) scratch[k] = im ? cimag(x[k]) : creal(x[k]);
+    *med = gsl_stats_median(scratch, 1, (size_t)n);
+    *mad = gsl_stats_absdev_m(scratch, 1, (size_t)n, *med);
+}
+
+static double optimizer_clamp(double x, double med, double width)
+{
+    return fmin(fmax(x, med - width), med + width);
+}
+
+long nqs_optimizer_clip(const struct nqs_optimizer *opt, const double complex *all, long n_all,
+                        const double complex *loc, int n_loc, double complex *out,
+                        double *scratch)
+{
+    const double c = opt->par.clip;
+    if (!(c > 0) || n_all < 2) {
+        if (out != loc) memmove(out, loc, (size_t)n_loc * sizeof *out);
+        return 0;
+    }
+    double med[2], mad[2];
+    optimizer_median_mad(all, n_all, 0, scratch, &med[0], &mad[0]);
+    optimizer_median_mad(all, n_all, 1, scratch, &med[1], &mad[1]);
+    long n = 0;
+    for (int k = 0; k < n_loc; k++) {
+        double re = optimizer_clamp(creal(loc[k]), med[0], c * mad[0]);
+        double im = optimizer_clamp(cimag(loc[k]), med[1], c * mad[1]);
+        n += re != creal(loc[k]) || im != cimag(loc[k]);
+        out[k] = CMPLX(re, im);
+    }
+    return n;
 }
 
 /* Why the samples `now`, drawn after the last step, condemn it (NULL: they

@@ -189,6 +189,8 @@ struct nqs_optimizer_params {
     double time_limit;             /* for the driver: seconds of optimisation (0 = no limit) */
     int anneal_window;             /* W of the plateau annealing (0 = off) */
     double anneal_floor;           /* smallest factor the annealing applies to eta */
+    double clip;                   /* local-energy clipping width in mean absolute deviations
+                                      (nqs_optimizer_clip; 0 = off) */
     struct nqs_sr_options sr;      /* solver, cg_tol, cg_maxiter, mem_budget (bytes), cg_precision */
 };
 
@@ -203,7 +205,7 @@ enum nqs_optimizer_key {
     NQS_OPTK_CG_MAXITER, NQS_OPTK_MEMORY_BUDGET,
     NQS_OPTK_CG_PRECISION, NQS_OPTK_CG_PRECONDITIONER, NQS_OPTK_MAX_STEP, NQS_OPTK_STEP_CHECK,
     NQS_OPTK_LEARNING_RATE_MAX, NQS_OPTK_TIME_LIMIT, NQS_OPTK_ANNEAL_WINDOW,
-    NQS_OPTK_ANNEAL_FLOOR, NQS_OPTK_COUNT
+    NQS_OPTK_ANNEAL_FLOOR, NQS_OPTK_CLIP, NQS_OPTK_COUNT
 };
 
 /* Defaults of the table, as typed values (for tests and library users). */
@@ -284,6 +286,25 @@ int nqs_optimizer_step(struct nqs_optimizer *opt, const double complex *O, int l
 /* Statistics of the samples of one iteration, for the step review: the
  * energy, its error bar (0 for exact expectations), the acceptance rate and
  * split-R-hat (NaN when unknown, e.g. exact sampling). */
+/* Local-energy clipping for the update (FermiNet: Pfau et al., Phys. Rev.
+ * Research 2, 033429 (2020), Sec. "Optimization"): a sample next to a node
+ * of psi has a local energy orders of magnitude away from the others, and
+ * that one sample then sets the gradient and the SR step. With c =
+ * [optimizer] clip_local_energy > 0 the real parts of the local energies the
+ * update sees are clamped to median +- c MAD, MAD = mean |E_loc - median| over
+ * all `n_all` samples of the iteration (every rank passes the same gathered
+ * `all`, so every rank clamps alike), the imaginary parts likewise around
+ * their own median. The reported energy and error use the unclipped values.
+ * For a distribution without outliers (|E_loc - median| < c MAD for every
+ * sample; c = 5 is about 4 standard deviations of a Gaussian) nothing
+ * changes; near an eigenstate the MAD goes to 0 with the force itself.
+ * Writes the n_loc values of `loc` to `out` (the two may be the same array),
+ * uses scratch[n_all]; returns the number of clamped local values. Not for
+ * exact enumeration (its weights are not samples): the driver skips it. */
+long nqs_optimizer_clip(const struct nqs_optimizer *opt, const double complex *all, long n_all,
+                        const double complex *loc, int n_loc, double complex *out,
+                        double *scratch);
+
 struct nqs_optimizer_sample {
     double energy, error, acceptance, rhat;
     double variance;            /* of the local energy (NaN: unknown, the test is skipped) */

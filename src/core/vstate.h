@@ -75,4 +75,13 @@ long nqs_vstate_n_samples(const struct nqs_vstate *vs);
 int nqs_vstate_obs_stats(struct nqs_vstate *vs, const double complex *obs_local, int per_chain,
                          const double *w, double *value, double *error);
 
+/* Rank 0, after nqs_vstate_obs_stats(vs, NULL, ...): the energy of one
+ * Lanczos step (1 + alpha H) psi (nqs_lanczos_energy) from the samples' E_loc
+ * and the moment_h2, moment_h3 columns, with a jackknife error over the
+ * Markov chains (leave one chain out; 0 for exact enumeration). NaN when the
+ * observables do not include the moments ([observables] lanczos = false).
+ * Returns 1 when they do (on every rank), else 0. */
+int nqs_vstate_lanczos(const struct nqs_vstate *vs, double *energy, double *error,
+                        double *alpha);
+
 #endif

@@ -54,7 +54,9 @@
     X(samples_total, "cumulative samples used since the start of the run")                  \
     X(step_length, "Fubini-Study length of this iteration's update, eta sqrt(delta^H S delta) " \
                    "(NaN unless SR with max_step > 0)")                                      \
-    X(rejections, "updates the step review has rejected since the start of the run")
+    X(rejections, "updates the step review has rejected since the start of the run")      \
+    X(clipped, "samples whose local energy the update saw clamped ([optimizer] "             \
+               "clip_local_energy; 0 when off or with exact enumeration)")
 
 /* One /history row. */
 struct nqs_h5_row {
