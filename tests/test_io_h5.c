@@ -781,6 +781,14 @@ static void test_io_h5_refuses_hostile_datasets(void **state)
         H5Fclose(h);
     }
     expect_refused_unchanged(path, "has no /history/step_length: it was written by an older nqsvmc");
+    /* ... but its state can still be read (nqs measure): the checkpoint
+     * opens without /history */
+    {
+        struct nqs_h5 *f = NULL;
+        if (nqs_h5_state_open(path, &f) != NQS_OK) fail_msg("%s", nqs_last_error());
+        assert_true(nqs_h5_checkpoint_iteration(f) >= 0);
+        nqs_h5_close(f);
+    }
 
     /* root attributes: a size far outside int, a non-integer, several
      * elements where one is read (H5Aread would write all of them) */

@@ -22,7 +22,7 @@
  *               constant (C(0) = 1) must have error 0 and the exact value;
  *               the square, Heisenberg and triangular states
  *
- *   moments     moment_h2 = <H^2>, moment_h3 = <H^3> and the Lanczos-step
+ *   moments     moment_h2 = moment_h2_mixed = <H^2>, moment_h3 = <H^3> and the Lanczos-step
  *               energy against H applied here to the dense psi as a sum of
  *               Pauli strings over the test's own bonds (the TFIM and the
  *               Heisenberg ring above): exact sampler to 1e-10, the energy of
@@ -409,10 +409,11 @@ static double dense_value(const struct dense *d, const struct nqs_obs *obs, int 
         return creal(e) / n;
     }
     case NQS_OBS_MOMENT_H2:
+    case NQS_OBS_MOMENT_H2_MIXED:
     case NQS_OBS_MOMENT_H3: {
         double h[3];
         dense_moments(d, lat, h, NULL);
-        return it->kind == NQS_OBS_MOMENT_H2 ? h[1] : h[2];
+        return it->kind == NQS_OBS_MOMENT_H3 ? h[2] : h[1];
     }
     default: fail_msg("unexpected observable %s", it->name);
     }
@@ -469,7 +470,7 @@ static void check_obs(struct nqs_problem *p, struct nqs_obs *obs, const char *sm
         double h[3];
         double complex *hpsi;
         dense_moments(&d, p->lat, h, &hpsi);
-        double want = nqs_lanczos_energy(h[0], h[1], h[2], NULL);
+        double want = nqs_lanczos_energy(h[0], h[1], h[1], h[2], NULL);
         double at = dense_lanczos_energy(&d, p->lat, hpsi, ea);
         if (so.exact) { /* the energy is that of the state at the returned alpha, a minimum */
             if (!(fabs(el - want) <= 1e-10 && fabs(at - el) <= 1e-10))
@@ -683,8 +684,8 @@ static void test_moments_refused_every(void **state)
      * (h1 = h3 = -cos 2t = -0.5, h2 = 1) it reaches E = -1 exactly, with
      * alpha = -1 (psi - H psi = (2 cos t, 0)) */
     double a;
-    assert_true(nqs_lanczos_energy(-2.0, 4.0, -8.0, &a) == -2.0 && a == 0.0);
-    assert_true(fabs(nqs_lanczos_energy(-0.5, 1.0, -0.5, &a) + 1.0) < 1e-15);
+    assert_true(nqs_lanczos_energy(-2.0, 4.0, 4.0, -8.0, &a) == -2.0 && a == 0.0);
+    assert_true(fabs(nqs_lanczos_energy(-0.5, 1.0, 1.0, -0.5, &a) + 1.0) < 1e-15);
     assert_true(fabs(a + 1.0) < 1e-15);
 }
 

@@ -71,7 +71,7 @@ static int measure_check_meta(const char *path, const struct nqs_h5_meta *meta, 
 static int measure_params(struct measure *ms, const char *path)
 {
     struct nqs_model *m = ms->p->model;
-    NQS_TRY(nqs_h5_restart_open(path, NULL, &ms->h5));
+    NQS_TRY(nqs_h5_state_open(path, &ms->h5));
     const struct nqs_h5_meta *meta = nqs_h5_get_meta(ms->h5);
     NQS_TRY(measure_check_meta(path, meta, ms->p));
     ms->iteration = nqs_h5_checkpoint_iteration(ms->h5);

@@ -40,7 +40,8 @@ const struct nqs_opt_def nqs_obs_options[] = {
      "also measure every K iterations on the optimisation's samples (/history/observables); 0: "
      "final evaluation only", NULL, 0, 1e9},
     {"lanczos", NQS_OPT_BOOL, "false",
-     "measure <H^2> and <H^3> (moment_h2, moment_h3) and the energy of one Lanczos step, "
+     "measure <H^2> and <H^3> (moment_h2, moment_h2_mixed, moment_h3) and the energy of one "
+     "Lanczos step, "
      "(1 + alpha H) psi with the best alpha (energy_lanczos, a variational energy below the "
      "state's); costs about max_conn local energies per sample; final evaluation and nqs measure "
      "only (not with every > 0)", NULL, 0, 0},
@@ -297,6 +298,7 @@ int nqs_obs_setup(struct nqs_obs *obs, const struct nqs_opt_val *v, const struct
                       "energy per connected configuration of every sample); accepted: every = 0, "
                       "or lanczos = false", obs->every);
         NQS_TRY(obs_add(obs, NQS_OBS_MOMENT_H2, "moment_h2", 1, 0));
+        NQS_TRY(obs_add(obs, NQS_OBS_MOMENT_H2_MIXED, "moment_h2_mixed", 1, 0));
         NQS_TRY(obs_add(obs, NQS_OBS_MOMENT_H3, "moment_h3", 1, 0));
     }
     return NQS_OK;
@@ -316,16 +318,17 @@ static int obs_has(const struct nqs_obs *obs, enum nqs_obs_kind kind)
     return 0;
 }
 
-double nqs_lanczos_energy(double h1, double h2, double h3, double *alpha)
+double nqs_lanczos_energy(double h1, double h2, double g2, double h3, double *alpha)
 {
-    double a = h2 - h1 * h1, b = h1 * h2 - h3, c = h1 * h3 - h2 * h2;
+    double m = 0.5 * (h2 + g2);
+    double a = h2 - h1 * h1, b = 2.0 * m * h1 - h1 * h2 - h3, c = h1 * h3 - m * m;
     if (alpha) *alpha = 0.0;
     if (!(a > 0)) return h1;
     double disc = fmax(b * b - 4.0 * a * c, 0.0);
     /* the lower root, in the form without cancellation for b > 0 */
     double e = b > 0 ? 2.0 * c / (-b + sqrt(disc)) : (-b - sqrt(disc)) / (2.0 * a);
     if (b > 0 && !isfinite(e)) e = (-b - sqrt(disc)) / (2.0 * a);
-    if (alpha) *alpha = (e - h1) / (h2 - e * h1);
+    if (alpha) *alpha = (e - h1) / (m - e * h1);
     return e;
 }
 
@@ -565,15 +568,17 @@ void nqs_obs_eval(const struct nqs_obs *obs, int c, const struct nqs_model *m, v
             o[0] = nqs_operator_local(it->op, m, cache, s, obs->ws[(size_t)c * obs->n_items + k],
                                       obs->msign);
             break;
-        case NQS_OBS_MOMENT_H2: { /* and moment_h3, the next item (nqs_obs_setup) */
+        case NQS_OBS_MOMENT_H2: { /* and the next two items (nqs_obs_setup) */
             double complex e1, e2;
             obs_moments(obs, c, m, cache, s, &e1, &e2);
             o[0] = creal(e1) * creal(e1) + cimag(e1) * cimag(e1);
-            out[obs->item[k + 1].offset] = conj(e1) * e2;
-            k++;
+            out[obs->item[k + 1].offset] = e2;
+            out[obs->item[k + 2].offset] = conj(e1) * e2;
+            k += 2;
             break;
         }
-        case NQS_OBS_MOMENT_H3: /* written with moment_h2 */
+        case NQS_OBS_MOMENT_H2_MIXED: /* written with moment_h2 */
+        case NQS_OBS_MOMENT_H3:
             break;
         }
     }

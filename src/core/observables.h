@@ -38,10 +38,17 @@
  * "Quantum Monte Carlo Approaches for Correlated Systems" (CUP 2017),
  * Sec. 6.4; Hu, Becca, Parola & Sorella, PRB 88, 060402 (2013)), scalars:
  *   moment_h2          <H^2> = <|E_loc|^2>,  E_loc(s) = (H psi)(s)/psi(s)
- *   moment_h3          <H^3> = <conj(E_loc) E2_loc>,
+ *   moment_h2_mixed    <H^2> = <E2_loc>,
  *                      E2_loc(s) = (H^2 psi)(s)/psi(s) = sum_s' H_ss' psi(s')/psi(s) E_loc(s')
- *   The energy of (1 + alpha H) psi with the best alpha follows from <H>,
- *   <H^2>, <H^3> (nqs_lanczos_energy). E2_loc costs one local energy per
+ *   moment_h3          <H^3> = <conj(E_loc) E2_loc>
+ *   The energy of (1 + alpha H) psi with the best alpha follows from them
+ *   (nqs_lanczos_energy). The two estimates of <H^2> agree in expectation;
+ *   the mixed one enters where the energy of psi_1 = (1 + alpha H) psi,
+ *   written per sample as |1 + alpha E_loc|^2 (E_loc + alpha E2_loc)/(1 +
+ *   alpha E_loc) (the local energy of psi_1 reweighted from |psi|^2), has it:
+ *   there the large fluctuations of E2_loc and of conj(E_loc) E2_loc cancel
+ *   sample by sample, which they do not between separate means (a 6x6 J1-J2
+ *   state: a 16x smaller error bar). E2_loc costs one local energy per
  *   connected configuration: about max_conn times a sample's local energy.
  */
 #ifndef NQS_OBSERVABLES_H
@@ -60,8 +67,8 @@
 enum nqs_obs_kind {
     NQS_OBS_M2, NQS_OBS_NN, NQS_OBS_SQ, NQS_OBS_SX, NQS_OBS_MS2, NQS_OBS_CORR_ZZ,
     NQS_OBS_CORR_FULL, NQS_OBS_SQ_ALL, NQS_OBS_DIMER, NQS_OBS_BOND, NQS_OBS_OPERATOR,
-    NQS_OBS_MOMENT_H2,   /* evaluates moment_h2 and the moment_h3 item right after it */
-    NQS_OBS_MOMENT_H3
+    NQS_OBS_MOMENT_H2,   /* evaluates moment_h2 and the two items right after it */
+    NQS_OBS_MOMENT_H2_MIXED, NQS_OBS_MOMENT_H3
 };
 
 struct nqs_obs_item {
@@ -115,16 +122,18 @@ struct nqs_obs {
     struct nqs_conn **lz_conn;      /* 2 n_ws */
 };
 
-/* Energy of one Lanczos step from the moments h1 = <H>, h2 = <H^2>, h3 =
- * <H^3> of psi: the lowest E of the 2x2 problem in the basis {psi, H psi},
- *   (h2 - h1^2) E^2 + (h1 h2 - h3) E + (h1 h3 - h2^2) = 0,
- * the energy of (1 + alpha H) psi with alpha = (E - h1)/(h2 - E h1) (written
+/* Energy of one Lanczos step from the moments h1 = <H>, h2 = <H^2> (norm of
+ * H psi), g2 = <H^2> (the mixed estimate, <psi|H|H psi>), h3 = <H^3> of psi:
+ * the lowest E of the 2x2 problem in the basis {psi, H psi},
+ *   [[h1, m], [m, h3]] v = E [[1, h1], [h1, h2]] v,  m = (h2 + g2)/2:
+ *   (h2 - h1^2) E^2 + (2 m h1 - h1 h2 - h3) E + (h1 h3 - m^2) = 0,
+ * the energy of (1 + alpha H) psi with alpha = (E - h1)/(m - E h1) (written
  * to *alpha if not NULL). A variance h2 - h1^2 <= 0 (an eigenstate, or
  * moments that rounding made inconsistent) gives E = h1, alpha = 0. With
  * h2 > h1^2 the metric [[1, h1], [h1, h2]] is positive definite, so both
  * roots are real for any h3 (the discriminant is clamped at 0 against
  * rounding). */
-double nqs_lanczos_energy(double h1, double h2, double h3, double *alpha);
+double nqs_lanczos_energy(double h1, double h2, double g2, double h3, double *alpha);
 
 #define NQS_OBS_N_OPTIONS 9 /* entries of nqs_obs_options: size of a parsed-values array */
 extern const struct nqs_opt_def nqs_obs_options[];

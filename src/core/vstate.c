@@ -140,40 +140,42 @@ int nqs_vstate_obs_stats(struct nqs_vstate *vs, const double complex *obs_local,
     return nqs_comm_check(rc);
 }
 
-/* Means of Re E_loc, moment_h2, moment_h3 over the rows of every chain but
- * `skip` (-1: none), weighted by the probabilities for exact enumeration. */
-static void vstate_moments(const struct nqs_vstate *vs, int k2, int k3, int skip, double h[3])
+/* Means of Re E_loc, moment_h2, moment_h2_mixed, moment_h3 (columns k[0..2])
+ * over the rows of every chain but `skip` (-1: none), weighted by the
+ * probabilities for exact enumeration. */
+static void vstate_moments(const struct nqs_vstate *vs, const int k[3], int skip, double h[4])
 {
     const size_t per = (size_t)vs->per_chain, no = (size_t)vs->n_obs;
     const int exact = vs->smp->o.exact;
-    double sum[3] = {0, 0, 0}, wsum = 0;
+    double sum[4] = {0, 0, 0, 0}, wsum = 0;
     for (int c = 0; c < vs->n_chains; c++) {
         if (c == skip) continue;
         for (size_t r = (size_t)c * per; r < (size_t)(c + 1) * per; r++) {
             double w = exact ? vs->w_all[r] : 1.0;
             sum[0] += w * creal(vs->eloc_all[r]);
-            sum[1] += w * creal(vs->obs_all[r * no + (size_t)k2]);
-            sum[2] += w * creal(vs->obs_all[r * no + (size_t)k3]);
+            for (int j = 0; j < 3; j++) sum[j + 1] += w * creal(vs->obs_all[r * no + (size_t)k[j]]);
             wsum += w;
         }
     }
-    for (int j = 0; j < 3; j++) h[j] = sum[j] / wsum;
+    for (int j = 0; j < 4; j++) h[j] = sum[j] / wsum;
 }
 
 int nqs_vstate_lanczos(const struct nqs_vstate *vs, double *energy, double *error,
                        double *alpha)
 {
     *energy = *error = *alpha = NAN;
-    int k2 = -1, k3 = -1;
+    int col[3] = {-1, -1, -1}; /* moment_h2, moment_h2_mixed, moment_h3 */
     for (int k = 0; vs->obs && k < vs->obs->n_items; k++) {
-        if (vs->obs->item[k].kind == NQS_OBS_MOMENT_H2) k2 = vs->obs->item[k].offset;
-        if (vs->obs->item[k].kind == NQS_OBS_MOMENT_H3) k3 = vs->obs->item[k].offset;
+        enum nqs_obs_kind kd = vs->obs->item[k].kind;
+        if (kd == NQS_OBS_MOMENT_H2) col[0] = vs->obs->item[k].offset;
+        if (kd == NQS_OBS_MOMENT_H2_MIXED) col[1] = vs->obs->item[k].offset;
+        if (kd == NQS_OBS_MOMENT_H3) col[2] = vs->obs->item[k].offset;
     }
-    if (k2 < 0 || k3 < 0) return 0;
+    if (col[0] < 0 || col[1] < 0 || col[2] < 0) return 0;
     if (vs->rank != 0) return 1;
-    double h[3];
-    vstate_moments(vs, k2, k3, -1, h);
-    *energy = nqs_lanczos_energy(h[0], h[1], h[2], alpha);
+    double h[4];
+    vstate_moments(vs, col, -1, h);
+    *energy = nqs_lanczos_energy(h[0], h[1], h[2], h[3], alpha);
     if (vs->smp->o.exact) {
         *error = 0.0;
         return 1;
@@ -183,8 +185,8 @@ int nqs_vstate_lanczos(const struct nqs_vstate *vs, double *energy, double *erro
     double mean = 0, sq = 0;
     for (int pass = 0; pass < 2; pass++) /* leave-one-chain-out estimates: mean, then spread */
         for (int c = 0; c < n; c++) {
-            vstate_moments(vs, k2, k3, c, h);
-            double e = nqs_lanczos_energy(h[0], h[1], h[2], NULL);
+            vstate_moments(vs, col, c, h);
+            double e = nqs_lanczos_energy(h[0], h[1], h[2], h[3], NULL);
             if (pass == 0) mean += e / n;
             else sq += (e - mean) * (e - mean);
         }

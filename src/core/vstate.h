@@ -77,7 +77,7 @@ int nqs_vstate_obs_stats(struct nqs_vstate *vs, const double complex *obs_local,
 
 /* Rank 0, after nqs_vstate_obs_stats(vs, NULL, ...): the energy of one
  * Lanczos step (1 + alpha H) psi (nqs_lanczos_energy) from the samples' E_loc
- * and the moment_h2, moment_h3 columns, with a jackknife error over the
+ * and the moment_h2, moment_h2_mixed, moment_h3 columns, with a jackknife error over the
  * Markov chains (leave one chain out; 0 for exact enumeration). NaN when the
  * observables do not include the moments ([observables] lanczos = false).
  * Returns 1 when they do (on every rank), else 0. */

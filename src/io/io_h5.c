@@ -360,10 +360,10 @@ static hid_t io_h5_complex_type(hid_t member)
 }
 
 /* Open every dataset handle used while writing; the file is open. */
-static int io_h5_open_objects(struct nqs_h5 *f)
+static int io_h5_open_objects(struct nqs_h5 *f, int history)
 {
     char name[128];
-    for (int k = 0; k <= NQS_H5_N_COLS; k++) {
+    for (int k = 0; history && k <= NQS_H5_N_COLS; k++) {
         snprintf(name, sizeof name, "/history/%s", k ? nqs_h5_columns[k - 1].name : "iteration");
         f->hist[k] = H5Dopen2(f->file, name, H5P_DEFAULT);
         if (f->hist[k] < 0) return IO_H5_FAIL("%s is corrupt: cannot open %s", f->path, name);
@@ -568,7 +568,7 @@ static int io_h5_start_swmr(struct nqs_h5 *f)
     if (H5Fflush(f->file, H5F_SCOPE_LOCAL) < 0) return IO_H5_FAIL("%s: cannot flush", f->path);
     if (H5Fstart_swmr_write(f->file) < 0)
         return IO_H5_FAIL("%s: cannot enter single-writer/multiple-reader mode", f->path);
-    return io_h5_open_objects(f);
+    return io_h5_open_objects(f, 1);
 }
 
 int nqs_h5_create(const char *path, const struct nqs_h5_meta *meta, int force,
@@ -1443,7 +1443,8 @@ static int io_h5_truncate_history(struct nqs_h5 *f)
     return nqs_h5r_truncate_history_obs(f->file, f->path, f->ckpt_iteration);
 }
 
-int nqs_h5_restart_open(const char *path, const struct nqs_h5_meta *expect, struct nqs_h5 **out)
+static int io_h5_read_open(const char *path, const struct nqs_h5_meta *expect, int history,
+                           struct nqs_h5 **out)
 {
     *out = NULL;
     if (path == NULL || path[0] == '\0') NQS_ERROR(NQS_EINVAL, "restart: empty file name");
@@ -1457,14 +1458,25 @@ int nqs_h5_restart_open(const char *path, const struct nqs_h5_meta *expect, stru
         (rc = io_h5_read_meta(f)) != NQS_OK ||
         (expect != NULL && (rc = io_h5_check_match(f, expect)) != NQS_OK) ||
         (rc = io_h5_check_layout(f)) != NQS_OK || (rc = io_h5_read_active(f)) != NQS_OK ||
-        (rc = io_h5_check_history(f)) != NQS_OK || (rc = io_h5_open_objects(f)) != NQS_OK)
+        (history && (rc = io_h5_check_history(f)) != NQS_OK) ||
+        (rc = io_h5_open_objects(f, history)) != NQS_OK)
         goto fail;
-    f->restart_pending = 1;
+    f->restart_pending = history;
     *out = f;
     return NQS_OK;
 fail:
     io_h5_release(f, 0); /* keep the first message */
     return rc;
+}
+
+int nqs_h5_restart_open(const char *path, const struct nqs_h5_meta *expect, struct nqs_h5 **out)
+{
+    return io_h5_read_open(path, expect, 1, out);
+}
+
+int nqs_h5_state_open(const char *path, struct nqs_h5 **out)
+{
+    return io_h5_read_open(path, NULL, 0, out);
 }
 
 int nqs_h5_restart_commit(struct nqs_h5 *f)

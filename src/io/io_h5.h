@@ -223,6 +223,12 @@ int nqs_h5_restart(const char *path, const struct nqs_h5_meta *expect, struct nq
  * reopens read-write, checks again, and does the writes of nqs_h5_restart. */
 int nqs_h5_restart_open(const char *path, const struct nqs_h5_meta *expect, struct nqs_h5 **out);
 
+/* nqs_h5_restart_open for reading the state only (nqs measure): the same
+ * checks of the root attributes and /checkpoint, none of /history, so a file
+ * whose history lacks a column added since (io_h5.h: columns are only ever
+ * added) can still be measured, though not continued. */
+int nqs_h5_state_open(const char *path, struct nqs_h5 **out);
+
 /* Read every attribute and dataset of `path` in a forked child process and
  * wait at most `timeout` seconds: some damaged files make libhdf5 crash or
  * loop forever inside a read (seen with 1.10.8 on fuzzed files), which no
