@@ -326,6 +326,10 @@ int nqs_convnet_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
     }
 
     m->state = net;
+    /* cnn: periodic convolutions summed over every position are invariant
+     * under the lattice's translations, so a projection sums over cosets of
+     * them (projected.c); lcn has a kernel per site and no symmetry. */
+    m->invariance = local ? NQS_INVARIANT_NONE : NQS_INVARIANT_TRANSLATIONS;
     m->n_par = net->n_par;
     m->par = net->par;
     m->cache_size = net->int_base + i * sizeof(int);

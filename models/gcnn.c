@@ -713,6 +713,9 @@ int nqs_gcnn_alloc(struct nqs_model *m, const struct nqs_lattice *lat,
 
     m->state = net;
     m->ops = &gcnn_ops; /* the variant table: same name, keys and twin as cnn */
+    /* psi(h s) = psi(s) for every h of G (header): a projection sums over
+     * the cosets of G only (projected.c) */
+    m->invariance = space_group ? NQS_INVARIANT_SPACE : NQS_INVARIANT_TRANSLATIONS;
     m->n_par = net->n_par;
     m->par = net->par;
     m->cache_size = net->int_base + i * sizeof(int);

@@ -52,6 +52,17 @@ static inline void util_opt_parse(const struct nqs_opt_def *d, const char *text,
         v->i = idx;
         break;
     }
+    case NQS_OPT_INTLIST: { /* "2,2" */
+        const char *c = text;
+        v->n_list = 0;
+        while (*c && v->n_list < NQS_OPT_MAXLIST) {
+            char *end;
+            v->list[v->n_list++] = (int)strtol(c, &end, 10);
+            c = *end == ',' ? end + 1 : end;
+            if (end == c && *c) break;
+        }
+        break;
+    }
     default: fail_msg("option type %d not handled by the test helper", (int)d->type);
     }
 }
