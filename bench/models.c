@@ -18,8 +18,9 @@
  *
  * Projected rows (bench_proj_cases) wrap a base model in its projection onto a
  * k = 0 sector (nqs_model_project): rbm_symm onto A1 of the point group (8
- * terms on the square lattice), the dense rbm onto k = 0 (N terms); the
- * options column names the projection.
+ * terms on the square lattice), cnn onto A1 likewise (it declares its
+ * translation invariance), the dense rbm onto k = 0 (N terms); the options
+ * column names the projection.
  *
  * Models are built generically from their option tables: defaults, then the
  * overrides listed in bench_model_cases for that model, through the input
@@ -78,6 +79,7 @@ static const struct bench_proj_case bench_proj_cases[] = {
     {"rbm_symm", "alpha=1", "alpha=1;P(A1)", BENCH_PROJ_POINT},
     {"rbm_symm", "alpha=4", "alpha=4;P(A1)", BENCH_PROJ_POINT},
     {"rbm", "alpha=1", "alpha=1;P(k=0)", BENCH_PROJ_TRANS},
+    {"cnn", "channels=4,4", "channels=4,4;P(A1)", BENCH_PROJ_POINT}, /* 8 cosets of translations */
 };
 
 /* Option values of `ops` as the input layer would produce them: defaults,
