@@ -642,25 +642,29 @@ static void test_metropolis_heisenberg_marshall(void **state)
     run_case(heis_ring, heis_obs, "[sampler]\nchains = 8\nsamples = 1024\nseed = 5\n", 2000, 1);
 }
 
-/* Bad input: staggered magnetisation on a lattice that is not bipartite. */
 static const char moments_obs[] = "[observables]\nlanczos = true\n";
+
+/* The moments on the open TFIM state (h = 0.8) and the Heisenberg ring, with
+ * the samplers' settings `smp_square`, `smp_ring`. */
+static void moments_cases(const char *smp_square, const char *smp_ring, int per_chain)
+{
+    dense_h.ising = 1, dense_h.J = 1.0, dense_h.h = 0.8;
+    run_case(square_open, moments_obs, smp_square, per_chain, 0);
+    dense_h.ising = 0, dense_h.J = 1.0;
+    run_case(heis_ring, moments_obs, smp_ring, per_chain, 1);
+}
 
 static void test_moments_exact(void **state)
 {
     (void)state;
-    dense_h.ising = 1, dense_h.J = 1.0, dense_h.h = 0.8;
-    run_case(square_open, moments_obs, "[sampler]\nmethod = exact\nchains = 3\n", 0, 0);
-    dense_h.ising = 0, dense_h.J = 1.0;
-    run_case(heis_ring, moments_obs, "[sampler]\nmethod = exact\nchains = 2\n", 0, 1);
+    moments_cases("[sampler]\nmethod = exact\nchains = 3\n", "[sampler]\nmethod = exact\nchains = 2\n", 0);
 }
 
 static void test_moments_metropolis(void **state)
 {
     (void)state;
-    dense_h.ising = 1, dense_h.J = 1.0, dense_h.h = 0.8;
-    run_case(square_open, moments_obs, "[sampler]\nchains = 8\nsamples = 1024\nseed = 3\n", 4000, 0);
-    dense_h.ising = 0, dense_h.J = 1.0;
-    run_case(heis_ring, moments_obs, "[sampler]\nchains = 8\nsamples = 1024\nseed = 5\n", 4000, 1);
+    moments_cases("[sampler]\nchains = 8\nsamples = 1024\nseed = 3\n",
+                  "[sampler]\nchains = 8\nsamples = 1024\nseed = 5\n", 4000);
 }
 
 /* lanczos = true with every > 0 is refused, naming both keys. */
@@ -689,6 +693,7 @@ static void test_moments_refused_every(void **state)
     assert_true(fabs(a + 1.0) < 1e-15);
 }
 
+/* Bad input: staggered magnetisation on a lattice that is not bipartite. */
 static void test_staggered_refused_on_triangular(void **state)
 {
     (void)state;
