@@ -932,7 +932,7 @@ static void test_optimizer_options_table(void **state)
     assert_true(a.diag_shift_decay == b.diag_shift_decay && a.diag_shift_min == b.diag_shift_min);
     assert_true(a.diag_scale == b.diag_scale);
     assert_true(a.max_step == b.max_step && a.learning_rate_max == b.learning_rate_max);
-    assert_true(a.clip == b.clip && a.clip == 5.0);
+    assert_true(a.clip == b.clip && a.clip == 0.0);
     assert_int_equal(a.step_check, b.step_check);
     assert_int_equal(a.sr.solver, b.sr.solver);
     assert_true(a.sr.cg_tol == b.sr.cg_tol && a.sr.cg_maxiter == b.sr.cg_maxiter);
@@ -1319,6 +1319,7 @@ static void test_optimizer_clip_by_hand(void **state)
     make_data(P, n, P, 17, O, eloc);
     eloc[7] += 1000.0; /* one sample next to a node */
     nqs_optimizer_params_default(&p);
+    p.clip = 5.0;
     p.step_check = 0;
     p.max_step = 0;
     p.learning_rate_max = 0;

@@ -90,11 +90,12 @@ const struct nqs_opt_def nqs_optimizer_options[NQS_OPTK_COUNT] = {
     [NQS_OPTK_ANNEAL_FLOOR] = {"anneal_floor", NQS_OPT_REAL, "0.03125",
         "plateau annealing: the smallest factor it applies to eta (0.03125 = 5 halvings)", NULL,
         1e-6, 1},
-    [NQS_OPTK_CLIP] = {"clip_local_energy", NQS_OPT_REAL, "5",
+    [NQS_OPTK_CLIP] = {"clip_local_energy", NQS_OPT_REAL, "0",
         "width c of the local-energy clipping of the update: the gradient (and SR's force) sees "
         "every local energy clamped to median +- c x (mean absolute deviation from the median), "
         "so a sample next to a node of psi cannot set the step alone; the reported energy is "
-        "unclipped; 0 = off; not with [sampler] method = exact", NULL, 0, 1e6},
+        "unclipped; 0 = off (the default; 5 is the usual width); not with [sampler] method = exact",
+        NULL, 0, 1e6},
 };
 const int nqs_optimizer_n_options = NQS_OPTK_COUNT;
 
@@ -141,7 +142,7 @@ void nqs_optimizer_params_default(struct nqs_optimizer_params *p)
     p->learning_rate_max = 0.03;
     p->anneal_window = 50;
     p->anneal_floor = 0.03125;
-    p->clip = 5.0;
+    p->clip = 0.0;
     nqs_sr_options_default(&p->sr);
 }
 
