@@ -1244,24 +1244,24 @@ static void test_run_records_clipped_samples(void **state)
  * 2 from iteration 3 on, the samples untouched): the jump from <= 1.2 rejects
  * the update of iteration 2 four times, it is taken back and the samples are
  * accepted as a fluctuation (the 1st unmixed iteration); every later one is
- * accepted (the reference is unmixed too), and the 300th in a row, iteration
- * 302, stops the run with status 1 and "cannot recover"; the history keeps
- * the 302 completed iterations and the file its last checkpoint. */
+ * accepted (the reference is unmixed too), and the 50th in a row, iteration
+ * 52, stops the run with status 1 and "cannot recover"; the history keeps the
+ * 52 completed iterations and the file its last checkpoint. */
 static void test_run_unmixed_chains_stop_the_run(void **state)
 {
     (void)state;
     TP(path, "unmixed.h5");
     setenv("NQS_TEST_STEP_REVIEW", "unmixed:3", 1);
-    int st = nqs(1, "run", tp("a.ini"), "-o", path, "--set", "optimizer.iterations=330", NULL);
+    int st = nqs(1, "run", tp("a.ini"), "-o", path, "--set", "optimizer.iterations=80", NULL);
     unsetenv("NQS_TEST_STEP_REVIEW");
     assert_status(st, 1);
     assert_contains(g_err, "the optimisation cannot recover: split-R-hat has stayed above 1.5 "
-                           "for 300 iterations in a row");
-    assert_contains(g_err, "nqs: error: iteration 302 failed: the optimisation cannot recover");
-    assert_contains(g_err, "keeps 302 completed iterations and its last checkpoint");
+                           "for 50 iterations in a row");
+    assert_contains(g_err, "nqs: error: iteration 52 failed: the optimisation cannot recover");
+    assert_contains(g_err, "keeps 52 completed iterations and its last checkpoint");
     struct hist h;
     hist_read(path, &h);
-    assert_int_equal(h.n, 302);
+    assert_int_equal(h.n, 52);
     hist_free(&h);
 }
 

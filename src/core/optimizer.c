@@ -445,11 +445,6 @@ static const char *optimizer_verdict(const struct nqs_optimizer_sample *last,
                  last->error, now->energy, now->error);
         return buf;
     }
-    /* Reference samples from unmixed chains (a chain found a mode of |psi|^2
-     * the others never visit): the updates are what suppresses the mode, and
-     * while they do, variance, acceptance and R-hat move by orders of
-     * magnitude; only the energy judges them (optimizer.h). */
-    if (isfinite(last->rhat) && last->rhat > NQS_OPT_REJECT_RHAT) return NULL;
     if (isfinite(last->acceptance) && isfinite(now->acceptance) &&
         last->acceptance >= NQS_OPT_REJECT_ACC_MIN &&
         now->acceptance < NQS_OPT_REJECT_ACC_FACTOR * last->acceptance) {
@@ -555,7 +550,6 @@ static void optimizer_anneal(struct nqs_optimizer *opt, const struct nqs_optimiz
 static int optimizer_accepted(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now)
 {
     optimizer_anneal(opt, now);
-    if (!opt->par.step_check) return NQS_OK; /* the unmixed stop is part of the review */
     opt->unmixed = isfinite(now->rhat) && now->rhat > NQS_OPT_REJECT_RHAT ? opt->unmixed + 1 : 0;
     if (opt->unmixed >= NQS_OPT_UNMIXED_MAX)
         NQS_ERROR(NQS_ENUMERIC, "the optimisation cannot recover: split-R-hat has stayed above "

@@ -120,25 +120,15 @@
  * then -655 +- 832, var 9e8; the update computed from those samples then
  * drove the state into a frozen, high-energy mode that the review, seeing
  * only acceptances, accepted as a fluctuation).
- * Chains stuck in separate modes. A chain that finds a region of |psi|^2
- * the others never visit (J1-J2 6x6, rbm_symm alpha 4: configurations of
- * ferromagnetic domains with |psi|^2 e^18 times the typical one and the wrong
- * phase, local energies ~ +200 in the Marshall basis) stays there; the
- * samples are then unmixed (split-R-hat above NQS_OPT_REJECT_RHAT). The SR
- * gradient of those samples is what lowers the mode, and it does: with the
- * review off, a run that had two of 16 chains stuck (E = -57.5, R-hat 16)
- * released them after 45 and 125 iterations and was back at E = -71.9
- * (1e-2 relative) after 130. The variance, acceptance and R-hat tests
- * rejected exactly those updates (variances of 1e39 next to the shrinking
- * mode), and the run stopped. So while the reference samples are unmixed
- * only the energy tests judge an update. NQS_OPT_UNMIXED_MAX accepted
- * iterations in a row that stay unmixed make the review return NQS_ENUMERIC
- * ("cannot recover"): a mode that long-lived is beyond what the updates
- * undo, and a result from such samples is not an estimate of anything
- * (session-5 example: rbm_symm alpha 8, E = -71.4 +- 0.1, then -49 ... -21
- * as chains fell in one by one, 195 iterations, exit status 0). Healthy runs
- * have no unmixed iteration at all (none in the 75 runs of the robustness
- * benchmark). step_check = false switches this stop off with the rest.
+ * Chains stuck in separate modes: NQS_OPT_UNMIXED_MAX accepted iterations
+ * in a row with split-R-hat above NQS_OPT_REJECT_RHAT make the review return
+ * NQS_ENUMERIC ("cannot recover"). Why: |psi|^2 then has metastable modes the
+ * chains fall into one by one and never leave (J1-J2 6x6, rbm_symm alpha 8:
+ * E = -71.4 +- 0.1, then -49, -42, -35, -28, -21 as chains fell into a mode
+ * of local energy ~ +40, R-hat 14-28, 195 iterations in a row, the run still
+ * going with exit status 0); no step length undoes that, and a result from
+ * such samples is not an estimate of anything. Healthy runs have no such
+ * iteration at all (none in the 75 runs of the robustness benchmark).
  * Exact sampling has error 0 and NaN acceptance: the energy test applies,
  * with the relative tolerance NQS_OPT_REJECT_REL, and the variance test.
  *
@@ -176,7 +166,7 @@ enum nqs_opt_method { NQS_METHOD_SR = 0, NQS_METHOD_ADAM = 1, NQS_METHOD_SGD = 2
 #define NQS_OPT_REJECT_ACC_MIN 0.01
 #define NQS_OPT_REJECT_RHAT 1.5
 #define NQS_OPT_REJECT_VAR 100.0  /* variance explosion factor (see below) */
-#define NQS_OPT_UNMIXED_MAX 300   /* accepted iterations in a row with split-R-hat above
+#define NQS_OPT_UNMIXED_MAX 50    /* accepted iterations in a row with split-R-hat above
                                      NQS_OPT_REJECT_RHAT that end the run (see below) */
 #define NQS_OPT_VAR_FLOOR 1e-6    /* ... relative to E^2, for nearly exact states */
 #define NQS_OPT_MIXED_RHAT 1.2
