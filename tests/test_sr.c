@@ -1208,6 +1208,12 @@ static void test_optimizer_unmixed_chains_give_up(void **state)
     assert_int_equal(nqs_optimizer_review(a, &bad, par, &rej, NULL, 0), NQS_ENUMERIC);
     st[19] = 51;
     assert_int_equal(nqs_optimizer_state_set(b, st, ns), NQS_EIO);
+    /* step_check = false: no review, no unmixed count and no stop */
+    nqs_optimizer_free(b);
+    p.step_check = 0;
+    b = nqs_optimizer_alloc(&p, P, n);
+    for (int t = 0; t < 2 * NQS_OPT_UNMIXED_MAX; t++)
+        assert_int_equal(nqs_optimizer_review(b, &bad, par, &rej, NULL, 0), NQS_OK);
     free(st);
     nqs_optimizer_free(a);
     nqs_optimizer_free(b);

@@ -550,6 +550,7 @@ static void optimizer_anneal(struct nqs_optimizer *opt, const struct nqs_optimiz
 static int optimizer_accepted(struct nqs_optimizer *opt, const struct nqs_optimizer_sample *now)
 {
     optimizer_anneal(opt, now);
+    if (!opt->par.step_check) return NQS_OK; /* the unmixed stop is part of the review */
     opt->unmixed = isfinite(now->rhat) && now->rhat > NQS_OPT_REJECT_RHAT ? opt->unmixed + 1 : 0;
     if (opt->unmixed >= NQS_OPT_UNMIXED_MAX)
         NQS_ERROR(NQS_ENUMERIC, "the optimisation cannot recover: split-R-hat has stayed above "
