@@ -41,9 +41,8 @@ const struct nqs_opt_def nqs_obs_options[] = {
      "final evaluation only", NULL, 0, 1e9},
     {"lanczos", NQS_OPT_BOOL, "false",
      "measure <H^2> and <H^3> (moment_h2, moment_h2_mixed, moment_h3) and the energy of one "
-     "Lanczos step, "
-     "(1 + alpha H) psi with the best alpha (energy_lanczos, a variational energy below the "
-     "state's); costs about max_conn local energies per sample; final evaluation and nqs measure "
+     "Lanczos step, (1 + alpha H) psi with the best alpha (energy_lanczos, a variational energy "
+     "below the state's); costs about max_conn local energies per sample; final evaluation and nqs measure "
      "only (not with every > 0)", NULL, 0, 0},
 };
 const int nqs_obs_n_options = sizeof nqs_obs_options / sizeof nqs_obs_options[0];
@@ -324,10 +323,9 @@ double nqs_lanczos_energy(double h1, double h2, double g2, double h3, double *al
     double a = h2 - h1 * h1, b = 2.0 * m * h1 - h1 * h2 - h3, c = h1 * h3 - m * m;
     if (alpha) *alpha = 0.0;
     if (!(a > 0)) return h1;
-    double disc = fmax(b * b - 4.0 * a * c, 0.0);
-    /* the lower root, in the form without cancellation for b > 0 */
-    double e = b > 0 ? 2.0 * c / (-b + sqrt(disc)) : (-b - sqrt(disc)) / (2.0 * a);
-    if (b > 0 && !isfinite(e)) e = (-b - sqrt(disc)) / (2.0 * a);
+    /* both roots without cancellation (q/a and c/q); a > 0, the lower one */
+    double q = -0.5 * (b + copysign(sqrt(fmax(b * b - 4.0 * a * c, 0.0)), b));
+    double e = q != 0 ? fmin(q / a, c / q) : 0.0; /* q = 0: b = c = 0, a double root at 0 */
     if (alpha) *alpha = (e - h1) / (m - e * h1);
     return e;
 }
