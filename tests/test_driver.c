@@ -1362,6 +1362,42 @@ static void test_run_json_matches_result_file(void **state)
     assert_int_equal(nqs_json_find(kv, n, "shared")->type, NQS_JSON_TRUE);
 }
 
+/* [observables] lanczos = true: the final evaluation's energy of one
+ * Lanczos step reaches the JSON, /result/observables (energy_lanczos with its
+ * error, lanczos_alpha) and the text report; it lies below the state's
+ * energy by more than 3 combined error bars (the ring N = 12 after 8
+ * iterations: 3.5e-2, the Lanczos step 6.9e-3, 0.61 +- 0.03 lower) and not below the exact ground state by more than
+ * 4 of its error bars; nqs measure writes the same keys into /measure/0. */
+static void test_run_lanczos_step_reported(void **state)
+{
+    (void)state;
+    TP(path, "lanczos.h5");
+    assert_status(nqs(2, "run", tp("a.ini"), "-q", "-o", path, "--json", "--set",
+                      "observables.lanczos=true", "--set", "output.final_samples=8192", "--set",
+                      "optimizer.iterations=8", NULL),
+                  0);
+    struct nqs_json_kv kv[48];
+    int n = nqs_json_parse(g_out, kv, 48);
+    if (n < 0) fail_msg("--json output is not one JSON object: %s", g_out);
+    double el = json_num(kv, n, "energy_lanczos")->num, ee = json_num(kv, n, "energy_lanczos_error")->num;
+    assert_rel_close(el, attr(path, "/result/observables", "energy_lanczos"), 1e-12);
+    assert_rel_close(ee, attr(path, "/result/observables", "energy_lanczos_error"), 1e-12);
+    assert_rel_close(json_num(kv, n, "lanczos_alpha")->num,
+                     attr(path, "/result/observables", "lanczos_alpha"), 1e-12);
+    assert_true(isnan(attr(path, "/result/observables", "lanczos_alpha_error")));
+    double e = attr(path, "/result", "energy"), s = attr(path, "/result", "energy_error");
+    if (!(ee > 0 && el < e - 3 * sqrt(s * s + ee * ee)))
+        fail_msg("E = %.8f +- %.2g, Lanczos step %.8f +- %.2g", e, s, el, ee);
+    assert_true(el > -21.5495636698 - 4 * ee);
+    assert_status(nqs(2, "run", tp("a.ini"), "-o", tp("lanczos2.h5"), "--set",
+                      "observables.lanczos=true", "--set", "output.final_samples=512", NULL),
+                  0);
+    assert_contains(g_out, "lanczos      -");
+    assert_status(nqs(2, "measure", path, "--samples", "2048", NULL), 0);
+    assert_contains(g_out, "lanczos      -"); /* the input stored in the file asks for it */
+    assert_true(isfinite(attr(path, "/measure/0/observables", "energy_lanczos")));
+}
+
 /* A zero Hamiltonian (J = h = 0): energy, variance and reference are 0, so
  * v_score = 0/0 and relative_error = 0/0 are not numbers: JSON has no NaN,
  * they must be null, and the object must still parse. */
@@ -1659,6 +1695,7 @@ int main(void)
         cmocka_unit_test(test_run_records_clipped_samples),
         cmocka_unit_test(test_run_warns_about_unreliable_final_samples),
         cmocka_unit_test(test_run_json_matches_result_file),
+        cmocka_unit_test(test_run_lanczos_step_reported),
         cmocka_unit_test(test_run_json_prints_null_for_nan),
         cmocka_unit_test(test_run_final_observables_match_enumeration_tfim),
         cmocka_unit_test(test_run_final_observables_match_enumeration_heisenberg),

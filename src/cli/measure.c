@@ -197,19 +197,10 @@ int nqs_cmd_measure(const struct nqs_cli *cli)
             .params = m->par, .sector = sector, .obs = &ms.obs, .obs_value = ms.value,
             .obs_error = ms.error,
         };
-        struct nqs_h5_observable sc[NQS_OBS_MAX + 2];
-        int n_sc = 0;
-        for (int k = 0; k < ms.obs.n_items; k++)
-            if (!ms.obs.item[k].vector)
-                sc[n_sc++] = (struct nqs_h5_observable){ms.obs.item[k].name,
-                                                        ms.value[ms.obs.item[k].offset],
-                                                        ms.error[ms.obs.item[k].offset]};
+        struct nqs_h5_observable sc[NQS_H5_MAX_SCALARS];
         double lz[3];
         int have_lz = nqs_vstate_lanczos(ms.vs, &lz[0], &lz[1], &lz[2]);
-        if (have_lz) {
-            sc[n_sc++] = (struct nqs_h5_observable){"energy_lanczos", lz[0], lz[1]};
-            sc[n_sc++] = (struct nqs_h5_observable){"lanczos_alpha", lz[2], NAN};
-        }
+        int n_sc = nqs_h5_scalars(&ms.obs, ms.value, ms.error, have_lz ? lz : NULL, sc);
         char *input = nqs_config_dump(ms.cfg), lat[128];
         nqs_lattice_describe(ms.p->lat, lat, sizeof lat);
         struct nqs_h5_measurement meas = {

@@ -153,9 +153,9 @@ struct driver {
     int test_review_done;       /* NQS_TEST_STEP_REVIEW=rise:K fired */
     double complex *eloc_all;   /* every chain's local energies, global chain order */
     double complex *eloc_clip;  /* this rank's local energies as the update sees them */
+    double *clip_scratch;       /* one real per sample of all chains (median, MAD) */
     double lanczos[3];          /* final evaluation: energy of one Lanczos step, error, alpha */
     int have_lanczos;           /* [observables] lanczos: lanczos[] is set (rank 0) */
-    double *clip_scratch;       /* one real per sample of all chains (median, MAD) */
     double *logp_all, *w_all;   /* exact enumeration: every row's 2 Re log psi and probability */
     double *opt_state;
     int8_t *ck_chains;          /* every chain (rank 0), this rank's block at chain `first` */
@@ -391,8 +391,8 @@ static int driver_setup_local(struct driver *d)
         /* SR averages with this rank's rows' probabilities (set every iteration) */
         nqs_optimizer_set_weights(d->opt, d->w_all + (size_t)d->first * (size_t)per_chain);
     }
-    if (!d->eloc || !d->eloc_all || !d->eloc_clip || !d->clip_scratch || !d->O || !d->par_good || !d->par_prev || !d->obs_value || !d->obs_error ||
-        !d->opt_state || !d->ck_chains || !d->ck_rng)
+    if (!d->eloc || !d->eloc_all || !d->eloc_clip || !d->clip_scratch || !d->O || !d->par_good ||
+        !d->par_prev || !d->obs_value || !d->obs_error || !d->opt_state || !d->ck_chains || !d->ck_rng)
         NQS_ERROR(NQS_ENOMEM, "out of memory for %d samples x %d parameters (%.1f GiB)", d->ns_local,
                   m->n_par, (double)d->ns_local * (double)P * 16.0 / 1073741824.0);
 
@@ -862,18 +862,10 @@ static int driver_final_write(struct driver *d, struct nqs_h5_result *res)
         .obs_error = d->obs_error,
     };
     if (d->rank != 0) return NQS_OK;
-    struct nqs_h5_observable obs[NQS_OBS_MAX + 2];
-    int n_obs = 0;
-    for (int k = 0; k < d->obs.n_items; k++) /* scalars: attributes of /result/observables */
-        if (!d->obs.item[k].vector) {
-            int c = d->obs.item[k].offset;
-            obs[n_obs++] = (struct nqs_h5_observable){d->obs.item[k].name, d->obs_value[c], d->obs_error[c]};
-        }
+    struct nqs_h5_observable obs[NQS_H5_MAX_SCALARS]; /* attributes of /result/observables */
     d->have_lanczos = nqs_vstate_lanczos(d->vs, &d->lanczos[0], &d->lanczos[1], &d->lanczos[2]);
-    if (d->have_lanczos) {
-        obs[n_obs++] = (struct nqs_h5_observable){"energy_lanczos", d->lanczos[0], d->lanczos[1]};
-        obs[n_obs++] = (struct nqs_h5_observable){"lanczos_alpha", d->lanczos[2], NAN};
-    }
+    int n_obs = nqs_h5_scalars(&d->obs, d->obs_value, d->obs_error,
+                               d->have_lanczos ? d->lanczos : NULL, obs);
     struct nqs_h5_reference ref = {d->ref_energy, d->ref_source, d->ref_sector};
     return nqs_h5_finish(d->h5, res, isfinite(d->ref_energy) ? &ref : NULL, obs, n_obs);
 }

@@ -147,6 +147,14 @@ struct nqs_h5_observable {
     double value, error;
 };
 
+/* The scalar observables of `obs` with their values and errors (columns of
+ * value[], error[]), then, when lanczos != NULL (energy, error, alpha of
+ * nqs_vstate_lanczos), energy_lanczos and lanczos_alpha (error NaN): into
+ * out[NQS_H5_MAX_SCALARS]; returns the count. */
+#define NQS_H5_MAX_SCALARS 18 /* NQS_OBS_MAX (observables.h) + 2 */
+int nqs_h5_scalars(const struct nqs_obs *obs, const double *value, const double *error,
+                   const double *lanczos, struct nqs_h5_observable *out);
+
 struct nqs_h5;
 
 /* Create `path` (see the life cycle above) and return the open handle in

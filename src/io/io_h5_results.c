@@ -5,6 +5,7 @@
  */
 #include "io_h5_results.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -474,4 +475,22 @@ int nqs_h5r_write_measure(hid_t file, const char *path, const struct nqs_h5_meas
     if (o >= 0) H5Gclose(o);
     H5Gclose(g);
     return rc;
+}
+
+_Static_assert(NQS_H5_MAX_SCALARS == NQS_OBS_MAX + 2, "NQS_H5_MAX_SCALARS (io_h5.h)");
+
+int nqs_h5_scalars(const struct nqs_obs *obs, const double *value, const double *error,
+                   const double *lanczos, struct nqs_h5_observable *out)
+{
+    int n = 0;
+    for (int k = 0; k < obs->n_items; k++)
+        if (!obs->item[k].vector) {
+            int c = obs->item[k].offset;
+            out[n++] = (struct nqs_h5_observable){obs->item[k].name, value[c], error[c]};
+        }
+    if (lanczos) {
+        out[n++] = (struct nqs_h5_observable){"energy_lanczos", lanczos[0], lanczos[1]};
+        out[n++] = (struct nqs_h5_observable){"lanczos_alpha", lanczos[2], NAN};
+    }
+    return n;
 }
