@@ -1366,8 +1366,9 @@ static void test_run_json_matches_result_file(void **state)
  * Lanczos step reaches the JSON, /result/observables (energy_lanczos with its
  * error, lanczos_alpha) and the text report; it lies below the state's
  * energy by more than 3 combined error bars (the ring N = 12 after 8
- * iterations: 3.5e-2, the Lanczos step 6.9e-3, 0.61 +- 0.03 lower) and not below the exact ground state by more than
- * 4 of its error bars; nqs measure writes the same keys into /measure/0. */
+ * iterations: 3.5e-2, the Lanczos step 6.9e-3, 0.61 +- 0.03 lower) and not
+ * below the exact ground state by more than 4 of its error bars; nqs measure
+ * writes the same keys into /measure/0. */
 static void test_run_lanczos_step_reported(void **state)
 {
     (void)state;
