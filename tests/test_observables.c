@@ -98,24 +98,16 @@ static void dense_state(const struct nqs_problem *p, int sector, int mag, struct
     free(lp);
 }
 
-/* <psi| c prod_k sigma^{p[k]}_{site[k]} |psi> by applying the string to
- * every basis state y: P|y> = phase(y) |y xor mask>. */
+/* <psi| c prod_k sigma^{p[k]}_{site[k]} |psi> (dense_pauli_apply below). */
+static void dense_pauli_apply(const struct dense *d, double complex c, const char *p, const int *site,
+                              const double complex *in, double complex *out);
 static double complex dense_pauli(const struct dense *d, double complex c, const char *p, const int *site)
 {
-    double complex e = 0;
-    long mask = 0;
-    for (int k = 0; p[k]; k++)
-        if (p[k] != 'z') mask ^= 1L << site[k];
-    for (long y = 0; y < d->dim; y++) {
-        if (d->psi[y] == 0) continue;
-        double complex ph = c;
-        for (int k = 0; p[k]; k++) {
-            int sy = spin(y, site[k]);
-            if (p[k] == 'z') ph *= sy;
-            else if (p[k] == 'y') ph *= I * sy;
-        }
-        e += conj(d->psi[y ^ mask]) * ph * d->psi[y];
-    }
+    double complex *v = calloc((size_t)d->dim, sizeof *v), e = 0;
+    assert_non_null(v);
+    dense_pauli_apply(d, c, p, site, d->psi, v);
+    for (long y = 0; y < d->dim; y++) e += conj(d->psi[y]) * v[y];
+    free(v);
     return e;
 }
 
@@ -257,7 +249,8 @@ static struct {
     double J, h;
 } dense_h;
 
-/* out += c P in for the Pauli string p on sites `site` (dense_pauli's rule). */
+/* out += c P in for the Pauli string p on sites `site`, applied to every
+ * basis state y: P|y> = phase(y) |y xor mask>. */
 static void dense_pauli_apply(const struct dense *d, double complex c, const char *p, const int *site,
                               const double complex *in, double complex *out)
 {

@@ -440,13 +440,6 @@ int nqs_obs_off_diagonal(const struct nqs_obs *obs)
     return 0;
 }
 
-static double complex obs_ratio(const struct nqs_model *m, void *cache, const int8_t *s, int n,
-                                const int *sites)
-{
-    return m->ops->psi_ratio ? m->ops->psi_ratio(m, cache, s, n, sites)
-                             : cexp(m->ops->log_psi_ratio(m, cache, s, n, sites));
-}
-
 /* E_loc(s) and E2_loc(s) = sum_s' H_ss' psi(s')/psi(s) E_loc(s') (header):
  * each connected s' gets a copy of the cache, moved there by cache_update,
  * and its own local energy. Chain c's buffers; no allocation. */
@@ -461,7 +454,7 @@ static void obs_moments(const struct nqs_obs *obs, int c, const struct nqs_model
     h->ops->connected(h, s, conn);
     double complex a = conn->diag, b = 0;
     for (int k = 0; k < conn->n; k++) {
-        double complex r = obs_ratio(m, cache, s, conn->n_flip[k], conn->site[k]);
+        double complex r = nqs_op_psi_ratio(m, cache, s, conn->n_flip[k], conn->site[k]);
         a += conn->mel[k] * r;
         if (r == 0) continue;
         memcpy(cache2, cache, obs->lz_cache);

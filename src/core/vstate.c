@@ -140,24 +140,27 @@ int nqs_vstate_obs_stats(struct nqs_vstate *vs, const double complex *obs_local,
     return nqs_comm_check(rc);
 }
 
-/* Means of Re E_loc, moment_h2, moment_h2_mixed, moment_h3 (columns k[0..2])
- * over the rows of every chain but `skip` (-1: none), weighted by the
- * probabilities for exact enumeration. */
-static void vstate_moments(const struct nqs_vstate *vs, const int k[3], int skip, double h[4])
+/* Weighted sums of Re E_loc, moment_h2, moment_h2_mixed, moment_h3 (columns
+ * k[0..2]) and of the weights over the rows of chain c (probabilities for
+ * exact enumeration, else 1): sum[0..3], sum[4]. */
+static void vstate_chain_moments(const struct nqs_vstate *vs, const int k[3], int c, double sum[5])
 {
     const size_t per = (size_t)vs->per_chain, no = (size_t)vs->n_obs;
-    const int exact = vs->smp->o.exact;
-    double sum[4] = {0, 0, 0, 0}, wsum = 0;
-    for (int c = 0; c < vs->n_chains; c++) {
-        if (c == skip) continue;
-        for (size_t r = (size_t)c * per; r < (size_t)(c + 1) * per; r++) {
-            double w = exact ? vs->w_all[r] : 1.0;
-            sum[0] += w * creal(vs->eloc_all[r]);
-            for (int j = 0; j < 3; j++) sum[j + 1] += w * creal(vs->obs_all[r * no + (size_t)k[j]]);
-            wsum += w;
-        }
+    for (int j = 0; j < 5; j++) sum[j] = 0;
+    for (size_t r = (size_t)c * per; r < (size_t)(c + 1) * per; r++) {
+        double w = vs->smp->o.exact ? vs->w_all[r] : 1.0;
+        sum[0] += w * creal(vs->eloc_all[r]);
+        for (int j = 0; j < 3; j++) sum[j + 1] += w * creal(vs->obs_all[r * no + (size_t)k[j]]);
+        sum[4] += w;
     }
-    for (int j = 0; j < 4; j++) h[j] = sum[j] / wsum;
+}
+
+/* The Lanczos energy of the sums `tot` less those of one chain (`less`, or NULL). */
+static double vstate_lanczos_of(const double tot[5], const double *less, double *alpha)
+{
+    double h[4], w = tot[4] - (less ? less[4] : 0);
+    for (int j = 0; j < 4; j++) h[j] = (tot[j] - (less ? less[j] : 0)) / w;
+    return nqs_lanczos_energy(h[0], h[1], h[2], h[3], alpha);
 }
 
 int nqs_vstate_lanczos(const struct nqs_vstate *vs, double *energy, double *error,
@@ -173,23 +176,26 @@ int nqs_vstate_lanczos(const struct nqs_vstate *vs, double *energy, double *erro
     }
     if (col[0] < 0 || col[1] < 0 || col[2] < 0) return 0;
     if (vs->rank != 0) return 1;
-    double h[4];
-    vstate_moments(vs, col, -1, h);
-    *energy = nqs_lanczos_energy(h[0], h[1], h[2], h[3], alpha);
+    const int n = vs->n_chains;
+    double tot[5] = {0, 0, 0, 0, 0}, c_sum[5];
+    for (int c = 0; c < n; c++) {
+        vstate_chain_moments(vs, col, c, c_sum);
+        for (int j = 0; j < 5; j++) tot[j] += c_sum[j];
+    }
+    *energy = vstate_lanczos_of(tot, NULL, alpha);
     if (vs->smp->o.exact) {
         *error = 0.0;
         return 1;
     }
-    const int n = vs->n_chains;
     if (n < 2) return 1;
-    double mean = 0, sq = 0;
-    for (int pass = 0; pass < 2; pass++) /* leave-one-chain-out estimates: mean, then spread */
-        for (int c = 0; c < n; c++) {
-            vstate_moments(vs, col, c, h);
-            double e = nqs_lanczos_energy(h[0], h[1], h[2], h[3], NULL);
-            if (pass == 0) mean += e / n;
-            else sq += (e - mean) * (e - mean);
-        }
-    *error = sqrt((double)(n - 1) / n * sq);
+    /* leave-one-chain-out estimates, their mean and spread in one pass (Welford) */
+    double mean = 0, m2 = 0;
+    for (int c = 0; c < n; c++) {
+        vstate_chain_moments(vs, col, c, c_sum);
+        double e = vstate_lanczos_of(tot, c_sum, NULL), d = e - mean;
+        mean += d / (c + 1);
+        m2 += d * (e - mean);
+    }
+    *error = sqrt((double)(n - 1) / n * m2);
     return 1;
 }
